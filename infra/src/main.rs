@@ -1,0 +1,77 @@
+//! `userstate`: the local server and operator tooling.
+
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// UserState: accounts, wallet and payments — local server and operator tools.
+#[derive(Parser)]
+#[command(name = "userstate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every route group in one local server (embedded store, in-process stand-ins).
+    Serve(serve::ServeArgs),
+    /// Manage API keys for Basic-auth (`/sys/*`, admin) routes.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key and print it once.
+    Create {
+        #[arg(long)]
+        holder: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Replace an existing key of the same holder (rotation).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List holders (never keys or hashes).
+    List,
+    /// Revoke a holder's key.
+    Revoke {
+        #[arg(long)]
+        holder: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init_cli();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::ApiKey(cmd) => api_key(cmd).await,
+    }
+}
+
+async fn api_key(cmd: ApiKeyCommand) -> anyhow::Result<()> {
+    let app = shared::App::from_env().await?;
+    match cmd {
+        ApiKeyCommand::Create { holder, description, replace } => {
+            let key = shared::auth::apikey::create(&app, &holder, &description, replace).await?;
+            println!("{holder}:{key}");
+            eprintln!("Store this key now: it is not shown again.");
+        }
+        ApiKeyCommand::List => {
+            for k in shared::auth::apikey::list(&app).await? {
+                println!("{}", serde_json::to_string(&k)?);
+            }
+        }
+        ApiKeyCommand::Revoke { holder } => {
+            if shared::auth::apikey::revoke(&app, &holder).await? {
+                println!("revoked {holder}");
+            } else {
+                anyhow::bail!("no API key for holder {holder}");
+            }
+        }
+    }
+    Ok(())
+}

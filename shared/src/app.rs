@@ -1,0 +1,95 @@
+//! Wires adapters from configuration into the application state every router shares.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::clock::{ClockRef, SystemClock};
+use crate::config::{Backend, Config, ConfigError};
+use crate::store::dynamo::DynamoTable;
+use crate::store::local::LocalStore;
+use crate::store::schema::{LOGS, MAIN};
+use crate::store::{StoreError, TableRef};
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Application state: configuration and ports. Cheap to clone.
+#[derive(Clone)]
+pub struct App(Arc<Inner>);
+
+/// The parts of [`App`].
+pub struct Inner {
+    pub config: Config,
+    /// The main single-table design table.
+    pub main: TableRef,
+    /// The logs table (audit events, provider logs).
+    pub logs: TableRef,
+    pub clock: ClockRef,
+    /// When this process started (for `/health` uptime).
+    pub started: Instant,
+}
+
+impl Deref for App {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl App {
+    /// Builds the application from the process environment (the Lambda and CLI entry point).
+    pub async fn from_env() -> Result<App, StartError> {
+        App::from_config(Config::from_env()?).await
+    }
+
+    /// Builds the application for a configuration, choosing adapters by backend.
+    pub async fn from_config(config: Config) -> Result<App, StartError> {
+        let clock: ClockRef = Arc::new(SystemClock);
+        match config.backend {
+            Backend::Local => {
+                let store = match &config.data_dir {
+                    Some(dir) => LocalStore::open(dir, clock.clone())?,
+                    None => LocalStore::memory(clock.clone())?,
+                };
+                Ok(App::with_local_store(config, &store, clock))
+            }
+            Backend::Aws => {
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+                let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+                let main: TableRef = Arc::new(DynamoTable::new(ddb.clone(), &MAIN, &config.main_table));
+                let logs: TableRef = Arc::new(DynamoTable::new(ddb, &LOGS, &config.logs_table));
+                Ok(App::assemble(config, main, logs, clock))
+            }
+        }
+    }
+
+    /// Builds the application on an embedded store (used by `serve` and tests).
+    pub fn with_local_store(config: Config, store: &LocalStore, clock: ClockRef) -> App {
+        let main: TableRef = Arc::new(store.table(&MAIN, &config.main_table));
+        let logs: TableRef = Arc::new(store.table(&LOGS, &config.logs_table));
+        App::assemble(config, main, logs, clock)
+    }
+
+    /// An in-memory application with test defaults and the given clock.
+    pub fn for_tests_with_clock(clock: ClockRef) -> App {
+        let store = LocalStore::memory(clock.clone()).unwrap_or_else(|e| panic!("memory store: {e}"));
+        App::with_local_store(Config::for_tests(), &store, clock)
+    }
+
+    /// An in-memory application with test defaults and the real clock.
+    pub fn for_tests() -> App {
+        App::for_tests_with_clock(Arc::new(SystemClock))
+    }
+
+    /// Assembles the state from ready adapters (tests inject wrapped or failing tables here).
+    pub fn assemble(config: Config, main: TableRef, logs: TableRef, clock: ClockRef) -> App {
+        App(Arc::new(Inner { config, main, logs, clock, started: Instant::now() }))
+    }
+}

@@ -1,0 +1,8 @@
+//! Authentication: JWT sessions, API keys, and (in `accounts`) signup, login and passwords.
+
+pub mod apikey;
+pub mod extract;
+pub mod session;
+pub mod token;
+
+pub use extract::{ApiKeyHolder, AuthUser};

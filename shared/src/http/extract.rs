@@ -1,0 +1,95 @@
+//! Extractors whose rejections are the error envelope instead of axum's plain-text bodies.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+
+use crate::error::ApiError;
+
+/// JSON body: 415 without a JSON content type, 400 for malformed JSON or wrong field types,
+/// 413 past the body limit. Also a JSON response.
+#[derive(Debug, Clone, Copy, Default, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json")
+            }
+            JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("Malformed JSON"),
+            JsonRejection::JsonDataError(e) => ApiError::bad_request("Invalid request body")
+                .with_errors(vec![crate::error::FieldError::new("body", e.body_text())]),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")
+            }
+            other => ApiError::new(other.status(), "Invalid request body"),
+        }
+    }
+}
+
+/// Query string: 400 with the reason when it does not parse.
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::bad_request("Invalid query string")
+            .with_errors(vec![crate::error::FieldError::new("query", r.body_text())])
+    }
+}
+
+/// Path parameters: 400 when they do not parse (e.g. a non-numeric id).
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::bad_request("Invalid path parameter")
+            .with_errors(vec![crate::error::FieldError::new("path", r.body_text())])
+    }
+}
+
+/// The caller's IP address as seen by the edge: API Gateway's `sourceIp` in Lambda, the socket
+/// peer in the local server. `X-Forwarded-For` is deliberately ignored: clients can forge it, and
+/// rate limits keyed on it would be trivially bypassed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl ClientIp {
+    /// A stable string for rate-limit buckets.
+    pub fn bucket(&self) -> String {
+        self.0.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        use lambda_http::request::RequestContext;
+        if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+            let ip = match ctx {
+                RequestContext::ApiGatewayV2(c) => c.http.source_ip.as_deref().and_then(|s| s.parse().ok()),
+                RequestContext::WebSocket(c) => c.identity.source_ip.as_deref().and_then(|s| s.parse().ok()),
+                _ => None,
+            };
+            return Ok(ClientIp(ip));
+        }
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        Ok(ClientIp(ip))
+    }
+}

@@ -1,0 +1,14 @@
+//! UserState domain logic, ports and adapters, and one axum router per route group.
+//! Function binaries under `functions/` and the `userstate` CLI only wire these together.
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use error::ApiError;

@@ -1,0 +1,49 @@
+//! Key builders for the single-table design: every `pk`/`sk` format lives here.
+
+use super::Key;
+
+/// `USER#{username}`
+pub fn user_pk(username: &str) -> String {
+    format!("USER#{username}")
+}
+
+/// The login record of a user.
+pub fn login(username: &str) -> Key {
+    Key::new(user_pk(username), "LOGIN")
+}
+
+/// The profile record of a user.
+pub fn info(username: &str) -> Key {
+    Key::new(user_pk(username), "INFO")
+}
+
+/// The wallet (balance and points) of a user.
+pub fn wallet(username: &str) -> Key {
+    Key::new(user_pk(username), "WALLET")
+}
+
+/// Sort-key prefix of a user's sessions.
+pub const SESSION_PREFIX: &str = "SESSION#";
+
+/// One session of a user.
+pub fn session(username: &str, sid: &str) -> Key {
+    Key::new(user_pk(username), format!("{SESSION_PREFIX}{sid}"))
+}
+
+/// An API key, by holder.
+pub fn api_key(holder: &str) -> Key {
+    Key::new(format!("APIKEY#{holder}"), "APIKEY")
+}
+
+/// Partition of all API keys (GSI1), so they can be listed.
+pub const API_KEYS_GSI_PK: &str = "APIKEYS";
+
+/// A fixed-window rate-limit counter.
+pub fn rate(bucket: &str, window: i64) -> Key {
+    Key::new(format!("RATE#{bucket}#{window}"), "RATE")
+}
+
+/// An idempotency record.
+pub fn idempotency(scope: &str, key: &str) -> Key {
+    Key::new(format!("IDEM#{scope}#{key}"), "IDEM")
+}

@@ -1,0 +1,381 @@
+//! The embedded adapter: an ordered store on redb, durable on disk under a data dir or in memory.
+//! Every write runs in one redb write transaction (redb serialises writers), so conditions and
+//! multi-item transactions are atomic; reads use MVCC snapshots. GSIs are maintained as separate
+//! redb tables keyed `(index pk, index sk, pk, sk)`; items without both index attributes are not
+//! indexed (sparse, as in DynamoDB).
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
+
+use super::{
+    Cond, Item, Key, Page, Query, SkCond, StoreError, Table, TableDef, TxOp, Update, decode_cursor,
+    encode_cursor, get_s, is_expired, validate_transaction,
+};
+use crate::clock::ClockRef;
+
+type ItemsDef<'a> = TableDefinition<'a, (&'static str, &'static str), &'static [u8]>;
+type IndexTableDef<'a> = TableDefinition<'a, (&'static str, &'static str, &'static str, &'static str), ()>;
+
+/// One embedded database holding any number of tables.
+#[derive(Clone)]
+pub struct LocalStore {
+    db: Arc<Database>,
+    clock: ClockRef,
+}
+
+impl LocalStore {
+    /// Opens (or creates) a durable store at `dir/userstate.redb`.
+    pub fn open(dir: &Path, clock: ClockRef) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        let db = Database::create(dir.join("userstate.redb")).map_err(unavailable)?;
+        Ok(LocalStore { db: Arc::new(db), clock })
+    }
+
+    /// A store that lives in memory only (tests, `serve --memory`).
+    pub fn memory(clock: ClockRef) -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(unavailable)?;
+        Ok(LocalStore { db: Arc::new(db), clock })
+    }
+
+    /// A handle to one table of this store.
+    pub fn table(&self, def: &'static TableDef, name: &str) -> LocalTable {
+        LocalTable { store: self.clone(), def, name: Arc::from(name) }
+    }
+}
+
+/// A table inside a [`LocalStore`].
+#[derive(Clone)]
+pub struct LocalTable {
+    store: LocalStore,
+    def: &'static TableDef,
+    name: Arc<str>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn encode(item: &Item) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(item).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Names of the redb tables backing one logical table.
+struct Names {
+    items: String,
+    indexes: Vec<(&'static super::IndexDef, String)>,
+}
+
+impl LocalTable {
+    fn names(&self) -> Names {
+        Names {
+            items: format!("items:{}", self.name),
+            indexes: self.def.indexes.iter().map(|i| (i, format!("gsi:{}:{}", self.name, i.name))).collect(),
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.store.clock.epoch()
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&LocalTable) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this)).await.map_err(unavailable)?
+    }
+
+    fn read_item(&self, tx: &WriteTransaction, names: &Names, key: &Key) -> Result<Option<Item>, StoreError> {
+        let t = tx.open_table(ItemsDef::new(&names.items)).map_err(unavailable)?;
+        let got = t.get((key.pk.as_str(), key.sk.as_str())).map_err(unavailable)?;
+        got.map(|g| decode(g.value())).transpose()
+    }
+
+    /// Writes (or, with `None`, removes) an item and keeps every index in step.
+    fn write_item(
+        &self,
+        tx: &WriteTransaction,
+        names: &Names,
+        key: &Key,
+        old: Option<&Item>,
+        new: Option<&Item>,
+    ) -> Result<(), StoreError> {
+        {
+            let mut t = tx.open_table(ItemsDef::new(&names.items)).map_err(unavailable)?;
+            match new {
+                Some(item) => {
+                    let bytes = encode(item)?;
+                    t.insert((key.pk.as_str(), key.sk.as_str()), bytes.as_slice()).map_err(unavailable)?;
+                }
+                None => {
+                    t.remove((key.pk.as_str(), key.sk.as_str())).map_err(unavailable)?;
+                }
+            }
+        }
+        for (idx, name) in &names.indexes {
+            let mut t = tx.open_table(IndexTableDef::new(name)).map_err(unavailable)?;
+            let entry = |i: &Item| match (get_s(i, idx.pk), get_s(i, idx.sk)) {
+                (Some(a), Some(b)) => Some((a.to_owned(), b.to_owned())),
+                _ => None,
+            };
+            if let Some((a, b)) = old.and_then(entry) {
+                t.remove((a.as_str(), b.as_str(), key.pk.as_str(), key.sk.as_str())).map_err(unavailable)?;
+            }
+            if let Some((a, b)) = new.and_then(entry) {
+                t.insert((a.as_str(), b.as_str(), key.pk.as_str(), key.sk.as_str()), ()).map_err(unavailable)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `ops` in one write transaction; commits only when every condition held.
+    fn apply(&self, ops: Vec<TxOp>, single: bool) -> Result<Option<Item>, StoreError> {
+        let names = self.names();
+        let tx = self.store.db.begin_write().map_err(unavailable)?;
+        // First pass: evaluate every condition against the state before the transaction.
+        let mut current = Vec::with_capacity(ops.len());
+        let mut failed = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            let key = op.key()?;
+            let old = self.read_item(&tx, &names, &key)?;
+            let cond = match op {
+                TxOp::Put { cond, .. } | TxOp::Update { cond, .. } | TxOp::Delete { cond, .. } => cond.as_ref(),
+                TxOp::Check { cond, .. } => Some(cond),
+            };
+            if cond.is_some_and(|c| !c.eval(old.as_ref())) {
+                failed.push(i);
+            }
+            current.push((key, old));
+        }
+        if !failed.is_empty() {
+            tx.abort().map_err(unavailable)?;
+            return Err(if single { StoreError::ConditionFailed } else { StoreError::TransactionCanceled { failed } });
+        }
+        // Second pass: apply.
+        let mut result = None;
+        for (op, (key, old)) in ops.into_iter().zip(current) {
+            match op {
+                TxOp::Put { mut item, .. } => {
+                    item.insert("pk".into(), key.pk.clone().into());
+                    item.insert("sk".into(), key.sk.clone().into());
+                    self.write_item(&tx, &names, &key, old.as_ref(), Some(&item))?;
+                    result = Some(item);
+                }
+                TxOp::Update { update, .. } => {
+                    let mut item = old.clone().unwrap_or_else(|| key.item());
+                    update.apply(&mut item)?;
+                    self.write_item(&tx, &names, &key, old.as_ref(), Some(&item))?;
+                    result = Some(item);
+                }
+                TxOp::Delete { .. } => {
+                    if old.is_some() {
+                        self.write_item(&tx, &names, &key, old.as_ref(), None)?;
+                    }
+                    result = old;
+                }
+                TxOp::Check { .. } => {}
+            }
+        }
+        tx.commit().map_err(unavailable)?;
+        Ok(result)
+    }
+
+    fn get_sync(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let names = self.names();
+        let tx = self.store.db.begin_read().map_err(unavailable)?;
+        let t = match tx.open_table(ItemsDef::new(&names.items)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let got = t.get((key.pk.as_str(), key.sk.as_str())).map_err(unavailable)?;
+        let item = got.map(|g| decode(g.value())).transpose()?;
+        Ok(item.filter(|i| !is_expired(i, self.def.ttl, self.now())))
+    }
+
+    fn query_sync(&self, q: &Query) -> Result<Page, StoreError> {
+        let limit = q.limit.unwrap_or(usize::MAX).max(1);
+        let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+        let now = self.now();
+        let names = self.names();
+        let tx = self.store.db.begin_read().map_err(unavailable)?;
+        let items_t = match tx.open_table(ItemsDef::new(&names.items)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let mut out: Vec<Item> = Vec::new();
+        let mut more = false;
+        let end = format!("{}\0", q.pk);
+        let mut push = |item: Item, out: &mut Vec<Item>| -> bool {
+            if is_expired(&item, self.def.ttl, now) {
+                return true;
+            }
+            if out.len() == limit {
+                more = true;
+                return false;
+            }
+            out.push(item);
+            true
+        };
+        match q.index {
+            None => {
+                let cursor_sk = match &after {
+                    Some(c) => Some(c.get("sk").cloned().ok_or(StoreError::BadCursor)?),
+                    None => None,
+                };
+                let (lo, hi): (Bound<(&str, &str)>, Bound<(&str, &str)>) = match (&cursor_sk, q.forward) {
+                    (Some(sk), true) => (Bound::Excluded((q.pk.as_str(), sk.as_str())), Bound::Excluded((end.as_str(), ""))),
+                    (Some(sk), false) => (Bound::Included((q.pk.as_str(), "")), Bound::Excluded((q.pk.as_str(), sk.as_str()))),
+                    (None, _) => (Bound::Included((q.pk.as_str(), "")), Bound::Excluded((end.as_str(), ""))),
+                };
+                let range = items_t.range::<(&str, &str)>((lo, hi)).map_err(unavailable)?;
+                let iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+                for entry in iter {
+                    let (k, v) = entry.map_err(unavailable)?;
+                    if !q.sk.matches(k.value().1) {
+                        if sk_passed(&q.sk, k.value().1, q.forward) {
+                            break;
+                        }
+                        continue;
+                    }
+                    if !push(decode(v.value())?, &mut out) {
+                        break;
+                    }
+                }
+            }
+            Some(index) => {
+                let idx = self
+                    .def
+                    .index(index)
+                    .ok_or_else(|| StoreError::Invalid(format!("unknown index {index}")))?;
+                let name = names
+                    .indexes
+                    .iter()
+                    .find(|(i, _)| i.name == idx.name)
+                    .map(|(_, n)| n.clone())
+                    .ok_or_else(|| StoreError::Invalid(format!("unknown index {index}")))?;
+                let idx_t = match tx.open_table(IndexTableDef::new(&name)) {
+                    Ok(t) => t,
+                    Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
+                    Err(e) => return Err(unavailable(e)),
+                };
+                let c = match &after {
+                    Some(c) => Some((
+                        c.get(idx.sk).cloned().ok_or(StoreError::BadCursor)?,
+                        c.get("pk").cloned().ok_or(StoreError::BadCursor)?,
+                        c.get("sk").cloned().ok_or(StoreError::BadCursor)?,
+                    )),
+                    None => None,
+                };
+                type K4<'a> = (&'a str, &'a str, &'a str, &'a str);
+                let start: K4 = (q.pk.as_str(), "", "", "");
+                let stop: K4 = (end.as_str(), "", "", "");
+                let (lo, hi): (Bound<K4>, Bound<K4>) = match (&c, q.forward) {
+                    (Some((s, p, k)), true) => (Bound::Excluded((q.pk.as_str(), s.as_str(), p.as_str(), k.as_str())), Bound::Excluded(stop)),
+                    (Some((s, p, k)), false) => (Bound::Included(start), Bound::Excluded((q.pk.as_str(), s.as_str(), p.as_str(), k.as_str()))),
+                    (None, _) => (Bound::Included(start), Bound::Excluded(stop)),
+                };
+                let range = idx_t.range::<K4>((lo, hi)).map_err(unavailable)?;
+                let iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+                for entry in iter {
+                    let (k, _) = entry.map_err(unavailable)?;
+                    let (_, isk, pk, sk) = k.value();
+                    if !q.sk.matches(isk) {
+                        if sk_passed(&q.sk, isk, q.forward) {
+                            break;
+                        }
+                        continue;
+                    }
+                    let Some(v) = items_t.get((pk, sk)).map_err(unavailable)? else { continue };
+                    if !push(decode(v.value())?, &mut out) {
+                        break;
+                    }
+                }
+            }
+        }
+        let cursor = if more { out.last().map(|last| cursor_of(self.def, q.index, last)) } else { None };
+        Ok(Page { items: out, cursor })
+    }
+}
+
+/// True when iteration has moved beyond every sort key the condition could match.
+fn sk_passed(cond: &SkCond, sk: &str, forward: bool) -> bool {
+    match (cond, forward) {
+        (SkCond::BeginsWith(p), true) => sk > p.as_str() && !sk.starts_with(p.as_str()),
+        (SkCond::Eq(v) | SkCond::Le(v) | SkCond::Lt(v), true) => sk > v.as_str(),
+        (SkCond::Between(_, b), true) => sk > b.as_str(),
+        (SkCond::BeginsWith(p), false) => sk < p.as_str(),
+        (SkCond::Eq(v) | SkCond::Ge(v) | SkCond::Gt(v), false) => sk < v.as_str(),
+        (SkCond::Between(a, _), false) => sk < a.as_str(),
+        _ => false,
+    }
+}
+
+/// The cursor of an item: its table key plus the queried index's key, as DynamoDB's LastEvaluatedKey.
+pub(crate) fn cursor_of(def: &TableDef, index: Option<&str>, item: &Item) -> String {
+    let mut names = vec![def.pk, def.sk];
+    if let Some(idx) = index.and_then(|i| def.index(i)) {
+        names.push(idx.pk);
+        names.push(idx.sk);
+    }
+    let key: BTreeMap<String, String> = names
+        .into_iter()
+        .filter_map(|n| get_s(item, n).map(|v| (n.to_owned(), v.to_owned())))
+        .collect();
+    encode_cursor(&key)
+}
+
+#[async_trait]
+impl Table for LocalTable {
+    fn def(&self) -> &'static TableDef {
+        self.def
+    }
+
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let key = key.clone();
+        self.blocking(move |t| t.get_sync(&key)).await
+    }
+
+    async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
+        Key::of(&item)?;
+        self.blocking(move |t| t.apply(vec![TxOp::Put { item, cond }], true).map(|_| ())).await
+    }
+
+    async fn update(&self, key: &Key, update: Update, cond: Option<Cond>) -> Result<Item, StoreError> {
+        let key = key.clone();
+        self.blocking(move |t| {
+            t.apply(vec![TxOp::Update { key, update, cond }], true)?
+                .ok_or_else(|| StoreError::Invalid("update produced no item".into()))
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
+        let key = key.clone();
+        let now = self.now();
+        let ttl = self.def.ttl;
+        let old = self.blocking(move |t| t.apply(vec![TxOp::Delete { key, cond }], true)).await?;
+        Ok(old.filter(|i| !is_expired(i, ttl, now)))
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.blocking(move |t| t.query_sync(&query)).await
+    }
+
+    async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
+        validate_transaction(&ops)?;
+        self.blocking(move |t| t.apply(ops, false).map(|_| ())).await
+    }
+}
