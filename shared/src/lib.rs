@@ -2,11 +2,14 @@
 //! Function binaries under `functions/` and the `userstate` CLI only wire these together.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod http;
+pub mod notify;
 pub mod store;
 pub mod telemetry;
 

@@ -1,1 +1,3 @@
-//! Test support.
+//! Test support: a harness that runs the real local server, and the storage conformance suite.
+
+pub mod server;

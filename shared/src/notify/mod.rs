@@ -1,0 +1,54 @@
+//! Outbound notifications (mail, SMS, push). Requests never wait on a provider: they put a
+//! [`Notification`] on the queue port; a consumer (the `notifier` Lambda on SQS, or an in-process
+//! task locally) delivers it through the mail/SMS/push ports.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// One message to deliver. The serde form is the SQS message body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notification {
+    Email {
+        to: String,
+        subject: String,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        html: Option<String>,
+    },
+    Sms {
+        /// MSISDN, `62…`.
+        to: String,
+        text: String,
+    },
+    Push {
+        username: String,
+        title: String,
+        body: String,
+        #[serde(default)]
+        data: BTreeMap<String, String>,
+    },
+}
+
+/// A delivery or enqueue failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    /// Worth retrying later (provider 5xx/429, timeouts).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will never succeed as sent (bad address, rejected payload).
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// The queue port.
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    async fn send(&self, message: &Notification) -> Result<(), NotifyError>;
+}
+
+/// Shared queue handle.
+pub type QueueRef = Arc<dyn Queue>;
