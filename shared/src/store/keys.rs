@@ -47,3 +47,23 @@ pub fn rate(bucket: &str, window: i64) -> Key {
 pub fn idempotency(scope: &str, key: &str) -> Key {
     Key::new(format!("IDEM#{scope}#{key}"), "IDEM")
 }
+
+/// Uniqueness guard of an e-mail address (normalised), written in the signup transaction.
+pub fn email_guard(email: &str) -> Key {
+    Key::new(format!("EMAIL#{email}"), "GUARD")
+}
+
+/// Uniqueness guard of a phone number (MSISDN).
+pub fn phone_guard(phone: &str) -> Key {
+    Key::new(format!("PHONE#{phone}"), "GUARD")
+}
+
+/// Uniqueness guard of a referral code (points to its owner).
+pub fn refcode_guard(code: &str) -> Key {
+    Key::new(format!("REFCODE#{code}"), "GUARD")
+}
+
+/// GSI1 partition of a user's INFO item, for login by e-mail.
+pub fn email_gsi(email: &str) -> String {
+    format!("EMAIL#{email}")
+}
