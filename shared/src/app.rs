@@ -61,9 +61,12 @@ impl App {
                 Ok(App::with_local_store(config, &store, clock))
             }
             Backend::Aws => {
-                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
                 let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-                let main: TableRef = Arc::new(DynamoTable::new(ddb.clone(), &MAIN, &config.main_table));
+                let main: TableRef =
+                    Arc::new(DynamoTable::new(ddb.clone(), &MAIN, &config.main_table));
                 let logs: TableRef = Arc::new(DynamoTable::new(ddb, &LOGS, &config.logs_table));
                 Ok(App::assemble(config, main, logs, clock))
             }
@@ -79,7 +82,8 @@ impl App {
 
     /// An in-memory application with test defaults and the given clock.
     pub fn for_tests_with_clock(clock: ClockRef) -> App {
-        let store = LocalStore::memory(clock.clone()).unwrap_or_else(|e| panic!("memory store: {e}"));
+        let store =
+            LocalStore::memory(clock.clone()).unwrap_or_else(|e| panic!("memory store: {e}"));
         App::with_local_store(Config::for_tests(), &store, clock)
     }
 
@@ -90,6 +94,12 @@ impl App {
 
     /// Assembles the state from ready adapters (tests inject wrapped or failing tables here).
     pub fn assemble(config: Config, main: TableRef, logs: TableRef, clock: ClockRef) -> App {
-        App(Arc::new(Inner { config, main, logs, clock, started: Instant::now() }))
+        App(Arc::new(Inner {
+            config,
+            main,
+            logs,
+            clock,
+            started: Instant::now(),
+        }))
     }
 }

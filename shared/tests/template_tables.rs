@@ -14,7 +14,10 @@ fn key_schema(v: &Value) -> Vec<(String, String)> {
         .iter()
         .map(|k| {
             (
-                k["AttributeName"].as_str().expect("AttributeName").to_owned(),
+                k["AttributeName"]
+                    .as_str()
+                    .expect("AttributeName")
+                    .to_owned(),
                 k["KeyType"].as_str().expect("KeyType").to_owned(),
             )
         })
@@ -31,34 +34,73 @@ fn check_table(t: &Value, def: &TableDef) {
     );
     assert_eq!(
         key_schema(&props["KeySchema"]),
-        vec![(def.pk.to_owned(), "HASH".to_owned()), (def.sk.to_owned(), "RANGE".to_owned())],
+        vec![
+            (def.pk.to_owned(), "HASH".to_owned()),
+            (def.sk.to_owned(), "RANGE".to_owned())
+        ],
         "{} key schema",
         def.resource
     );
-    let gsis = props["GlobalSecondaryIndexes"].as_sequence().cloned().unwrap_or_default();
+    let gsis = props["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
     let mut declared: Vec<(String, Vec<(String, String)>)> = gsis
         .iter()
-        .map(|g| (g["IndexName"].as_str().expect("IndexName").to_owned(), key_schema(&g["KeySchema"])))
+        .map(|g| {
+            (
+                g["IndexName"].as_str().expect("IndexName").to_owned(),
+                key_schema(&g["KeySchema"]),
+            )
+        })
         .collect();
     declared.sort();
     let mut expected: Vec<(String, Vec<(String, String)>)> = def
         .indexes
         .iter()
-        .map(|i| (i.name.to_owned(), vec![(i.pk.to_owned(), "HASH".to_owned()), (i.sk.to_owned(), "RANGE".to_owned())]))
+        .map(|i| {
+            (
+                i.name.to_owned(),
+                vec![
+                    (i.pk.to_owned(), "HASH".to_owned()),
+                    (i.sk.to_owned(), "RANGE".to_owned()),
+                ],
+            )
+        })
         .collect();
     expected.sort();
     assert_eq!(declared, expected, "{} GSIs", def.resource);
     for g in &gsis {
-        assert_eq!(g["Projection"]["ProjectionType"].as_str(), Some("ALL"), "{} GSI projection", def.resource);
+        assert_eq!(
+            g["Projection"]["ProjectionType"].as_str(),
+            Some("ALL"),
+            "{} GSI projection",
+            def.resource
+        );
     }
     let ttl = &props["TimeToLiveSpecification"];
-    assert_eq!(ttl["AttributeName"].as_str(), Some(def.ttl), "{} TTL attribute", def.resource);
-    assert_eq!(ttl["Enabled"].as_bool(), Some(true), "{} TTL enabled", def.resource);
+    assert_eq!(
+        ttl["AttributeName"].as_str(),
+        Some(def.ttl),
+        "{} TTL attribute",
+        def.resource
+    );
+    assert_eq!(
+        ttl["Enabled"].as_bool(),
+        Some(true),
+        "{} TTL enabled",
+        def.resource
+    );
     let attrs: Vec<(String, String)> = props["AttributeDefinitions"]
         .as_sequence()
         .expect("AttributeDefinitions")
         .iter()
-        .map(|a| (a["AttributeName"].as_str().expect("name").to_owned(), a["AttributeType"].as_str().expect("type").to_owned()))
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().expect("name").to_owned(),
+                a["AttributeType"].as_str().expect("type").to_owned(),
+            )
+        })
         .collect();
     let mut needed = vec![def.pk, def.sk];
     for i in def.indexes {
@@ -66,9 +108,18 @@ fn check_table(t: &Value, def: &TableDef) {
         needed.push(i.sk);
     }
     for n in needed {
-        assert!(attrs.contains(&(n.to_owned(), "S".to_owned())), "{}: attribute {n} must be declared as S", def.resource);
+        assert!(
+            attrs.contains(&(n.to_owned(), "S".to_owned())),
+            "{}: attribute {n} must be declared as S",
+            def.resource
+        );
     }
-    assert_eq!(attrs.len(), def.indexes.len() * 2 + 2, "{}: no undeclared key attributes", def.resource);
+    assert_eq!(
+        attrs.len(),
+        def.indexes.len() * 2 + 2,
+        "{}: no undeclared key attributes",
+        def.resource
+    );
 }
 
 #[test]
@@ -83,7 +134,11 @@ fn template_tables_match_the_schema_module() {
 fn a_drifted_template_is_detected() {
     // The check itself must be able to fail: rename the TTL attribute and expect a panic.
     let mut t = template();
-    t["Resources"]["MainTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"] = Value::from("expires");
+    t["Resources"]["MainTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"] =
+        Value::from("expires");
     let caught = std::panic::catch_unwind(|| check_table(&t, &shared::store::schema::MAIN));
-    assert!(caught.is_err(), "a template with another TTL attribute must fail the check");
+    assert!(
+        caught.is_err(),
+        "a template with another TTL attribute must fail the check"
+    );
 }
