@@ -181,6 +181,25 @@ impl LocalTable {
 
     /// Runs `ops` in one write transaction; commits only when every condition held.
     fn apply(&self, ops: Vec<TxOp>, single: bool) -> Result<Option<Item>, StoreError> {
+        // Key attributes cannot be updated (DynamoDB refuses it too): the item would no longer
+        // carry the key it is stored under.
+        for op in &ops {
+            if let TxOp::Update { update, .. } = op {
+                let mut touched = update
+                    .set
+                    .iter()
+                    .map(|(n, _)| n)
+                    .chain(update.add.iter().map(|(n, _)| n))
+                    .chain(&update.remove);
+                if let Some(n) =
+                    touched.find(|n| n.as_str() == self.def.pk || n.as_str() == self.def.sk)
+                {
+                    return Err(StoreError::Invalid(format!(
+                        "cannot update key attribute {n}"
+                    )));
+                }
+            }
+        }
         let names = self.names();
         let tx = self.store.db.begin_write().map_err(unavailable)?;
         // First pass: evaluate every condition against the state before the transaction.
