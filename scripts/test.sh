@@ -40,8 +40,6 @@ cargo build --locked -p infra --bin userstate
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
-  # Doc tests are not run by nextest.
-  cargo test --workspace --locked --doc
 else
   cargo test --workspace --locked --no-fail-fast
 fi
