@@ -2,6 +2,7 @@
 
 pub mod apikey;
 pub mod extract;
+pub mod password;
 pub mod session;
 pub mod token;
 
