@@ -6,6 +6,9 @@ use std::time::Instant;
 
 use crate::clock::{ClockRef, SystemClock};
 use crate::config::{Backend, Config, ConfigError};
+use crate::notify::QueueRef;
+use crate::notify::local::LocalQueue;
+use crate::notify::sqs::{SqsQueue, UnconfiguredQueue};
 use crate::store::dynamo::DynamoTable;
 use crate::store::local::LocalStore;
 use crate::store::schema::{LOGS, MAIN};
@@ -32,6 +35,8 @@ pub struct Inner {
     /// The logs table (audit events, provider logs).
     pub logs: TableRef,
     pub clock: ClockRef,
+    /// Outbound notifications (SQS in aws mode; in-process queue into the dev outbox locally).
+    pub queue: QueueRef,
     /// When this process started (for `/health` uptime).
     pub started: Instant,
 }
@@ -68,7 +73,11 @@ impl App {
                 let main: TableRef =
                     Arc::new(DynamoTable::new(ddb.clone(), &MAIN, &config.main_table));
                 let logs: TableRef = Arc::new(DynamoTable::new(ddb, &LOGS, &config.logs_table));
-                Ok(App::assemble(config, main, logs, clock))
+                let queue: QueueRef = match &config.notify_queue_url {
+                    Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)),
+                    None => Arc::new(UnconfiguredQueue),
+                };
+                Ok(App::assemble_with_queue(config, main, logs, clock, queue))
             }
         }
     }
@@ -92,14 +101,15 @@ impl App {
         App::for_tests_with_clock(Arc::new(SystemClock))
     }
 
-    /// Assembles the state from ready adapters (tests inject wrapped or failing tables here).
+    /// Assembles the state from ready adapters (tests inject wrapped or failing tables here), with
+    /// the local queue delivering into the dev outbox of `main`.
     pub fn assemble(config: Config, main: TableRef, logs: TableRef, clock: ClockRef) -> App {
-        App(Arc::new(Inner {
-            config,
-            main,
-            logs,
-            clock,
-            started: Instant::now(),
-        }))
+        let queue: QueueRef = Arc::new(LocalQueue::new(main.clone(), clock.clone()));
+        App::assemble_with_queue(config, main, logs, clock, queue)
+    }
+
+    /// Assembles the state from ready adapters including the queue.
+    pub fn assemble_with_queue(config: Config, main: TableRef, logs: TableRef, clock: ClockRef, queue: QueueRef) -> App {
+        App(Arc::new(Inner { config, main, logs, clock, queue, started: Instant::now() }))
     }
 }

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod notify;
+pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
 

@@ -1,5 +1,6 @@
 //! HTTP surface: one router per route group, the layers every router shares, and extractors.
 
+pub mod dev;
 pub mod extract;
 pub mod health;
 

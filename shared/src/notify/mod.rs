@@ -2,6 +2,9 @@
 //! [`Notification`] on the queue port; a consumer (the `notifier` Lambda on SQS, or an in-process
 //! task locally) delivers it through the mail/SMS/push ports.
 
+pub mod local;
+pub mod sqs;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -48,6 +51,9 @@ pub enum NotifyError {
 #[async_trait]
 pub trait Queue: Send + Sync + 'static {
     async fn send(&self, message: &Notification) -> Result<(), NotifyError>;
+    /// Waits until everything sent so far has been delivered, where delivery is in-process (the
+    /// local queue); a no-op where a remote consumer delivers.
+    async fn flush(&self) {}
 }
 
 /// Shared queue handle.
