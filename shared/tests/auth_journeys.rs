@@ -210,3 +210,30 @@ async fn audit_events_are_recorded_without_secrets() {
     let dump = format!("{items:?}");
     assert!(!dump.contains("securePassword123") && !dump.contains(&t) && !dump.contains("wrongPassword1"));
 }
+
+#[tokio::test]
+async fn dev_outbox_lists_messages_newest_last_and_only_in_local_mode() {
+    let e = env();
+    let reg = e.signup_otp("outboxer", "outboxer@example.com", "628900000001").await;
+    e.clock.advance(chrono::Duration::seconds(2));
+    e.call(post("/resend-otp", json!({}), Some(&reg))).await;
+    let dev = shared::http::finish(shared::http::dev::router(), &e.app);
+    let (s, _, b) = common::send(&dev, get("/_dev/outbox?to=628900000001", None)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let list = b.as_array().expect("array");
+    assert_eq!(list.len(), 2);
+    let newest = e.latest_otp("628900000001").await;
+    assert!(list[1]["body"].as_str().expect("body").contains(&newest), "newest last");
+    for field in ["channel", "to", "subject", "body", "created_at"] {
+        assert!(list[0].get(field).is_some(), "{field} in {}", list[0]);
+    }
+    assert_eq!(list[0]["channel"], "sms");
+
+    let mut config = shared::config::Config::for_tests();
+    config.backend = shared::config::Backend::Aws;
+    let store = shared::store::local::LocalStore::memory(std::sync::Arc::new(shared::clock::SystemClock)).expect("store");
+    let aws_like = shared::App::with_local_store(config, &store, std::sync::Arc::new(shared::clock::SystemClock));
+    let dev = shared::http::finish(shared::http::dev::router(), &aws_like);
+    let (s, _, b) = common::send(&dev, get("/_dev/outbox?to=628900000001", None)).await;
+    assert_envelope(s, &b, 404);
+}
