@@ -109,7 +109,20 @@ impl App {
     }
 
     /// Assembles the state from ready adapters including the queue.
-    pub fn assemble_with_queue(config: Config, main: TableRef, logs: TableRef, clock: ClockRef, queue: QueueRef) -> App {
-        App(Arc::new(Inner { config, main, logs, clock, queue, started: Instant::now() }))
+    pub fn assemble_with_queue(
+        config: Config,
+        main: TableRef,
+        logs: TableRef,
+        clock: ClockRef,
+        queue: QueueRef,
+    ) -> App {
+        App(Arc::new(Inner {
+            config,
+            main,
+            logs,
+            clock,
+            queue,
+            started: Instant::now(),
+        }))
     }
 }

@@ -185,7 +185,9 @@ impl Config {
             if let Some(v) = get(name) {
                 match Limit::parse(&v) {
                     Some(l) => *slot = l,
-                    None => problems.push(format!("{name} must be MAX/SECONDS (e.g. 10/300), got `{v}`")),
+                    None => problems.push(format!(
+                        "{name} must be MAX/SECONDS (e.g. 10/300), got `{v}`"
+                    )),
                 }
             }
         }
@@ -330,7 +332,9 @@ mod tests {
         let c = cfg(&[("RATE_LIMIT_LOGIN_ACCOUNT", "3/60")]).expect("valid");
         assert_eq!(c.limits.login_account, Limit::new(3, 60));
         assert_eq!(c.limits.login_ip, RateLimits::default().login_ip);
-        let err = cfg(&[("RATE_LIMIT_LOGIN_IP", "lots")]).expect_err("must refuse").to_string();
+        let err = cfg(&[("RATE_LIMIT_LOGIN_IP", "lots")])
+            .expect_err("must refuse")
+            .to_string();
         assert!(err.contains("RATE_LIMIT_LOGIN_IP"));
     }
 

@@ -20,8 +20,14 @@ impl Limit {
     /// Parses `MAX/SECONDS`, e.g. `10/300`.
     pub fn parse(s: &str) -> Option<Limit> {
         let (max, secs) = s.trim().split_once('/')?;
-        let (max, secs) = (max.trim().parse::<i64>().ok()?, secs.trim().parse::<i64>().ok()?);
-        (max >= 1 && (1..=86_400 * 7).contains(&secs)).then_some(Limit { max, window_secs: secs })
+        let (max, secs) = (
+            max.trim().parse::<i64>().ok()?,
+            secs.trim().parse::<i64>().ok()?,
+        );
+        (max >= 1 && (1..=86_400 * 7).contains(&secs)).then_some(Limit {
+            max,
+            window_secs: secs,
+        })
     }
 
     /// The window number and its end (epoch seconds) at `now`.
@@ -37,7 +43,10 @@ pub async fn hit(app: &App, bucket: &str, limit: Limit) -> Result<(), ApiError> 
     let now = app.clock.epoch();
     let (w, end) = limit.window(now);
     let update = Update::new().add("count", 1).set("ttl", end);
-    let item = app.main.update(&keys::rate(bucket, w), update, None).await?;
+    let item = app
+        .main
+        .update(&keys::rate(bucket, w), update, None)
+        .await?;
     if get_n(&item, "count").unwrap_or(0) > limit.max {
         return Err(ApiError::too_many_requests((end - now).max(1) as u64));
     }
@@ -50,7 +59,12 @@ pub async fn hit(app: &App, bucket: &str, limit: Limit) -> Result<(), ApiError> 
 pub async fn check(app: &App, bucket: &str, limit: Limit) -> Result<(), ApiError> {
     let now = app.clock.epoch();
     let (w, end) = limit.window(now);
-    let count = app.main.get(&keys::rate(bucket, w)).await?.and_then(|i| get_n(&i, "count")).unwrap_or(0);
+    let count = app
+        .main
+        .get(&keys::rate(bucket, w))
+        .await?
+        .and_then(|i| get_n(&i, "count"))
+        .unwrap_or(0);
     if count >= limit.max {
         return Err(ApiError::too_many_requests((end - now).max(1) as u64));
     }
@@ -78,13 +92,21 @@ mod tests {
         for _ in 0..3 {
             hit(&app, "t:a", limit).await.expect("within limit");
         }
-        let err = hit(&app, "t:a", limit).await.expect_err("fourth is refused");
+        let err = hit(&app, "t:a", limit)
+            .await
+            .expect_err("fourth is refused");
         assert_eq!(err.status.as_u16(), 429);
         assert!(err.retry_after.is_some_and(|s| (1..=60).contains(&s)));
         assert!(check(&app, "t:a", limit).await.is_err());
-        hit(&app, "t:b", limit).await.expect("other buckets are independent");
+        hit(&app, "t:b", limit)
+            .await
+            .expect("other buckets are independent");
         clock.advance(chrono::Duration::seconds(61));
-        hit(&app, "t:a", limit).await.expect("the next window starts afresh");
-        check(&app, "t:a", limit).await.expect("and is below the limit");
+        hit(&app, "t:a", limit)
+            .await
+            .expect("the next window starts afresh");
+        check(&app, "t:a", limit)
+            .await
+            .expect("and is below the limit");
     }
 }

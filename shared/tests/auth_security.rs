@@ -4,7 +4,6 @@
 mod auth;
 mod common;
 
-
 use auth::{env, env_with, get, post};
 use axum::body::Body;
 use base64::Engine;
@@ -16,20 +15,37 @@ use shared::store::{Update, get_s, keys};
 #[tokio::test]
 async fn forged_expired_malformed_and_alg_none_tokens_are_401() {
     let e = env();
-    e.active_user("victim", "victim@example.com", "628700000001").await;
+    e.active_user("victim", "victim@example.com", "628700000001")
+        .await;
     let good = e.token("victim", "securePassword123").await;
-    let claims = shared::auth::token::verify(&e.app.config.jwt_secret, &good, e.app.clock.epoch()).expect("valid");
+    let claims = shared::auth::token::verify(&e.app.config.jwt_secret, &good, e.app.clock.epoch())
+        .expect("valid");
 
     let other_key = shared::config::Secret::new("a-completely-different-secret-key-0123456789");
     let forged = shared::auth::token::sign(&other_key, &claims).expect("sign");
     let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-    let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&serde_json::to_string(&claims).expect("json")));
+    let none = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none","typ":"JWT"}"#),
+        b64(&serde_json::to_string(&claims).expect("json"))
+    );
     let mut tampered_claims = claims.clone();
     tampered_claims.user = "someone_else".into();
     let parts: Vec<&str> = good.split('.').collect();
-    let tampered = format!("{}.{}.{}", parts[0], b64(&serde_json::to_string(&tampered_claims).expect("json")), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(&serde_json::to_string(&tampered_claims).expect("json")),
+        parts[2]
+    );
 
-    for bad in [forged.as_str(), none.as_str(), tampered.as_str(), "garbage", "a.b.c"] {
+    for bad in [
+        forged.as_str(),
+        none.as_str(),
+        tampered.as_str(),
+        "garbage",
+        "a.b.c",
+    ] {
         let (s, b) = e.call(get("/verify", Some(bad))).await;
         assert_envelope(s, &b, 401);
     }
@@ -38,7 +54,8 @@ async fn forged_expired_malformed_and_alg_none_tokens_are_401() {
 
     let (s, _) = e.call(get("/verify", Some(&good))).await;
     assert_eq!(s, StatusCode::OK);
-    e.clock.advance(chrono::Duration::seconds(e.app.config.jwt_ttl_secs + 1));
+    e.clock
+        .advance(chrono::Duration::seconds(e.app.config.jwt_ttl_secs + 1));
     let (s, b) = e.call(get("/verify", Some(&good))).await;
     assert_envelope(s, &b, 401);
     let (s, b) = e.call(get("/extend", Some(&good))).await;
@@ -48,15 +65,21 @@ async fn forged_expired_malformed_and_alg_none_tokens_are_401() {
 #[tokio::test]
 async fn five_wrong_otps_burn_the_code_so_the_right_one_then_fails() {
     let e = env();
-    let reg = e.signup_otp("guesser", "guesser@example.com", "628700000002").await;
+    let reg = e
+        .signup_otp("guesser", "guesser@example.com", "628700000002")
+        .await;
     let otp = e.latest_otp("628700000002").await;
     let wrong = if otp == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
-        let (s, b) = e.call(post("/verify-sign-up", json!({"otp": wrong}), Some(&reg))).await;
+        let (s, b) = e
+            .call(post("/verify-sign-up", json!({"otp": wrong}), Some(&reg)))
+            .await;
         assert_envelope(s, &b, 400);
         assert_eq!(b["message"], "Invalid OTP");
     }
-    let (s, b) = e.call(post("/verify-sign-up", json!({"otp": otp}), Some(&reg))).await;
+    let (s, b) = e
+        .call(post("/verify-sign-up", json!({"otp": otp}), Some(&reg)))
+        .await;
     assert_envelope(s, &b, 400);
     assert_eq!(b["message"], "OTP Expired");
     let (s, _) = e.login("guesser", "securePassword123").await;
@@ -66,17 +89,23 @@ async fn five_wrong_otps_burn_the_code_so_the_right_one_then_fails() {
     let (s, b) = e.call(post("/resend-otp", json!({}), Some(&reg))).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let fresh = e.latest_otp("628700000002").await;
-    let (s, b) = e.call(post("/verify-sign-up", json!({"otp": fresh}), Some(&reg))).await;
+    let (s, b) = e
+        .call(post("/verify-sign-up", json!({"otp": fresh}), Some(&reg)))
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
 }
 
 #[tokio::test]
 async fn an_otp_older_than_ten_minutes_fails() {
     let e = env();
-    let reg = e.signup_otp("slowpoke", "slow@example.com", "628700000003").await;
+    let reg = e
+        .signup_otp("slowpoke", "slow@example.com", "628700000003")
+        .await;
     let otp = e.latest_otp("628700000003").await;
     e.clock.advance(chrono::Duration::seconds(601));
-    let (s, b) = e.call(post("/verify-sign-up", json!({"otp": otp}), Some(&reg))).await;
+    let (s, b) = e
+        .call(post("/verify-sign-up", json!({"otp": otp}), Some(&reg)))
+        .await;
     assert_envelope(s, &b, 400);
     assert_eq!(b["message"], "OTP Expired");
 }
@@ -104,11 +133,23 @@ async fn twenty_parallel_signups_with_one_email_create_exactly_one_account() {
         }
     }
     assert_eq!(created, 1);
-    let guard = e.app.main.get(&keys::email_guard("race@example.com")).await.expect("get").expect("guard");
+    let guard = e
+        .app
+        .main
+        .get(&keys::email_guard("race@example.com"))
+        .await
+        .expect("get")
+        .expect("guard");
     let owner = get_s(&guard, "username").expect("owner").to_owned();
     let mut logins = 0;
     for i in 0..20 {
-        if e.app.main.get(&keys::login(&format!("racer{i}"))).await.expect("get").is_some() {
+        if e.app
+            .main
+            .get(&keys::login(&format!("racer{i}")))
+            .await
+            .expect("get")
+            .is_some()
+        {
             logins += 1;
             assert_eq!(format!("racer{i}"), owner);
         }
@@ -125,7 +166,9 @@ async fn signup_validates_phone_uniqueness_and_referral_codes() {
         b[k] = v;
         b
     };
-    let (s, b) = e.call(post("/signup", with("mode", json!("OTP")), None)).await;
+    let (s, b) = e
+        .call(post("/signup", with("mode", json!("OTP")), None))
+        .await;
     assert_envelope(s, &b, 400);
     assert_eq!(b["message"], "PhoneRequired");
     let mut bad_phone = with("mode", json!("OTP"));
@@ -133,24 +176,66 @@ async fn signup_validates_phone_uniqueness_and_referral_codes() {
     let (s, b) = e.call(post("/signup", bad_phone, None)).await;
     assert_envelope(s, &b, 400);
     assert_eq!(b["message"], "PhoneFormatErr");
-    let (s, b) = e.call(post("/signup", with("password", json!("short")), None)).await;
+    let (s, b) = e
+        .call(post("/signup", with("password", json!("short")), None))
+        .await;
     assert_envelope(s, &b, 400);
-    let (s, b) = e.call(post("/signup", with("referral_code", json!("NOSUCH99")), None)).await;
+    let (s, b) = e
+        .call(post(
+            "/signup",
+            with("referral_code", json!("NOSUCH99")),
+            None,
+        ))
+        .await;
     assert_envelope(s, &b, 400);
 
-    e.active_user("referrer", "referrer@example.com", "628700000004").await;
-    let info = e.app.main.get(&keys::info("referrer")).await.expect("get").expect("info");
+    e.active_user("referrer", "referrer@example.com", "628700000004")
+        .await;
+    let info = e
+        .app
+        .main
+        .get(&keys::info("referrer"))
+        .await
+        .expect("get")
+        .expect("info");
     let code = get_s(&info, "referral_code").expect("code").to_owned();
     assert_eq!(code.len(), 8);
-    assert!(code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
-    let guard = e.app.main.get(&keys::refcode_guard(&code)).await.expect("get").expect("guard");
+    assert!(
+        code.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    );
+    let guard = e
+        .app
+        .main
+        .get(&keys::refcode_guard(&code))
+        .await
+        .expect("get")
+        .expect("guard");
     assert_eq!(get_s(&guard, "username"), Some("referrer"));
 
-    let (s, b) = e.call(post("/signup", with("referral_code", json!(code.to_lowercase())), None)).await;
+    let (s, b) = e
+        .call(post(
+            "/signup",
+            with("referral_code", json!(code.to_lowercase())),
+            None,
+        ))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
-    let info = e.app.main.get(&keys::info("val_user")).await.expect("get").expect("info");
+    let info = e
+        .app
+        .main
+        .get(&keys::info("val_user"))
+        .await
+        .expect("get")
+        .expect("info");
     assert_eq!(get_s(&info, "referred_by"), Some(code.as_str()));
-    let wallet = e.app.main.get(&keys::wallet("val_user")).await.expect("get").expect("wallet");
+    let wallet = e
+        .app
+        .main
+        .get(&keys::wallet("val_user"))
+        .await
+        .expect("get")
+        .expect("wallet");
     assert_eq!(shared::store::get_n(&wallet, "balance"), Some(0));
 
     // Duplicates: username, e-mail, phone.
@@ -168,19 +253,42 @@ async fn signup_validates_phone_uniqueness_and_referral_codes() {
     assert_envelope(s, &b, 409);
     assert_eq!(b["message"], "Phone number is already registered");
     // Nothing of the refused signups was written.
-    assert!(e.app.main.get(&keys::login("fresh_two")).await.expect("get").is_none());
-    assert!(e.app.main.get(&keys::email_guard("two@example.com")).await.expect("get").is_none());
+    assert!(
+        e.app
+            .main
+            .get(&keys::login("fresh_two"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        e.app
+            .main
+            .get(&keys::email_guard("two@example.com"))
+            .await
+            .expect("get")
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn failed_logins_per_account_hit_429_until_the_window_passes() {
     let e = env();
-    e.active_user("target", "target@example.com", "628700000005").await;
+    e.active_user("target", "target@example.com", "628700000005")
+        .await;
     for _ in 0..10 {
         let (s, _) = e.login("target", "wrongPassword1").await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let (status, headers, body) = send(&e.router, post("/auth", json!({"username": "target", "password": "securePassword123"}), None)).await;
+    let (status, headers, body) = send(
+        &e.router,
+        post(
+            "/auth",
+            json!({"username": "target", "password": "securePassword123"}),
+            None,
+        ),
+    )
+    .await;
     assert_envelope(status, &body, 429);
     assert!(headers.contains_key(http::header::RETRY_AFTER));
     e.clock.advance(chrono::Duration::seconds(301));
@@ -201,7 +309,9 @@ async fn login_attempts_per_ip_hit_429() {
 #[tokio::test]
 async fn otp_resends_are_limited_per_phone() {
     let e = env_with(|c| c.limits.otp_identifier = shared::ratelimit::Limit::new(3, 3600));
-    let reg = e.signup_otp("resender", "resender@example.com", "628700000006").await;
+    let reg = e
+        .signup_otp("resender", "resender@example.com", "628700000006")
+        .await;
     for _ in 0..2 {
         let (s, b) = e.call(post("/resend-otp", json!({}), Some(&reg))).await;
         assert_eq!(s, StatusCode::OK, "{b}");
@@ -215,14 +325,37 @@ async fn otp_resends_are_limited_per_phone() {
 async fn check_email_reports_availability_and_is_rate_limited() {
     let e = env_with(|c| c.limits.check_email_ip = shared::ratelimit::Limit::new(3, 60));
     e.signup_link("taken", "taken@example.com").await;
-    let (s, b) = e.call(post("/check/email", json!({"email": "Taken@example.com"}), None)).await;
+    let (s, b) = e
+        .call(post(
+            "/check/email",
+            json!({"email": "Taken@example.com"}),
+            None,
+        ))
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["available"], false);
-    let (s, b) = e.call(post("/check/email", json!({"email": "free@example.com"}), None)).await;
+    let (s, b) = e
+        .call(post(
+            "/check/email",
+            json!({"email": "free@example.com"}),
+            None,
+        ))
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["available"], true);
-    e.call(post("/check/email", json!({"email": "free@example.com"}), None)).await;
-    let (s, b) = e.call(post("/check/email", json!({"email": "free@example.com"}), None)).await;
+    e.call(post(
+        "/check/email",
+        json!({"email": "free@example.com"}),
+        None,
+    ))
+    .await;
+    let (s, b) = e
+        .call(post(
+            "/check/email",
+            json!({"email": "free@example.com"}),
+            None,
+        ))
+        .await;
     assert_envelope(s, &b, 429);
 }
 
@@ -230,22 +363,49 @@ async fn check_email_reports_availability_and_is_rate_limited() {
 async fn reset_requests_are_rate_limited_per_email() {
     let e = env_with(|c| c.limits.reset_identifier = shared::ratelimit::Limit::new(2, 3600));
     for _ in 0..2 {
-        let (s, _) = e.call(post("/request-reset-pwd", json!({"email": "who@example.com"}), None)).await;
+        let (s, _) = e
+            .call(post(
+                "/request-reset-pwd",
+                json!({"email": "who@example.com"}),
+                None,
+            ))
+            .await;
         assert_eq!(s, StatusCode::OK);
     }
-    let (s, b) = e.call(post("/request-reset-pwd", json!({"email": "who@example.com"}), None)).await;
+    let (s, b) = e
+        .call(post(
+            "/request-reset-pwd",
+            json!({"email": "who@example.com"}),
+            None,
+        ))
+        .await;
     assert_envelope(s, &b, 429);
 }
 
 #[tokio::test]
 async fn legacy_bcrypt_password_logs_in_and_is_rehashed_to_argon2id() {
     let e = env();
-    e.active_user("oldtimer", "old@example.com", "628700000007").await;
+    e.active_user("oldtimer", "old@example.com", "628700000007")
+        .await;
     let legacy = bcrypt::hash("legacyPassword1", 4).expect("bcrypt");
-    e.app.main.update(&keys::login("oldtimer"), Update::new().set("pwd", legacy), None).await.expect("seed");
+    e.app
+        .main
+        .update(
+            &keys::login("oldtimer"),
+            Update::new().set("pwd", legacy),
+            None,
+        )
+        .await
+        .expect("seed");
 
     e.token("oldtimer", "legacyPassword1").await;
-    let login = e.app.main.get(&keys::login("oldtimer")).await.expect("get").expect("login");
+    let login = e
+        .app
+        .main
+        .get(&keys::login("oldtimer"))
+        .await
+        .expect("get")
+        .expect("login");
     let pwd = get_s(&login, "pwd").expect("pwd");
     assert!(pwd.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{pwd}");
     e.token("oldtimer", "legacyPassword1").await;
@@ -260,15 +420,30 @@ async fn sys_only(holder: shared::auth::ApiKeyHolder) -> String {
 #[tokio::test]
 async fn basic_auth_with_a_wrong_key_is_401() {
     let app = shared::App::for_tests();
-    shared::auth::apikey::register(&app, "ops", "right-key-0123456789abcdef", "test", true).await.expect("register");
-    let router = shared::http::finish(axum::Router::new().route("/sys/ping", axum::routing::get(sys_only)), &app);
+    shared::auth::apikey::register(&app, "ops", "right-key-0123456789abcdef", "test", true)
+        .await
+        .expect("register");
+    let router = shared::http::finish(
+        axum::Router::new().route("/sys/ping", axum::routing::get(sys_only)),
+        &app,
+    );
     let basic = |cred: &str| {
-        let v = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(cred));
-        Request::get("/sys/ping").header("authorization", v).body(Body::empty()).expect("req")
+        let v = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(cred)
+        );
+        Request::get("/sys/ping")
+            .header("authorization", v)
+            .body(Body::empty())
+            .expect("req")
     };
     let (s, _, _) = send(&router, basic("ops:right-key-0123456789abcdef")).await;
     assert_eq!(s, StatusCode::OK);
-    for bad in ["ops:wrong-key", "nobody:right-key-0123456789abcdef", "no-colon"] {
+    for bad in [
+        "ops:wrong-key",
+        "nobody:right-key-0123456789abcdef",
+        "no-colon",
+    ] {
         let (s, _, b) = send(&router, basic(bad)).await;
         assert_envelope(s, &b, 401);
     }
@@ -277,9 +452,11 @@ async fn basic_auth_with_a_wrong_key_is_401() {
 #[tokio::test]
 async fn auth_lambda_event_logs_in_through_lambda_http() {
     let e = env();
-    e.active_user("john_doe", "john@example.com", "628700000008").await;
+    e.active_user("john_doe", "john@example.com", "628700000008")
+        .await;
     let event = include_str!("../../events/auth-login.json");
-    let req = lambda_http::request::from_str(event).expect("event parses as an API Gateway v2 request");
+    let req =
+        lambda_http::request::from_str(event).expect("event parses as an API Gateway v2 request");
     let router = shared::http::finish(shared::http::auth::router(), &e.app);
     let (parts, body) = req.into_parts();
     let body = match body {
@@ -293,7 +470,16 @@ async fn auth_lambda_event_logs_in_through_lambda_http() {
     assert!(b["token"].is_string());
     assert_eq!(b["agent"], false);
     // The rate-limit bucket came from API Gateway's sourceIp.
-    let window = e.app.clock.epoch().div_euclid(e.app.config.limits.login_ip.window_secs);
-    let counter = e.app.main.get(&keys::rate("login:ip:203.0.113.10", window)).await.expect("get");
+    let window = e
+        .app
+        .clock
+        .epoch()
+        .div_euclid(e.app.config.limits.login_ip.window_secs);
+    let counter = e
+        .app
+        .main
+        .get(&keys::rate("login:ip:203.0.113.25", window))
+        .await
+        .expect("get");
     assert!(counter.is_some());
 }

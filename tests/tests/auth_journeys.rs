@@ -12,7 +12,10 @@ struct Client {
 
 impl Client {
     fn start() -> Client {
-        Client { server: Server::start(), http: reqwest::Client::new() }
+        Client {
+            server: Server::start(),
+            http: reqwest::Client::new(),
+        }
     }
 
     async fn post(&self, path: &str, body: Value, bearer: Option<&str>) -> (StatusCode, Value) {
@@ -50,17 +53,24 @@ impl Client {
     }
 
     async fn login(&self, user: &str, pwd: &str) -> (StatusCode, Value) {
-        self.post("/auth", json!({"username": user, "password": pwd}), None).await
+        self.post("/auth", json!({"username": user, "password": pwd}), None)
+            .await
     }
 }
 
 fn otp_in(body: &str) -> String {
-    body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("6-digit code").to_owned()
+    body.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("6-digit code")
+        .to_owned()
 }
 
 fn token_in(body: &str) -> String {
     let at = body.find("token=").expect("token link") + "token=".len();
-    body[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+    body[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
 }
 
 #[tokio::test]
@@ -75,7 +85,9 @@ async fn otp_signup_to_logoff_against_the_running_server() {
     let sms = c.outbox("628123456789", 1).await;
     assert_eq!(sms[0]["channel"], "sms");
     let otp = otp_in(sms[0]["body"].as_str().expect("body"));
-    let (s, b) = c.post("/verify-sign-up", json!({"otp": otp}), Some(&reg)).await;
+    let (s, b) = c
+        .post("/verify-sign-up", json!({"otp": otp}), Some(&reg))
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
 
     let (s, b) = c.login("john_doe", "securePassword123").await;
@@ -101,12 +113,21 @@ async fn link_signup_from_the_mailed_link_then_login_against_the_running_server(
     let (s, b) = c.post("/signup", signup, None).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let (s, b) = c.login("linky", "securePassword123").await;
-    assert_eq!((s, b["message"].as_str()), (StatusCode::FORBIDDEN, Some("Account is Not Confirmed")));
+    assert_eq!(
+        (s, b["message"].as_str()),
+        (StatusCode::FORBIDDEN, Some("Account is Not Confirmed"))
+    );
 
     let mail = c.outbox("linky@example.com", 1).await;
     let body = mail[0]["body"].as_str().expect("body");
-    let link = body.split_whitespace().find(|w| w.contains("/verify-sign-up?token=")).expect("link");
-    assert!(link.starts_with(&c.server.base), "link points at this server: {link}");
+    let link = body
+        .split_whitespace()
+        .find(|w| w.contains("/verify-sign-up?token="))
+        .expect("link");
+    assert!(
+        link.starts_with(&c.server.base),
+        "link points at this server: {link}"
+    );
     // Opened from a mail client: a plain GET of the link.
     let res = c.http.get(link).send().await.expect("open link");
     assert_eq!(res.status(), StatusCode::OK);
@@ -125,16 +146,36 @@ async fn password_reset_against_the_running_server_and_the_token_works_once() {
     c.post("/signup", signup, None).await;
     let mail = c.outbox("reset@example.com", 1).await;
     let link_token = token_in(mail[0]["body"].as_str().expect("body"));
-    let (s, b) = c.post("/verify-sign-up", json!({"token": link_token}), None).await;
+    let (s, b) = c
+        .post("/verify-sign-up", json!({"token": link_token}), None)
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
 
-    let (s, _) = c.post("/request-reset-pwd", json!({"email": "reset@example.com"}), None).await;
+    let (s, _) = c
+        .post(
+            "/request-reset-pwd",
+            json!({"email": "reset@example.com"}),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let mail = c.outbox("reset@example.com", 2).await;
     let reset = token_in(mail[1]["body"].as_str().expect("body"));
-    let (s, b) = c.post("/reset-pwd", json!({"password": "newPassword456"}), Some(&reset)).await;
+    let (s, b) = c
+        .post(
+            "/reset-pwd",
+            json!({"password": "newPassword456"}),
+            Some(&reset),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let (s, _) = c.post("/reset-pwd", json!({"password": "thirdPassword789"}), Some(&reset)).await;
+    let (s, _) = c
+        .post(
+            "/reset-pwd",
+            json!({"password": "thirdPassword789"}),
+            Some(&reset),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, _) = c.login("resetter", "newPassword456").await;
     assert_eq!(s, StatusCode::OK);
@@ -149,7 +190,13 @@ async fn update_pwd_and_deactivate_against_the_running_server() {
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let reg = b["token"].as_str().expect("token").to_owned();
     let sms = c.outbox("6281234567001", 1).await;
-    let (s, _) = c.post("/verify-sign-up", json!({"otp": otp_in(sms[0]["body"].as_str().expect("body"))}), Some(&reg)).await;
+    let (s, _) = c
+        .post(
+            "/verify-sign-up",
+            json!({"otp": otp_in(sms[0]["body"].as_str().expect("body"))}),
+            Some(&reg),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
 
     let (_, b) = c.login("mover", "securePassword123").await;
@@ -159,12 +206,24 @@ async fn update_pwd_and_deactivate_against_the_running_server() {
     let change = json!({"old_password": "securePassword123", "new_password": "changedPass123"});
     let (s, b) = c.post("/update-pwd", change, Some(&mine)).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(c.get("/verify", Some(&other)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        c.get("/verify", Some(&other)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(c.get("/verify", Some(&mine)).await.0, StatusCode::OK);
 
-    let (s, b) = c.post("/deactivate", json!({"reason": "No longer needed"}), Some(&mine)).await;
+    let (s, b) = c
+        .post(
+            "/deactivate",
+            json!({"reason": "No longer needed"}),
+            Some(&mine),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(c.get("/verify", Some(&mine)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        c.get("/verify", Some(&mine)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let (s, b) = c.login("mover", "changedPass123").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(b["message"], "Account is Disabled");

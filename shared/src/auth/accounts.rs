@@ -13,7 +13,9 @@ use super::password;
 use super::session::{self, Issued};
 use crate::app::App;
 use crate::audit::{self, LogKind};
-use crate::domain::account::{AccountStatus, Email, LoginRecord, Phone, UserInfo, Username, WalletRecord};
+use crate::domain::account::{
+    AccountStatus, Email, LoginRecord, Phone, UserInfo, Username, WalletRecord,
+};
 use crate::error::{ApiError, FieldError};
 use crate::notify::Notification;
 use crate::ratelimit;
@@ -42,7 +44,10 @@ impl SignupMode {
         match raw.map(|s| s.trim().to_ascii_uppercase()).as_deref() {
             None | Some("LINK") => Ok(SignupMode::Link),
             Some("OTP") => Ok(SignupMode::Otp),
-            Some(_) => Err(ApiError::validation(vec![FieldError::new("mode", "must be LINK or OTP")])),
+            Some(_) => Err(ApiError::validation(vec![FieldError::new(
+                "mode",
+                "must be LINK or OTP",
+            )])),
         }
     }
     fn as_str(self) -> &'static str {
@@ -77,17 +82,29 @@ struct Guard {
 }
 
 fn guard_op(key: Key, username: &str) -> Result<TxOp, ApiError> {
-    let g = Guard { pk: key.pk, sk: key.sk, username: username.to_owned() };
-    Ok(TxOp::Put { item: to_item(&g)?, cond: Some(Cond::item_absent()) })
+    let g = Guard {
+        pk: key.pk,
+        sk: key.sk,
+        username: username.to_owned(),
+    };
+    Ok(TxOp::Put {
+        item: to_item(&g)?,
+        cond: Some(Cond::item_absent()),
+    })
 }
 
 fn put_new<T: Serialize>(record: &T) -> Result<TxOp, ApiError> {
-    Ok(TxOp::Put { item: to_item(record)?, cond: Some(Cond::item_absent()) })
+    Ok(TxOp::Put {
+        item: to_item(record)?,
+        cond: Some(Cond::item_absent()),
+    })
 }
 
 fn new_referral_code() -> String {
     let mut rng = rand::rng();
-    (0..REFCODE_LEN).map(|_| REFCODE_ALPHABET[rng.random_range(0..REFCODE_ALPHABET.len())] as char).collect()
+    (0..REFCODE_LEN)
+        .map(|_| REFCODE_ALPHABET[rng.random_range(0..REFCODE_ALPHABET.len())] as char)
+        .collect()
 }
 
 fn full_name(raw: &str) -> Result<String, ApiError> {
@@ -95,13 +112,20 @@ fn full_name(raw: &str) -> Result<String, ApiError> {
     if (1..=100).contains(&s.chars().count()) && !s.chars().any(char::is_control) {
         Ok(s.to_owned())
     } else {
-        Err(ApiError::validation(vec![FieldError::new("full_name", "must be 1-100 characters")]))
+        Err(ApiError::validation(vec![FieldError::new(
+            "full_name",
+            "must be 1-100 characters",
+        )]))
     }
 }
 
 /// The username a guard item points at.
 async fn guard_owner(app: &App, key: &Key) -> Result<Option<String>, ApiError> {
-    Ok(app.main.get(key).await?.and_then(|i| get_s(&i, "username").map(str::to_owned)))
+    Ok(app
+        .main
+        .get(key)
+        .await?
+        .and_then(|i| get_s(&i, "username").map(str::to_owned)))
 }
 
 async fn login_record(app: &App, username: &str) -> Result<Option<LoginRecord>, ApiError> {
@@ -127,11 +151,16 @@ async fn enqueue(app: &App, n: Notification) {
 }
 
 fn link_mail(app: &App, to: &str, token: &str) -> Notification {
-    let link = format!("{}/verify-sign-up?token={token}", app.config.public_base_url.trim_end_matches('/'));
+    let link = format!(
+        "{}/verify-sign-up?token={token}",
+        app.config.public_base_url.trim_end_matches('/')
+    );
     Notification::Email {
         to: to.to_owned(),
         subject: "Verify your UserState account".into(),
-        body: format!("Welcome to UserState! Open this link to verify your account:\n{link}\n\nThe link is valid for 24 hours."),
+        body: format!(
+            "Welcome to UserState! Open this link to verify your account:\n{link}\n\nThe link is valid for 24 hours."
+        ),
         html: Some(format!(
             "<p>Welcome to UserState!</p><p><a href=\"{link}\">Verify your account</a></p><p>The link is valid for 24 hours.</p>"
         )),
@@ -141,14 +170,21 @@ fn link_mail(app: &App, to: &str, token: &str) -> Notification {
 fn otp_sms(to: &str, code: &str) -> Notification {
     Notification::Sms {
         to: to.to_owned(),
-        text: format!("Your UserState verification code is {code}. It expires in 10 minutes. Do not share it."),
+        text: format!(
+            "Your UserState verification code is {code}. It expires in 10 minutes. Do not share it."
+        ),
     }
 }
 
 /// OTP send limits: per phone number and per IP (the original `otp_tracker`).
 async fn limit_otp_send(app: &App, identifier: &str, ip: &str) -> Result<(), ApiError> {
     ratelimit::hit(app, &format!("otp:ip:{ip}"), app.config.limits.otp_ip).await?;
-    ratelimit::hit(app, &format!("otp:id:{identifier}"), app.config.limits.otp_identifier).await
+    ratelimit::hit(
+        app,
+        &format!("otp:id:{identifier}"),
+        app.config.limits.otp_identifier,
+    )
+    .await
 }
 
 /// Registers a pending account in one transaction and sends its verification (link or OTP).
@@ -159,12 +195,22 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
     let email = Email::parse(&input.email)?;
     let name = full_name(&input.full_name)?;
     password::validate("password", &input.password)?;
-    let phone = match input.phone_number.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+    let phone = match input
+        .phone_number
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         Some(p) => Some(Phone::parse(p)?),
         None if mode == SignupMode::Otp => return Err(ApiError::bad_request("PhoneRequired")),
         None => None,
     };
-    let referred_by = match input.referral_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+    let referred_by = match input
+        .referral_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
         Some(code) => {
             let code = code.to_ascii_uppercase();
             if app.main.get(&keys::refcode_guard(&code)).await?.is_none() {
@@ -214,7 +260,13 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
             gsi1pk: keys::email_gsi(email.as_str()),
             gsi1sk: u.to_owned(),
         };
-        let wallet = WalletRecord { pk: keys::wallet(u).pk, sk: keys::wallet(u).sk, balance: 0, points: 0, version: 0 };
+        let wallet = WalletRecord {
+            pk: keys::wallet(u).pk,
+            sk: keys::wallet(u).sk,
+            balance: 0,
+            points: 0,
+            version: 0,
+        };
         let (register_op, register_token) = otp::new_token_op(app, Purpose::Register, u)?;
         let (verify_op, notification) = match mode {
             SignupMode::Otp => {
@@ -228,13 +280,13 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
             }
         };
         let mut ops = vec![
-            put_new(&login)?,                                          // 0
-            put_new(&info)?,                                           // 1
-            put_new(&wallet)?,                                         // 2
-            guard_op(keys::email_guard(email.as_str()), u)?,          // 3
-            guard_op(keys::refcode_guard(&referral_code), u)?,        // 4
-            register_op,                                               // 5
-            verify_op,                                                 // 6
+            put_new(&login)?,                                  // 0
+            put_new(&info)?,                                   // 1
+            put_new(&wallet)?,                                 // 2
+            guard_op(keys::email_guard(email.as_str()), u)?,   // 3
+            guard_op(keys::refcode_guard(&referral_code), u)?, // 4
+            register_op,                                       // 5
+            verify_op,                                         // 6
         ];
         let mut phone_at = None;
         if let Some(p) = &phone {
@@ -243,13 +295,24 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
         }
         let mut referrer_at = None;
         if let Some(code) = &referred_by {
-            ops.push(TxOp::Check { key: keys::refcode_guard(code), cond: Cond::item_exists() });
+            ops.push(TxOp::Check {
+                key: keys::refcode_guard(code),
+                cond: Cond::item_exists(),
+            });
             referrer_at = Some(ops.len() - 1);
         }
         match app.main.transact(ops).await {
             Ok(()) => {
                 enqueue(app, notification).await;
-                audit::record(app, LogKind::Audit, u, Some(u), "signup", json!({ "mode": mode.as_str(), "ip": ip })).await;
+                audit::record(
+                    app,
+                    LogKind::Audit,
+                    u,
+                    Some(u),
+                    "signup",
+                    json!({ "mode": mode.as_str(), "ip": ip }),
+                )
+                .await;
                 return Ok(register_token);
             }
             Err(e @ StoreError::TransactionCanceled { .. }) => {
@@ -270,7 +333,8 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
             }
             Err(StoreError::Conflict) => {
                 // A concurrent transaction touched the same items; the retry sees its outcome.
-                tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt as u64 + 1))).await;
+                tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt as u64 + 1)))
+                    .await;
             }
             Err(e) => return Err(e.into()),
         }
@@ -279,9 +343,14 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
 }
 
 /// The account a registration token belongs to, if it is still pending.
-async fn pending_account(app: &App, register_token: &str) -> Result<(String, LoginRecord), ApiError> {
+async fn pending_account(
+    app: &App,
+    register_token: &str,
+) -> Result<(String, LoginRecord), ApiError> {
     let rec = otp::lookup_token(app, Purpose::Register, register_token).await?;
-    let login = login_record(app, &rec.username).await?.ok_or_else(ApiError::unauthorized)?;
+    let login = login_record(app, &rec.username)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
     if login.status != AccountStatus::Pending {
         return Err(ApiError::bad_request("Account is already verified"));
     }
@@ -291,13 +360,19 @@ async fn pending_account(app: &App, register_token: &str) -> Result<(String, Log
 fn activate_op(app: &App, username: &str) -> TxOp {
     TxOp::Update {
         key: keys::login(username),
-        update: Update::new().set("status", "active").set("updated_at", app.clock.epoch()),
+        update: Update::new()
+            .set("status", "active")
+            .set("updated_at", app.clock.epoch()),
         cond: Some(Cond::eq("status", "pending")),
     }
 }
 
 /// `POST /verify-sign-up` in OTP mode: the registration token plus the SMS code activate the account.
-pub async fn verify_signup_otp(app: &App, register_token: &str, code: &str) -> Result<(), ApiError> {
+pub async fn verify_signup_otp(
+    app: &App,
+    register_token: &str,
+    code: &str,
+) -> Result<(), ApiError> {
     let (username, _) = pending_account(app, register_token).await?;
     let consume_otp = otp::check_otp(app, SIGNUP_OTP, &username, code).await?;
     let ops = vec![
@@ -307,36 +382,68 @@ pub async fn verify_signup_otp(app: &App, register_token: &str, code: &str) -> R
     ];
     match app.main.transact(ops).await {
         Ok(()) => {}
-        Err(e) if e.failed_at(0) => return Err(ApiError::bad_request("Account is already verified")),
+        Err(e) if e.failed_at(0) => {
+            return Err(ApiError::bad_request("Account is already verified"));
+        }
         Err(e) if e.failed_at(1) => return Err(ApiError::bad_request("OTP Expired")),
         Err(e) if e.failed_at(2) => return Err(ApiError::unauthorized()),
         Err(e) => return Err(e.into()),
     }
-    audit::record(app, LogKind::Audit, &username, Some(&username), "signup_verified", json!({ "mode": "OTP" })).await;
+    audit::record(
+        app,
+        LogKind::Audit,
+        &username,
+        Some(&username),
+        "signup_verified",
+        json!({ "mode": "OTP" }),
+    )
+    .await;
     Ok(())
 }
 
 /// The e-mailed link (LINK mode): its single-use token activates the account.
 pub async fn verify_signup_link(app: &App, link_token: &str) -> Result<(), ApiError> {
     let rec = otp::lookup_token(app, Purpose::VerifyLink, link_token).await?;
-    let ops = vec![otp::consume_token_op(app, Purpose::VerifyLink, link_token), activate_op(app, &rec.username)];
+    let ops = vec![
+        otp::consume_token_op(app, Purpose::VerifyLink, link_token),
+        activate_op(app, &rec.username),
+    ];
     match app.main.transact(ops).await {
         Ok(()) => {}
         Err(e) if e.failed_at(0) => return Err(ApiError::unauthorized()),
-        Err(e) if e.failed_at(1) => return Err(ApiError::bad_request("Account is already verified")),
+        Err(e) if e.failed_at(1) => {
+            return Err(ApiError::bad_request("Account is already verified"));
+        }
         Err(e) => return Err(e.into()),
     }
-    audit::record(app, LogKind::Audit, &rec.username, Some(&rec.username), "signup_verified", json!({ "mode": "LINK" })).await;
+    audit::record(
+        app,
+        LogKind::Audit,
+        &rec.username,
+        Some(&rec.username),
+        "signup_verified",
+        json!({ "mode": "LINK" }),
+    )
+    .await;
     Ok(())
 }
 
 /// `POST /resend-otp`: a new OTP by SMS (OTP mode) or a new link by e-mail (LINK mode) for a pending
 /// account, limited per phone/e-mail and per IP.
-pub async fn resend_verification(app: &App, ip: &str, register_token: &str) -> Result<(), ApiError> {
+pub async fn resend_verification(
+    app: &App,
+    ip: &str,
+    register_token: &str,
+) -> Result<(), ApiError> {
     let (username, login) = pending_account(app, register_token).await?;
-    let info = info_record(app, &username).await?.ok_or_else(ApiError::unauthorized)?;
+    let info = info_record(app, &username)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
     let (op, notification) = if login.mode.as_deref() == Some("OTP") {
-        let phone = info.phone_number.clone().ok_or_else(|| ApiError::bad_request("PhoneRequired"))?;
+        let phone = info
+            .phone_number
+            .clone()
+            .ok_or_else(|| ApiError::bad_request("PhoneRequired"))?;
         limit_otp_send(app, &phone, ip).await?;
         let (op, code) = otp::new_otp_op(app, SIGNUP_OTP, &username)?;
         (op, otp_sms(&phone, &code))
@@ -386,49 +493,92 @@ pub async fn login(app: &App, ip: &str, identifier: &str, pwd: &str) -> Result<L
     };
     let Some(record) = record.filter(|_| pwd.chars().count() <= password::MAX_LEN) else {
         password::verify_async(pwd.to_owned(), dummy_hash().to_owned()).await;
-        ratelimit::hit(app, &acct_bucket, app.config.limits.login_account).await.ok();
+        ratelimit::hit(app, &acct_bucket, app.config.limits.login_account)
+            .await
+            .ok();
         return Err(invalid());
     };
     let u = record.username.clone();
     if !password::verify_async(pwd.to_owned(), record.pwd.clone()).await {
-        ratelimit::hit(app, &acct_bucket, app.config.limits.login_account).await.ok();
-        audit::record(app, LogKind::Audit, &u, Some(&u), "login_failed", json!({ "ip": ip })).await;
+        ratelimit::hit(app, &acct_bucket, app.config.limits.login_account)
+            .await
+            .ok();
+        audit::record(
+            app,
+            LogKind::Audit,
+            &u,
+            Some(&u),
+            "login_failed",
+            json!({ "ip": ip }),
+        )
+        .await;
         return Err(invalid());
     }
     if record.disabled || record.status == AccountStatus::Deactivated {
         return Err(ApiError::forbidden("Account is Disabled"));
     }
     if record.status == AccountStatus::Pending {
-        return Err(ApiError::forbidden(if record.mode.as_deref() == Some("OTP") {
-            "OTP Not Confirmed"
-        } else {
-            "Account is Not Confirmed"
-        }));
+        return Err(ApiError::forbidden(
+            if record.mode.as_deref() == Some("OTP") {
+                "OTP Not Confirmed"
+            } else {
+                "Account is Not Confirmed"
+            },
+        ));
     }
-    let agent = info_record(app, &u).await?.map(|i| i.agent).unwrap_or(false);
+    let agent = info_record(app, &u)
+        .await?
+        .map(|i| i.agent)
+        .unwrap_or(false);
     let issued = if password::needs_rehash(&record.pwd) {
         login_with_rehash(app, &record, pwd, agent).await?
     } else {
         session::issue(app, &u, agent).await?
     };
-    audit::record(app, LogKind::Audit, &u, Some(&u), "login", json!({ "ip": ip, "sid": issued.sid })).await;
-    Ok(LoginOk { token: issued.token, agent })
+    audit::record(
+        app,
+        LogKind::Audit,
+        &u,
+        Some(&u),
+        "login",
+        json!({ "ip": ip, "sid": issued.sid }),
+    )
+    .await;
+    Ok(LoginOk {
+        token: issued.token,
+        agent,
+    })
 }
 
 /// Replaces a legacy (bcrypt or weaker argon2) hash with argon2id in the same transaction that
 /// opens the session; if the password changed meanwhile, the session is opened without it.
-async fn login_with_rehash(app: &App, record: &LoginRecord, pwd: &str, agent: bool) -> Result<Issued, ApiError> {
+async fn login_with_rehash(
+    app: &App,
+    record: &LoginRecord,
+    pwd: &str,
+    agent: bool,
+) -> Result<Issued, ApiError> {
     let u = &record.username;
     let new_hash = password::hash_async(pwd.to_owned()).await?;
     let (session_op, issued) = session::new_session_op(app, u, agent)?;
     let rehash = TxOp::Update {
         key: keys::login(u),
-        update: Update::new().set("pwd", new_hash).set("updated_at", app.clock.epoch()),
+        update: Update::new()
+            .set("pwd", new_hash)
+            .set("updated_at", app.clock.epoch()),
         cond: Some(Cond::eq("pwd", record.pwd.as_str())),
     };
     match app.main.transact(vec![rehash, session_op]).await {
         Ok(()) => {
-            audit::record(app, LogKind::Audit, u, Some(u), "password_rehashed", json!({})).await;
+            audit::record(
+                app,
+                LogKind::Audit,
+                u,
+                Some(u),
+                "password_rehashed",
+                json!({}),
+            )
+            .await;
             Ok(issued)
         }
         Err(e) if e.failed_at(0) => session::issue(app, u, agent).await,
@@ -438,9 +588,18 @@ async fn login_with_rehash(app: &App, record: &LoginRecord, pwd: &str, agent: bo
 
 /// `POST /check/email`: whether an e-mail can still be registered.
 pub async fn email_available(app: &App, ip: &str, email: &str) -> Result<bool, ApiError> {
-    ratelimit::hit(app, &format!("check-email:ip:{ip}"), app.config.limits.check_email_ip).await?;
+    ratelimit::hit(
+        app,
+        &format!("check-email:ip:{ip}"),
+        app.config.limits.check_email_ip,
+    )
+    .await?;
     let email = Email::parse(email)?;
-    Ok(app.main.get(&keys::email_guard(email.as_str())).await?.is_none())
+    Ok(app
+        .main
+        .get(&keys::email_guard(email.as_str()))
+        .await?
+        .is_none())
 }
 
 /// `POST /request-reset-pwd`: mails a single-use reset token if the e-mail belongs to an account
@@ -448,15 +607,27 @@ pub async fn email_available(app: &App, ip: &str, email: &str) -> Result<bool, A
 pub async fn request_reset(app: &App, ip: &str, email: &str) -> Result<(), ApiError> {
     ratelimit::hit(app, &format!("reset:ip:{ip}"), app.config.limits.reset_ip).await?;
     let email = Email::parse(email)?;
-    ratelimit::hit(app, &format!("reset:id:{}", email.as_str()), app.config.limits.reset_identifier).await?;
-    let Some(username) = guard_owner(app, &keys::email_guard(email.as_str())).await? else { return Ok(()) };
-    let Some(login) = login_record(app, &username).await? else { return Ok(()) };
+    ratelimit::hit(
+        app,
+        &format!("reset:id:{}", email.as_str()),
+        app.config.limits.reset_identifier,
+    )
+    .await?;
+    let Some(username) = guard_owner(app, &keys::email_guard(email.as_str())).await? else {
+        return Ok(());
+    };
+    let Some(login) = login_record(app, &username).await? else {
+        return Ok(());
+    };
     if login.disabled || login.status == AccountStatus::Deactivated {
         return Ok(());
     }
     let (op, token) = otp::new_token_op(app, Purpose::ResetPwd, &username)?;
     app.main.transact(vec![op]).await?;
-    let link = format!("{}/reset-pwd?token={token}", app.config.public_base_url.trim_end_matches('/'));
+    let link = format!(
+        "{}/reset-pwd?token={token}",
+        app.config.public_base_url.trim_end_matches('/')
+    );
     enqueue(
         app,
         Notification::Email {
@@ -469,7 +640,15 @@ pub async fn request_reset(app: &App, ip: &str, email: &str) -> Result<(), ApiEr
         },
     )
     .await;
-    audit::record(app, LogKind::Audit, &username, Some(&username), "password_reset_requested", json!({ "ip": ip })).await;
+    audit::record(
+        app,
+        LogKind::Audit,
+        &username,
+        Some(&username),
+        "password_reset_requested",
+        json!({ "ip": ip }),
+    )
+    .await;
     Ok(())
 }
 
@@ -482,7 +661,9 @@ pub async fn reset_password(app: &App, token: &str, new_password: &str) -> Resul
         otp::consume_token_op(app, Purpose::ResetPwd, token),
         TxOp::Update {
             key: keys::login(&rec.username),
-            update: Update::new().set("pwd", hash).set("updated_at", app.clock.epoch()),
+            update: Update::new()
+                .set("pwd", hash)
+                .set("updated_at", app.clock.epoch()),
             cond: Some(Cond::item_exists()),
         },
     ];
@@ -495,27 +676,73 @@ pub async fn reset_password(app: &App, token: &str, new_password: &str) -> Resul
         Err(e) => return Err(e.into()),
     }
     session::revoke_all(app, &rec.username, None).await?;
-    audit::record(app, LogKind::Audit, &rec.username, Some(&rec.username), "password_reset", json!({})).await;
+    audit::record(
+        app,
+        LogKind::Audit,
+        &rec.username,
+        Some(&rec.username),
+        "password_reset",
+        json!({}),
+    )
+    .await;
     Ok(())
 }
 
 /// `POST /update-pwd`: checks the old password, sets the new one, revokes every other session.
-pub async fn update_password(app: &App, username: &str, sid: &str, old: &str, new: &str) -> Result<(), ApiError> {
+pub async fn update_password(
+    app: &App,
+    username: &str,
+    sid: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), ApiError> {
     password::validate("new_password", new)?;
-    let login = login_record(app, username).await?.ok_or_else(ApiError::unauthorized)?;
-    if old.chars().count() > password::MAX_LEN || !password::verify_async(old.to_owned(), login.pwd.clone()).await {
-        audit::record(app, LogKind::Audit, username, Some(username), "password_change_failed", json!({})).await;
+    let login = login_record(app, username)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    if old.chars().count() > password::MAX_LEN
+        || !password::verify_async(old.to_owned(), login.pwd.clone()).await
+    {
+        audit::record(
+            app,
+            LogKind::Audit,
+            username,
+            Some(username),
+            "password_change_failed",
+            json!({}),
+        )
+        .await;
         return Err(ApiError::unprocessable("Invalid Credential"));
     }
     let hash = password::hash_async(new.to_owned()).await?;
-    let update = Update::new().set("pwd", hash).set("updated_at", app.clock.epoch());
-    match app.main.update(&keys::login(username), update, Some(Cond::eq("pwd", login.pwd.as_str()))).await {
+    let update = Update::new()
+        .set("pwd", hash)
+        .set("updated_at", app.clock.epoch());
+    match app
+        .main
+        .update(
+            &keys::login(username),
+            update,
+            Some(Cond::eq("pwd", login.pwd.as_str())),
+        )
+        .await
+    {
         Ok(_) => {}
-        Err(StoreError::ConditionFailed) => return Err(ApiError::conflict("Password was changed concurrently")),
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::conflict("Password was changed concurrently"));
+        }
         Err(e) => return Err(e.into()),
     }
     session::revoke_all(app, username, Some(sid)).await?;
-    audit::record(app, LogKind::Audit, username, Some(username), "password_changed", json!({})).await;
+    audit::record(
+        app,
+        LogKind::Audit,
+        username,
+        Some(username),
+        "password_changed",
+        json!({}),
+    )
+    .await;
     Ok(())
 }
 
@@ -534,7 +761,10 @@ struct Deactivation {
 pub async fn deactivate(app: &App, username: &str, reason: Option<&str>) -> Result<(), ApiError> {
     let reason = reason.map(str::trim).unwrap_or_default();
     if reason.chars().count() > 1000 {
-        return Err(ApiError::validation(vec![FieldError::new("reason", "must be at most 1000 characters")]));
+        return Err(ApiError::validation(vec![FieldError::new(
+            "reason",
+            "must be at most 1000 characters",
+        )]));
     }
     let now = app.clock.now();
     let key = keys::deactivation(username, now.timestamp_millis());
@@ -548,10 +778,16 @@ pub async fn deactivate(app: &App, username: &str, reason: Option<&str>) -> Resu
     let ops = vec![
         TxOp::Update {
             key: keys::login(username),
-            update: Update::new().set("status", "deactivated").set("disabled", true).set("updated_at", now.timestamp()),
+            update: Update::new()
+                .set("status", "deactivated")
+                .set("disabled", true)
+                .set("updated_at", now.timestamp()),
             cond: Some(Cond::item_exists()),
         },
-        TxOp::Put { item: to_item(&record)?, cond: None },
+        TxOp::Put {
+            item: to_item(&record)?,
+            cond: None,
+        },
     ];
     match app.main.transact(ops).await {
         Ok(()) => {}
@@ -559,6 +795,14 @@ pub async fn deactivate(app: &App, username: &str, reason: Option<&str>) -> Resu
         Err(e) => return Err(e.into()),
     }
     session::revoke_all(app, username, None).await?;
-    audit::record(app, LogKind::Audit, username, Some(username), "deactivated", json!({ "reason": reason })).await;
+    audit::record(
+        app,
+        LogKind::Audit,
+        username,
+        Some(username),
+        "deactivated",
+        json!({ "reason": reason }),
+    )
+    .await;
     Ok(())
 }

@@ -94,19 +94,36 @@ pub fn new_otp_op(app: &App, purpose: &str, identifier: &str) -> Result<(TxOp, S
         tries: 0,
         ttl: now + OTP_TTL_SECS,
     };
-    Ok((TxOp::Put { item: to_item(&rec)?, cond: None }, code))
+    Ok((
+        TxOp::Put {
+            item: to_item(&rec)?,
+            cond: None,
+        },
+        code,
+    ))
 }
 
 /// Spends one attempt on the OTP and compares it. On a match returns the delete that consumes the
 /// code (to run in the same transaction as whatever the code unlocks; it fails if the code was
 /// replaced meanwhile). Attempts are counted before comparing, so no more than
 /// [`OTP_MAX_TRIES`] guesses — right or wrong — are ever compared.
-pub async fn check_otp(app: &App, purpose: &str, identifier: &str, code: &str) -> Result<TxOp, ApiError> {
+pub async fn check_otp(
+    app: &App,
+    purpose: &str,
+    identifier: &str,
+    code: &str,
+) -> Result<TxOp, ApiError> {
     let expired = || ApiError::bad_request("OTP Expired");
     let now = app.clock.epoch();
     let key = keys::otp(purpose, identifier);
-    let cond = Cond::item_exists().and(Cond::lt("tries", OTP_MAX_TRIES)).and(Cond::gt("expires_at", now));
-    let item = match app.main.update(&key, Update::new().add("tries", 1), Some(cond)).await {
+    let cond = Cond::item_exists()
+        .and(Cond::lt("tries", OTP_MAX_TRIES))
+        .and(Cond::gt("expires_at", now));
+    let item = match app
+        .main
+        .update(&key, Update::new().add("tries", 1), Some(cond))
+        .await
+    {
         Ok(item) => item,
         Err(StoreError::ConditionFailed) => return Err(expired()),
         Err(e) => return Err(e.into()),
@@ -114,7 +131,10 @@ pub async fn check_otp(app: &App, purpose: &str, identifier: &str, code: &str) -
     let rec: OtpRecord = from_item(&item)?;
     let given = otp_hash(app, purpose, identifier, code.trim());
     if bool::from(given.as_bytes().ct_eq(rec.hash.as_bytes())) {
-        Ok(TxOp::Delete { key, cond: Some(Cond::eq("hash", rec.hash)) })
+        Ok(TxOp::Delete {
+            key,
+            cond: Some(Cond::eq("hash", rec.hash)),
+        })
     } else {
         Err(ApiError::bad_request("Invalid OTP"))
     }
@@ -126,24 +146,48 @@ pub fn token_hash(token: &str) -> String {
 }
 
 /// A put that stores a new token of `purpose` for `username`, and the token itself.
-pub fn new_token_op(app: &App, purpose: Purpose, username: &str) -> Result<(TxOp, String), ApiError> {
+pub fn new_token_op(
+    app: &App,
+    purpose: Purpose,
+    username: &str,
+) -> Result<(TxOp, String), ApiError> {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
     let now = app.clock.epoch();
     let key = keys::one_time_token(purpose.as_str(), &token_hash(&token));
     let exp = now + purpose.ttl_secs();
-    let rec = TokenRecord { pk: key.pk, sk: key.sk, username: username.to_owned(), expires_at: exp, ttl: exp };
-    Ok((TxOp::Put { item: to_item(&rec)?, cond: Some(Cond::item_absent()) }, token))
+    let rec = TokenRecord {
+        pk: key.pk,
+        sk: key.sk,
+        username: username.to_owned(),
+        expires_at: exp,
+        ttl: exp,
+    };
+    Ok((
+        TxOp::Put {
+            item: to_item(&rec)?,
+            cond: Some(Cond::item_absent()),
+        },
+        token,
+    ))
 }
 
 /// The live token record, or 401.
-pub async fn lookup_token(app: &App, purpose: Purpose, token: &str) -> Result<TokenRecord, ApiError> {
+pub async fn lookup_token(
+    app: &App,
+    purpose: Purpose,
+    token: &str,
+) -> Result<TokenRecord, ApiError> {
     if token.is_empty() || token.len() > 256 {
         return Err(ApiError::unauthorized());
     }
     let key = keys::one_time_token(purpose.as_str(), &token_hash(token));
-    let item = app.main.get(&key).await?.ok_or_else(ApiError::unauthorized)?;
+    let item = app
+        .main
+        .get(&key)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
     let rec: TokenRecord = from_item(&item)?;
     if rec.expires_at <= app.clock.epoch() {
         return Err(ApiError::unauthorized());

@@ -21,7 +21,11 @@ pub const MIN_LEN: usize = 8;
 pub const MAX_LEN: usize = 128;
 
 fn argon2id() -> Result<Argon2<'static>, argon2::Error> {
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(M_COST, T_COST, P_COST, None)?))
+    Ok(Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(M_COST, T_COST, P_COST, None)?,
+    ))
 }
 
 /// Checks the length rule (8–128 characters); `field` names the offending input.
@@ -41,14 +45,19 @@ pub fn validate(field: &str, password: &str) -> Result<(), ApiError> {
 pub fn hash(password: &str) -> Result<String, ApiError> {
     let salt = SaltString::generate(&mut OsRng);
     let hasher = argon2id().map_err(|_| ApiError::internal())?;
-    hasher.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::internal()
-    })
+    hasher
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::internal()
+        })
 }
 
 fn is_bcrypt(stored: &str) -> bool {
-    ["$2a$", "$2b$", "$2y$"].iter().any(|p| stored.starts_with(p))
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|p| stored.starts_with(p))
 }
 
 /// True when `password` matches the stored argon2 PHC string or legacy bcrypt hash. A stored
@@ -59,29 +68,39 @@ pub fn verify(password: &str, stored: &str) -> bool {
     }
     match PasswordHash::new(stored) {
         // Verification takes algorithm and parameters from the PHC string itself.
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
 
 /// True when the stored hash is not argon2id with the current parameters.
 pub fn needs_rehash(stored: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(stored) else { return true };
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return true;
+    };
     if parsed.algorithm != argon2::ARGON2ID_IDENT {
         return true;
     }
-    let Ok(params) = Params::try_from(&parsed) else { return true };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return true;
+    };
     !(params.m_cost() == M_COST && params.t_cost() == T_COST && params.p_cost() == P_COST)
 }
 
 /// [`hash`] on the blocking pool.
 pub async fn hash_async(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash(&password)).await.map_err(|_| ApiError::internal())?
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|_| ApiError::internal())?
 }
 
 /// [`verify`] on the blocking pool.
 pub async fn verify_async(password: String, stored: String) -> bool {
-    tokio::task::spawn_blocking(move || verify(&password, &stored)).await.unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify(&password, &stored))
+        .await
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -112,10 +131,14 @@ mod tests {
     #[test]
     fn weaker_argon2_parameters_need_rehash() {
         let salt = SaltString::generate(&mut OsRng);
-        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).expect("params"))
-            .hash_password(b"somePassword1", &salt)
-            .expect("hash")
-            .to_string();
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).expect("params"),
+        )
+        .hash_password(b"somePassword1", &salt)
+        .expect("hash")
+        .to_string();
         assert!(verify("somePassword1", &weak));
         assert!(needs_rehash(&weak));
     }

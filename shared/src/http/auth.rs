@@ -20,7 +20,10 @@ use crate::http::{ClientIp, Json, Query};
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 fn ok(message: &str) -> Json<Value> {
@@ -33,11 +36,21 @@ struct LoginReq {
     password: String,
 }
 
-async fn login(State(app): State<App>, ip: ClientIp, Json(req): Json<LoginReq>) -> Result<Json<LoginOk>, ApiError> {
-    Ok(Json(accounts::login(&app, &ip.bucket(), &req.username, &req.password).await?))
+async fn login(
+    State(app): State<App>,
+    ip: ClientIp,
+    Json(req): Json<LoginReq>,
+) -> Result<Json<LoginOk>, ApiError> {
+    Ok(Json(
+        accounts::login(&app, &ip.bucket(), &req.username, &req.password).await?,
+    ))
 }
 
-async fn signup(State(app): State<App>, ip: ClientIp, Json(req): Json<SignupInput>) -> Result<Response, ApiError> {
+async fn signup(
+    State(app): State<App>,
+    ip: ClientIp,
+    Json(req): Json<SignupInput>,
+) -> Result<Response, ApiError> {
     let token = accounts::signup(&app, &ip.bucket(), req).await?;
     Ok((StatusCode::CREATED, Json(json!({ "token": token }))).into_response())
 }
@@ -47,10 +60,20 @@ struct EmailReq {
     email: String,
 }
 
-async fn check_email(State(app): State<App>, ip: ClientIp, Json(req): Json<EmailReq>) -> Result<Json<Value>, ApiError> {
+async fn check_email(
+    State(app): State<App>,
+    ip: ClientIp,
+    Json(req): Json<EmailReq>,
+) -> Result<Json<Value>, ApiError> {
     let available = accounts::email_available(&app, &ip.bucket(), &req.email).await?;
-    let message = if available { "Email is available" } else { "Email is already registered" };
-    Ok(Json(json!({ "status": true, "available": available, "message": message })))
+    let message = if available {
+        "Email is available"
+    } else {
+        "Email is already registered"
+    };
+    Ok(Json(
+        json!({ "status": true, "available": available, "message": message }),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -81,7 +104,10 @@ async fn verify_signup(
     } else if let Some(link) = q.token.as_deref().or(req.token.as_deref()) {
         accounts::verify_signup_link(&app, link).await?;
     } else {
-        return Err(ApiError::validation(vec![FieldError::new("otp", "is required")]));
+        return Err(ApiError::validation(vec![FieldError::new(
+            "otp",
+            "is required",
+        )]));
     }
     Ok(ok("Account verified"))
 }
@@ -108,15 +134,25 @@ async fn verify_signup_link(
     .into_response())
 }
 
-async fn resend_otp(State(app): State<App>, ip: ClientIp, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn resend_otp(
+    State(app): State<App>,
+    ip: ClientIp,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let register = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
     accounts::resend_verification(&app, &ip.bucket(), register).await?;
     Ok(ok("Verification sent"))
 }
 
-async fn request_reset(State(app): State<App>, ip: ClientIp, Json(req): Json<EmailReq>) -> Result<Json<Value>, ApiError> {
+async fn request_reset(
+    State(app): State<App>,
+    ip: ClientIp,
+    Json(req): Json<EmailReq>,
+) -> Result<Json<Value>, ApiError> {
     accounts::request_reset(&app, &ip.bucket(), &req.email).await?;
-    Ok(ok("If the e-mail is registered, a password reset link has been sent"))
+    Ok(ok(
+        "If the e-mail is registered, a password reset link has been sent",
+    ))
 }
 
 #[derive(Deserialize)]
@@ -148,8 +184,19 @@ struct UpdatePwdReq {
     new_password: String,
 }
 
-async fn update_pwd(State(app): State<App>, user: AuthUser, Json(req): Json<UpdatePwdReq>) -> Result<Json<Value>, ApiError> {
-    accounts::update_password(&app, &user.username, &user.sid, &req.old_password, &req.new_password).await?;
+async fn update_pwd(
+    State(app): State<App>,
+    user: AuthUser,
+    Json(req): Json<UpdatePwdReq>,
+) -> Result<Json<Value>, ApiError> {
+    accounts::update_password(
+        &app,
+        &user.username,
+        &user.sid,
+        &req.old_password,
+        &req.new_password,
+    )
+    .await?;
     Ok(ok("Password updated"))
 }
 
@@ -159,13 +206,22 @@ async fn extend(State(app): State<App>, user: AuthUser) -> Result<Json<Value>, A
 }
 
 async fn verify(user: AuthUser) -> Json<Value> {
-    Json(json!({ "status": true, "message": "Token is valid", "user": user.username, "agent": user.agent }))
+    Json(
+        json!({ "status": true, "message": "Token is valid", "user": user.username, "agent": user.agent }),
+    )
 }
 
 async fn logoff(State(app): State<App>, user: AuthUser) -> Result<Json<Value>, ApiError> {
     session::revoke(&app, &user.username, &user.sid).await?;
-    crate::audit::record(&app, crate::audit::LogKind::Audit, &user.username, Some(&user.username), "logoff", json!({ "sid": user.sid }))
-        .await;
+    crate::audit::record(
+        &app,
+        crate::audit::LogKind::Audit,
+        &user.username,
+        Some(&user.username),
+        "logoff",
+        json!({ "sid": user.sid }),
+    )
+    .await;
     Ok(ok("Logged off"))
 }
 
@@ -175,7 +231,11 @@ struct DeactivateReq {
     reason: Option<String>,
 }
 
-async fn deactivate(State(app): State<App>, user: AuthUser, Json(req): Json<DeactivateReq>) -> Result<Json<Value>, ApiError> {
+async fn deactivate(
+    State(app): State<App>,
+    user: AuthUser,
+    Json(req): Json<DeactivateReq>,
+) -> Result<Json<Value>, ApiError> {
     accounts::deactivate(&app, &user.username, req.reason.as_deref()).await?;
     Ok(ok("Account deactivated"))
 }
@@ -186,7 +246,10 @@ pub fn router() -> Router<App> {
         .route("/auth", post(login))
         .route("/signup", post(signup))
         .route("/check/email", post(check_email))
-        .route("/verify-sign-up", post(verify_signup).get(verify_signup_link))
+        .route(
+            "/verify-sign-up",
+            post(verify_signup).get(verify_signup_link),
+        )
         .route("/resend-otp", post(resend_otp))
         .route("/request-reset-pwd", post(request_reset))
         .route("/reset-pwd", post(reset_pwd))

@@ -19,7 +19,10 @@ struct OutboxQuery {
     to: String,
 }
 
-async fn outbox(State(app): State<App>, Query(q): Query<OutboxQuery>) -> Result<Json<Vec<OutboxEntry>>, ApiError> {
+async fn outbox(
+    State(app): State<App>,
+    Query(q): Query<OutboxQuery>,
+) -> Result<Json<Vec<OutboxEntry>>, ApiError> {
     if app.config.backend != Backend::Local {
         return Err(ApiError::not_found("Not Found"));
     }

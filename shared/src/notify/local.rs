@@ -56,7 +56,12 @@ impl LocalQueue {
     /// A queue delivering into the outbox of `table` (the main table).
     pub fn new(table: TableRef, clock: ClockRef) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        LocalQueue { tx, rx: Mutex::new(Some(rx)), table, clock }
+        LocalQueue {
+            tx,
+            rx: Mutex::new(Some(rx)),
+            table,
+            clock,
+        }
     }
 
     fn ensure_consumer(&self) {
@@ -100,21 +105,42 @@ impl Queue for LocalQueue {
 }
 
 /// Writes one notification into the outbox (what the local consumer does with each message).
-pub async fn deliver(table: &TableRef, clock: &ClockRef, n: &Notification) -> Result<(), StoreError> {
+pub async fn deliver(
+    table: &TableRef,
+    clock: &ClockRef,
+    n: &Notification,
+) -> Result<(), StoreError> {
     let (channel, to, subject, body) = match n {
-        Notification::Email { to, subject, body, .. } => ("email", to.clone(), subject.clone(), body.clone()),
+        Notification::Email {
+            to, subject, body, ..
+        } => ("email", to.clone(), subject.clone(), body.clone()),
         Notification::Sms { to, text } => ("sms", to.clone(), String::new(), text.clone()),
-        Notification::Push { username, title, body, .. } => ("push", username.clone(), title.clone(), body.clone()),
+        Notification::Push {
+            username,
+            title,
+            body,
+            ..
+        } => ("push", username.clone(), title.clone(), body.clone()),
     };
     let now = clock.now();
     let key = Key::new(
         keys::outbox_pk(&to),
-        format!("{:013}#{}", now.timestamp_millis(), uuid::Uuid::now_v7().simple()),
+        format!(
+            "{:013}#{}",
+            now.timestamp_millis(),
+            uuid::Uuid::now_v7().simple()
+        ),
     );
     let item = OutboxItem {
         pk: key.pk,
         sk: key.sk,
-        entry: OutboxEntry { channel: channel.into(), to, subject, body, created_at: now.to_rfc3339() },
+        entry: OutboxEntry {
+            channel: channel.into(),
+            to,
+            subject,
+            body,
+            created_at: now.to_rfc3339(),
+        },
         ttl: now.timestamp() + OUTBOX_TTL_SECS,
     };
     table.put(to_item(&item)?, None).await
@@ -123,5 +149,8 @@ pub async fn deliver(table: &TableRef, clock: &ClockRef, n: &Notification) -> Re
 /// Everything delivered to `to`, oldest first.
 pub async fn read(table: &TableRef, to: &str) -> Result<Vec<OutboxEntry>, StoreError> {
     let items: Vec<Item> = query_all(table.as_ref(), Query::pk(keys::outbox_pk(to))).await?;
-    items.iter().map(|i| from_item::<OutboxItem>(i).map(|o| o.entry)).collect()
+    items
+        .iter()
+        .map(|i| from_item::<OutboxItem>(i).map(|o| o.entry))
+        .collect()
 }

@@ -13,14 +13,18 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
-        SqsQueue { client, url: url.into() }
+        SqsQueue {
+            client,
+            url: url.into(),
+        }
     }
 }
 
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, message: &Notification) -> Result<(), NotifyError> {
-        let body = serde_json::to_string(message).map_err(|e| NotifyError::Permanent(e.to_string()))?;
+        let body =
+            serde_json::to_string(message).map_err(|e| NotifyError::Permanent(e.to_string()))?;
         self.client
             .send_message()
             .queue_url(&self.url)
@@ -28,7 +32,9 @@ impl Queue for SqsQueue {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| NotifyError::Transient(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))
+            .map_err(|e| {
+                NotifyError::Transient(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+            })
     }
 }
 
@@ -39,6 +45,8 @@ pub struct UnconfiguredQueue;
 #[async_trait]
 impl Queue for UnconfiguredQueue {
     async fn send(&self, _: &Notification) -> Result<(), NotifyError> {
-        Err(NotifyError::Permanent("NOTIFY_QUEUE_URL is not configured".into()))
+        Err(NotifyError::Permanent(
+            "NOTIFY_QUEUE_URL is not configured".into(),
+        ))
     }
 }

@@ -75,7 +75,9 @@ impl Env {
     /// Messages delivered to `to`, oldest first.
     pub async fn outbox(&self, to: &str) -> Vec<shared::notify::local::OutboxEntry> {
         self.app.queue.flush().await;
-        shared::notify::local::read(&self.app.main, to).await.expect("outbox")
+        shared::notify::local::read(&self.app.main, to)
+            .await
+            .expect("outbox")
     }
 
     /// The 6-digit code in the newest SMS to `phone`.
@@ -83,7 +85,11 @@ impl Env {
         let msgs = self.outbox(phone).await;
         let last = msgs.last().expect("an SMS was sent");
         assert_eq!(last.channel, "sms");
-        last.body.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("6-digit code").to_owned()
+        last.body
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .expect("6-digit code")
+            .to_owned()
     }
 
     /// The `token=` value in the newest mail to `email`.
@@ -92,20 +98,30 @@ impl Env {
         let last = msgs.last().expect("a mail was sent");
         assert_eq!(last.channel, "email");
         let at = last.body.find("token=").expect("a token link") + "token=".len();
-        last.body[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+        last.body[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect()
     }
 
     /// A verified (active) account with password `securePassword123`.
     pub async fn active_user(&self, username: &str, email: &str, phone: &str) {
         let reg = self.signup_otp(username, email, phone).await;
         let otp = self.latest_otp(phone).await;
-        let (s, b) = self.call(post("/verify-sign-up", json!({"otp": otp}), Some(&reg))).await;
+        let (s, b) = self
+            .call(post("/verify-sign-up", json!({"otp": otp}), Some(&reg)))
+            .await;
         assert_eq!(s, StatusCode::OK, "{b}");
     }
 
     /// Logs in; returns (status, body).
     pub async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
-        self.call(post("/auth", json!({"username": username, "password": password}), None)).await
+        self.call(post(
+            "/auth",
+            json!({"username": username, "password": password}),
+            None,
+        ))
+        .await
     }
 
     /// Logs in successfully; returns the token.
