@@ -4,8 +4,13 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let app = shared::App::from_env().await?;
-    // Signup and resets send mail/SMS through the queue: refuse to start without it.
-    app.config
-        .require(&[("NOTIFY_QUEUE_URL", app.config.notify_queue_url.is_some())])?;
+    // Signup and resets queue mail/SMS, and mails carry links to PUBLIC_BASE_URL.
+    app.config.require(&[
+        ("NOTIFY_QUEUE_URL", app.config.notify_queue_url.is_some()),
+        (
+            "PUBLIC_BASE_URL",
+            std::env::var_os("PUBLIC_BASE_URL").is_some(),
+        ),
+    ])?;
     lambda_http::run(shared::http::finish(shared::http::auth::router(), &app)).await
 }

@@ -492,7 +492,9 @@ pub async fn login(app: &App, ip: &str, identifier: &str, pwd: &str) -> Result<L
         None => None,
     };
     let Some(record) = record.filter(|_| pwd.chars().count() <= password::MAX_LEN) else {
-        password::verify_async(pwd.to_owned(), dummy_hash().to_owned()).await;
+        let pwd = pwd.to_owned();
+        // Same work as a wrong password (the dummy hash is built on the blocking pool too).
+        let _ = tokio::task::spawn_blocking(move || password::verify(&pwd, dummy_hash())).await;
         ratelimit::hit(app, &acct_bucket, app.config.limits.login_account)
             .await
             .ok();
