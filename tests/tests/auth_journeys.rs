@@ -66,7 +66,13 @@ fn otp_in(body: &str) -> String {
 }
 
 fn token_in(body: &str) -> String {
-    let at = body.find("token=").expect("token link") + "token=".len();
+    let at = match body.find("token=") {
+        Some(i) => i + "token=".len(),
+        None => {
+            body.find("reset token in the app: ").expect("a token")
+                + "reset token in the app: ".len()
+        }
+    };
     body[at..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')

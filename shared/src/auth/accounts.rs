@@ -626,17 +626,13 @@ pub async fn request_reset(app: &App, ip: &str, email: &str) -> Result<(), ApiEr
     }
     let (op, token) = otp::new_token_op(app, Purpose::ResetPwd, &username)?;
     app.main.transact(vec![op]).await?;
-    let link = format!(
-        "{}/reset-pwd?token={token}",
-        app.config.public_base_url.trim_end_matches('/')
-    );
     enqueue(
         app,
         Notification::Email {
             to: email.as_str().to_owned(),
             subject: "Reset your UserState password".into(),
             body: format!(
-                "A password reset was requested for your account.\nReset token: {token}\nLink: {link}\n\nIt is valid for 30 minutes and works once. If you did not ask for it, ignore this mail."
+                "A password reset was requested for your account.\nEnter this reset token in the app: {token}\n\nIt is valid for 30 minutes and works once. If you did not ask for it, ignore this mail."
             ),
             html: None,
         },
