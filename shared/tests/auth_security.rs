@@ -483,3 +483,41 @@ async fn auth_lambda_event_logs_in_through_lambda_http() {
         .expect("get");
     assert!(counter.is_some());
 }
+
+#[tokio::test]
+async fn an_abandoned_unverified_signup_releases_its_username_email_and_phone_after_a_day() {
+    let e = env();
+    e.signup_otp("abandoner", "abandon@example.com", "628700000009")
+        .await;
+    let again = json!({"username": "abandoner", "password": "securePassword123", "email": "abandon@example.com",
+        "full_name": "Again", "phone_number": "628700000009", "mode": "OTP"});
+    let (s, b) = e.call(post("/signup", again.clone(), None)).await;
+    assert_envelope(s, &b, 409);
+
+    // A verified account is never reclaimed, however old.
+    e.active_user("keeper", "keeper@example.com", "628700000010")
+        .await;
+    e.clock.advance(chrono::Duration::hours(25));
+    let (s, b) = e.call(post("/signup", again, None)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let reg = b["token"].as_str().expect("token").to_owned();
+    let otp = e.latest_otp("628700000009").await;
+    let (s, _) = e
+        .call(post("/verify-sign-up", json!({"otp": otp}), Some(&reg)))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let info = e
+        .app
+        .main
+        .get(&keys::info("abandoner"))
+        .await
+        .expect("get")
+        .expect("info");
+    assert_eq!(get_s(&info, "full_name"), Some("Again"));
+
+    let steal = json!({"username": "thief", "password": "securePassword123", "email": "keeper@example.com",
+        "full_name": "Thief", "mode": "LINK"});
+    let (s, b) = e.call(post("/signup", steal, None)).await;
+    assert_envelope(s, &b, 409);
+    assert_eq!(b["message"], "Email is already registered");
+}

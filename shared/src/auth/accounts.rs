@@ -228,6 +228,7 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
     let u = username.as_str();
     let now = app.clock.epoch();
 
+    let mut reclaimed = false;
     for attempt in 0..SIGNUP_ATTEMPTS {
         let mut referral_code = new_referral_code();
         while Some(&referral_code) == referred_by.as_ref() {
@@ -316,14 +317,34 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
                 return Ok(register_token);
             }
             Err(e @ StoreError::TransactionCanceled { .. }) => {
-                if e.failed_at(3) {
-                    return Err(ApiError::conflict("Email is already registered"));
-                }
-                if e.failed_at(0) || e.failed_at(1) || e.failed_at(2) {
-                    return Err(ApiError::conflict("Username is already registered"));
-                }
-                if phone_at.is_some_and(|i| e.failed_at(i)) {
-                    return Err(ApiError::conflict("Phone number is already registered"));
+                // Which guard was taken, and the key that names its owner.
+                let phone_taken = phone_at.is_some_and(|i| e.failed_at(i));
+                let taken = if e.failed_at(3) {
+                    Some((
+                        "Email is already registered",
+                        keys::email_guard(email.as_str()),
+                    ))
+                } else if e.failed_at(0) || e.failed_at(1) || e.failed_at(2) {
+                    Some(("Username is already registered", keys::login(u)))
+                } else if let (true, Some(p)) = (phone_taken, &phone) {
+                    Some((
+                        "Phone number is already registered",
+                        keys::phone_guard(p.as_str()),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((message, owner_key)) = taken {
+                    // An abandoned signup (never verified, past its verification window) gives way once.
+                    if !reclaimed {
+                        if let Some(owner) = guard_owner(app, &owner_key).await? {
+                            if reclaim_abandoned(app, &owner).await? {
+                                reclaimed = true;
+                                continue;
+                            }
+                        }
+                    }
+                    return Err(ApiError::conflict(message));
                 }
                 if referrer_at.is_some_and(|i| e.failed_at(i)) {
                     return Err(ApiError::bad_request("Invalid Referral Code"));
@@ -340,6 +361,70 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
         }
     }
     Err(ApiError::unavailable())
+}
+
+/// Removes an account that was never verified and whose verification window (the registration
+/// token's lifetime) has passed, releasing its username, e-mail, phone and referral code. One
+/// transaction, conditional on the account still being that pending account; true when removed.
+async fn reclaim_abandoned(app: &App, owner: &str) -> Result<bool, ApiError> {
+    let Some(login) = login_record(app, owner).await? else {
+        return Ok(false);
+    };
+    let stale_before = app.clock.epoch() - Purpose::Register.ttl_secs();
+    if login.status != AccountStatus::Pending || login.created_at > stale_before {
+        return Ok(false);
+    }
+    let mine = || Some(Cond::eq("username", owner));
+    let mut ops = vec![
+        TxOp::Delete {
+            key: keys::login(owner),
+            cond: Some(Cond::eq("status", "pending").and(Cond::eq("created_at", login.created_at))),
+        },
+        TxOp::Delete {
+            key: keys::wallet(owner),
+            cond: None,
+        },
+        TxOp::Delete {
+            key: keys::otp(SIGNUP_OTP, owner),
+            cond: None,
+        },
+    ];
+    if let Some(info) = info_record(app, owner).await? {
+        ops.push(TxOp::Delete {
+            key: keys::info(owner),
+            cond: None,
+        });
+        ops.push(TxOp::Delete {
+            key: keys::email_guard(&info.email),
+            cond: mine(),
+        });
+        ops.push(TxOp::Delete {
+            key: keys::refcode_guard(&info.referral_code),
+            cond: mine(),
+        });
+        if let Some(p) = &info.phone_number {
+            ops.push(TxOp::Delete {
+                key: keys::phone_guard(p),
+                cond: mine(),
+            });
+        }
+    }
+    match app.main.transact(ops).await {
+        Ok(()) => {
+            audit::record(
+                app,
+                LogKind::Audit,
+                owner,
+                Some(owner),
+                "abandoned_signup_removed",
+                json!({}),
+            )
+            .await;
+            Ok(true)
+        }
+        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The account a registration token belongs to, if it is still pending.
