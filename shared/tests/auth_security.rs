@@ -521,3 +521,35 @@ async fn an_abandoned_unverified_signup_releases_its_username_email_and_phone_af
     assert_envelope(s, &b, 409);
     assert_eq!(b["message"], "Email is already registered");
 }
+
+#[tokio::test]
+async fn failed_logins_by_username_and_by_email_share_one_account_limit() {
+    let e = env_with(|c| c.limits.login_account = shared::ratelimit::Limit::new(4, 300));
+    e.active_user("twoface", "twoface@example.com", "628700000011")
+        .await;
+    for id in [
+        "twoface",
+        "TwoFace@example.com",
+        "twoface",
+        "twoface@example.com",
+    ] {
+        let (s, _) = e.login(id, "wrongPassword1").await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let (s, b) = e.login("twoface@example.com", "securePassword123").await;
+    assert_envelope(s, &b, 429);
+    let (s, b) = e.login("twoface", "securePassword123").await;
+    assert_envelope(s, &b, 429);
+}
+
+#[tokio::test]
+async fn oversized_identifiers_and_referral_codes_are_clean_4xx() {
+    let e = env();
+    let (s, b) = e.login(&"a".repeat(5000), "whatever123").await;
+    assert_envelope(s, &b, 422);
+    let body = json!({"username": "biggie", "password": "securePassword123", "email": "big@example.com",
+        "full_name": "Big", "referral_code": "R".repeat(5000)});
+    let (s, b) = e.call(post("/signup", body, None)).await;
+    assert_envelope(s, &b, 400);
+    assert_eq!(b["message"], "Invalid Referral Code");
+}

@@ -213,7 +213,8 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
     {
         Some(code) => {
             let code = code.to_ascii_uppercase();
-            if app.main.get(&keys::refcode_guard(&code)).await?.is_none() {
+            let plausible = code.len() <= 32 && code.chars().all(|c| c.is_ascii_alphanumeric());
+            if !plausible || app.main.get(&keys::refcode_guard(&code)).await?.is_none() {
                 return Err(ApiError::bad_request("Invalid Referral Code"));
             }
             Some(code)
@@ -561,9 +562,9 @@ pub async fn login(app: &App, ip: &str, identifier: &str, pwd: &str) -> Result<L
     let invalid = || ApiError::unprocessable("Invalid Credential");
     ratelimit::hit(app, &format!("login:ip:{ip}"), app.config.limits.login_ip).await?;
     let ident = identifier.trim().to_lowercase();
-    let acct_bucket = format!("login:acct:{ident}");
-    ratelimit::check(app, &acct_bucket, app.config.limits.login_account).await?;
-
+    if ident.is_empty() || ident.len() > 254 {
+        return Err(invalid());
+    }
     let username = if ident.contains('@') {
         match Email::parse(&ident) {
             Ok(e) => guard_owner(app, &keys::email_guard(e.as_str())).await?,
@@ -572,6 +573,9 @@ pub async fn login(app: &App, ip: &str, identifier: &str, pwd: &str) -> Result<L
     } else {
         Username::parse(&ident).ok().map(|u| u.as_str().to_owned())
     };
+    // Keyed by the account (whether named by username or e-mail), else by what was typed.
+    let acct_bucket = format!("login:acct:{}", username.as_deref().unwrap_or(&ident));
+    ratelimit::check(app, &acct_bucket, app.config.limits.login_account).await?;
     let record = match &username {
         Some(u) => login_record(app, u).await?,
         None => None,
