@@ -13,6 +13,9 @@ use crate::store::dynamo::DynamoTable;
 use crate::store::local::LocalStore;
 use crate::store::schema::{LOGS, MAIN};
 use crate::store::{StoreError, TableRef};
+use crate::payments::simulator::Simulator;
+use crate::payments::xendit::Xendit;
+use crate::ws::{ApiGatewayPush, LocalHub, WsPushRef};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,14 @@ pub struct Inner {
     pub queue: QueueRef,
     /// When this process started (for `/health` uptime).
     pub started: Instant,
+    /// Xendit client (the simulator's URL in local mode).
+    pub xendit: Xendit,
+    /// Real-time push to WebSocket subscribers.
+    pub ws: WsPushRef,
+    /// The in-process WebSocket hub behind `ws` (local backend only; feeds `/ws`).
+    pub ws_hub: Option<Arc<LocalHub>>,
+    /// State of the local Xendit simulator (`/_dev/xendit`, local backend only).
+    pub simulator: Arc<Simulator>,
 }
 
 impl Deref for App {
@@ -77,7 +88,14 @@ impl App {
                     Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)),
                     None => Arc::new(UnconfiguredQueue),
                 };
-                Ok(App::assemble_with_queue(config, main, logs, clock, queue))
+                let ws: Option<WsPushRef> = config.ws_management_endpoint.as_ref().map(|endpoint| {
+                    let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+                        .endpoint_url(endpoint)
+                        .build();
+                    let client = aws_sdk_apigatewaymanagement::Client::from_conf(conf);
+                    Arc::new(ApiGatewayPush::new(client, main.clone())) as WsPushRef
+                });
+                Ok(App::assemble_all(config, main, logs, clock, queue, ws))
             }
         }
     }
@@ -116,6 +134,27 @@ impl App {
         clock: ClockRef,
         queue: QueueRef,
     ) -> App {
+        App::assemble_all(config, main, logs, clock, queue, None)
+    }
+
+    /// Assembles everything; without a push adapter, an in-process WebSocket hub is used (on AWS
+    /// without `WS_MANAGEMENT_ENDPOINT` it simply has no subscribers).
+    fn assemble_all(
+        config: Config,
+        main: TableRef,
+        logs: TableRef,
+        clock: ClockRef,
+        queue: QueueRef,
+        ws: Option<WsPushRef>,
+    ) -> App {
+        let xendit = Xendit::new(&config);
+        let (ws, ws_hub) = match ws {
+            Some(ws) => (ws, None),
+            None => {
+                let hub = Arc::new(LocalHub::default());
+                (hub.clone() as WsPushRef, Some(hub))
+            }
+        };
         App(Arc::new(Inner {
             config,
             main,
@@ -123,6 +162,10 @@ impl App {
             clock,
             queue,
             started: Instant::now(),
+            xendit,
+            ws,
+            ws_hub,
+            simulator: Arc::new(Simulator::default()),
         }))
     }
 }

@@ -67,6 +67,10 @@ pub struct Config {
     pub xendit_secret_key: Secret,
     pub xendit_callback_token: Secret,
     pub xendit_base_url: String,
+    /// `XENDIT_TIMEOUT_MS` (default 10000): per-request timeout of calls to Xendit.
+    pub xendit_timeout_ms: u64,
+    /// `INVOICE_DURATION_SECS` (default 86400): how long a checkout invoice stays payable.
+    pub invoice_duration_secs: i64,
     /// `NOTIFY_QUEUE_URL`: SQS queue for outbound mail/SMS/push (aws mode).
     pub notify_queue_url: Option<String>,
     /// `IMAGE_BUCKET`: S3 bucket for profile images (aws mode).
@@ -170,6 +174,8 @@ impl Config {
         let api_port = parse_num("API_PORT", 33010, 0, 65535) as u16;
         let jwt_ttl_secs = parse_num("JWT_TTL_SECS", 86_400, 60, 90 * 86_400);
         let log_retention_days = parse_num("LOG_RETENTION_DAYS", 90, 1, 3650);
+        let xendit_timeout_ms = parse_num("XENDIT_TIMEOUT_MS", 10_000, 100, 120_000) as u64;
+        let invoice_duration_secs = parse_num("INVOICE_DURATION_SECS", 86_400, 60, 31 * 86_400);
         let body_limit_bytes = parse_num("BODY_LIMIT_BYTES", 1 << 20, 1024, 64 << 20) as usize;
         let mut limits = RateLimits::default();
         for (name, slot) in [
@@ -224,6 +230,8 @@ impl Config {
                     format!("{public_base_url}/_dev/xendit")
                 }
             }),
+            xendit_timeout_ms,
+            invoice_duration_secs,
             public_base_url,
             main_table: main_table
                 .unwrap_or_else(|| crate::store::schema::MAIN.default_name.into()),

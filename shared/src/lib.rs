@@ -10,9 +10,12 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod notify;
+pub mod payments;
 pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
+pub mod wallet;
+pub mod ws;
 
 pub use app::App;
 pub use error::ApiError;

@@ -4,6 +4,8 @@ pub mod auth;
 pub mod dev;
 pub mod extract;
 pub mod health;
+pub mod payment;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -26,7 +28,12 @@ pub use extract::{ClientIp, Json, Path, Query};
 
 /// Every HTTP route group merged: what the local server serves and in-process tests exercise.
 pub fn routes() -> Router<App> {
-    Router::new().merge(health::router()).merge(auth::router())
+    Router::new()
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(payment::router())
+        .merge(payment::callback_router())
+        .merge(ws::router())
 }
 
 /// Header carrying the request id (set by us when the client or API Gateway did not).
