@@ -9,12 +9,12 @@ use crate::config::{Backend, Config, ConfigError};
 use crate::notify::QueueRef;
 use crate::notify::local::LocalQueue;
 use crate::notify::sqs::{SqsQueue, UnconfiguredQueue};
+use crate::payments::simulator::Simulator;
+use crate::payments::xendit::Xendit;
 use crate::store::dynamo::DynamoTable;
 use crate::store::local::LocalStore;
 use crate::store::schema::{LOGS, MAIN};
 use crate::store::{StoreError, TableRef};
-use crate::payments::simulator::Simulator;
-use crate::payments::xendit::Xendit;
 use crate::ws::{ApiGatewayPush, LocalHub, WsPushRef};
 
 /// Why the application could not start.
@@ -88,13 +88,14 @@ impl App {
                     Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)),
                     None => Arc::new(UnconfiguredQueue),
                 };
-                let ws: Option<WsPushRef> = config.ws_management_endpoint.as_ref().map(|endpoint| {
-                    let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
-                        .endpoint_url(endpoint)
-                        .build();
-                    let client = aws_sdk_apigatewaymanagement::Client::from_conf(conf);
-                    Arc::new(ApiGatewayPush::new(client, main.clone())) as WsPushRef
-                });
+                let ws: Option<WsPushRef> =
+                    config.ws_management_endpoint.as_ref().map(|endpoint| {
+                        let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+                            .endpoint_url(endpoint)
+                            .build();
+                        let client = aws_sdk_apigatewaymanagement::Client::from_conf(conf);
+                        Arc::new(ApiGatewayPush::new(client, main.clone())) as WsPushRef
+                    });
                 Ok(App::assemble_all(config, main, logs, clock, queue, ws))
             }
         }

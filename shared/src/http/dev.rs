@@ -16,9 +16,9 @@ use crate::auth::session;
 use crate::config::Backend;
 use crate::domain::account::{AccountStatus, LoginRecord, UserInfo, Username, WalletRecord};
 use crate::error::ApiError;
-use crate::store::{Cond, StoreError, TxOp, keys, to_item};
 use crate::http::{Json, Query};
 use crate::notify::local::{self, OutboxEntry};
+use crate::store::{Cond, StoreError, TxOp, keys, to_item};
 
 #[derive(Deserialize)]
 struct OutboxQuery {
@@ -90,7 +90,8 @@ pub async fn create_active_user(app: &App, username: &str) -> Result<(), ApiErro
     };
     let i = keys::info(username);
     let email = format!("{username}@dev.userstate.local");
-    let referral_code = format!("DEV{}", &uuid::Uuid::new_v4().simple().to_string()[..8]).to_uppercase();
+    let referral_code =
+        format!("DEV{}", &uuid::Uuid::new_v4().simple().to_string()[..8]).to_uppercase();
     let info = UserInfo {
         pk: i.pk,
         sk: i.sk,
@@ -108,15 +109,37 @@ pub async fn create_active_user(app: &App, username: &str) -> Result<(), ApiErro
         gsi1sk: "INFO".into(),
     };
     let w = keys::wallet(username);
-    let wallet = WalletRecord { pk: w.pk, sk: w.sk, balance: 0, points: 0, version: 0 };
+    let wallet = WalletRecord {
+        pk: w.pk,
+        sk: w.sk,
+        balance: 0,
+        points: 0,
+        version: 0,
+    };
     let guard = |k: crate::store::Key| -> Result<TxOp, ApiError> {
-        let g = Guard { pk: k.pk, sk: k.sk, username: username.to_owned() };
-        Ok(TxOp::Put { item: to_item(&g)?, cond: Some(Cond::item_absent()) })
+        let g = Guard {
+            pk: k.pk,
+            sk: k.sk,
+            username: username.to_owned(),
+        };
+        Ok(TxOp::Put {
+            item: to_item(&g)?,
+            cond: Some(Cond::item_absent()),
+        })
     };
     let ops = vec![
-        TxOp::Put { item: to_item(&login)?, cond: Some(Cond::item_absent()) },
-        TxOp::Put { item: to_item(&info)?, cond: Some(Cond::item_absent()) },
-        TxOp::Put { item: to_item(&wallet)?, cond: Some(Cond::item_absent()) },
+        TxOp::Put {
+            item: to_item(&login)?,
+            cond: Some(Cond::item_absent()),
+        },
+        TxOp::Put {
+            item: to_item(&info)?,
+            cond: Some(Cond::item_absent()),
+        },
+        TxOp::Put {
+            item: to_item(&wallet)?,
+            cond: Some(Cond::item_absent()),
+        },
         guard(keys::email_guard(&email))?,
         guard(keys::refcode_guard(&referral_code))?,
     ];

@@ -15,7 +15,9 @@ use crate::domain::account::Username;
 use crate::domain::money::Money;
 use crate::error::{ApiError, FieldError};
 use crate::payments::callback::{self, CallbackBody, CallbackToken};
-use crate::payments::invoice::{self, CheckoutRequest, CheckoutResponse, OwnInvoice, PublicInvoice};
+use crate::payments::invoice::{
+    self, CheckoutRequest, CheckoutResponse, OwnInvoice, PublicInvoice,
+};
 use crate::payments::sync;
 use crate::store::keys;
 use crate::wallet::{self, Change, EntryType, Idem, Outcome};
@@ -42,9 +44,15 @@ pub fn callback_router() -> Router<App> {
 const MAX_DESCRIPTION: usize = 255;
 
 fn description(d: Option<String>, default: &str) -> Result<String, ApiError> {
-    let d = d.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| default.to_owned());
+    let d = d
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| default.to_owned());
     if d.chars().count() > MAX_DESCRIPTION {
-        return Err(ApiError::validation(vec![FieldError::new("description", "must be at most 255 characters")]));
+        return Err(ApiError::validation(vec![FieldError::new(
+            "description",
+            "must be at most 255 characters",
+        )]));
     }
     Ok(d)
 }
@@ -72,8 +80,17 @@ async fn decrease(
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
-            let k = v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 128);
-            Some(k.ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1-128 visible characters"))?.to_owned())
+            let k = v
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= 128);
+            Some(
+                k.ok_or_else(|| {
+                    ApiError::bad_request("Idempotency-Key must be 1-128 visible characters")
+                })?
+                .to_owned(),
+            )
         }
     };
     let idem = key.map(|k| Idem {
@@ -81,11 +98,25 @@ async fn decrease(
         key: k,
         fingerprint: format!("{}|{description}", amount.rupiah()),
     });
-    let change = Change { kind: EntryType::Debit, amount, description, reference_id: format!("debit-{}", uuid::Uuid::new_v4().simple()) };
-    let (balance, entry_id) = match wallet::apply(&app, &user.username, &change, idem.as_ref(), &[]).await? {
-        Outcome::Applied { balance_after, entry_id, .. } | Outcome::Replayed { balance_after, entry_id } => (balance_after, entry_id),
-        Outcome::ExtraRefused(_) => return Err(ApiError::internal()),
+    let change = Change {
+        kind: EntryType::Debit,
+        amount,
+        description,
+        reference_id: format!("debit-{}", uuid::Uuid::new_v4().simple()),
     };
+    let (balance, entry_id) =
+        match wallet::apply(&app, &user.username, &change, idem.as_ref(), &[]).await? {
+            Outcome::Applied {
+                balance_after,
+                entry_id,
+                ..
+            }
+            | Outcome::Replayed {
+                balance_after,
+                entry_id,
+            } => (balance_after, entry_id),
+            Outcome::ExtraRefused(_) => return Err(ApiError::internal()),
+        };
     Ok(Json(json!({
         "status": true,
         "message": "Balance Decreased",
@@ -109,8 +140,13 @@ struct CheckoutReq {
 fn short_code(field: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
     match v.map(|s| s.trim().to_uppercase()).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) if s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => Ok(Some(s)),
-        Some(_) => Err(ApiError::validation(vec![FieldError::new(field, "must be a payment code such as EWALLET or OVO")])),
+        Some(s) if s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Ok(Some(s))
+        }
+        Some(_) => Err(ApiError::validation(vec![FieldError::new(
+            field,
+            "must be a payment code such as EWALLET or OVO",
+        )])),
     }
 }
 
@@ -125,7 +161,11 @@ impl CheckoutReq {
     }
 }
 
-async fn checkout(user: AuthUser, State(app): State<App>, Json(req): Json<CheckoutReq>) -> Result<Json<CheckoutResponse>, ApiError> {
+async fn checkout(
+    user: AuthUser,
+    State(app): State<App>,
+    Json(req): Json<CheckoutReq>,
+) -> Result<Json<CheckoutResponse>, ApiError> {
     let req = req.parse()?;
     Ok(Json(invoice::checkout(&app, &user.username, req).await?))
 }
@@ -144,11 +184,18 @@ async fn sys_checkout(
 ) -> Result<Json<CheckoutResponse>, ApiError> {
     let username = Username::parse(&req.username)?;
     let parsed = req.rest.parse()?;
-    if app.main.get(&keys::login(username.as_str())).await?.is_none() {
+    if app
+        .main
+        .get(&keys::login(username.as_str()))
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found("Account does not exist"));
     }
     tracing::info!(holder, "system checkout");
-    Ok(Json(invoice::checkout(&app, username.as_str(), parsed).await?))
+    Ok(Json(
+        invoice::checkout(&app, username.as_str(), parsed).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -156,17 +203,26 @@ struct InvoiceQuery {
     invoice_id: String,
 }
 
-async fn detail(State(app): State<App>, Query(q): Query<InvoiceQuery>) -> Result<Json<PublicInvoice>, ApiError> {
+async fn detail(
+    State(app): State<App>,
+    Query(q): Query<InvoiceQuery>,
+) -> Result<Json<PublicInvoice>, ApiError> {
     match invoice::load(&app, q.invoice_id.trim()).await? {
         Some(r) => Ok(Json(PublicInvoice::from(&r))),
         None => Err(ApiError::not_found("Invoice Not Found")),
     }
 }
 
-async fn detail_xendit(user: AuthUser, State(app): State<App>, Query(q): Query<InvoiceQuery>) -> Result<Json<Value>, ApiError> {
+async fn detail_xendit(
+    user: AuthUser,
+    State(app): State<App>,
+    Query(q): Query<InvoiceQuery>,
+) -> Result<Json<Value>, ApiError> {
     let rec = invoice::load_owned(&app, &user.username, q.invoice_id.trim()).await?;
     let x = app.xendit.get_invoice(&rec.xendit_id).await?;
-    Ok(Json(serde_json::to_value(&x).map_err(|_| ApiError::internal())?))
+    Ok(Json(
+        serde_json::to_value(&x).map_err(|_| ApiError::internal())?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -177,14 +233,28 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-async fn list(user: AuthUser, State(app): State<App>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    user: AuthUser,
+    State(app): State<App>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::validation(vec![FieldError::new("limit", "must be between 1 and 100")]));
+        return Err(ApiError::validation(vec![FieldError::new(
+            "limit",
+            "must be between 1 and 100",
+        )]));
     }
-    let (items, next): (Vec<OwnInvoice>, Option<String>) =
-        invoice::list_own(&app, &user.username, limit, q.cursor.filter(|c| !c.is_empty())).await?;
-    Ok(Json(json!({ "status": true, "data": items, "next_cursor": next })))
+    let (items, next): (Vec<OwnInvoice>, Option<String>) = invoice::list_own(
+        &app,
+        &user.username,
+        limit,
+        q.cursor.filter(|c| !c.is_empty()),
+    )
+    .await?;
+    Ok(Json(
+        json!({ "status": true, "data": items, "next_cursor": next }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -192,12 +262,21 @@ struct CancelReq {
     invoice_id: String,
 }
 
-async fn cancel(user: AuthUser, State(app): State<App>, Json(req): Json<CancelReq>) -> Result<Json<Value>, ApiError> {
+async fn cancel(
+    user: AuthUser,
+    State(app): State<App>,
+    Json(req): Json<CancelReq>,
+) -> Result<Json<Value>, ApiError> {
     let rec = invoice::cancel(&app, &user.username, req.invoice_id.trim()).await?;
-    Ok(Json(json!({ "status": true, "message": "Invoice Cancelled", "data": OwnInvoice::from(&rec) })))
+    Ok(Json(
+        json!({ "status": true, "message": "Invoice Cancelled", "data": OwnInvoice::from(&rec) }),
+    ))
 }
 
-async fn sync_now(ApiKeyHolder(holder): ApiKeyHolder, State(app): State<App>) -> Result<Json<Value>, ApiError> {
+async fn sync_now(
+    ApiKeyHolder(holder): ApiKeyHolder,
+    State(app): State<App>,
+) -> Result<Json<Value>, ApiError> {
     tracing::info!(holder, "xendit sync triggered");
     let summary = sync::run(&app).await?;
     Ok(Json(json!({ "status": true, "data": summary })))

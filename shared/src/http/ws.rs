@@ -35,14 +35,21 @@ async fn upgrade(
     if app.ws_hub.is_none() {
         return Err(ApiError::not_found("Not Found"));
     }
-    let token = q.token.filter(|t| !t.is_empty()).ok_or_else(ApiError::unauthorized)?;
+    let token = q
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(ApiError::unauthorized)?;
     let claims = session::check(&app, &token).await?;
     let ws = ws.map_err(|_| ApiError::bad_request("WebSocket upgrade required"))?;
-    Ok(ws.on_upgrade(move |socket| serve(app, claims.user, socket)).into_response())
+    Ok(ws
+        .on_upgrade(move |socket| serve(app, claims.user, socket))
+        .into_response())
 }
 
 async fn serve(app: App, user: String, socket: WebSocket) {
-    let Some(hub) = app.ws_hub.clone() else { return };
+    let Some(hub) = app.ws_hub.clone() else {
+        return;
+    };
     let conn = hub.connection_id();
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();

@@ -20,12 +20,24 @@ impl FromRequestParts<App> for CallbackToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let given = parts.headers.get("x-callback-token").map(|v| v.as_bytes()).unwrap_or_default();
+        let given = parts
+            .headers
+            .get("x-callback-token")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
         let expected = app.config.xendit_callback_token.expose().as_bytes();
         if bool::from(given.ct_eq(expected)) {
             Ok(CallbackToken)
         } else {
-            audit::record(app, LogKind::XenditCallback, "unauthenticated", None, "rejected_token", serde_json::json!({})).await;
+            audit::record(
+                app,
+                LogKind::XenditCallback,
+                "unauthenticated",
+                None,
+                "rejected_token",
+                serde_json::json!({}),
+            )
+            .await;
             Err(ApiError::unauthorized())
         }
     }
@@ -68,35 +80,71 @@ pub async fn handle(app: &App, body: CallbackBody) -> Result<&'static str, ApiEr
         "paid_at": body.paid_at, "payment_method": body.payment_method, "payment_channel": body.payment_channel,
     });
     let Some(rec) = invoice::load(app, &body.external_id).await? else {
-        audit::record(app, LogKind::XenditCallback, &body.external_id, None, "unknown_invoice", receipt).await;
+        audit::record(
+            app,
+            LogKind::XenditCallback,
+            &body.external_id,
+            None,
+            "unknown_invoice",
+            receipt,
+        )
+        .await;
         return Err(ApiError::not_found("Invoice Not Found"));
     };
-    audit::record(app, LogKind::XenditCallback, &rec.invoice_id, Some(&rec.username), "received", receipt.clone()).await;
+    audit::record(
+        app,
+        LogKind::XenditCallback,
+        &rec.invoice_id,
+        Some(&rec.username),
+        "received",
+        receipt.clone(),
+    )
+    .await;
     if !problems.is_empty() {
         return Err(ApiError::validation(problems));
     }
     if body.id != rec.xendit_id {
-        audit::record(app, LogKind::XenditCallback, &rec.invoice_id, Some(&rec.username), "refused_id_mismatch", receipt).await;
+        audit::record(
+            app,
+            LogKind::XenditCallback,
+            &rec.invoice_id,
+            Some(&rec.username),
+            "refused_id_mismatch",
+            receipt,
+        )
+        .await;
         return Err(ApiError::bad_request("Invoice Not Found"));
     }
     match body.status {
         XStatus::Paid | XStatus::Settled => {
             let paid = body.paid_amount.unwrap_or(body.amount);
             if paid != rec.amount || body.amount != rec.amount {
-                audit::record(app, LogKind::XenditCallback, &rec.invoice_id, Some(&rec.username), "refused_amount_mismatch", receipt)
-                    .await;
+                audit::record(
+                    app,
+                    LogKind::XenditCallback,
+                    &rec.invoice_id,
+                    Some(&rec.username),
+                    "refused_amount_mismatch",
+                    receipt,
+                )
+                .await;
                 return Err(ApiError::bad_request("Amount Mismatch"));
             }
-            Ok(match invoice::settle_paid(app, &rec, body.paid_at, "callback").await? {
-                Applied::Changed => "Payment Recorded",
-                Applied::Unchanged => "Already Processed",
-            })
+            Ok(
+                match invoice::settle_paid(app, &rec, body.paid_at, "callback").await? {
+                    Applied::Changed => "Payment Recorded",
+                    Applied::Unchanged => "Already Processed",
+                },
+            )
         }
         XStatus::Expired => Ok(match invoice::mark_expired(app, &rec, "callback").await? {
             Applied::Changed => "Invoice Expired",
             Applied::Unchanged => "Already Processed",
         }),
         XStatus::Pending => Ok("Ignored"),
-        XStatus::Other(_) => Err(ApiError::validation(vec![FieldError::new("status", "unknown status")])),
+        XStatus::Other(_) => Err(ApiError::validation(vec![FieldError::new(
+            "status",
+            "unknown status",
+        )])),
     }
 }

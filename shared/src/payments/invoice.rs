@@ -169,7 +169,11 @@ pub async fn load(app: &App, invoice_id: &str) -> Result<Option<InvoiceRecord>, 
 }
 
 /// Reads an invoice owned by `username`; someone else's invoice is "not found".
-pub async fn load_owned(app: &App, username: &str, invoice_id: &str) -> Result<InvoiceRecord, ApiError> {
+pub async fn load_owned(
+    app: &App,
+    username: &str,
+    invoice_id: &str,
+) -> Result<InvoiceRecord, ApiError> {
     match load(app, invoice_id).await? {
         Some(r) if r.username == username => Ok(r),
         _ => Err(ApiError::not_found("Invoice Not Found")),
@@ -178,7 +182,9 @@ pub async fn load_owned(app: &App, username: &str, invoice_id: &str) -> Result<I
 
 fn payment_methods(req: &CheckoutRequest) -> Option<Vec<String>> {
     match (req.payment_method.as_deref(), req.ewallet_type.as_deref()) {
-        (Some(m), Some(e)) if m.eq_ignore_ascii_case("EWALLET") && !e.is_empty() => Some(vec![e.to_uppercase()]),
+        (Some(m), Some(e)) if m.eq_ignore_ascii_case("EWALLET") && !e.is_empty() => {
+            Some(vec![e.to_uppercase()])
+        }
         _ => None,
     }
 }
@@ -186,7 +192,11 @@ fn payment_methods(req: &CheckoutRequest) -> Option<Vec<String>> {
 /// Creates an invoice for `username`: Xendit first (our id as `external_id`), then one conditional
 /// put. A provider failure stores nothing; a store failure after Xendit accepted expires the
 /// orphan at Xendit (best effort) so it cannot be paid.
-pub async fn checkout(app: &App, username: &str, req: CheckoutRequest) -> Result<CheckoutResponse, ApiError> {
+pub async fn checkout(
+    app: &App,
+    username: &str,
+    req: CheckoutRequest,
+) -> Result<CheckoutResponse, ApiError> {
     let invoice_id = format!("inv-{}", uuid::Uuid::now_v7().simple());
     let payer_email = match app.main.get(&keys::info(username)).await? {
         Some(info) => get_s(&info, "email").map(str::to_owned),
@@ -244,7 +254,11 @@ pub async fn checkout(app: &App, username: &str, req: CheckoutRequest) -> Result
         gsi2pk: Some(keys::PENDING_INVOICES_GSI_PK.into()),
         gsi2sk: Some(format!("{}#{invoice_id}", x.expiry_date)),
     };
-    if let Err(e) = app.main.put(to_item(&rec)?, Some(Cond::item_absent())).await {
+    if let Err(e) = app
+        .main
+        .put(to_item(&rec)?, Some(Cond::item_absent()))
+        .await
+    {
         tracing::error!(error = %e, invoice_id, "invoice not stored after xendit accepted it; expiring it there");
         if let Err(xe) = app.xendit.expire_invoice(&x.id).await {
             tracing::error!(error = %xe, invoice_id, "could not expire the orphan invoice at xendit");
@@ -288,12 +302,18 @@ pub enum Applied {
 
 /// Credits a paid invoice exactly once: invoice → PAID (unless already PAID), wallet credit, ledger
 /// entry and `IDEM#xendit#{xendit_id}`, all in one transaction. Used by the callback and the sync.
-pub async fn settle_paid(app: &App, rec: &InvoiceRecord, paid_at: Option<String>, source: &str) -> Result<Applied, ApiError> {
+pub async fn settle_paid(
+    app: &App,
+    rec: &InvoiceRecord,
+    paid_at: Option<String>,
+    source: &str,
+) -> Result<Applied, ApiError> {
     if rec.status == Status::Paid {
         return Ok(Applied::Unchanged);
     }
     let now = app.clock.now();
-    let paid_at = paid_at.unwrap_or_else(|| now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let paid_at =
+        paid_at.unwrap_or_else(|| now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     // A payment that arrives after a local expiry still counts: Xendit took the money.
     let invoice_op = TxOp::Update {
         key: keys::invoice(&rec.invoice_id),
@@ -311,7 +331,11 @@ pub async fn settle_paid(app: &App, rec: &InvoiceRecord, paid_at: Option<String>
         description: format!("Top up via Xendit invoice {}", rec.invoice_id),
         reference_id: rec.invoice_id.clone(),
     };
-    let idem = Idem { scope: "xendit".into(), key: rec.xendit_id.clone(), fingerprint: rec.invoice_id.clone() };
+    let idem = Idem {
+        scope: "xendit".into(),
+        key: rec.xendit_id.clone(),
+        fingerprint: rec.invoice_id.clone(),
+    };
     let outcome = wallet::apply(app, &rec.username, &change, Some(&idem), &[invoice_op]).await?;
     match outcome {
         Outcome::Applied { balance_after, .. } => {
@@ -335,7 +359,11 @@ pub async fn settle_paid(app: &App, rec: &InvoiceRecord, paid_at: Option<String>
 }
 
 /// Marks a PENDING invoice EXPIRED (a PAID one never goes back).
-pub async fn mark_expired(app: &App, rec: &InvoiceRecord, source: &str) -> Result<Applied, ApiError> {
+pub async fn mark_expired(
+    app: &App,
+    rec: &InvoiceRecord,
+    source: &str,
+) -> Result<Applied, ApiError> {
     if rec.status != Status::Pending {
         return Ok(Applied::Unchanged);
     }
@@ -346,13 +374,24 @@ pub async fn mark_expired(app: &App, rec: &InvoiceRecord, source: &str) -> Resul
         .remove("gsi2pk")
         .remove("gsi2sk");
     let cond = Cond::eq("status", Status::Pending.as_str());
-    match app.main.update(&keys::invoice(&rec.invoice_id), update, Some(cond)).await {
+    match app
+        .main
+        .update(&keys::invoice(&rec.invoice_id), update, Some(cond))
+        .await
+    {
         Ok(_) => {}
         Err(StoreError::ConditionFailed) => return Ok(Applied::Unchanged),
         Err(e) => return Err(e.into()),
     }
-    audit::record(app, LogKind::XenditCallback, &rec.invoice_id, Some(&rec.username), "expired", serde_json::json!({ "source": source }))
-        .await;
+    audit::record(
+        app,
+        LogKind::XenditCallback,
+        &rec.invoice_id,
+        Some(&rec.username),
+        "expired",
+        serde_json::json!({ "source": source }),
+    )
+    .await;
     let mut expired = rec.clone();
     expired.status = Status::Expired;
     ws::emit_payment_status(app, &rec.username, &expired.status_event()).await;
@@ -360,7 +399,12 @@ pub async fn mark_expired(app: &App, rec: &InvoiceRecord, source: &str) -> Resul
 }
 
 /// Brings a local invoice in line with Xendit's view of it.
-pub async fn reconcile(app: &App, rec: &InvoiceRecord, x: &XInvoice, source: &str) -> Result<Applied, ApiError> {
+pub async fn reconcile(
+    app: &App,
+    rec: &InvoiceRecord,
+    x: &XInvoice,
+    source: &str,
+) -> Result<Applied, ApiError> {
     if x.status.is_paid() {
         settle_paid(app, rec, x.paid_at.clone(), source).await
     } else if x.status == XStatus::Expired {
@@ -372,7 +416,11 @@ pub async fn reconcile(app: &App, rec: &InvoiceRecord, x: &XInvoice, source: &st
 
 /// Cancels the owner's PENDING invoice: expire at Xendit, then locally. If Xendit says it was
 /// paid meanwhile, the payment is settled and the cancel refused.
-pub async fn cancel(app: &App, username: &str, invoice_id: &str) -> Result<InvoiceRecord, ApiError> {
+pub async fn cancel(
+    app: &App,
+    username: &str,
+    invoice_id: &str,
+) -> Result<InvoiceRecord, ApiError> {
     let rec = load_owned(app, username, invoice_id).await?;
     match rec.status {
         Status::Paid => return Err(ApiError::bad_request("Invoice Already Paid")),
@@ -391,7 +439,9 @@ pub async fn cancel(app: &App, username: &str, invoice_id: &str) -> Result<Invoi
         Err(e) => return Err(e.into()),
     }
     mark_expired(app, &rec, "cancel").await?;
-    let now = load(app, invoice_id).await?.ok_or_else(|| ApiError::not_found("Invoice Not Found"))?;
+    let now = load(app, invoice_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Invoice Not Found"))?;
     if now.status == Status::Paid {
         return Err(ApiError::bad_request("Invoice Already Paid"));
     }
@@ -399,11 +449,19 @@ pub async fn cancel(app: &App, username: &str, invoice_id: &str) -> Result<Invoi
 }
 
 /// A page of the owner's invoices, newest first.
-pub async fn list_own(app: &App, username: &str, limit: usize, cursor: Option<String>) -> Result<(Vec<OwnInvoice>, Option<String>), ApiError> {
-    let q = crate::store::Query::index(crate::store::schema::GSI1, keys::user_invoices_gsi(username))
-        .descending()
-        .limit(limit)
-        .after(cursor);
+pub async fn list_own(
+    app: &App,
+    username: &str,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<(Vec<OwnInvoice>, Option<String>), ApiError> {
+    let q = crate::store::Query::index(
+        crate::store::schema::GSI1,
+        keys::user_invoices_gsi(username),
+    )
+    .descending()
+    .limit(limit)
+    .after(cursor);
     let page = app.main.query(q).await?;
     let items = page
         .items

@@ -61,57 +61,106 @@ impl Simulator {
             if m.contains_key(id) {
                 return Some(id.to_owned());
             }
-            m.values().find(|v| v["external_id"] == id).and_then(|v| v["id"].as_str().map(str::to_owned))
+            m.values()
+                .find(|v| v["external_id"] == id)
+                .and_then(|v| v["id"].as_str().map(str::to_owned))
         })
     }
 }
 
-fn xerr(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({ "error_code": code, "message": message }))).into_response()
+/// A Xendit-shaped error answer (`{error_code, message}`).
+struct XErr {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl IntoResponse for XErr {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(json!({ "error_code": self.code, "message": self.message })),
+        )
+            .into_response()
+    }
+}
+
+fn xerr(status: StatusCode, code: &'static str, message: &str) -> XErr {
+    XErr { status, code, message: message.to_owned() }
 }
 
 fn iso(app: &App, offset_secs: i64) -> String {
-    (app.clock.now() + chrono::Duration::seconds(offset_secs)).to_rfc3339_opts(SecondsFormat::Millis, true)
+    (app.clock.now() + chrono::Duration::seconds(offset_secs))
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Checks local mode, Basic auth with the configured secret, and injected faults.
-async fn gate(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+async fn gate(app: &App, headers: &HeaderMap) -> Result<(), XErr> {
     if app.config.backend != Backend::Local {
         return Err(xerr(StatusCode::NOT_FOUND, "NOT_FOUND", "not found"));
     }
-    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{}:", app.config.xendit_secret_key.expose()));
+    let expected = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:", app.config.xendit_secret_key.expose()));
     let given = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
         .unwrap_or("");
     if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-        return Err(xerr(StatusCode::UNAUTHORIZED, "INVALID_API_KEY", "API key is invalid"));
+        return Err(xerr(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_API_KEY",
+            "API key is invalid",
+        ));
     }
     match app.simulator.fault() {
         Fault::None => Ok(()),
-        Fault::Error500 => Err(xerr(StatusCode::INTERNAL_SERVER_ERROR, "SERVER_ERROR", "simulated failure")),
+        Fault::Error500 => Err(xerr(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SERVER_ERROR",
+            "simulated failure",
+        )),
         Fault::Timeout => {
             tokio::time::sleep(Duration::from_millis(app.config.xendit_timeout_ms + 1_000)).await;
-            Err(xerr(StatusCode::INTERNAL_SERVER_ERROR, "SERVER_ERROR", "simulated timeout"))
+            Err(xerr(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SERVER_ERROR",
+                "simulated timeout",
+            ))
         }
     }
 }
 
-fn local_only(app: &App) -> Result<(), Response> {
-    if app.config.backend == Backend::Local { Ok(()) } else { Err(xerr(StatusCode::NOT_FOUND, "NOT_FOUND", "not found")) }
+fn local_only(app: &App) -> Result<(), XErr> {
+    if app.config.backend == Backend::Local {
+        Ok(())
+    } else {
+        Err(xerr(StatusCode::NOT_FOUND, "NOT_FOUND", "not found"))
+    }
 }
 
 async fn create(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = gate(&app, &headers).await {
-        return r;
+        return r.into_response();
     }
     let req: CreateInvoice = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return xerr(StatusCode::BAD_REQUEST, "API_VALIDATION_ERROR", &e.to_string()),
+        Err(e) => {
+            return xerr(
+                StatusCode::BAD_REQUEST,
+                "API_VALIDATION_ERROR",
+                &e.to_string(),
+            )
+            .into_response();
+        }
     };
     if req.external_id.is_empty() || req.amount <= 0 {
-        return xerr(StatusCode::BAD_REQUEST, "API_VALIDATION_ERROR", "external_id and a positive amount are required");
+        return xerr(
+            StatusCode::BAD_REQUEST,
+            "API_VALIDATION_ERROR",
+            "external_id and a positive amount are required",
+        )
+        .into_response();
     }
     let id = uuid::Uuid::new_v4().simple().to_string()[..24].to_owned();
     let inv = json!({
@@ -137,11 +186,15 @@ async fn create(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Resp
 
 async fn get_one(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(r) = gate(&app, &headers).await {
-        return r;
+        return r.into_response();
     }
     match app.simulator.with(|m| m.get(&id).cloned()) {
         Some(v) => axum::Json(v).into_response(),
-        None => xerr(StatusCode::NOT_FOUND, "INVOICE_NOT_FOUND_ERROR", "Invoice not found"),
+        None => xerr(
+            StatusCode::NOT_FOUND,
+            "INVOICE_NOT_FOUND_ERROR",
+            "Invoice not found",
+        ).into_response(),
     }
 }
 
@@ -153,29 +206,40 @@ struct ListQuery {
 
 async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
     if let Err(r) = gate(&app, &headers).await {
-        return r;
+        return r.into_response();
     }
     let mut all: Vec<Value> = app.simulator.with(|m| {
-        m.values().filter(|v| q.external_id.as_deref().is_none_or(|e| v["external_id"] == e)).cloned().collect()
+        m.values()
+            .filter(|v| {
+                q.external_id
+                    .as_deref()
+                    .is_none_or(|e| v["external_id"] == e)
+            })
+            .cloned()
+            .collect()
     });
     all.sort_by(|a, b| b["created"].as_str().cmp(&a["created"].as_str()));
     all.truncate(q.limit.unwrap_or(10).min(100));
     axum::Json(all).into_response()
 }
 
-async fn api_expire(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn api_expire(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     if let Err(r) = gate(&app, &headers).await {
-        return r;
+        return r.into_response();
     }
     match transition(&app, &id, "EXPIRED", None) {
         Ok(v) => axum::Json(v).into_response(),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
 async fn banks(State(app): State<App>, headers: HeaderMap) -> Response {
     if let Err(r) = gate(&app, &headers).await {
-        return r;
+        return r.into_response();
     }
     let banks: Vec<XBank> = [
         ("Bank Central Asia (BCA)", "BCA"),
@@ -189,19 +253,34 @@ async fn banks(State(app): State<App>, headers: HeaderMap) -> Response {
         ("DANA", "DANA"),
     ]
     .into_iter()
-    .map(|(name, code)| XBank { name: name.into(), code: code.into(), can_disburse: true, can_name_validate: true })
+    .map(|(name, code)| XBank {
+        name: name.into(),
+        code: code.into(),
+        can_disburse: true,
+        can_name_validate: true,
+    })
     .collect();
     axum::Json(banks).into_response()
 }
 
 /// Moves an invoice to PAID/SETTLED/EXPIRED, as Xendit's rules allow.
-fn transition(app: &App, id: &str, to: &str, paid_amount: Option<i64>) -> Result<Value, Response> {
+fn transition(app: &App, id: &str, to: &str, paid_amount: Option<i64>) -> Result<Value, XErr> {
     let Some(xid) = app.simulator.resolve(id) else {
-        return Err(xerr(StatusCode::NOT_FOUND, "INVOICE_NOT_FOUND_ERROR", "Invoice not found"));
+        return Err(xerr(
+            StatusCode::NOT_FOUND,
+            "INVOICE_NOT_FOUND_ERROR",
+            "Invoice not found",
+        ));
     };
     let now = iso(app, 0);
     app.simulator.with(|m| {
-        let inv = m.get_mut(&xid).ok_or_else(|| xerr(StatusCode::NOT_FOUND, "INVOICE_NOT_FOUND_ERROR", "Invoice not found"))?;
+        let inv = m.get_mut(&xid).ok_or_else(|| {
+            xerr(
+                StatusCode::NOT_FOUND,
+                "INVOICE_NOT_FOUND_ERROR",
+                "Invoice not found",
+            )
+        })?;
         let cur = inv["status"].as_str().unwrap_or("").to_owned();
         match (cur.as_str(), to) {
             ("EXPIRED", "EXPIRED") => {}
@@ -209,7 +288,11 @@ fn transition(app: &App, id: &str, to: &str, paid_amount: Option<i64>) -> Result
                 inv["status"] = "EXPIRED".into();
             }
             ("PAID" | "SETTLED", "EXPIRED") => {
-                return Err(xerr(StatusCode::BAD_REQUEST, "INVOICE_ALREADY_PAID_ERROR", "Invoice is already paid"));
+                return Err(xerr(
+                    StatusCode::BAD_REQUEST,
+                    "INVOICE_ALREADY_PAID_ERROR",
+                    "Invoice is already paid",
+                ));
             }
             ("PENDING", "PAID" | "SETTLED") | ("PAID", "SETTLED") => {
                 let amount = inv["amount"].as_i64().unwrap_or(0);
@@ -222,7 +305,11 @@ fn transition(app: &App, id: &str, to: &str, paid_amount: Option<i64>) -> Result
                 inv["ewallet_type"] = "OVO".into();
             }
             (_, _) => {
-                return Err(xerr(StatusCode::BAD_REQUEST, "INVALID_STATUS_TRANSITION", &format!("invoice is {cur}")));
+                return Err(xerr(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_STATUS_TRANSITION",
+                    &format!("invoice is {cur}"),
+                ));
             }
         }
         inv["updated"] = now.clone().into();
@@ -238,7 +325,14 @@ pub fn callback_payload(inv: &Value) -> Value {
         "payer_email": inv["payer_email"], "description": inv["description"], "currency": inv["currency"],
         "created": inv["created"], "updated": inv["updated"],
     });
-    for k in ["paid_amount", "paid_at", "payment_method", "payment_channel", "ewallet_type", "adjusted_received_amount"] {
+    for k in [
+        "paid_amount",
+        "paid_at",
+        "payment_method",
+        "payment_channel",
+        "ewallet_type",
+        "adjusted_received_amount",
+    ] {
         if !inv[k].is_null() {
             body[k] = inv[k].clone();
         }
@@ -251,7 +345,10 @@ async fn deliver(app: &App, inv: &Value) -> u16 {
     let url = format!("{}/payment-callback", app.config.public_base_url);
     let res = reqwest::Client::new()
         .post(url)
-        .header("x-callback-token", app.config.xendit_callback_token.expose())
+        .header(
+            "x-callback-token",
+            app.config.xendit_callback_token.expose(),
+        )
         .json(&callback_payload(inv))
         .timeout(Duration::from_secs(30))
         .send()
@@ -278,19 +375,27 @@ fn control_body(body: &Bytes) -> ControlBody {
 
 async fn control(app: &App, id: &str, to: &str, body: ControlBody) -> Response {
     if let Err(r) = local_only(app) {
-        return r;
+        return r.into_response();
     }
     let inv = match transition(app, id, to, body.paid_amount) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
-    let callback_status = if body.deliver.unwrap_or(true) { Some(deliver(app, &inv).await) } else { None };
+    let callback_status = if body.deliver.unwrap_or(true) {
+        Some(deliver(app, &inv).await)
+    } else {
+        None
+    };
     axum::Json(json!({ "invoice": inv, "callback_status": callback_status })).into_response()
 }
 
 async fn pay(State(app): State<App>, Path(id): Path<String>, body: Bytes) -> Response {
     let b = control_body(&body);
-    let to = if b.status.as_deref() == Some("SETTLED") { "SETTLED" } else { "PAID" };
+    let to = if b.status.as_deref() == Some("SETTLED") {
+        "SETTLED"
+    } else {
+        "PAID"
+    };
     control(&app, &id, to, b).await
 }
 
@@ -300,15 +405,22 @@ async fn ctl_expire(State(app): State<App>, Path(id): Path<String>, body: Bytes)
 
 async fn redeliver(State(app): State<App>, Path(id): Path<String>) -> Response {
     if let Err(r) = local_only(&app) {
-        return r;
+        return r.into_response();
     }
-    let inv = app.simulator.resolve(&id).and_then(|x| app.simulator.with(|m| m.get(&x).cloned()));
+    let inv = app
+        .simulator
+        .resolve(&id)
+        .and_then(|x| app.simulator.with(|m| m.get(&x).cloned()));
     match inv {
         Some(inv) => {
             let status = deliver(&app, &inv).await;
             axum::Json(json!({ "invoice": inv, "callback_status": status })).into_response()
         }
-        None => xerr(StatusCode::NOT_FOUND, "INVOICE_NOT_FOUND_ERROR", "Invoice not found"),
+        None => xerr(
+            StatusCode::NOT_FOUND,
+            "INVOICE_NOT_FOUND_ERROR",
+            "Invoice not found",
+        ).into_response(),
     }
 }
 
@@ -317,24 +429,37 @@ struct FaultBody {
     mode: Fault,
 }
 
-async fn faults(State(app): State<App>, crate::http::Json(b): crate::http::Json<FaultBody>) -> Response {
+async fn faults(
+    State(app): State<App>,
+    crate::http::Json(b): crate::http::Json<FaultBody>,
+) -> Response {
     if let Err(r) = local_only(&app) {
-        return r;
+        return r.into_response();
     }
-    *app.simulator.fault.lock().unwrap_or_else(|p| p.into_inner()) = b.mode;
+    *app.simulator
+        .fault
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = b.mode;
     axum::Json(json!({ "mode": format!("{:?}", b.mode).to_lowercase() })).into_response()
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 async fn web(State(app): State<App>, Path(id): Path<String>) -> Response {
     if let Err(r) = local_only(&app) {
-        return r;
+        return r.into_response();
     }
     let Some(inv) = app.simulator.with(|m| m.get(&id).cloned()) else {
-        return (StatusCode::NOT_FOUND, Html("<!doctype html><title>Not found</title><p>Invoice not found</p>".to_owned()))
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<!doctype html><title>Not found</title><p>Invoice not found</p>".to_owned()),
+        )
             .into_response();
     };
     let s = |k: &str| esc(inv[k].as_str().unwrap_or(""));

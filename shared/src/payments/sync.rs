@@ -52,10 +52,21 @@ async fn one(app: &App, rec: InvoiceRecord) -> One {
 
 /// Runs the sync once.
 pub async fn run(app: &App) -> Result<Summary, ApiError> {
-    let items = query_all(app.main.as_ref(), Query::index(GSI2, keys::PENDING_INVOICES_GSI_PK)).await?;
+    let items = query_all(
+        app.main.as_ref(),
+        Query::index(GSI2, keys::PENDING_INVOICES_GSI_PK),
+    )
+    .await?;
     let records: Vec<InvoiceRecord> = items.iter().filter_map(|i| from_item(i).ok()).collect();
-    let mut summary = Summary { checked: records.len(), ..Summary::default() };
-    let results: Vec<One> = futures::stream::iter(records).map(|r| one(app, r)).buffer_unordered(CONCURRENCY).collect().await;
+    let mut summary = Summary {
+        checked: records.len(),
+        ..Summary::default()
+    };
+    let results: Vec<One> = futures::stream::iter(records)
+        .map(|r| one(app, r))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
     for r in results {
         match r {
             One::Paid => summary.paid += 1,
@@ -64,7 +75,15 @@ pub async fn run(app: &App) -> Result<Summary, ApiError> {
             One::Error => summary.errors += 1,
         }
     }
-    audit::record(app, LogKind::XenditSync, "run", None, "summary", serde_json::to_value(&summary).unwrap_or_default()).await;
+    audit::record(
+        app,
+        LogKind::XenditSync,
+        "run",
+        None,
+        "summary",
+        serde_json::to_value(&summary).unwrap_or_default(),
+    )
+    .await;
     tracing::info!(?summary, "xendit sync finished");
     Ok(summary)
 }

@@ -37,7 +37,9 @@ pub fn de_amount<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 pub fn de_opt_amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     match Option::<serde_json::Number>::deserialize(d)? {
         None => Ok(None),
-        Some(n) => whole(&n).map(Some).ok_or_else(|| serde::de::Error::custom(format!("amount {n} is not whole"))),
+        Some(n) => whole(&n)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("amount {n} is not whole"))),
     }
 }
 
@@ -123,7 +125,11 @@ pub enum XenditError {
     Auth(String),
     /// Xendit refused the request (other 4xx).
     #[error("xendit rejected the request: {status} {code}: {message}")]
-    Rejected { status: u16, code: String, message: String },
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 impl From<XenditError> for ApiError {
@@ -138,9 +144,17 @@ impl From<XenditError> for ApiError {
                 ApiError::bad_gateway("Payment provider unavailable")
             }
             XenditError::NotFound => ApiError::not_found("Invoice Not Found"),
-            XenditError::Rejected { status, code, message } => {
+            XenditError::Rejected {
+                status,
+                code,
+                message,
+            } => {
                 let text = if message.is_empty() { code } else { message };
-                if status == 422 { ApiError::unprocessable(text) } else { ApiError::bad_request(text) }
+                if status == 422 {
+                    ApiError::unprocessable(text)
+                } else {
+                    ApiError::bad_request(text)
+                }
             }
         }
     }
@@ -170,17 +184,30 @@ impl Xendit {
     }
 
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base)).basic_auth(self.key.expose(), Some(""))
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth(self.key.expose(), Some(""))
     }
 
-    async fn send<T: serde::de::DeserializeOwned>(&self, rb: reqwest::RequestBuilder) -> Result<T, XenditError> {
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<T, XenditError> {
         let res = rb.send().await.map_err(|e| {
-            XenditError::Unavailable(if e.is_timeout() { "timeout".into() } else { "transport error".into() })
+            XenditError::Unavailable(if e.is_timeout() {
+                "timeout".into()
+            } else {
+                "transport error".into()
+            })
         })?;
         let status = res.status();
-        let bytes = res.bytes().await.map_err(|_| XenditError::Unavailable("body read failed".into()))?;
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|_| XenditError::Unavailable("body read failed".into()))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| XenditError::Unavailable(format!("unreadable answer: {e}")));
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| XenditError::Unavailable(format!("unreadable answer: {e}")));
         }
         let body: XErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
         Err(match status.as_u16() {
@@ -188,41 +215,62 @@ impl Xendit {
             401 | 403 => XenditError::Auth(body.error_code),
             429 => XenditError::Unavailable("rate limited".into()),
             s if status.is_server_error() => XenditError::Unavailable(format!("HTTP {s}")),
-            s => XenditError::Rejected { status: s, code: body.error_code, message: body.message },
+            s => XenditError::Rejected {
+                status: s,
+                code: body.error_code,
+                message: body.message,
+            },
         })
     }
 
     /// `POST /v2/invoices`.
     pub async fn create_invoice(&self, req: &CreateInvoice) -> Result<XInvoice, XenditError> {
-        self.send(self.req(reqwest::Method::POST, "/v2/invoices").json(req)).await
+        self.send(self.req(reqwest::Method::POST, "/v2/invoices").json(req))
+            .await
     }
 
     /// `GET /v2/invoices/{id}`.
     pub async fn get_invoice(&self, xendit_id: &str) -> Result<XInvoice, XenditError> {
-        self.send(self.req(reqwest::Method::GET, &format!("/v2/invoices/{}", seg(xendit_id)))).await
+        self.send(self.req(
+            reqwest::Method::GET,
+            &format!("/v2/invoices/{}", seg(xendit_id)),
+        ))
+        .await
     }
 
     /// `GET /v2/invoices?external_id=…` (Xendit may hold several invoices per external id).
-    pub async fn list_invoices(&self, external_id: Option<&str>, limit: u32) -> Result<Vec<XInvoice>, XenditError> {
+    pub async fn list_invoices(
+        &self,
+        external_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<XInvoice>, XenditError> {
         let mut q: Vec<(&str, String)> = vec![("limit", limit.to_string())];
         if let Some(e) = external_id {
             q.push(("external_id", e.to_owned()));
         }
-        self.send(self.req(reqwest::Method::GET, "/v2/invoices").query(&q)).await
+        self.send(self.req(reqwest::Method::GET, "/v2/invoices").query(&q))
+            .await
     }
 
     /// `POST /invoices/{id}/expire!`.
     pub async fn expire_invoice(&self, xendit_id: &str) -> Result<XInvoice, XenditError> {
-        self.send(self.req(reqwest::Method::POST, &format!("/invoices/{}/expire!", seg(xendit_id)))).await
+        self.send(self.req(
+            reqwest::Method::POST,
+            &format!("/invoices/{}/expire!", seg(xendit_id)),
+        ))
+        .await
     }
 
     /// `GET /available_disbursements_banks`.
     pub async fn available_banks(&self) -> Result<Vec<XBank>, XenditError> {
-        self.send(self.req(reqwest::Method::GET, "/available_disbursements_banks")).await
+        self.send(self.req(reqwest::Method::GET, "/available_disbursements_banks"))
+            .await
     }
 }
 
 /// Keeps an id to one safe path segment (ids are ours or Xendit's hex ids).
 fn seg(id: &str) -> String {
-    id.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).collect()
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .collect()
 }

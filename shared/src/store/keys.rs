@@ -68,7 +68,6 @@ pub fn email_gsi(email: &str) -> String {
     format!("EMAIL#{email}")
 }
 
-<<<<<<< HEAD
 /// A one-time code (OTP) for a purpose (e.g. `SIGNUP`) and identifier (username, phone).
 pub fn otp(purpose: &str, identifier: &str) -> Key {
     Key::new(format!("OTP#{purpose}#{identifier}"), "OTP")
@@ -87,13 +86,17 @@ pub fn outbox_pk(to: &str) -> String {
 /// One deactivation of a user, with its reason (the original `deactivate_reason`).
 pub fn deactivation(username: &str, at_ms: i64) -> Key {
     Key::new(user_pk(username), format!("DEACTIVATE#{at_ms:013}"))
-=======
+}
+
 /// Sort-key prefix of a user's ledger entries.
 pub const LEDGER_PREFIX: &str = "LEDGER#";
 
 /// One append-only ledger entry of a user's wallet (`ts` zero-padded epoch millis, so entries sort by time).
 pub fn ledger(username: &str, ts_ms: i64, id: &str) -> Key {
-    Key::new(user_pk(username), format!("{LEDGER_PREFIX}{ts_ms:013}#{id}"))
+    Key::new(
+        user_pk(username),
+        format!("{LEDGER_PREFIX}{ts_ms:013}#{id}"),
+    )
 }
 
 /// A checkout invoice, by our invoice id (the `external_id` at Xendit).
@@ -117,5 +120,4 @@ pub fn ws_connection(connection_id: &str) -> Key {
 /// GSI1 partition of a user's subscribed WebSocket connections.
 pub fn ws_user_gsi(username: &str) -> String {
     format!("WSUSER#{username}")
->>>>>>> 39beca6 (Wallet, Xendit client and simulator, invoices, callback, sync, ws hub, payment routes (wip))
 }

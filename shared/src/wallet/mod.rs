@@ -13,7 +13,9 @@ use crate::app::App;
 use crate::domain::account::WalletRecord;
 use crate::domain::money::Money;
 use crate::error::ApiError;
-use crate::store::{Cond, Item, Query, StoreError, TxOp, Update, from_item, keys, query_all, to_item};
+use crate::store::{
+    Cond, Item, Query, StoreError, TxOp, Update, from_item, keys, query_all, to_item,
+};
 
 /// Direction of a wallet change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,9 +75,16 @@ pub struct IdemRecord {
 /// The wallet after a change, or the answer already given for the same idempotency key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Applied { balance_after: Money, points: i64, entry_id: String },
+    Applied {
+        balance_after: Money,
+        points: i64,
+        entry_id: String,
+    },
     /// The idempotency record existed: nothing changed; the first answer is returned.
-    Replayed { balance_after: Money, entry_id: String },
+    Replayed {
+        balance_after: Money,
+        entry_id: String,
+    },
     /// The extra operation at this index (0-based among the caller's extras) had a false condition;
     /// nothing changed.
     ExtraRefused(usize),
@@ -98,7 +107,9 @@ impl From<WalletError> for ApiError {
     fn from(e: WalletError) -> Self {
         match e {
             WalletError::Insufficient => ApiError::bad_request("Insufficient Balance"),
-            WalletError::KeyReuse => ApiError::unprocessable("Idempotency-Key was used with a different request"),
+            WalletError::KeyReuse => {
+                ApiError::unprocessable("Idempotency-Key was used with a different request")
+            }
             WalletError::Contended => ApiError::unavailable(),
             WalletError::Store(s) => s.into(),
         }
@@ -121,18 +132,34 @@ async fn read_stored(app: &App, username: &str) -> Result<(WalletRecord, bool), 
         Some(item) => Ok((from_item(&item)?, true)),
         None => {
             let k = keys::wallet(username);
-            Ok((WalletRecord { pk: k.pk, sk: k.sk, ..WalletRecord::default() }, false))
+            Ok((
+                WalletRecord {
+                    pk: k.pk,
+                    sk: k.sk,
+                    ..WalletRecord::default()
+                },
+                false,
+            ))
         }
     }
 }
 
 async fn read_idem(app: &App, username: &str, idem: &Idem) -> Result<Option<Outcome>, WalletError> {
-    let Some(item) = app.main.get(&keys::idempotency(&idem.scope, &idem.key)).await? else { return Ok(None) };
+    let Some(item) = app
+        .main
+        .get(&keys::idempotency(&idem.scope, &idem.key))
+        .await?
+    else {
+        return Ok(None);
+    };
     let rec: IdemRecord = from_item(&item)?;
     if rec.fingerprint != idem.fingerprint || rec.username != username {
         return Err(WalletError::KeyReuse);
     }
-    Ok(Some(Outcome::Replayed { balance_after: Money::from_rupiah(rec.balance_after), entry_id: rec.entry_id }))
+    Ok(Some(Outcome::Replayed {
+        balance_after: Money::from_rupiah(rec.balance_after),
+        entry_id: rec.entry_id,
+    }))
 }
 
 /// Applies one change exactly once. `extra` operations join the same transaction after the
@@ -165,14 +192,20 @@ pub async fn apply(
                 wallet.balance.checked_sub(amount)
             }
         }
-        .ok_or(WalletError::Store(StoreError::Invalid("balance overflow".into())))?;
+        .ok_or(WalletError::Store(StoreError::Invalid(
+            "balance overflow".into(),
+        )))?;
         let now = app.clock.now();
         let entry_id = uuid::Uuid::new_v4().simple().to_string();
         let wallet_cond = if !exists {
             Cond::item_absent()
         } else {
             let c = Cond::eq("version", wallet.version);
-            if change.kind == EntryType::Debit { c.and(Cond::ge("balance", amount)) } else { c }
+            if change.kind == EntryType::Debit {
+                c.and(Cond::ge("balance", amount))
+            } else {
+                c
+            }
         };
         let update = Update::new()
             .set("balance", after)
@@ -192,8 +225,15 @@ pub async fn apply(
             created_at: now.timestamp(),
         };
         let mut ops = vec![
-            TxOp::Update { key: keys::wallet(username), update, cond: Some(wallet_cond) },
-            TxOp::Put { item: to_item(&entry)?, cond: Some(Cond::item_absent()) },
+            TxOp::Update {
+                key: keys::wallet(username),
+                update,
+                cond: Some(wallet_cond),
+            },
+            TxOp::Put {
+                item: to_item(&entry)?,
+                cond: Some(Cond::item_absent()),
+            },
         ];
         if let Some(idem) = idem {
             let k = keys::idempotency(&idem.scope, &idem.key);
@@ -207,13 +247,20 @@ pub async fn apply(
                 created_at: now.timestamp(),
                 ttl: now.timestamp() + IDEM_TTL_SECS,
             };
-            ops.push(TxOp::Put { item: to_item(&rec)?, cond: Some(Cond::item_absent()) });
+            ops.push(TxOp::Put {
+                item: to_item(&rec)?,
+                cond: Some(Cond::item_absent()),
+            });
         }
         let first_extra = ops.len();
         ops.extend(extra.iter().cloned());
         match app.main.transact(ops).await {
             Ok(()) => {
-                return Ok(Outcome::Applied { balance_after: Money::from_rupiah(after), points: wallet.points, entry_id });
+                return Ok(Outcome::Applied {
+                    balance_after: Money::from_rupiah(after),
+                    points: wallet.points,
+                    entry_id,
+                });
             }
             Err(StoreError::Conflict) => continue,
             Err(e @ StoreError::TransactionCanceled { .. }) => {
@@ -233,22 +280,31 @@ pub async fn apply(
             Err(e) => return Err(e.into()),
         }
     }
-    tracing::warn!(username, "wallet change gave up after {MAX_ATTEMPTS} attempts");
+    tracing::warn!(
+        username,
+        "wallet change gave up after {MAX_ATTEMPTS} attempts"
+    );
     Err(WalletError::Contended)
 }
 
 /// Every ledger entry of a user, oldest first.
 pub async fn ledger(app: &App, username: &str) -> Result<Vec<LedgerEntry>, StoreError> {
-    let items: Vec<Item> =
-        query_all(app.main.as_ref(), Query::pk(keys::user_pk(username)).prefix(keys::LEDGER_PREFIX)).await?;
+    let items: Vec<Item> = query_all(
+        app.main.as_ref(),
+        Query::pk(keys::user_pk(username)).prefix(keys::LEDGER_PREFIX),
+    )
+    .await?;
     items.iter().map(from_item).collect()
 }
 
 /// Credits minus debits over the whole ledger: must always equal the wallet balance.
 pub async fn ledger_sum(app: &App, username: &str) -> Result<Money, StoreError> {
-    let sum = ledger(app, username).await?.iter().fold(0i64, |acc, e| match e.kind {
-        EntryType::Credit => acc.saturating_add(e.amount),
-        EntryType::Debit => acc.saturating_sub(e.amount),
-    });
+    let sum = ledger(app, username)
+        .await?
+        .iter()
+        .fold(0i64, |acc, e| match e.kind {
+            EntryType::Credit => acc.saturating_add(e.amount),
+            EntryType::Debit => acc.saturating_sub(e.amount),
+        });
     Ok(Money::from_rupiah(sum))
 }

@@ -16,7 +16,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::app::App;
 use crate::auth::session;
 use crate::error::ApiError;
-use crate::store::{Cond, Query, StoreError, TableRef, Update, get_s, keys, query_all, schema::GSI1};
+use crate::store::{
+    Cond, Query, StoreError, TableRef, Update, get_s, keys, query_all, schema::GSI1,
+};
 
 /// Delivers a message to every subscribed connection of a user. Delivery is best effort: a failure
 /// is logged, never returned (a status change must not fail because a browser went away).
@@ -59,7 +61,8 @@ struct ClientMessage {
 
 /// Parses a client message for a connection of `owner`. A `username` other than the owner is refused.
 pub fn parse_action(owner: &str, text: &str) -> Result<Action, String> {
-    let msg: ClientMessage = serde_json::from_str(text).map_err(|_| "invalid message".to_owned())?;
+    let msg: ClientMessage =
+        serde_json::from_str(text).map_err(|_| "invalid message".to_owned())?;
     if let Some(u) = msg.username.as_deref() {
         if !u.eq_ignore_ascii_case(owner) {
             return Err("forbidden: you may only subscribe to your own payments".into());
@@ -75,8 +78,12 @@ pub fn parse_action(owner: &str, text: &str) -> Result<Action, String> {
 /// The reply to a client message.
 pub fn reply(result: &Result<Action, String>) -> String {
     match result {
-        Ok(Action::Subscribe) => serde_json::json!({"event": "subscribed", "data": {"channel": "payment"}}),
-        Ok(Action::Unsubscribe) => serde_json::json!({"event": "unsubscribed", "data": {"channel": "payment"}}),
+        Ok(Action::Subscribe) => {
+            serde_json::json!({"event": "subscribed", "data": {"channel": "payment"}})
+        }
+        Ok(Action::Unsubscribe) => {
+            serde_json::json!({"event": "unsubscribed", "data": {"channel": "payment"}})
+        }
         Err(m) => serde_json::json!({"event": "error", "data": {"message": m}}),
     }
     .to_string()
@@ -99,7 +106,9 @@ impl LocalHub {
     }
     pub fn subscribe(&self, username: &str, conn: u64, tx: UnboundedSender<String>) {
         let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
-        subs.entry(username.to_owned()).or_default().insert(conn, tx);
+        subs.entry(username.to_owned())
+            .or_default()
+            .insert(conn, tx);
     }
     pub fn unsubscribe(&self, username: &str, conn: u64) {
         let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
@@ -112,7 +121,11 @@ impl LocalHub {
     }
     /// Number of subscribed connections of a user.
     pub fn subscribers(&self, username: &str) -> usize {
-        self.subs.lock().unwrap_or_else(|p| p.into_inner()).get(username).map_or(0, HashMap::len)
+        self.subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(username)
+            .map_or(0, HashMap::len)
     }
 }
 
@@ -144,7 +157,12 @@ impl ApiGatewayPush {
 #[async_trait]
 impl WsPush for ApiGatewayPush {
     async fn publish(&self, username: &str, message: &str) {
-        let conns = match query_all(self.main.as_ref(), Query::index(GSI1, keys::ws_user_gsi(username))).await {
+        let conns = match query_all(
+            self.main.as_ref(),
+            Query::index(GSI1, keys::ws_user_gsi(username)),
+        )
+        .await
+        {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read websocket connections");
@@ -152,12 +170,16 @@ impl WsPush for ApiGatewayPush {
             }
         };
         for item in conns {
-            let Some(id) = get_s(&item, "connection_id") else { continue };
+            let Some(id) = get_s(&item, "connection_id") else {
+                continue;
+            };
             let res = self
                 .client
                 .post_to_connection()
                 .connection_id(id)
-                .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(message.as_bytes().to_vec()))
+                .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(
+                    message.as_bytes().to_vec(),
+                ))
                 .send()
                 .await;
             if let Err(e) = res {
@@ -178,8 +200,14 @@ impl WsPush for ApiGatewayPush {
 const CONNECTION_TTL_SECS: i64 = 2 * 3600 + 600;
 
 /// `$connect`: authenticates the `?token=` JWT and stores the connection for its user.
-pub async fn connect(app: &App, connection_id: &str, token: Option<&str>) -> Result<String, ApiError> {
-    let token = token.filter(|t| !t.is_empty()).ok_or_else(ApiError::unauthorized)?;
+pub async fn connect(
+    app: &App,
+    connection_id: &str,
+    token: Option<&str>,
+) -> Result<String, ApiError> {
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(ApiError::unauthorized)?;
     let claims = session::check(app, token).await?;
     let now = app.clock.epoch();
     let mut item = keys::ws_connection(connection_id).item();
@@ -193,20 +221,30 @@ pub async fn connect(app: &App, connection_id: &str, token: Option<&str>) -> Res
 
 /// `$disconnect`: forgets the connection.
 pub async fn disconnect(app: &App, connection_id: &str) -> Result<(), ApiError> {
-    app.main.delete(&keys::ws_connection(connection_id), None).await?;
+    app.main
+        .delete(&keys::ws_connection(connection_id), None)
+        .await?;
     Ok(())
 }
 
 /// `$default`: a client message on a stored connection; returns the reply to send.
 pub async fn message(app: &App, connection_id: &str, body: &str) -> Result<String, ApiError> {
     let key = keys::ws_connection(connection_id);
-    let item = app.main.get(&key).await?.ok_or_else(ApiError::unauthorized)?;
-    let owner = get_s(&item, "username").ok_or_else(ApiError::unauthorized)?.to_owned();
+    let item = app
+        .main
+        .get(&key)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let owner = get_s(&item, "username")
+        .ok_or_else(ApiError::unauthorized)?
+        .to_owned();
     let action = parse_action(&owner, body);
     let update = match action {
-        Ok(Action::Subscribe) => {
-            Some(Update::new().set("gsi1pk", keys::ws_user_gsi(&owner)).set("gsi1sk", connection_id))
-        }
+        Ok(Action::Subscribe) => Some(
+            Update::new()
+                .set("gsi1pk", keys::ws_user_gsi(&owner))
+                .set("gsi1sk", connection_id),
+        ),
         Ok(Action::Unsubscribe) => Some(Update::new().remove("gsi1pk").remove("gsi1sk")),
         Err(_) => None,
     };
