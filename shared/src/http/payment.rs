@@ -36,9 +36,15 @@ pub fn router() -> Router<App> {
         .route("/sys/xendit-sync", post(sync_now))
 }
 
-/// The Xendit callback (its own router: it is served by its own function behind a function URL).
+/// The Xendit callback as the local server and the HTTP API serve it.
 pub fn callback_router() -> Router<App> {
     Router::new().route("/payment-callback", post(payment_callback))
+}
+
+/// The `xendit-callback` function's router: behind a Lambda function URL the callback arrives at
+/// `/` (the URL itself is what is configured at Xendit), so both paths are served.
+pub fn callback_function_router() -> Router<App> {
+    callback_router().route("/", post(payment_callback))
 }
 
 const MAX_DESCRIPTION: usize = 255;

@@ -87,3 +87,12 @@ pub async fn run(app: &App) -> Result<Summary, ApiError> {
     tracing::info!(?summary, "xendit sync finished");
     Ok(summary)
 }
+
+/// The `xendit-sync` function: one scheduled EventBridge event runs the sync once.
+pub async fn handle_event(
+    app: &App,
+    event: aws_lambda_events::eventbridge::EventBridgeEvent,
+) -> Result<Summary, ApiError> {
+    tracing::info!(source = %event.source, "scheduled xendit sync");
+    run(app).await
+}

@@ -257,3 +257,36 @@ pub async fn message(app: &App, connection_id: &str, body: &str) -> Result<Strin
     }
     Ok(reply(&action))
 }
+
+/// The `ws` function: one API Gateway WebSocket event (`$connect`, `$disconnect`, `$default`).
+/// A refused `$connect` answers 401, which makes API Gateway refuse the upgrade.
+pub async fn handle_event(
+    app: &App,
+    event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest,
+) -> aws_lambda_events::apigw::ApiGatewayProxyResponse {
+    let ctx = &event.request_context;
+    let conn = ctx.connection_id.clone().unwrap_or_default();
+    let route = ctx.route_key.as_deref().unwrap_or("$default");
+    let result: Result<String, ApiError> = if conn.is_empty() {
+        Err(ApiError::bad_request("missing connection id"))
+    } else {
+        match route {
+            "$connect" => connect(app, &conn, event.query_string_parameters.first("token"))
+                .await
+                .map(|_| String::new()),
+            "$disconnect" => disconnect(app, &conn).await.map(|_| String::new()),
+            _ => message(app, &conn, event.body.as_deref().unwrap_or("")).await,
+        }
+    };
+    let (status, body) = match result {
+        Ok(body) => (200, body),
+        Err(e) => (
+            i64::from(e.status.as_u16()),
+            serde_json::json!({"event": "error", "data": {"message": e.message}}).to_string(),
+        ),
+    };
+    let mut res = aws_lambda_events::apigw::ApiGatewayProxyResponse::default();
+    res.status_code = status;
+    res.body = Some(aws_lambda_events::encodings::Body::Text(body));
+    res
+}
