@@ -32,7 +32,9 @@ struct Env {
 }
 
 async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let mut config = Config::for_tests();
     config.public_base_url = base.clone();
@@ -45,7 +47,11 @@ async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
     let router = shared::http::finish(routes, &app);
     let served = router.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, served.into_make_service_with_connect_info::<SocketAddr>()).await;
+        let _ = axum::serve(
+            listener,
+            served.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
     });
     Env { app, router, base }
 }
@@ -57,7 +63,11 @@ async fn env() -> Env {
 impl Env {
     /// Creates an active user with an empty wallet; returns its token.
     async fn user(&self, name: &str) -> String {
-        let (s, _, body) = send(&self.router, post_json("/_dev/users", None, json!({ "username": name }))).await;
+        let (s, _, body) = send(
+            &self.router,
+            post_json("/_dev/users", None, json!({ "username": name })),
+        )
+        .await;
         assert_eq!(s, StatusCode::OK, "{body}");
         body["token"].as_str().expect("token").to_owned()
     }
@@ -69,7 +79,9 @@ impl Env {
             description: "test top-up".into(),
             reference_id: "test".into(),
         };
-        wallet::apply(&self.app, user, &change, None, &[]).await.expect("credit");
+        wallet::apply(&self.app, user, &change, None, &[])
+            .await
+            .expect("credit");
     }
 
     async fn balance(&self, token: &str) -> i64 {
@@ -80,20 +92,32 @@ impl Env {
 
     async fn checkout(&self, token: &str, amount: i64) -> Value {
         let req = json!({ "amount": amount, "description": "Top up", "payment_method": "EWALLET", "ewallet_type": "OVO" });
-        let (s, _, body) = send(&self.router, post_json("/payment-checkout", Some(token), req)).await;
+        let (s, _, body) = send(
+            &self.router,
+            post_json("/payment-checkout", Some(token), req),
+        )
+        .await;
         assert_eq!(s, StatusCode::OK, "{body}");
         body
     }
 
     /// A simulator control call over real HTTP (it delivers the callback over HTTP too).
     async fn sim(&self, path: &str, body: Value) -> (u16, Value) {
-        let res = reqwest::Client::new().post(format!("{}{path}", self.base)).json(&body).send().await.expect("sim");
+        let res = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("sim");
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
     async fn invoice(&self, id: &str) -> InvoiceRecord {
-        invoice::load(&self.app, id).await.expect("load").expect("invoice stored")
+        invoice::load(&self.app, id)
+            .await
+            .expect("load")
+            .expect("invoice stored")
     }
 
     async fn assert_reconciled(&self, user: &str, token: &str) {
@@ -134,7 +158,10 @@ fn decrease(token: &str, amount: Value, key: Option<&str>) -> Request<Body> {
     if let Some(k) = key {
         b = b.header("idempotency-key", k);
     }
-    b.body(Body::from(json!({ "amount": amount, "description": "Purchase" }).to_string())).expect("req")
+    b.body(Body::from(
+        json!({ "amount": amount, "description": "Purchase" }).to_string(),
+    ))
+    .expect("req")
 }
 
 fn subscribe(app: &App, user: &str) -> tokio::sync::mpsc::UnboundedReceiver<String> {
@@ -164,7 +191,9 @@ async fn debit_never_overdraws_under_100_parallel_requests() {
     for _ in 0..100 {
         let r = e.router.clone();
         let t = token.clone();
-        tasks.push(tokio::spawn(async move { send(&r, decrease(&t, json!(10), None)).await }));
+        tasks.push(tokio::spawn(async move {
+            send(&r, decrease(&t, json!(10), None)).await
+        }));
     }
     let (mut ok, mut short) = (0, 0);
     for t in tasks {
@@ -181,7 +210,10 @@ async fn debit_never_overdraws_under_100_parallel_requests() {
     assert_eq!((ok, short), (50, 50));
     assert_eq!(e.balance(&token).await, 0);
     e.assert_reconciled("racer", &token).await;
-    assert_eq!(wallet::ledger(&e.app, "racer").await.expect("ledger").len(), 51);
+    assert_eq!(
+        wallet::ledger(&e.app, "racer").await.expect("ledger").len(),
+        51
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -193,7 +225,9 @@ async fn a_repeated_idempotency_key_debits_once_and_answers_the_same() {
     for _ in 0..10 {
         let r = e.router.clone();
         let t = token.clone();
-        tasks.push(tokio::spawn(async move { send(&r, decrease(&t, json!(30), Some("order-1"))).await }));
+        tasks.push(tokio::spawn(async move {
+            send(&r, decrease(&t, json!(30), Some("order-1"))).await
+        }));
     }
     let mut answers = Vec::new();
     for t in tasks {
@@ -201,7 +235,10 @@ async fn a_repeated_idempotency_key_debits_once_and_answers_the_same() {
         assert_eq!(s, StatusCode::OK, "{body}");
         answers.push((body["balance"].clone(), body["transaction_id"].clone()));
     }
-    assert!(answers.windows(2).all(|w| w[0] == w[1]), "same key, same answer: {answers:?}");
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "same key, same answer: {answers:?}"
+    );
     assert_eq!(e.balance(&token).await, 70);
     // The same key with a different request is refused, and changes nothing.
     let (s, _, body) = send(&e.router, decrease(&token, json!(31), Some("order-1"))).await;
@@ -215,7 +252,14 @@ async fn decrease_refuses_bad_amounts_and_overdrafts_with_envelopes() {
     let e = env().await;
     let token = e.user("strict").await;
     e.credit("strict", 50).await;
-    for bad in [json!(10.5), json!(-10), json!(0), json!(1_000_000_000_000i64), json!(1e30), json!("10")] {
+    for bad in [
+        json!(10.5),
+        json!(-10),
+        json!(0),
+        json!(1_000_000_000_000i64),
+        json!(1e30),
+        json!("10"),
+    ] {
         let (s, _, body) = send(&e.router, decrease(&token, bad.clone(), None)).await;
         assert_envelope(s, &body, 400);
     }
@@ -240,18 +284,38 @@ async fn paying_an_invoice_credits_the_wallet_once_and_notifies_the_owner() {
     assert_eq!(co["external_id"], id);
     assert_eq!(co["status"], "PENDING");
     let rec = e.invoice(id).await;
-    assert_eq!((rec.status, rec.amount, rec.gsi2pk.as_deref()), (Status::Pending, 75_000, Some("PENDING")));
+    assert_eq!(
+        (rec.status, rec.amount, rec.gsi2pk.as_deref()),
+        (Status::Pending, 75_000, Some("PENDING"))
+    );
 
-    let page = reqwest::get(co["invoice_url"].as_str().expect("url")).await.expect("page");
+    let page = reqwest::get(co["invoice_url"].as_str().expect("url"))
+        .await
+        .expect("page");
     assert_eq!(page.status(), 200);
     assert!(page.text().await.expect("html").contains("Pay"));
 
-    let (s, body) = e.sim(&format!("/_dev/xendit/invoices/{}/pay", co["id"].as_str().expect("xid")), json!({})).await;
-    assert_eq!((s, body["callback_status"].as_u64()), (200, Some(200)), "{body}");
+    let (s, body) = e
+        .sim(
+            &format!(
+                "/_dev/xendit/invoices/{}/pay",
+                co["id"].as_str().expect("xid")
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["callback_status"].as_u64()),
+        (200, Some(200)),
+        "{body}"
+    );
     assert_eq!(e.balance(&token).await, 75_000);
     let rec = e.invoice(id).await;
     assert_eq!(rec.status, Status::Paid);
-    assert!(rec.gsi2pk.is_none(), "a paid invoice leaves the pending index");
+    assert!(
+        rec.gsi2pk.is_none(),
+        "a paid invoice leaves the pending index"
+    );
     let got = events(&mut rx);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["event"], "payment:status:update");
@@ -261,7 +325,9 @@ async fn paying_an_invoice_credits_the_wallet_once_and_notifies_the_owner() {
     assert!(got[0]["data"]["paid_at"].is_string());
 
     // Re-delivery of the same callback changes nothing.
-    let (_, body) = e.sim(&format!("/_dev/xendit/invoices/{id}/callback"), json!({})).await;
+    let (_, body) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/callback"), json!({}))
+        .await;
     assert_eq!(body["callback_status"], 200);
     assert_eq!(e.balance(&token).await, 75_000);
     assert!(events(&mut rx).is_empty());
@@ -273,20 +339,33 @@ async fn the_same_callback_delivered_20_times_concurrently_credits_once() {
     let e = env().await;
     let token = e.user("dupes").await;
     let co = e.checkout(&token, 20_000).await;
-    let (_, sim) = e.sim(&format!("/_dev/xendit/invoices/{}/pay", co["id"].as_str().expect("xid")), json!({ "deliver": false })).await;
+    let (_, sim) = e
+        .sim(
+            &format!(
+                "/_dev/xendit/invoices/{}/pay",
+                co["id"].as_str().expect("xid")
+            ),
+            json!({ "deliver": false }),
+        )
+        .await;
     let payload = shared::payments::simulator::callback_payload(&sim["invoice"]);
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let r = e.router.clone();
         let p = payload.clone();
-        tasks.push(tokio::spawn(async move { send(&r, callback("local-callback-token", &p)).await }));
+        tasks.push(tokio::spawn(async move {
+            send(&r, callback("local-callback-token", &p)).await
+        }));
     }
     for t in tasks {
         let (s, _, body) = t.await.expect("task");
         assert_eq!(s, StatusCode::OK, "{body}");
     }
     assert_eq!(e.balance(&token).await, 20_000);
-    assert_eq!(wallet::ledger(&e.app, "dupes").await.expect("ledger").len(), 1);
+    assert_eq!(
+        wallet::ledger(&e.app, "dupes").await.expect("ledger").len(),
+        1
+    );
     e.assert_reconciled("dupes", &token).await;
 }
 
@@ -295,7 +374,15 @@ async fn a_callback_with_a_wrong_or_missing_token_is_refused_and_changes_nothing
     let e = env().await;
     let token = e.user("victim").await;
     let co = e.checkout(&token, 10_000).await;
-    let (_, sim) = e.sim(&format!("/_dev/xendit/invoices/{}/pay", co["invoice_id"].as_str().expect("id")), json!({ "deliver": false })).await;
+    let (_, sim) = e
+        .sim(
+            &format!(
+                "/_dev/xendit/invoices/{}/pay",
+                co["invoice_id"].as_str().expect("id")
+            ),
+            json!({ "deliver": false }),
+        )
+        .await;
     let payload = shared::payments::simulator::callback_payload(&sim["invoice"]);
     for tok in ["wrong-token", "local-callback-tokeN", ""] {
         let (s, _, body) = send(&e.router, callback(tok, &payload)).await;
@@ -308,7 +395,12 @@ async fn a_callback_with_a_wrong_or_missing_token_is_refused_and_changes_nothing
     let (s, _, body) = send(&e.router, req).await;
     assert_envelope(s, &body, 401);
     assert_eq!(e.balance(&token).await, 0);
-    assert_eq!(e.invoice(co["invoice_id"].as_str().expect("id")).await.status, Status::Pending);
+    assert_eq!(
+        e.invoice(co["invoice_id"].as_str().expect("id"))
+            .await
+            .status,
+        Status::Pending
+    );
 }
 
 #[tokio::test]
@@ -317,13 +409,24 @@ async fn a_callback_whose_amount_differs_is_refused_and_logged() {
     let token = e.user("shortpay").await;
     let co = e.checkout(&token, 10_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    let (_, body) = e.sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({ "paid_amount": 1_000 })).await;
+    let (_, body) = e
+        .sim(
+            &format!("/_dev/xendit/invoices/{id}/pay"),
+            json!({ "paid_amount": 1_000 }),
+        )
+        .await;
     assert_eq!(body["callback_status"], 400);
     assert_eq!(e.balance(&token).await, 0);
     assert_eq!(e.invoice(id).await.status, Status::Pending);
-    let logs = query_all(e.app.logs.as_ref(), Query::pk(format!("XENDIT_CALLBACK#{id}"))).await.expect("logs");
+    let logs = query_all(
+        e.app.logs.as_ref(),
+        Query::pk(format!("XENDIT_CALLBACK#{id}")),
+    )
+    .await
+    .expect("logs");
     assert!(
-        logs.iter().any(|l| l.get("event").and_then(|v| v.as_str()) == Some("refused_amount_mismatch")),
+        logs.iter()
+            .any(|l| l.get("event").and_then(|v| v.as_str()) == Some("refused_amount_mismatch")),
         "mismatch must be logged"
     );
 }
@@ -334,7 +437,9 @@ async fn an_expired_callback_after_payment_changes_nothing() {
     let token = e.user("ooo").await;
     let co = e.checkout(&token, 5_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    let (_, sim) = e.sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({})).await;
+    let (_, sim) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({}))
+        .await;
     let mut late = shared::payments::simulator::callback_payload(&sim["invoice"]);
     late["status"] = "EXPIRED".into();
     let (s, _, body) = send(&e.router, callback("local-callback-token", &late)).await;
@@ -350,7 +455,9 @@ async fn an_expired_callback_on_a_pending_invoice_marks_it_expired() {
     let mut rx = subscribe(&e.app, "lapsed");
     let co = e.checkout(&token, 5_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    let (_, body) = e.sim(&format!("/_dev/xendit/invoices/{id}/expire"), json!({})).await;
+    let (_, body) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/expire"), json!({}))
+        .await;
     assert_eq!(body["callback_status"], 200);
     assert_eq!(e.invoice(id).await.status, Status::Expired);
     assert_eq!(events(&mut rx)[0]["data"]["status"], "EXPIRED");
@@ -360,9 +467,19 @@ async fn an_expired_callback_on_a_pending_invoice_marks_it_expired() {
 // Faults
 
 async fn assert_no_invoice_stored(e: &Env, user: &str) {
-    let mine = query_all(e.app.main.as_ref(), Query::index(GSI1, keys::user_invoices_gsi(user))).await.expect("q");
+    let mine = query_all(
+        e.app.main.as_ref(),
+        Query::index(GSI1, keys::user_invoices_gsi(user)),
+    )
+    .await
+    .expect("q");
     assert!(mine.is_empty(), "no invoice may be stored: {mine:?}");
-    let pending = query_all(e.app.main.as_ref(), Query::index(GSI2, keys::PENDING_INVOICES_GSI_PK)).await.expect("q");
+    let pending = query_all(
+        e.app.main.as_ref(),
+        Query::index(GSI2, keys::PENDING_INVOICES_GSI_PK),
+    )
+    .await
+    .expect("q");
     assert!(pending.is_empty(), "nothing pending: {pending:?}");
 }
 
@@ -370,7 +487,9 @@ async fn assert_no_invoice_stored(e: &Env, user: &str) {
 async fn checkout_answers_502_and_stores_nothing_when_xendit_fails() {
     let e = env().await;
     let token = e.user("unlucky").await;
-    let (s, _) = e.sim("/_dev/xendit/faults", json!({ "mode": "error500" })).await;
+    let (s, _) = e
+        .sim("/_dev/xendit/faults", json!({ "mode": "error500" }))
+        .await;
     assert_eq!(s, 200);
     let req = json!({ "amount": 10_000, "description": "x" });
     let (s, _, body) = send(&e.router, post_json("/payment-checkout", Some(&token), req)).await;
@@ -383,18 +502,24 @@ async fn checkout_answers_502_and_stores_nothing_when_xendit_fails() {
 async fn checkout_answers_502_and_stores_nothing_when_xendit_times_out() {
     let e = env_with(|c| c.xendit_timeout_ms = 300).await;
     let token = e.user("slowpoke").await;
-    e.sim("/_dev/xendit/faults", json!({ "mode": "timeout" })).await;
+    e.sim("/_dev/xendit/faults", json!({ "mode": "timeout" }))
+        .await;
     let req = json!({ "amount": 10_000, "description": "x" });
     let started = std::time::Instant::now();
     let (s, _, body) = send(&e.router, post_json("/payment-checkout", Some(&token), req)).await;
     assert_envelope(s, &body, 502);
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "the client timeout bounds the wait");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the client timeout bounds the wait"
+    );
     assert_no_invoice_stored(&e, "slowpoke").await;
 }
 
 #[tokio::test]
 async fn the_simulator_refuses_a_wrong_api_key_like_xendit() {
-    let e = env_with(|c| c.xendit_secret_key = shared::config::Secret::new("xnd_development_wrong")).await;
+    let e =
+        env_with(|c| c.xendit_secret_key = shared::config::Secret::new("xnd_development_wrong"))
+            .await;
     // The simulator checks against the configured key, so make the client use a different one.
     let res = reqwest::Client::new()
         .get(format!("{}/_dev/xendit/v2/invoices", e.base))
@@ -416,7 +541,11 @@ async fn sync_marks_an_invoice_expired_at_xendit_and_emits_an_event() {
     let token = e.user("syncexp").await;
     let co = e.checkout(&token, 9_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    e.sim(&format!("/_dev/xendit/invoices/{id}/expire"), json!({ "deliver": false })).await;
+    e.sim(
+        &format!("/_dev/xendit/invoices/{id}/expire"),
+        json!({ "deliver": false }),
+    )
+    .await;
     let mut rx = subscribe(&e.app, "syncexp");
     let summary = sync::run(&e.app).await.expect("sync");
     assert_eq!((summary.checked, summary.expired), (1, 1), "{summary:?}");
@@ -424,16 +553,25 @@ async fn sync_marks_an_invoice_expired_at_xendit_and_emits_an_event() {
     let got = events(&mut rx);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["data"]["status"], "EXPIRED");
-    assert_eq!(sync::run(&e.app).await.expect("sync").checked, 0, "expired invoices leave the pending index");
+    assert_eq!(
+        sync::run(&e.app).await.expect("sync").checked,
+        0,
+        "expired invoices leave the pending index"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sync_credits_a_paid_invoice_whose_callback_was_lost_once_and_a_late_callback_changes_nothing() {
+async fn sync_credits_a_paid_invoice_whose_callback_was_lost_once_and_a_late_callback_changes_nothing()
+ {
     let e = env().await;
     let token = e.user("lost").await;
     let co = e.checkout(&token, 42_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    e.sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({ "deliver": false })).await;
+    e.sim(
+        &format!("/_dev/xendit/invoices/{id}/pay"),
+        json!({ "deliver": false }),
+    )
+    .await;
     let mut rx = subscribe(&e.app, "lost");
     // Two syncs at once (e.g. the schedule and a manual trigger) still credit once.
     let (a, b) = tokio::join!(sync::run(&e.app), sync::run(&e.app));
@@ -442,7 +580,9 @@ async fn sync_credits_a_paid_invoice_whose_callback_was_lost_once_and_a_late_cal
     assert_eq!(e.balance(&token).await, 42_000);
     assert_eq!(e.invoice(id).await.status, Status::Paid);
     assert_eq!(events(&mut rx).len(), 1);
-    let (_, body) = e.sim(&format!("/_dev/xendit/invoices/{id}/callback"), json!({})).await;
+    let (_, body) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/callback"), json!({}))
+        .await;
     assert_eq!(body["callback_status"], 200);
     assert_eq!(e.balance(&token).await, 42_000);
     e.assert_reconciled("lost", &token).await;
@@ -451,7 +591,13 @@ async fn sync_credits_a_paid_invoice_whose_callback_was_lost_once_and_a_late_cal
 #[tokio::test]
 async fn sync_trigger_route_requires_an_api_key() {
     let e = env().await;
-    let (s, _, body) = send(&e.router, Request::post("/sys/xendit-sync").body(Body::empty()).expect("req")).await;
+    let (s, _, body) = send(
+        &e.router,
+        Request::post("/sys/xendit-sync")
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await;
     assert_envelope(s, &body, 401);
 }
 
@@ -465,14 +611,36 @@ async fn another_users_invoice_is_not_found_for_detail_and_cancel() {
     let mallory = e.user("mallory").await;
     let co = e.checkout(&alice, 10_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    let (s, _, body) = send(&e.router, get(&format!("/invoice/detail/xendit?invoice_id={id}"), Some(&mallory))).await;
+    let (s, _, body) = send(
+        &e.router,
+        get(
+            &format!("/invoice/detail/xendit?invoice_id={id}"),
+            Some(&mallory),
+        ),
+    )
+    .await;
     assert_envelope(s, &body, 404);
     assert_eq!(body["message"], "Invoice Not Found");
-    let (s, _, body) = send(&e.router, post_json("/invoice/cancel/xendit", Some(&mallory), json!({ "invoice_id": id }))).await;
+    let (s, _, body) = send(
+        &e.router,
+        post_json(
+            "/invoice/cancel/xendit",
+            Some(&mallory),
+            json!({ "invoice_id": id }),
+        ),
+    )
+    .await;
     assert_envelope(s, &body, 404);
     assert_eq!(e.invoice(id).await.status, Status::Pending);
     // The owner sees it.
-    let (s, _, body) = send(&e.router, get(&format!("/invoice/detail/xendit?invoice_id={id}"), Some(&alice))).await;
+    let (s, _, body) = send(
+        &e.router,
+        get(
+            &format!("/invoice/detail/xendit?invoice_id={id}"),
+            Some(&alice),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["external_id"], id);
 }
@@ -483,14 +651,37 @@ async fn public_invoice_detail_leaks_no_personal_data() {
     let token = e.user("private.person").await;
     let co = e.checkout(&token, 10_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    let (s, _, body) = send(&e.router, get(&format!("/invoice/detail?invoice_id={id}"), None)).await;
+    let (s, _, body) = send(
+        &e.router,
+        get(&format!("/invoice/detail?invoice_id={id}"), None),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    let keys: Vec<&str> = body.as_object().expect("object").keys().map(String::as_str).collect();
+    let keys: Vec<&str> = body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
     for k in &keys {
-        assert!(["invoice_id", "status", "amount", "currency", "expiry_date", "paid_at"].contains(k), "unexpected field {k}");
+        assert!(
+            [
+                "invoice_id",
+                "status",
+                "amount",
+                "currency",
+                "expiry_date",
+                "paid_at"
+            ]
+            .contains(k),
+            "unexpected field {k}"
+        );
     }
     let text = body.to_string();
-    assert!(!text.contains("private.person") && !text.contains('@'), "{text}");
+    assert!(
+        !text.contains("private.person") && !text.contains('@'),
+        "{text}"
+    );
     let (s, _, body) = send(&e.router, get("/invoice/detail?invoice_id=inv-nope", None)).await;
     assert_envelope(s, &body, 404);
 }
@@ -501,15 +692,32 @@ async fn the_owner_cancels_a_pending_invoice_but_not_a_paid_one() {
     let token = e.user("canceller").await;
     let co = e.checkout(&token, 10_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    let (s, _, body) = send(&e.router, post_json("/invoice/cancel/xendit", Some(&token), json!({ "invoice_id": id }))).await;
+    let (s, _, body) = send(
+        &e.router,
+        post_json(
+            "/invoice/cancel/xendit",
+            Some(&token),
+            json!({ "invoice_id": id }),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["status"], "EXPIRED");
     assert_eq!(e.invoice(id).await.status, Status::Expired);
 
     let co = e.checkout(&token, 10_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    e.sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({})).await;
-    let (s, _, body) = send(&e.router, post_json("/invoice/cancel/xendit", Some(&token), json!({ "invoice_id": id }))).await;
+    e.sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({}))
+        .await;
+    let (s, _, body) = send(
+        &e.router,
+        post_json(
+            "/invoice/cancel/xendit",
+            Some(&token),
+            json!({ "invoice_id": id }),
+        ),
+    )
+    .await;
     assert_envelope(s, &body, 400);
     assert_eq!(body["message"], "Invoice Already Paid");
     assert_eq!(e.balance(&token).await, 10_000);
@@ -521,8 +729,20 @@ async fn cancelling_an_invoice_paid_at_xendit_but_not_yet_called_back_settles_it
     let token = e.user("racecancel").await;
     let co = e.checkout(&token, 10_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    e.sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({ "deliver": false })).await;
-    let (s, _, body) = send(&e.router, post_json("/invoice/cancel/xendit", Some(&token), json!({ "invoice_id": id }))).await;
+    e.sim(
+        &format!("/_dev/xendit/invoices/{id}/pay"),
+        json!({ "deliver": false }),
+    )
+    .await;
+    let (s, _, body) = send(
+        &e.router,
+        post_json(
+            "/invoice/cancel/xendit",
+            Some(&token),
+            json!({ "invoice_id": id }),
+        ),
+    )
+    .await;
     assert_envelope(s, &body, 400);
     assert_eq!(body["message"], "Invoice Already Paid");
     assert_eq!(e.invoice(id).await.status, Status::Paid);
@@ -536,17 +756,39 @@ async fn own_invoices_are_listed_newest_first_in_pages() {
     let other = e.user("other").await;
     let mut ids = Vec::new();
     for amount in [1_000, 2_000, 3_000] {
-        ids.push(e.checkout(&token, amount).await["invoice_id"].as_str().expect("id").to_owned());
+        ids.push(
+            e.checkout(&token, amount).await["invoice_id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     e.checkout(&other, 9_999).await;
     let (s, _, p1) = send(&e.router, get("/invoice/list/xendit?limit=2", Some(&token))).await;
     assert_eq!(s, StatusCode::OK, "{p1}");
-    let got: Vec<&str> = p1["data"].as_array().expect("data").iter().map(|i| i["invoice_id"].as_str().expect("id")).collect();
+    let got: Vec<&str> = p1["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|i| i["invoice_id"].as_str().expect("id"))
+        .collect();
     assert_eq!(got, vec![ids[2].as_str(), ids[1].as_str()]);
     let cursor = p1["next_cursor"].as_str().expect("more pages");
-    let (_, _, p2) = send(&e.router, get(&format!("/invoice/list/xendit?limit=2&cursor={cursor}"), Some(&token))).await;
-    let got: Vec<&str> = p2["data"].as_array().expect("data").iter().map(|i| i["invoice_id"].as_str().expect("id")).collect();
+    let (_, _, p2) = send(
+        &e.router,
+        get(
+            &format!("/invoice/list/xendit?limit=2&cursor={cursor}"),
+            Some(&token),
+        ),
+    )
+    .await;
+    let got: Vec<&str> = p2["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|i| i["invoice_id"].as_str().expect("id"))
+        .collect();
     assert_eq!(got, vec![ids[0].as_str()]);
     let (s, _, body) = send(&e.router, get("/invoice/list/xendit?limit=0", Some(&token))).await;
     assert_envelope(s, &body, 400);
@@ -556,25 +798,45 @@ async fn own_invoices_are_listed_newest_first_in_pages() {
 async fn system_checkout_needs_an_api_key_and_an_existing_user() {
     let e = env().await;
     e.user("customer").await;
-    shared::auth::apikey::register(&e.app, "shop", "shop-key-0123456789abcdef", "test", true).await.expect("key");
+    shared::auth::apikey::register(&e.app, "shop", "shop-key-0123456789abcdef", "test", true)
+        .await
+        .expect("key");
     let basic = |k: &str| {
         use base64::Engine;
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(k))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(k)
+        )
     };
     let req = |auth: &str, user: &str| {
         Request::post("/sys/payment-checkout")
             .header("content-type", "application/json")
             .header("authorization", auth)
-            .body(Body::from(json!({ "username": user, "amount": 10_000, "description": "Order" }).to_string()))
+            .body(Body::from(
+                json!({ "username": user, "amount": 10_000, "description": "Order" }).to_string(),
+            ))
             .expect("req")
     };
     let (s, _, body) = send(&e.router, req(&basic("shop:wrong"), "customer")).await;
     assert_envelope(s, &body, 401);
-    let (s, _, body) = send(&e.router, req(&basic("shop:shop-key-0123456789abcdef"), "nobody")).await;
+    let (s, _, body) = send(
+        &e.router,
+        req(&basic("shop:shop-key-0123456789abcdef"), "nobody"),
+    )
+    .await;
     assert_envelope(s, &body, 404);
-    let (s, _, body) = send(&e.router, req(&basic("shop:shop-key-0123456789abcdef"), "customer")).await;
+    let (s, _, body) = send(
+        &e.router,
+        req(&basic("shop:shop-key-0123456789abcdef"), "customer"),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(e.invoice(body["invoice_id"].as_str().expect("id")).await.username, "customer");
+    assert_eq!(
+        e.invoice(body["invoice_id"].as_str().expect("id"))
+            .await
+            .username,
+        "customer"
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -609,10 +871,15 @@ async fn the_callback_function_credits_from_a_function_url_event() {
         gsi2pk: Some("PENDING".into()),
         gsi2sk: Some("2099-01-01T00:00:00.000Z#inv_local_0001".into()),
     };
-    e.app.main.put(to_item(&rec).expect("item"), None).await.expect("put");
+    e.app
+        .main
+        .put(to_item(&rec).expect("item"), None)
+        .await
+        .expect("put");
     let router = shared::http::finish(shared::http::payment::callback_function_router(), &e.app);
     for expected_balance in [50_000, 50_000] {
-        let req = lambda_http::request::from_str(include_str!("../../events/xendit-callback.json")).expect("function URL event");
+        let req = lambda_http::request::from_str(include_str!("../../events/xendit-callback.json"))
+            .expect("function URL event");
         let (parts, body) = req.into_parts();
         let body = match body {
             lambda_http::Body::Text(t) => Body::from(t),
@@ -630,36 +897,82 @@ async fn the_ws_function_connects_subscribes_for_the_token_user_only_and_disconn
     use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
     let e = env().await;
     let token = e.user("wsuser").await;
-    let connect_json = include_str!("../../events/ws-connect.json").replace("<jwt-from-POST-/auth>", &token);
-    let connect: ApiGatewayWebsocketProxyRequest = serde_json::from_str(&connect_json).expect("connect event");
-    let conn = connect.request_context.connection_id.clone().expect("connection id");
+    let connect_json =
+        include_str!("../../events/ws-connect.json").replace("<jwt-from-POST-/auth>", &token);
+    let connect: ApiGatewayWebsocketProxyRequest =
+        serde_json::from_str(&connect_json).expect("connect event");
+    let conn = connect
+        .request_context
+        .connection_id
+        .clone()
+        .expect("connection id");
     let res = shared::ws::handle_event(&e.app, connect.clone()).await;
     assert_eq!(res.status_code, 200);
 
     let mut bad = connect.clone();
     bad.query_string_parameters = Default::default();
-    assert_eq!(shared::ws::handle_event(&e.app, bad).await.status_code, 401, "missing token refused");
+    assert_eq!(
+        shared::ws::handle_event(&e.app, bad).await.status_code,
+        401,
+        "missing token refused"
+    );
 
-    let msg: ApiGatewayWebsocketProxyRequest = serde_json::from_str(include_str!("../../events/ws-message.json")).expect("message event");
-    assert_eq!(msg.request_context.connection_id.as_deref(), Some(conn.as_str()));
-    assert_eq!(shared::ws::handle_event(&e.app, msg.clone()).await.status_code, 200);
-    let subscribed = query_all(e.app.main.as_ref(), Query::index(GSI1, keys::ws_user_gsi("wsuser"))).await.expect("q");
+    let msg: ApiGatewayWebsocketProxyRequest =
+        serde_json::from_str(include_str!("../../events/ws-message.json")).expect("message event");
+    assert_eq!(
+        msg.request_context.connection_id.as_deref(),
+        Some(conn.as_str())
+    );
+    assert_eq!(
+        shared::ws::handle_event(&e.app, msg.clone())
+            .await
+            .status_code,
+        200
+    );
+    let subscribed = query_all(
+        e.app.main.as_ref(),
+        Query::index(GSI1, keys::ws_user_gsi("wsuser")),
+    )
+    .await
+    .expect("q");
     assert_eq!(subscribed.len(), 1);
 
     let mut spoof = msg.clone();
-    spoof.body = Some(json!({ "action": "subscribe:payment", "username": "someone-else" }).to_string());
+    spoof.body =
+        Some(json!({ "action": "subscribe:payment", "username": "someone-else" }).to_string());
     let res = shared::ws::handle_event(&e.app, spoof).await;
     let body = match res.body {
         Some(aws_lambda_events::encodings::Body::Text(t)) => t,
         _ => String::new(),
     };
     assert!(body.contains("\"error\""), "{body}");
-    assert!(query_all(e.app.main.as_ref(), Query::index(GSI1, keys::ws_user_gsi("someone-else"))).await.expect("q").is_empty());
+    assert!(
+        query_all(
+            e.app.main.as_ref(),
+            Query::index(GSI1, keys::ws_user_gsi("someone-else"))
+        )
+        .await
+        .expect("q")
+        .is_empty()
+    );
 
     let disconnect: ApiGatewayWebsocketProxyRequest =
-        serde_json::from_str(include_str!("../../events/ws-disconnect.json")).expect("disconnect event");
-    assert_eq!(shared::ws::handle_event(&e.app, disconnect).await.status_code, 200);
-    assert!(e.app.main.get(&keys::ws_connection(&conn)).await.expect("get").is_none());
+        serde_json::from_str(include_str!("../../events/ws-disconnect.json"))
+            .expect("disconnect event");
+    assert_eq!(
+        shared::ws::handle_event(&e.app, disconnect)
+            .await
+            .status_code,
+        200
+    );
+    assert!(
+        e.app
+            .main
+            .get(&keys::ws_connection(&conn))
+            .await
+            .expect("get")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -667,9 +980,17 @@ async fn the_sync_function_runs_from_a_scheduled_event() {
     let e = env().await;
     let token = e.user("scheduled").await;
     let co = e.checkout(&token, 8_000).await;
-    e.sim(&format!("/_dev/xendit/invoices/{}/pay", co["invoice_id"].as_str().expect("id")), json!({ "deliver": false })).await;
+    e.sim(
+        &format!(
+            "/_dev/xendit/invoices/{}/pay",
+            co["invoice_id"].as_str().expect("id")
+        ),
+        json!({ "deliver": false }),
+    )
+    .await;
     let event: aws_lambda_events::eventbridge::EventBridgeEvent =
-        serde_json::from_str(include_str!("../../events/xendit-sync.json")).expect("scheduled event");
+        serde_json::from_str(include_str!("../../events/xendit-sync.json"))
+            .expect("scheduled event");
     let summary = sync::handle_event(&e.app, event).await.expect("sync");
     assert_eq!(summary.paid, 1);
     assert_eq!(e.balance(&token).await, 8_000);

@@ -86,7 +86,11 @@ impl IntoResponse for XErr {
 }
 
 fn xerr(status: StatusCode, code: &'static str, message: &str) -> XErr {
-    XErr { status, code, message: message.to_owned() }
+    XErr {
+        status,
+        code,
+        message: message.to_owned(),
+    }
 }
 
 fn iso(app: &App, offset_secs: i64) -> String {
@@ -194,7 +198,8 @@ async fn get_one(State(app): State<App>, headers: HeaderMap, Path(id): Path<Stri
             StatusCode::NOT_FOUND,
             "INVOICE_NOT_FOUND_ERROR",
             "Invoice not found",
-        ).into_response(),
+        )
+        .into_response(),
     }
 }
 
@@ -420,7 +425,8 @@ async fn redeliver(State(app): State<App>, Path(id): Path<String>) -> Response {
             StatusCode::NOT_FOUND,
             "INVOICE_NOT_FOUND_ERROR",
             "Invoice not found",
-        ).into_response(),
+        )
+        .into_response(),
     }
 }
 
