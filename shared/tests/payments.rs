@@ -995,3 +995,47 @@ async fn the_sync_function_runs_from_a_scheduled_event() {
     assert_eq!(summary.paid, 1);
     assert_eq!(e.balance(&token).await, 8_000);
 }
+
+/// Feeds an API Gateway v2 sample event (with the placeholder token replaced) through a router.
+async fn lambda_event(router: &Router, event: &str, token: &str) -> (StatusCode, Value) {
+    let event = event.replace("<jwt-from-POST-/auth>", token);
+    let req = lambda_http::request::from_str(&event).expect("API Gateway v2 event");
+    let (parts, body) = req.into_parts();
+    let body = match body {
+        lambda_http::Body::Text(t) => Body::from(t),
+        lambda_http::Body::Binary(b) => Body::from(b),
+        _ => Body::empty(),
+    };
+    let (s, _, json) = send(router, Request::from_parts(parts, body)).await;
+    (s, json)
+}
+
+#[tokio::test]
+async fn the_payment_function_serves_balance_and_checkout_events() {
+    let e = env().await;
+    let token = e.user("apigw").await;
+    e.credit("apigw", 1_234).await;
+    let router = shared::http::finish(shared::http::payment::router(), &e.app);
+    let (s, body) = lambda_event(
+        &router,
+        include_str!("../../events/payment-balance.json"),
+        &token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({ "balance": 1_234, "points": 0 }));
+    let (s, body) = lambda_event(
+        &router,
+        include_str!("../../events/payment-checkout.json"),
+        &token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["amount"], 100_000);
+    assert_eq!(
+        e.invoice(body["invoice_id"].as_str().expect("id"))
+            .await
+            .status,
+        Status::Pending
+    );
+}
