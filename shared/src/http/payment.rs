@@ -19,6 +19,7 @@ use crate::payments::invoice::{
     self, CheckoutRequest, CheckoutResponse, OwnInvoice, PublicInvoice,
 };
 use crate::payments::sync;
+use crate::payments::voucher::{self, NewVoucher, VoucherView};
 use crate::store::keys;
 use crate::wallet::{self, Change, EntryType, Idem, Outcome};
 
@@ -34,6 +35,9 @@ pub fn router() -> Router<App> {
         .route("/invoice/list/xendit", get(list))
         .route("/invoice/cancel/xendit", post(cancel))
         .route("/sys/xendit-sync", post(sync_now))
+        .route("/sys/voucher", post(voucher_create).get(voucher_show))
+        .route("/redeem-voucher", post(voucher_redeem))
+        .route("/check-voucher-redemption", get(voucher_check))
 }
 
 /// The Xendit callback as the local server and the HTTP API serve it.
@@ -295,4 +299,68 @@ async fn payment_callback(
 ) -> Result<Json<Value>, ApiError> {
     let message = callback::handle(&app, body).await?;
     Ok(Json(json!({ "status": true, "message": message })))
+}
+
+async fn voucher_create(
+    ApiKeyHolder(holder): ApiKeyHolder,
+    State(app): State<App>,
+    Json(req): Json<NewVoucher>,
+) -> Result<Json<VoucherView>, ApiError> {
+    let v = voucher::create(&app, req).await?;
+    tracing::info!(holder, code = v.code, "voucher created");
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+struct VoucherQuery {
+    voucher_code: String,
+}
+
+async fn voucher_show(
+    _holder: ApiKeyHolder,
+    State(app): State<App>,
+    Query(q): Query<VoucherQuery>,
+) -> Result<Json<VoucherView>, ApiError> {
+    let code = voucher::parse_code(&q.voucher_code)?;
+    match voucher::load(&app, &code).await? {
+        Some(d) => Ok(Json(VoucherView::from(&d))),
+        None => Err(ApiError::not_found("Voucher Not Found")),
+    }
+}
+
+#[derive(Deserialize)]
+struct RedeemReq {
+    username: String,
+    voucher_code: String,
+}
+
+async fn voucher_redeem(
+    _holder: ApiKeyHolder,
+    State(app): State<App>,
+    Json(req): Json<RedeemReq>,
+) -> Result<Json<Value>, ApiError> {
+    let username = Username::parse(&req.username)?;
+    let code = voucher::parse_code(&req.voucher_code)?;
+    if app
+        .main
+        .get(&keys::login(username.as_str()))
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found("Account does not exist"));
+    }
+    let r = voucher::redeem(&app, username.as_str(), &code).await?;
+    Ok(Json(
+        json!({ "status": true, "message": "Voucher Redeemed", "data": r }),
+    ))
+}
+
+async fn voucher_check(
+    user: AuthUser,
+    State(app): State<App>,
+    Query(q): Query<VoucherQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let code = voucher::parse_code(&q.voucher_code)?;
+    let r = voucher::check(&app, &user.username, &code).await?;
+    Ok(Json(json!({ "status": true, "data": r })))
 }

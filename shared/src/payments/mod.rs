@@ -4,4 +4,5 @@ pub mod callback;
 pub mod invoice;
 pub mod simulator;
 pub mod sync;
+pub mod voucher;
 pub mod xendit;

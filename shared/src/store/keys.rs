@@ -121,3 +121,13 @@ pub fn ws_connection(connection_id: &str) -> Key {
 pub fn ws_user_gsi(username: &str) -> String {
     format!("WSUSER#{username}")
 }
+
+/// A voucher definition, by code (upper-case).
+pub fn voucher_def(code: &str) -> Key {
+    Key::new(format!("VOUCHERDEF#{code}"), "VOUCHERDEF")
+}
+
+/// A user's redemptions of one voucher (a counter, guarded by the per-user limit).
+pub fn user_voucher(username: &str, code: &str) -> Key {
+    Key::new(user_pk(username), format!("VOUCHER#{code}"))
+}
