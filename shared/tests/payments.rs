@@ -1039,3 +1039,81 @@ async fn the_payment_function_serves_balance_and_checkout_events() {
         Status::Pending
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// Banks and payment types
+
+#[tokio::test]
+async fn seeded_banks_and_payment_types_are_listed_and_banks_refresh_from_xendit() {
+    let e = env().await;
+    shared::payments::catalog::seed(&e.app).await.expect("seed");
+    let (s, _, body) = send(
+        &e.router,
+        post_json("/bank/list", None, json!({ "type": "DISBURSEMENT" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let codes: Vec<&str> = body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|b| b["code"].as_str().expect("code"))
+        .collect();
+    assert!(
+        codes.contains(&"BCA") && codes.contains(&"MANDIRI"),
+        "{codes:?}"
+    );
+    let (s, _, body) = send(
+        &e.router,
+        post_json("/bank/list", None, json!({ "type": "VA" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .all(|b| b["type"] == "VA")
+    );
+    let (s, _, body) = send(
+        &e.router,
+        post_json("/bank/list", None, json!({ "type": "CASH" })),
+    )
+    .await;
+    assert_envelope(s, &body, 400);
+    let (s, _, body) = send(&e.router, get("/payment/list", None)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .any(|t| t["code"] == "OVO" && t["payment_method"] == "EWALLET")
+    );
+    // Refresh from Xendit (the simulator) needs an API key.
+    let (s, _, body) = send(
+        &e.router,
+        Request::post("/sys/bank/refresh")
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await;
+    assert_envelope(s, &body, 401);
+    shared::auth::apikey::register(&e.app, "ops", "ops-key-0123456789abcdef", "test", true)
+        .await
+        .expect("key");
+    let req = Request::post("/sys/bank/refresh")
+        .header(
+            "authorization",
+            format!("Basic {}", {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode("ops:ops-key-0123456789abcdef")
+            }),
+        )
+        .body(Body::empty())
+        .expect("req");
+    let (s, _, body) = send(&e.router, req).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body["data"]["banks"].as_u64().expect("count") > 0);
+}

@@ -15,6 +15,7 @@ use crate::domain::account::Username;
 use crate::domain::money::Money;
 use crate::error::{ApiError, FieldError};
 use crate::payments::callback::{self, CallbackBody, CallbackToken};
+use crate::payments::catalog;
 use crate::payments::invoice::{
     self, CheckoutRequest, CheckoutResponse, OwnInvoice, PublicInvoice,
 };
@@ -38,6 +39,9 @@ pub fn router() -> Router<App> {
         .route("/sys/voucher", post(voucher_create).get(voucher_show))
         .route("/redeem-voucher", post(voucher_redeem))
         .route("/check-voucher-redemption", get(voucher_check))
+        .route("/bank/list", post(bank_list))
+        .route("/payment/list", get(payment_list))
+        .route("/sys/bank/refresh", post(bank_refresh))
 }
 
 /// The Xendit callback as the local server and the HTTP API serve it.
@@ -363,4 +367,34 @@ async fn voucher_check(
     let code = voucher::parse_code(&q.voucher_code)?;
     let r = voucher::check(&app, &user.username, &code).await?;
     Ok(Json(json!({ "status": true, "data": r })))
+}
+
+#[derive(Deserialize)]
+struct BankListReq {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+}
+
+async fn bank_list(
+    State(app): State<App>,
+    Json(req): Json<BankListReq>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = req.kind.unwrap_or_else(|| "DISBURSEMENT".into());
+    Ok(Json(
+        json!({ "status": true, "data": catalog::banks(&app, &kind).await? }),
+    ))
+}
+
+async fn payment_list(State(app): State<App>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({ "status": true, "data": catalog::payment_types(&app).await? }),
+    ))
+}
+
+async fn bank_refresh(
+    _holder: ApiKeyHolder,
+    State(app): State<App>,
+) -> Result<Json<Value>, ApiError> {
+    let n = catalog::refresh_from_xendit(&app).await?;
+    Ok(Json(json!({ "status": true, "data": { "banks": n } })))
 }

@@ -1,6 +1,7 @@
 //! Xendit payments: the client, the local simulator, checkout invoices, the callback and the sync.
 
 pub mod callback;
+pub mod catalog;
 pub mod invoice;
 pub mod simulator;
 pub mod sync;

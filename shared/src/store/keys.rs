@@ -131,3 +131,21 @@ pub fn voucher_def(code: &str) -> Key {
 pub fn user_voucher(username: &str, code: &str) -> Key {
     Key::new(user_pk(username), format!("VOUCHER#{code}"))
 }
+
+/// A bank (disbursement or virtual-account channel), by code.
+pub fn bank(code: &str) -> Key {
+    Key::new(format!("BANK#{code}"), "BANK")
+}
+
+/// GSI1 partition listing banks of one type (`DISBURSEMENT`, `VA`).
+pub fn banks_gsi(kind: &str) -> String {
+    format!("BANKS#{kind}")
+}
+
+/// A payment type (e-wallet, VA, QRIS, retail outlet), by code.
+pub fn payment_type(code: &str) -> Key {
+    Key::new(format!("PAYTYPE#{code}"), "PAYTYPE")
+}
+
+/// GSI1 partition listing every payment type.
+pub const PAYMENT_TYPES_GSI_PK: &str = "PAYTYPES";
