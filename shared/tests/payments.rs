@@ -1117,3 +1117,208 @@ async fn seeded_banks_and_payment_types_are_listed_and_banks_refresh_from_xendit
     assert_eq!(s, StatusCode::OK, "{body}");
     assert!(body["data"]["banks"].as_u64().expect("count") > 0);
 }
+
+// ------------------------------------------------------------------------------------------------
+// Bank accounts and payouts
+
+async fn bank_account(e: &Env, token: &str, bank: &str, number: &str) -> (StatusCode, Value) {
+    let body = json!({ "bank_code": bank, "account_number": number, "account_holder_name": "Budi Santoso" });
+    let (s, _, v) = send(&e.router, post_json("/bank-account", Some(token), body)).await;
+    (s, v)
+}
+
+async fn payout(
+    e: &Env,
+    token: &str,
+    account: &str,
+    amount: i64,
+    key: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut b = Request::post("/payout")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(k) = key {
+        b = b.header("idempotency-key", k);
+    }
+    let req = b
+        .body(Body::from(
+            json!({ "bank_account_id": account, "amount": amount }).to_string(),
+        ))
+        .expect("req");
+    let (s, _, v) = send(&e.router, req).await;
+    (s, v)
+}
+
+#[tokio::test]
+async fn bank_accounts_are_validated_per_bank_and_never_shown_or_logged_unmasked() {
+    let e = env().await;
+    let token = e.user("banker").await;
+    let (s, v) = bank_account(&e, &token, "BCA", "1234567890").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["account_number"], "******7890");
+    for (bank, number) in [
+        ("BCA", "123456789"),
+        ("BRI", "1234567890"),
+        ("OVO", "628123456789"),
+        ("XYZ", "1234567890"),
+        ("BCA", "12345abcde"),
+    ] {
+        let (s, v) = bank_account(&e, &token, bank, number).await;
+        assert_envelope(s, &v, 400);
+    }
+    let (s, v) = bank_account(&e, &token, "BCA", "1234567890").await;
+    assert_envelope(s, &v, 409);
+    let (_, _, list) = send(&e.router, get("/bank-account/list", Some(&token))).await;
+    assert!(!list.to_string().contains("1234567890"), "{list}");
+    e.credit("banker", 100_000).await;
+    let id = v_id(&list["data"][0]);
+    let (s, v) = payout(&e, &token, &id, 10_000, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(!v.to_string().contains("1234567890"), "{v}");
+    let logs = query_all(e.app.logs.as_ref(), Query::index(GSI1, "LOGUSER#banker"))
+        .await
+        .expect("logs");
+    assert!(!logs.is_empty());
+    for l in &logs {
+        let text = serde_json::to_string(
+            &l.iter()
+                .map(|(k, v)| (k.clone(), shared::store::value::to_json(v)))
+                .collect::<serde_json::Map<_, _>>(),
+        )
+        .expect("json");
+        assert!(
+            !text.contains("1234567890"),
+            "log line leaks the account number: {text}"
+        );
+    }
+}
+
+fn v_id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn a_payout_holds_funds_completes_or_releases_them_exactly_once() {
+    let e = env().await;
+    let token = e.user("earner").await;
+    e.credit("earner", 100_000).await;
+    let (_, acct) = bank_account(&e, &token, "MANDIRI", "1234567890123").await;
+    let acct = v_id(&acct);
+
+    let (s, v) = payout(&e, &token, &acct, 30_000, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["status"], "PENDING");
+    assert_eq!(e.balance(&token).await, 70_000, "funds are held at request");
+    let first = v["data"]["payout_id"].as_str().expect("id").to_owned();
+    let (_, done) = e
+        .sim(
+            &format!("/_dev/xendit/disbursements/{first}/complete"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(done["callback_status"], 200, "{done}");
+    assert_eq!(e.balance(&token).await, 70_000);
+
+    let (_, v) = payout(&e, &token, &acct, 50_000, None).await;
+    let second = v["data"]["payout_id"].as_str().expect("id").to_owned();
+    assert_eq!(e.balance(&token).await, 20_000);
+    let (_, failed) = e
+        .sim(
+            &format!("/_dev/xendit/disbursements/{second}/fail"),
+            json!({ "failure_code": "INVALID_DESTINATION", "deliver": false }),
+        )
+        .await;
+    let cb = failed["disbursement"].clone();
+    for _ in 0..3 {
+        let req = Request::post("/disbursement-callback")
+            .header("content-type", "application/json")
+            .header("x-callback-token", "local-callback-token")
+            .body(Body::from(cb.to_string()))
+            .expect("req");
+        let (s, _, body) = send(&e.router, req).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    assert_eq!(
+        e.balance(&token).await,
+        70_000,
+        "a failed payout releases its hold once"
+    );
+    let (s, v) = payout(&e, &token, &acct, 70_001, None).await;
+    assert_envelope(s, &v, 400);
+    assert_eq!(v["message"], "Insufficient Balance");
+
+    let (_, _, list) = send(&e.router, get("/payout/list", Some(&token))).await;
+    let statuses: Vec<&str> = list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|p| p["status"].as_str().expect("s"))
+        .collect();
+    assert_eq!(statuses, vec!["FAILED", "COMPLETED"]);
+    e.assert_reconciled("earner", &token).await;
+}
+
+#[tokio::test]
+async fn a_repeated_payout_request_with_the_same_key_holds_once() {
+    let e = env().await;
+    let token = e.user("twice").await;
+    e.credit("twice", 50_000).await;
+    let (_, acct) = bank_account(&e, &token, "BNI", "0987654321").await;
+    let acct = v_id(&acct);
+    let (s1, a) = payout(&e, &token, &acct, 20_000, Some("po-key-1")).await;
+    let (s2, b) = payout(&e, &token, &acct, 20_000, Some("po-key-1")).await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{a} {b}");
+    assert_eq!(a["data"]["payout_id"], b["data"]["payout_id"]);
+    assert_eq!(e.balance(&token).await, 30_000);
+    let (s, v) = payout(&e, &token, &acct, 25_000, Some("po-key-1")).await;
+    assert_envelope(s, &v, 422);
+}
+
+#[tokio::test]
+async fn a_payout_whose_submission_fails_keeps_its_hold_until_the_sync_submits_it() {
+    let e = env().await;
+    let token = e.user("patient").await;
+    e.credit("patient", 40_000).await;
+    let (_, acct) = bank_account(&e, &token, "BCA", "1111222233").await;
+    let acct = v_id(&acct);
+    e.sim("/_dev/xendit/faults", json!({ "mode": "error500" }))
+        .await;
+    let (s, v) = payout(&e, &token, &acct, 15_000, None).await;
+    assert_envelope(s, &v, 502);
+    assert_eq!(
+        e.balance(&token).await,
+        25_000,
+        "an unconfirmed submission keeps the hold"
+    );
+    e.sim("/_dev/xendit/faults", json!({ "mode": "none" }))
+        .await;
+    let summary = sync::run(&e.app).await.expect("sync");
+    assert_eq!(summary.payouts_submitted, 1, "{summary:?}");
+    assert_eq!(
+        sync::run(&e.app).await.expect("sync").payouts_submitted,
+        0,
+        "submitted once"
+    );
+    let (_, _, list) = send(&e.router, get("/payout/list", Some(&token))).await;
+    let id = list["data"][0]["payout_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (_, done) = e
+        .sim(&format!("/_dev/xendit/disbursements/{id}/fail"), json!({}))
+        .await;
+    assert_eq!(done["callback_status"], 200);
+    assert_eq!(e.balance(&token).await, 40_000);
+}
+
+#[tokio::test]
+async fn another_users_bank_account_cannot_be_paid_out_to() {
+    let e = env().await;
+    let alice = e.user("alice2").await;
+    let bob = e.user("bob2").await;
+    e.credit("bob2", 10_000).await;
+    let (_, acct) = bank_account(&e, &alice, "BCA", "5555666677").await;
+    let (s, v) = payout(&e, &bob, &v_id(&acct), 1_000, None).await;
+    assert_envelope(s, &v, 404);
+    assert_eq!(e.balance(&bob).await, 10_000);
+}

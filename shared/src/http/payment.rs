@@ -19,6 +19,7 @@ use crate::payments::catalog;
 use crate::payments::invoice::{
     self, CheckoutRequest, CheckoutResponse, OwnInvoice, PublicInvoice,
 };
+use crate::payments::payout::{self, BankAccountView, DisbursementCallback};
 use crate::payments::sync;
 use crate::payments::voucher::{self, NewVoucher, VoucherView};
 use crate::store::keys;
@@ -42,11 +43,17 @@ pub fn router() -> Router<App> {
         .route("/bank/list", post(bank_list))
         .route("/payment/list", get(payment_list))
         .route("/sys/bank/refresh", post(bank_refresh))
+        .route("/bank-account", post(bank_account_add))
+        .route("/bank-account/list", get(bank_account_list))
+        .route("/payout", post(payout_request))
+        .route("/payout/list", get(payout_list))
 }
 
 /// The Xendit callback as the local server and the HTTP API serve it.
 pub fn callback_router() -> Router<App> {
-    Router::new().route("/payment-callback", post(payment_callback))
+    Router::new()
+        .route("/payment-callback", post(payment_callback))
+        .route("/disbursement-callback", post(disbursement_callback))
 }
 
 /// The `xendit-callback` function's router: behind a Lambda function URL the callback arrives at
@@ -397,4 +404,113 @@ async fn bank_refresh(
 ) -> Result<Json<Value>, ApiError> {
     let n = catalog::refresh_from_xendit(&app).await?;
     Ok(Json(json!({ "status": true, "data": { "banks": n } })))
+}
+
+#[derive(Deserialize)]
+struct BankAccountReq {
+    bank_code: String,
+    account_number: String,
+    account_holder_name: String,
+}
+
+async fn bank_account_add(
+    user: AuthUser,
+    State(app): State<App>,
+    Json(req): Json<BankAccountReq>,
+) -> Result<Json<BankAccountView>, ApiError> {
+    let v = payout::register_account(
+        &app,
+        &user.username,
+        &req.bank_code,
+        &req.account_number,
+        &req.account_holder_name,
+    )
+    .await?;
+    Ok(Json(v))
+}
+
+async fn bank_account_list(
+    user: AuthUser,
+    State(app): State<App>,
+) -> Result<Json<Value>, ApiError> {
+    let list: Vec<BankAccountView> = payout::accounts(&app, &user.username)
+        .await?
+        .iter()
+        .map(BankAccountView::from)
+        .collect();
+    Ok(Json(json!({ "status": true, "data": list })))
+}
+
+#[derive(Deserialize)]
+struct PayoutReq {
+    bank_account_id: String,
+    amount: i64,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+async fn payout_request(
+    user: AuthUser,
+    State(app): State<App>,
+    headers: HeaderMap,
+    Json(req): Json<PayoutReq>,
+) -> Result<Json<Value>, ApiError> {
+    let amount = Money::positive("amount", req.amount)?;
+    let description = description(req.description, "Payout")?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= 128)
+                .ok_or_else(|| {
+                    ApiError::bad_request("Idempotency-Key must be 1-128 visible characters")
+                })?
+                .to_owned(),
+        ),
+    };
+    let v = payout::request(
+        &app,
+        &user.username,
+        req.bank_account_id.trim(),
+        amount,
+        description,
+        key.as_deref(),
+    )
+    .await?;
+    Ok(Json(json!({ "status": true, "data": v })))
+}
+
+async fn payout_list(
+    user: AuthUser,
+    State(app): State<App>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "limit",
+            "must be between 1 and 100",
+        )]));
+    }
+    let (items, next) = payout::list_own(
+        &app,
+        &user.username,
+        limit,
+        q.cursor.filter(|c| !c.is_empty()),
+    )
+    .await?;
+    Ok(Json(
+        json!({ "status": true, "data": items, "next_cursor": next }),
+    ))
+}
+
+async fn disbursement_callback(
+    _token: CallbackToken,
+    State(app): State<App>,
+    Json(body): Json<DisbursementCallback>,
+) -> Result<Json<Value>, ApiError> {
+    let message = payout::on_callback(&app, body).await?;
+    Ok(Json(json!({ "status": true, "message": message })))
 }

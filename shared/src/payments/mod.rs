@@ -3,6 +3,7 @@
 pub mod callback;
 pub mod catalog;
 pub mod invoice;
+pub mod payout;
 pub mod simulator;
 pub mod sync;
 pub mod voucher;

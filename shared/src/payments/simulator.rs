@@ -5,7 +5,8 @@
 //!
 //! Control routes (scripts and tests): `POST /_dev/xendit/invoices/{id}/pay` (`{paid_amount?,
 //! status?: "PAID"|"SETTLED", deliver?: bool}`), `/expire` (`{deliver?}`), `/callback` (re-deliver the
-//! current state), and `POST /_dev/xendit/faults` `{mode: "none"|"error500"|"timeout"}`.
+//! current state), `POST /_dev/xendit/disbursements/{id}/complete|fail` (`{failure_code?, deliver?}`,
+//! callback to `/disbursement-callback`), and `POST /_dev/xendit/faults` `{mode: "none"|"error500"|"timeout"}`.
 //! State lives in memory: a restart forgets simulated invoices.
 
 use std::collections::HashMap;
@@ -45,6 +46,8 @@ pub enum Fault {
 #[derive(Default)]
 pub struct Simulator {
     invoices: Mutex<HashMap<String, Value>>,
+    /// Disbursements by id, and idempotency keys already used.
+    disbursements: Mutex<(HashMap<String, Value>, HashMap<String, String>)>,
     fault: Mutex<Fault>,
 }
 
@@ -488,6 +491,166 @@ async fn web(State(app): State<App>, Path(id): Path<String>) -> Response {
     Html(page).into_response()
 }
 
+// ---- Disbursements (integrations.md §4.1–4.3)
+
+async fn disb_create(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = gate(&app, &headers).await {
+        return r.into_response();
+    }
+    let req: super::xendit::CreateDisbursement = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return xerr(
+                StatusCode::BAD_REQUEST,
+                "API_VALIDATION_ERROR",
+                &e.to_string(),
+            )
+            .into_response();
+        }
+    };
+    if req.amount <= 0 || req.external_id.is_empty() || req.account_number.is_empty() {
+        return xerr(
+            StatusCode::BAD_REQUEST,
+            "API_VALIDATION_ERROR",
+            "invalid disbursement",
+        )
+        .into_response();
+    }
+    let key = headers
+        .get("x-idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let id = format!("disb-{}", uuid::Uuid::new_v4().simple());
+    let now = iso(&app, 0);
+    let d = json!({
+        "id": id, "user_id": "5f0000000000000000000001", "external_id": req.external_id, "amount": req.amount,
+        "bank_code": req.bank_code, "account_holder_name": req.account_holder_name,
+        "disbursement_description": req.description, "status": "PENDING", "created": now, "updated": now,
+    });
+    let mut st = app
+        .simulator
+        .disbursements
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(k) = key {
+        if st.1.contains_key(&k) {
+            return xerr(
+                StatusCode::BAD_REQUEST,
+                "DUPLICATE_TRANSACTION_ERROR",
+                "idempotency key already used",
+            )
+            .into_response();
+        }
+        st.1.insert(k, id.clone());
+    }
+    st.0.insert(id, d.clone());
+    axum::Json(d).into_response()
+}
+
+#[derive(Deserialize)]
+struct DisbQuery {
+    external_id: String,
+}
+
+async fn disb_list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<DisbQuery>,
+) -> Response {
+    if let Err(r) = gate(&app, &headers).await {
+        return r.into_response();
+    }
+    let st = app
+        .simulator
+        .disbursements
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let found: Vec<Value> =
+        st.0.values()
+            .filter(|d| d["external_id"] == q.external_id.as_str())
+            .cloned()
+            .collect();
+    axum::Json(found).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct DisbControl {
+    failure_code: Option<String>,
+    deliver: Option<bool>,
+}
+
+async fn disb_finish(app: &App, id: &str, to: &str, body: &Bytes) -> Response {
+    if let Err(r) = local_only(app) {
+        return r.into_response();
+    }
+    let b: DisbControl = serde_json::from_slice(body).unwrap_or_default();
+    let d = {
+        let mut st = app
+            .simulator
+            .disbursements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let key = if st.0.contains_key(id) {
+            Some(id.to_owned())
+        } else {
+            st.0.values()
+                .find(|d| d["external_id"] == id)
+                .and_then(|d| d["id"].as_str().map(str::to_owned))
+        };
+        let Some(d) = key.and_then(|k| st.0.get_mut(&k)) else {
+            return xerr(
+                StatusCode::NOT_FOUND,
+                "DATA_NOT_FOUND_ERROR",
+                "Disbursement not found",
+            )
+            .into_response();
+        };
+        if d["status"] != "PENDING" {
+            return xerr(
+                StatusCode::BAD_REQUEST,
+                "INVALID_STATUS_TRANSITION",
+                "disbursement is final",
+            )
+            .into_response();
+        }
+        d["status"] = to.into();
+        d["updated"] = iso(app, 0).into();
+        if to == "FAILED" {
+            d["failure_code"] = b
+                .failure_code
+                .clone()
+                .unwrap_or_else(|| "REJECTED_BY_BANK".into())
+                .into();
+        }
+        d.clone()
+    };
+    let callback_status = if b.deliver.unwrap_or(true) {
+        let url = format!("{}/disbursement-callback", app.config.public_base_url);
+        let res = reqwest::Client::new()
+            .post(url)
+            .header(
+                "x-callback-token",
+                app.config.xendit_callback_token.expose(),
+            )
+            .json(&d)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await;
+        Some(res.map(|r| r.status().as_u16()).unwrap_or(0))
+    } else {
+        None
+    };
+    axum::Json(json!({ "disbursement": d, "callback_status": callback_status })).into_response()
+}
+
+async fn disb_complete(State(app): State<App>, Path(id): Path<String>, body: Bytes) -> Response {
+    disb_finish(&app, &id, "COMPLETED", &body).await
+}
+
+async fn disb_fail(State(app): State<App>, Path(id): Path<String>, body: Bytes) -> Response {
+    disb_finish(&app, &id, "FAILED", &body).await
+}
+
 /// The simulator's routes (answer 404 unless the backend is local).
 pub fn router() -> Router<App> {
     Router::new()
@@ -501,4 +664,13 @@ pub fn router() -> Router<App> {
         .route("/_dev/xendit/invoices/{id}/expire", post(ctl_expire))
         .route("/_dev/xendit/invoices/{id}/callback", post(redeliver))
         .route("/_dev/xendit/faults", post(faults))
+        .route(
+            "/_dev/xendit/disbursements",
+            post(disb_create).get(disb_list),
+        )
+        .route(
+            "/_dev/xendit/disbursements/{id}/complete",
+            post(disb_complete),
+        )
+        .route("/_dev/xendit/disbursements/{id}/fail", post(disb_fail))
 }

@@ -22,6 +22,8 @@ pub struct Summary {
     pub expired: usize,
     pub unchanged: usize,
     pub errors: usize,
+    /// Payouts whose submission to Xendit was unconfirmed and is now confirmed.
+    pub payouts_submitted: usize,
 }
 
 enum One {
@@ -73,6 +75,16 @@ pub async fn run(app: &App) -> Result<Summary, ApiError> {
             One::Expired => summary.expired += 1,
             One::Unchanged => summary.unchanged += 1,
             One::Error => summary.errors += 1,
+        }
+    }
+    match super::payout::resubmit_unconfirmed(app).await {
+        Ok((submitted, failed)) => {
+            summary.payouts_submitted = submitted;
+            summary.errors += failed;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sync: payout resubmission failed");
+            summary.errors += 1;
         }
     }
     audit::record(

@@ -91,6 +91,32 @@ pub struct CreateInvoice {
     pub payment_methods: Option<Vec<String>>,
 }
 
+/// `POST /disbursements` request (legacy disbursements, integrations.md §4.1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateDisbursement {
+    pub external_id: String,
+    pub bank_code: String,
+    pub account_holder_name: String,
+    pub account_number: String,
+    pub description: String,
+    pub amount: i64,
+}
+
+/// A disbursement as Xendit answers it (the account number is not echoed).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct XDisbursement {
+    pub id: String,
+    pub external_id: String,
+    #[serde(deserialize_with = "de_amount")]
+    pub amount: i64,
+    #[serde(default)]
+    pub bank_code: String,
+    /// `PENDING`, `COMPLETED`, `FAILED`.
+    pub status: String,
+    #[serde(default)]
+    pub failure_code: Option<String>,
+}
+
 /// One bank of `GET /available_disbursements_banks`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct XBank {
@@ -259,6 +285,30 @@ impl Xendit {
             &format!("/invoices/{}/expire!", seg(xendit_id)),
         ))
         .await
+    }
+
+    /// `POST /disbursements` with `X-IDEMPOTENCY-KEY` (a reused key answers 400 `DUPLICATE_TRANSACTION_ERROR`).
+    pub async fn create_disbursement(
+        &self,
+        req: &CreateDisbursement,
+        idempotency_key: &str,
+    ) -> Result<XDisbursement, XenditError> {
+        let rb = self
+            .req(reqwest::Method::POST, "/disbursements")
+            .header("x-idempotency-key", idempotency_key)
+            .json(req);
+        self.send(rb).await
+    }
+
+    /// `GET /disbursements?external_id=…` (an array).
+    pub async fn disbursements_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Vec<XDisbursement>, XenditError> {
+        let rb = self
+            .req(reqwest::Method::GET, "/disbursements")
+            .query(&[("external_id", external_id)]);
+        self.send(rb).await
     }
 
     /// `GET /available_disbursements_banks`.

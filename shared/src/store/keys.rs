@@ -149,3 +149,24 @@ pub fn payment_type(code: &str) -> Key {
 
 /// GSI1 partition listing every payment type.
 pub const PAYMENT_TYPES_GSI_PK: &str = "PAYTYPES";
+
+/// A registered bank account of a user.
+pub fn bank_account(username: &str, id: &str) -> Key {
+    Key::new(user_pk(username), format!("BANKACCT#{id}"))
+}
+
+/// Sort-key prefix of a user's bank accounts.
+pub const BANK_ACCOUNT_PREFIX: &str = "BANKACCT#";
+
+/// A payout (disbursement) request, by our id (Xendit's `external_id`).
+pub fn payout(id: &str) -> Key {
+    Key::new(format!("PAYOUT#{id}"), "PAYOUT")
+}
+
+/// GSI1 partition of a user's payouts (sort key: zero-padded creation millis + id).
+pub fn user_payouts_gsi(username: &str) -> String {
+    format!("USERPAYOUT#{username}")
+}
+
+/// GSI2 (sparse) partition of payouts whose submission to Xendit is not confirmed yet.
+pub const UNSUBMITTED_PAYOUTS_GSI_PK: &str = "PAYOUT_UNSUBMITTED";
