@@ -1293,9 +1293,9 @@ async fn a_payout_whose_submission_fails_keeps_its_hold_until_the_sync_submits_i
     e.sim("/_dev/xendit/faults", json!({ "mode": "none" }))
         .await;
     let summary = sync::run(&e.app).await.expect("sync");
-    assert_eq!(summary.payouts_submitted, 1, "{summary:?}");
+    assert_eq!(summary.payouts.submitted, 1, "{summary:?}");
     assert_eq!(
-        sync::run(&e.app).await.expect("sync").payouts_submitted,
+        sync::run(&e.app).await.expect("sync").payouts.submitted,
         0,
         "submitted once"
     );
@@ -1321,4 +1321,55 @@ async fn another_users_bank_account_cannot_be_paid_out_to() {
     let (s, v) = payout(&e, &bob, &v_id(&acct), 1_000, None).await;
     assert_envelope(s, &v, 404);
     assert_eq!(e.balance(&bob).await, 10_000);
+}
+
+#[tokio::test]
+async fn sync_settles_payouts_whose_disbursement_callback_was_lost() {
+    let e = env().await;
+    let token = e.user("quiet").await;
+    e.credit("quiet", 60_000).await;
+    let (_, acct) = bank_account(&e, &token, "BRI", "123456789012345").await;
+    let acct = v_id(&acct);
+    let (_, a) = payout(&e, &token, &acct, 10_000, None).await;
+    let (_, b) = payout(&e, &token, &acct, 20_000, None).await;
+    let a = a["data"]["payout_id"].as_str().expect("id").to_owned();
+    let b = b["data"]["payout_id"].as_str().expect("id").to_owned();
+    assert_eq!(e.balance(&token).await, 30_000);
+    e.sim(
+        &format!("/_dev/xendit/disbursements/{a}/complete"),
+        json!({ "deliver": false }),
+    )
+    .await;
+    let (_, failed) = e
+        .sim(
+            &format!("/_dev/xendit/disbursements/{b}/fail"),
+            json!({ "deliver": false }),
+        )
+        .await;
+    let summary = sync::run(&e.app).await.expect("sync");
+    assert_eq!(
+        (summary.payouts.completed, summary.payouts.released),
+        (1, 1),
+        "{summary:?}"
+    );
+    assert_eq!(e.balance(&token).await, 50_000);
+    let again = sync::run(&e.app).await.expect("sync");
+    assert_eq!(
+        again.payouts,
+        Default::default(),
+        "nothing pending any more"
+    );
+    // The late callback changes nothing.
+    let req = Request::post("/disbursement-callback")
+        .header("content-type", "application/json")
+        .header("x-callback-token", "local-callback-token")
+        .body(Body::from(failed["disbursement"].to_string()))
+        .expect("req");
+    let (s, _, body) = send(&e.router, req).await;
+    assert_eq!(
+        (s, body["message"].as_str()),
+        (StatusCode::OK, Some("Already Processed"))
+    );
+    assert_eq!(e.balance(&token).await, 50_000);
+    e.assert_reconciled("quiet", &token).await;
 }

@@ -5,9 +5,10 @@
 //! DEBIT + the `PAYOUT#{id}` item — then submits to Xendit with `X-IDEMPOTENCY-KEY = payout id`.
 //! A definitive refusal releases the hold (payout → FAILED + wallet credit + ledger CREDIT +
 //! `IDEM#payout-release#{id}`, one transaction). An ambiguous failure (timeout, 5xx) keeps the
-//! hold and leaves the payout in the sparse `PAYOUT_UNSUBMITTED` index; resubmitting with the same
-//! idempotency key is safe, and the sync does it. The disbursement callback completes the payout
-//! or releases the hold, exactly once.
+//! hold and the payout unsubmitted (no `xendit_id`); resubmitting with the same idempotency key is
+//! safe, and the sync does it. The disbursement callback — or the sync, polling Xendit for PENDING
+//! payouts in the sparse `PAYOUT_PENDING` index — completes the payout or releases the hold,
+//! exactly once.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -326,7 +327,7 @@ pub async fn request(
         updated_at: now.timestamp(),
         gsi1pk: keys::user_payouts_gsi(username),
         gsi1sk: format!("{:013}#{payout_id}", now.timestamp_millis()),
-        gsi2pk: Some(keys::UNSUBMITTED_PAYOUTS_GSI_PK.into()),
+        gsi2pk: Some(keys::PENDING_PAYOUTS_GSI_PK.into()),
         gsi2sk: Some(format!("{:013}#{payout_id}", now.timestamp_millis())),
     };
     let change = Change {
@@ -401,9 +402,7 @@ pub async fn submit(app: &App, rec: PayoutRecord) -> Result<PayoutView, ApiError
         Ok(d) => {
             let update = Update::new()
                 .set("xendit_id", d.id.as_str())
-                .set("updated_at", app.clock.epoch())
-                .remove("gsi2pk")
-                .remove("gsi2sk");
+                .set("updated_at", app.clock.epoch());
             match app
                 .main
                 .update(
@@ -440,7 +439,7 @@ pub async fn submit(app: &App, rec: PayoutRecord) -> Result<PayoutView, ApiError
             }))
         }
         Err(e) => {
-            // Ambiguous: the hold stays and the payout stays in the unsubmitted index for the sync.
+            // Ambiguous: the hold stays and the payout stays unsubmitted for the sync to resubmit.
             log(app, &rec, "submit_unconfirmed").await;
             Err(e.into())
         }
@@ -515,30 +514,11 @@ pub async fn on_callback(app: &App, body: DisbursementCallback) -> Result<&'stat
         return Err(ApiError::bad_request("Payout Mismatch"));
     }
     match body.status.as_str() {
-        "COMPLETED" => {
-            let update = Update::new()
-                .set("status", PayoutStatus::Completed.as_str())
-                .set("xendit_id", body.id.as_str())
-                .set("updated_at", app.clock.epoch())
-                .remove("gsi2pk")
-                .remove("gsi2sk");
-            match app
-                .main
-                .update(
-                    &keys::payout(&rec.payout_id),
-                    update,
-                    Some(Cond::eq("status", PayoutStatus::Pending.as_str())),
-                )
-                .await
-            {
-                Ok(_) => {
-                    log(app, &rec, "completed").await;
-                    Ok("Payout Completed")
-                }
-                Err(StoreError::ConditionFailed) => Ok("Already Processed"),
-                Err(e) => Err(e.into()),
-            }
-        }
+        "COMPLETED" => Ok(if complete(app, &rec, &body.id).await? {
+            "Payout Completed"
+        } else {
+            "Already Processed"
+        }),
         "FAILED" => {
             let code = body.failure_code.unwrap_or_else(|| "FAILED".into());
             Ok(if release(app, &rec, &code).await? {
@@ -551,6 +531,32 @@ pub async fn on_callback(app: &App, body: DisbursementCallback) -> Result<&'stat
             "status",
             "must be COMPLETED or FAILED",
         )])),
+    }
+}
+
+/// Marks a PENDING payout COMPLETED (the funds stay debited), exactly once.
+pub async fn complete(app: &App, rec: &PayoutRecord, xendit_id: &str) -> Result<bool, ApiError> {
+    let update = Update::new()
+        .set("status", PayoutStatus::Completed.as_str())
+        .set("xendit_id", xendit_id)
+        .set("updated_at", app.clock.epoch())
+        .remove("gsi2pk")
+        .remove("gsi2sk");
+    let cond = Cond::eq("status", PayoutStatus::Pending.as_str());
+    match app
+        .main
+        .update(&keys::payout(&rec.payout_id), update, Some(cond))
+        .await
+    {
+        Ok(_) => {
+            let mut done = rec.clone();
+            done.status = PayoutStatus::Completed;
+            done.xendit_id = Some(xendit_id.to_owned());
+            log(app, &done, "completed").await;
+            Ok(true)
+        }
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -578,25 +584,71 @@ pub async fn list_own(
     Ok((items, page.cursor))
 }
 
-/// Resubmits payouts whose submission was never confirmed (run by the sync). Returns how many are
-/// now confirmed and how many still are not (refused ones are released and count as confirmed).
-pub async fn resubmit_unconfirmed(app: &App) -> Result<(usize, usize), ApiError> {
+/// What the sync did to pending payouts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PayoutSync {
+    /// Unconfirmed submissions now confirmed at Xendit.
+    pub submitted: usize,
+    pub completed: usize,
+    /// Failed at Xendit (or refused on resubmission): hold released.
+    pub released: usize,
+    pub errors: usize,
+}
+
+/// Reconciles PENDING payouts (run by the sync): resubmits unconfirmed ones with their idempotency
+/// key, and settles submitted ones Xendit reports COMPLETED or FAILED (a lost callback).
+pub async fn reconcile_pending(app: &App) -> Result<PayoutSync, ApiError> {
     let items = query_all(
         app.main.as_ref(),
-        Query::index(GSI2, keys::UNSUBMITTED_PAYOUTS_GSI_PK),
+        Query::index(GSI2, keys::PENDING_PAYOUTS_GSI_PK),
     )
     .await?;
-    let (mut ok, mut failed) = (0, 0);
+    let mut out = PayoutSync::default();
     for i in &items {
         let rec: PayoutRecord = from_item(i)?;
         if rec.status != PayoutStatus::Pending {
             continue;
         }
-        match submit(app, rec).await {
-            Ok(_) => ok += 1,
-            Err(e) if e.status.is_client_error() => ok += 1,
-            Err(_) => failed += 1,
+        if rec.xendit_id.is_none() {
+            match submit(app, rec).await {
+                Ok(_) => out.submitted += 1,
+                Err(e) if e.status.is_client_error() => out.released += 1,
+                Err(_) => out.errors += 1,
+            }
+            continue;
+        }
+        let found = match app
+            .xendit
+            .disbursements_by_external_id(&rec.payout_id)
+            .await
+        {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(payout_id = rec.payout_id, error = %e, "sync: disbursement lookup failed");
+                out.errors += 1;
+                continue;
+            }
+        };
+        let Some(d) = found
+            .into_iter()
+            .find(|d| Some(&d.id) == rec.xendit_id.as_ref())
+        else {
+            out.errors += 1;
+            continue;
+        };
+        let changed = match d.status.as_str() {
+            "COMPLETED" => complete(app, &rec, &d.id).await.map(|c| (c, true)),
+            "FAILED" => release(app, &rec, d.failure_code.as_deref().unwrap_or("FAILED"))
+                .await
+                .map(|c| (c, false)),
+            _ => Ok((false, false)),
+        };
+        match changed {
+            Ok((true, true)) => out.completed += 1,
+            Ok((true, false)) => out.released += 1,
+            Ok(_) => {}
+            Err(_) => out.errors += 1,
         }
     }
-    Ok((ok, failed))
+    Ok(out)
 }

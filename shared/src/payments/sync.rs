@@ -22,8 +22,8 @@ pub struct Summary {
     pub expired: usize,
     pub unchanged: usize,
     pub errors: usize,
-    /// Payouts whose submission to Xendit was unconfirmed and is now confirmed.
-    pub payouts_submitted: usize,
+    /// Pending payouts reconciled with Xendit.
+    pub payouts: super::payout::PayoutSync,
 }
 
 enum One {
@@ -77,11 +77,8 @@ pub async fn run(app: &App) -> Result<Summary, ApiError> {
             One::Error => summary.errors += 1,
         }
     }
-    match super::payout::resubmit_unconfirmed(app).await {
-        Ok((submitted, failed)) => {
-            summary.payouts_submitted = submitted;
-            summary.errors += failed;
-        }
+    match super::payout::reconcile_pending(app).await {
+        Ok(p) => summary.payouts = p,
         Err(e) => {
             tracing::warn!(error = %e, "sync: payout resubmission failed");
             summary.errors += 1;

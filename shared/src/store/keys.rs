@@ -168,5 +168,5 @@ pub fn user_payouts_gsi(username: &str) -> String {
     format!("USERPAYOUT#{username}")
 }
 
-/// GSI2 (sparse) partition of payouts whose submission to Xendit is not confirmed yet.
-pub const UNSUBMITTED_PAYOUTS_GSI_PK: &str = "PAYOUT_UNSUBMITTED";
+/// GSI2 (sparse) partition of payouts still PENDING (read by the sync).
+pub const PENDING_PAYOUTS_GSI_PK: &str = "PAYOUT_PENDING";
