@@ -837,6 +837,22 @@ async fn system_checkout_needs_an_api_key_and_an_existing_user() {
             .username,
         "customer"
     );
+    // Not on behalf of a disabled account.
+    e.app
+        .main
+        .update(
+            &keys::login("customer"),
+            shared::store::Update::new().set("disabled", true),
+            None,
+        )
+        .await
+        .expect("disable");
+    let (s, _, body) = send(
+        &e.router,
+        req(&basic("shop:shop-key-0123456789abcdef"), "customer"),
+    )
+    .await;
+    assert_envelope(s, &body, 403);
 }
 
 // ------------------------------------------------------------------------------------------------

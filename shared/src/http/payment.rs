@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{Json, Query};
 use crate::app::App;
 use crate::auth::extract::{ApiKeyHolder, AuthUser};
-use crate::domain::account::Username;
+use crate::domain::account::{AccountStatus, LoginRecord, Username};
 use crate::domain::money::Money;
 use crate::error::{ApiError, FieldError};
 use crate::payments::callback::{self, CallbackBody, CallbackToken};
@@ -205,14 +205,7 @@ async fn sys_checkout(
 ) -> Result<Json<CheckoutResponse>, ApiError> {
     let username = Username::parse(&req.username)?;
     let parsed = req.rest.parse()?;
-    if app
-        .main
-        .get(&keys::login(username.as_str()))
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("Account does not exist"));
-    }
+    require_active(&app, username.as_str()).await?;
     tracing::info!(holder, "system checkout");
     Ok(Json(
         invoice::checkout(&app, username.as_str(), parsed).await?,
@@ -352,14 +345,7 @@ async fn voucher_redeem(
 ) -> Result<Json<Value>, ApiError> {
     let username = Username::parse(&req.username)?;
     let code = voucher::parse_code(&req.voucher_code)?;
-    if app
-        .main
-        .get(&keys::login(username.as_str()))
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("Account does not exist"));
-    }
+    require_active(&app, username.as_str()).await?;
     let r = voucher::redeem(&app, username.as_str(), &code).await?;
     Ok(Json(
         json!({ "status": true, "message": "Voucher Redeemed", "data": r }),
@@ -513,4 +499,16 @@ async fn disbursement_callback(
 ) -> Result<Json<Value>, ApiError> {
     let message = payout::on_callback(&app, body).await?;
     Ok(Json(json!({ "status": true, "message": message })))
+}
+
+/// A system route acting on behalf of a user: the account must exist and be active.
+async fn require_active(app: &App, username: &str) -> Result<(), ApiError> {
+    let Some(item) = app.main.get(&keys::login(username)).await? else {
+        return Err(ApiError::not_found("Account does not exist"));
+    };
+    let login: LoginRecord = crate::store::from_item(&item)?;
+    if login.disabled || login.status != AccountStatus::Active {
+        return Err(ApiError::forbidden("Account is Disabled"));
+    }
+    Ok(())
 }
