@@ -258,3 +258,102 @@ async fn a_failing_provider_gives_a_502_envelope_on_the_running_server() {
         .expect("json");
     assert_eq!(list["data"], json!([]));
 }
+
+#[tokio::test]
+async fn the_checkout_pages_expire_button_expires_the_invoice_and_cancel_is_owner_only() {
+    let s = Server::start();
+    let http = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for name in ["owner", "stranger"] {
+        let u: Value = http
+            .post(s.url("/_dev/users"))
+            .json(&json!({ "username": name }))
+            .send()
+            .await
+            .expect("user")
+            .json()
+            .await
+            .expect("json");
+        tokens.push(u["token"].as_str().expect("token").to_owned());
+    }
+    let checkout = |amount: i64| {
+        http.post(s.url("/payment-checkout"))
+            .bearer_auth(&tokens[0])
+            .json(&json!({ "amount": amount, "description": "x" }))
+            .send()
+    };
+    let co: Value = checkout(5_000)
+        .await
+        .expect("checkout")
+        .json()
+        .await
+        .expect("json");
+    let id = co["invoice_id"].as_str().expect("id");
+    // The page's Expire button is a plain HTML form post.
+    let res = http
+        .post(s.url(&format!(
+            "/_dev/xendit/invoices/{}/expire",
+            co["id"].as_str().expect("xid")
+        )))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .expect("expire");
+    assert_eq!(res.status(), 200);
+    let detail: Value = http
+        .get(s.url(&format!("/invoice/detail?invoice_id={id}")))
+        .send()
+        .await
+        .expect("d")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(detail["status"], "EXPIRED");
+
+    let co: Value = checkout(6_000)
+        .await
+        .expect("checkout")
+        .json()
+        .await
+        .expect("json");
+    let id = co["invoice_id"].as_str().expect("id");
+    let res = http
+        .post(s.url("/invoice/cancel/xendit"))
+        .bearer_auth(&tokens[1])
+        .json(&json!({ "invoice_id": id }))
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(res.status(), 404);
+    let res = http
+        .post(s.url("/invoice/cancel/xendit"))
+        .bearer_auth(&tokens[0])
+        .json(&json!({ "invoice_id": id }))
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(res.status(), 200);
+    let detail: Value = http
+        .get(s.url(&format!("/invoice/detail?invoice_id={id}")))
+        .send()
+        .await
+        .expect("d")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(detail["status"], "EXPIRED");
+    let banks: Value = http
+        .post(s.url("/bank/list"))
+        .json(&json!({ "type": "DISBURSEMENT" }))
+        .send()
+        .await
+        .expect("banks")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        !banks["data"].as_array().expect("data").is_empty(),
+        "serve seeds the bank list"
+    );
+}
