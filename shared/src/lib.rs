@@ -1,6 +1,7 @@
 //! UserState domain logic, ports and adapters, and one axum router per route group.
 //! Function binaries under `functions/` and the `userstate` CLI only wire these together.
 
+pub mod address;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -1,5 +1,6 @@
 //! HTTP surface: one router per route group, the layers every router shares, and extractors.
 
+pub mod address;
 pub mod extract;
 pub mod health;
 
@@ -24,7 +25,7 @@ pub use extract::{ClientIp, Json, Path, Query};
 
 /// Every HTTP route group merged: what the local server serves and in-process tests exercise.
 pub fn routes() -> Router<App> {
-    Router::new().merge(health::router())
+    Router::new().merge(health::router()).merge(address::router())
 }
 
 /// Header carrying the request id (set by us when the client or API Gateway did not).
