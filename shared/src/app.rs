@@ -4,8 +4,11 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::blobs::{BlobsRef, DirBlobs, MemoryBlobs, S3Blobs};
 use crate::clock::{ClockRef, SystemClock};
 use crate::config::{Backend, Config, ConfigError};
+use crate::notify::QueueRef;
+use crate::notify::memory::MemoryQueue;
 use crate::store::dynamo::DynamoTable;
 use crate::store::local::LocalStore;
 use crate::store::schema::{LOGS, MAIN};
@@ -34,6 +37,10 @@ pub struct Inner {
     pub clock: ClockRef,
     /// When this process started (for `/health` uptime).
     pub started: Instant,
+    /// Outbound notifications (mail, SMS, push) are put here; never delivered inline.
+    pub queue: QueueRef,
+    /// Stored files (profile images).
+    pub blobs: BlobsRef,
 }
 
 impl Deref for App {
@@ -65,7 +72,11 @@ impl App {
                 let ddb = aws_sdk_dynamodb::Client::new(&sdk);
                 let main: TableRef = Arc::new(DynamoTable::new(ddb.clone(), &MAIN, &config.main_table));
                 let logs: TableRef = Arc::new(DynamoTable::new(ddb, &LOGS, &config.logs_table));
-                Ok(App::assemble(config, main, logs, clock))
+                let bucket = config.image_bucket.clone().unwrap_or_default();
+                let public = config.image_public_base_url.clone();
+                let blobs: BlobsRef = Arc::new(S3Blobs::new(aws_sdk_s3::Client::new(&sdk), &bucket, public));
+                let queue: QueueRef = Arc::new(MemoryQueue::new());
+                Ok(App::assemble_with(config, main, logs, clock, queue, blobs))
             }
         }
     }
@@ -90,6 +101,35 @@ impl App {
 
     /// Assembles the state from ready adapters (tests inject wrapped or failing tables here).
     pub fn assemble(config: Config, main: TableRef, logs: TableRef, clock: ClockRef) -> App {
-        App(Arc::new(Inner { config, main, logs, clock, started: Instant::now() }))
+        let blobs: BlobsRef = match &config.data_dir {
+            Some(dir) => Arc::new(DirBlobs::new(dir.join("resources"), &config.public_base_url)),
+            None => Arc::new(MemoryBlobs::new(&config.public_base_url)),
+        };
+        App::assemble_with(config, main, logs, clock, Arc::new(MemoryQueue::new()), blobs)
+    }
+
+    /// Assembles the state with every port given.
+    pub fn assemble_with(
+        config: Config,
+        main: TableRef,
+        logs: TableRef,
+        clock: ClockRef,
+        queue: QueueRef,
+        blobs: BlobsRef,
+    ) -> App {
+        App(Arc::new(Inner { config, main, logs, clock, started: Instant::now(), queue, blobs }))
+    }
+
+    /// The same application with another queue (tests inspect a [`MemoryQueue`]).
+    pub fn with_queue(&self, queue: QueueRef) -> App {
+        App(Arc::new(Inner {
+            config: self.config.clone(),
+            main: self.main.clone(),
+            logs: self.logs.clone(),
+            clock: self.clock.clone(),
+            started: self.started,
+            queue,
+            blobs: self.blobs.clone(),
+        }))
     }
 }

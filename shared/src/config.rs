@@ -69,6 +69,14 @@ pub struct Config {
     pub notify_queue_url: Option<String>,
     /// `IMAGE_BUCKET`: S3 bucket for profile images (aws mode).
     pub image_bucket: Option<String>,
+    /// `IMAGE_PUBLIC_BASE_URL`: public base (e.g. CloudFront) for images in `IMAGE_BUCKET`; when unset,
+    /// aws mode hands out presigned GET URLs valid 24 h.
+    pub image_public_base_url: Option<String>,
+    /// `FCM_SERVICE_ACCOUNT_JSON`: Firebase service-account JSON, inline or as a file path (push is
+    /// skipped with a warning when unset).
+    pub fcm_service_account: Option<Secret>,
+    /// `FCM_BASE_URL` (default `https://fcm.googleapis.com`): FCM HTTP v1 endpoint (tests point it at a fake).
+    pub fcm_base_url: String,
     /// `WS_MANAGEMENT_ENDPOINT`: API Gateway Management endpoint of the WebSocket API (aws mode).
     pub ws_management_endpoint: Option<String>,
     /// `MAIL_FROM`: sender address of outgoing mail.
@@ -164,6 +172,9 @@ impl Config {
             notify_queue_url: get("NOTIFY_QUEUE_URL"),
             image_bucket: get("IMAGE_BUCKET"),
             ws_management_endpoint: get("WS_MANAGEMENT_ENDPOINT"),
+            image_public_base_url: get("IMAGE_PUBLIC_BASE_URL"),
+            fcm_service_account: get("FCM_SERVICE_ACCOUNT_JSON").map(Secret::new),
+            fcm_base_url: get("FCM_BASE_URL").unwrap_or_else(|| "https://fcm.googleapis.com".into()),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "no-reply@userstate.local".into()),
             sms_base_url: get("API_URL_SMSVIRO"),
             sms_api_key: get("SMSVIROTOKEN").map(Secret::new),

@@ -4,6 +4,7 @@
 pub mod address;
 pub mod app;
 pub mod audit;
+pub mod blobs;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod notify;
+pub mod profile;
 pub mod store;
 pub mod telemetry;
 

@@ -3,6 +3,7 @@
 pub mod address;
 pub mod extract;
 pub mod health;
+pub mod user;
 
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ pub use extract::{ClientIp, Json, Path, Query};
 
 /// Every HTTP route group merged: what the local server serves and in-process tests exercise.
 pub fn routes() -> Router<App> {
-    Router::new().merge(health::router()).merge(address::router())
+    Router::new().merge(health::router()).merge(address::router()).merge(user::router())
 }
 
 /// Header carrying the request id (set by us when the client or API Gateway did not).

@@ -2,6 +2,8 @@
 //! [`Notification`] on the queue port; a consumer (the `notifier` Lambda on SQS, or an in-process
 //! task locally) delivers it through the mail/SMS/push ports.
 
+pub mod memory;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
