@@ -77,6 +77,9 @@ pub struct Config {
     pub fcm_service_account: Option<Secret>,
     /// `FCM_BASE_URL` (default `https://fcm.googleapis.com`): FCM HTTP v1 endpoint (tests point it at a fake).
     pub fcm_base_url: String,
+    /// `NOTIFY_MAX_RECEIVES` (default 5): the notify queue's `maxReceiveCount`; a failure on that
+    /// receive is logged as dead-lettered.
+    pub notify_max_receives: i64,
     /// `WS_MANAGEMENT_ENDPOINT`: API Gateway Management endpoint of the WebSocket API (aws mode).
     pub ws_management_endpoint: Option<String>,
     /// `MAIL_FROM`: sender address of outgoing mail.
@@ -134,6 +137,7 @@ impl Config {
         let api_port = parse_num("API_PORT", 33010, 0, 65535) as u16;
         let jwt_ttl_secs = parse_num("JWT_TTL_SECS", 86_400, 60, 90 * 86_400);
         let log_retention_days = parse_num("LOG_RETENTION_DAYS", 90, 1, 3650);
+        let notify_max_receives = parse_num("NOTIFY_MAX_RECEIVES", 5, 1, 1000);
         let body_limit_bytes = parse_num("BODY_LIMIT_BYTES", 1 << 20, 1024, 64 << 20) as usize;
         let jwt_secret = match secret {
             Some(s) if s.len() >= 32 => Secret::new(s),
@@ -173,6 +177,7 @@ impl Config {
             image_bucket: get("IMAGE_BUCKET"),
             ws_management_endpoint: get("WS_MANAGEMENT_ENDPOINT"),
             image_public_base_url: get("IMAGE_PUBLIC_BASE_URL"),
+            notify_max_receives,
             fcm_service_account: get("FCM_SERVICE_ACCOUNT_JSON").map(Secret::new),
             fcm_base_url: get("FCM_BASE_URL").unwrap_or_else(|| "https://fcm.googleapis.com".into()),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "no-reply@userstate.local".into()),

@@ -8,6 +8,7 @@ pub mod blobs;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod devices;
 pub mod domain;
 pub mod error;
 pub mod http;

@@ -2,6 +2,7 @@
 
 pub mod address;
 pub mod extract;
+pub mod fcm;
 pub mod health;
 pub mod user;
 
@@ -26,7 +27,7 @@ pub use extract::{ClientIp, Json, Path, Query};
 
 /// Every HTTP route group merged: what the local server serves and in-process tests exercise.
 pub fn routes() -> Router<App> {
-    Router::new().merge(health::router()).merge(address::router()).merge(user::router())
+    Router::new().merge(health::router()).merge(address::router()).merge(user::router()).merge(fcm::router())
 }
 
 /// Header carrying the request id (set by us when the client or API Gateway did not).
