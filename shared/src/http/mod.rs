@@ -4,6 +4,7 @@ pub mod address;
 pub mod extract;
 pub mod fcm;
 pub mod health;
+pub mod marketing;
 pub mod user;
 
 use std::time::Duration;
@@ -27,7 +28,7 @@ pub use extract::{ClientIp, Json, Path, Query};
 
 /// Every HTTP route group merged: what the local server serves and in-process tests exercise.
 pub fn routes() -> Router<App> {
-    Router::new().merge(health::router()).merge(address::router()).merge(user::router()).merge(fcm::router())
+    Router::new().merge(health::router()).merge(address::router()).merge(user::router()).merge(fcm::router()).merge(marketing::router())
 }
 
 /// Header carrying the request id (set by us when the client or API Gateway did not).

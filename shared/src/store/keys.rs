@@ -109,3 +109,8 @@ pub fn faq(id: &str) -> Key {
 
 /// GSI1 partition holding every FAQ entry.
 pub const FAQS_GSI_PK: &str = "FAQS";
+
+/// A named counter (integer ids for offers and FAQ entries, like the original's).
+pub fn counter(name: &str) -> Key {
+    Key::new(format!("COUNTER#{name}"), "COUNTER")
+}
