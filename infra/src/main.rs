@@ -55,7 +55,11 @@ async fn main() -> anyhow::Result<()> {
 async fn api_key(cmd: ApiKeyCommand) -> anyhow::Result<()> {
     let app = shared::App::from_env().await?;
     match cmd {
-        ApiKeyCommand::Create { holder, description, replace } => {
+        ApiKeyCommand::Create {
+            holder,
+            description,
+            replace,
+        } => {
             let key = shared::auth::apikey::create(&app, &holder, &description, replace).await?;
             println!("{holder}:{key}");
             eprintln!("Store this key now: it is not shown again.");

@@ -37,7 +37,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.data_dir = Some(dir);
     }
     if config.backend == Backend::Aws && !args.api_keys.is_empty() {
-        anyhow::bail!("--api-key is for local mode only; use `userstate api-key create` against AWS");
+        anyhow::bail!(
+            "--api-key is for local mode only; use `userstate api-key create` against AWS"
+        );
     }
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), config.api_port)).await?;
     let addr = listener.local_addr()?;
@@ -52,7 +54,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let (holder, key) = spec
             .split_once(':')
             .ok_or_else(|| anyhow::anyhow!("--api-key takes holder:key"))?;
-        shared::auth::apikey::register(&app, holder, key, "registered by serve --api-key", true).await?;
+        shared::auth::apikey::register(&app, holder, key, "registered by serve --api-key", true)
+            .await?;
     }
     let router = shared::http::finish(shared::http::routes(), &app);
     let store = match &app.config.data_dir {
@@ -62,9 +65,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, store, "userstate listening");
     // Black-box tests and scripts read this line to find the port.
     println!("listening on http://{addr}");
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     Ok(())
 }
 
@@ -78,7 +84,8 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

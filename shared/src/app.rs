@@ -68,13 +68,17 @@ impl App {
                 Ok(App::with_local_store(config, &store, clock))
             }
             Backend::Aws => {
-                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .load()
+                    .await;
                 let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-                let main: TableRef = Arc::new(DynamoTable::new(ddb.clone(), &MAIN, &config.main_table));
+                let main: TableRef =
+                    Arc::new(DynamoTable::new(ddb.clone(), &MAIN, &config.main_table));
                 let logs: TableRef = Arc::new(DynamoTable::new(ddb, &LOGS, &config.logs_table));
                 let bucket = config.image_bucket.clone().unwrap_or_default();
                 let public = config.image_public_base_url.clone();
-                let blobs: BlobsRef = Arc::new(S3Blobs::new(aws_sdk_s3::Client::new(&sdk), &bucket, public));
+                let blobs: BlobsRef =
+                    Arc::new(S3Blobs::new(aws_sdk_s3::Client::new(&sdk), &bucket, public));
                 let queue: QueueRef = Arc::new(MemoryQueue::new());
                 Ok(App::assemble_with(config, main, logs, clock, queue, blobs))
             }
@@ -90,7 +94,8 @@ impl App {
 
     /// An in-memory application with test defaults and the given clock.
     pub fn for_tests_with_clock(clock: ClockRef) -> App {
-        let store = LocalStore::memory(clock.clone()).unwrap_or_else(|e| panic!("memory store: {e}"));
+        let store =
+            LocalStore::memory(clock.clone()).unwrap_or_else(|e| panic!("memory store: {e}"));
         App::with_local_store(Config::for_tests(), &store, clock)
     }
 
@@ -102,10 +107,20 @@ impl App {
     /// Assembles the state from ready adapters (tests inject wrapped or failing tables here).
     pub fn assemble(config: Config, main: TableRef, logs: TableRef, clock: ClockRef) -> App {
         let blobs: BlobsRef = match &config.data_dir {
-            Some(dir) => Arc::new(DirBlobs::new(dir.join("resources"), &config.public_base_url)),
+            Some(dir) => Arc::new(DirBlobs::new(
+                dir.join("resources"),
+                &config.public_base_url,
+            )),
             None => Arc::new(MemoryBlobs::new(&config.public_base_url)),
         };
-        App::assemble_with(config, main, logs, clock, Arc::new(MemoryQueue::new()), blobs)
+        App::assemble_with(
+            config,
+            main,
+            logs,
+            clock,
+            Arc::new(MemoryQueue::new()),
+            blobs,
+        )
     }
 
     /// Assembles the state with every port given.
@@ -117,7 +132,15 @@ impl App {
         queue: QueueRef,
         blobs: BlobsRef,
     ) -> App {
-        App(Arc::new(Inner { config, main, logs, clock, started: Instant::now(), queue, blobs }))
+        App(Arc::new(Inner {
+            config,
+            main,
+            logs,
+            clock,
+            started: Instant::now(),
+            queue,
+            blobs,
+        }))
     }
 
     /// The same application with another queue (tests inspect a [`MemoryQueue`]).

@@ -35,16 +35,30 @@ impl LogKind {
 /// Writes one entry: `pk = {KIND}#{subject}` (e.g. an invoice id), `sk = {epoch_ms}#{uuid}`, and,
 /// when a user is known, GSI1 `LOGUSER#{username}` for lookups by user. Failures are logged, not
 /// returned: losing an audit line must not fail the request that caused it.
-pub async fn record(app: &App, kind: LogKind, subject: &str, username: Option<&str>, event: &str, data: serde_json::Value) {
+pub async fn record(
+    app: &App,
+    kind: LogKind,
+    subject: &str,
+    username: Option<&str>,
+    event: &str,
+    data: serde_json::Value,
+) {
     let now = app.clock.now();
-    let sk = format!("{:013}#{}", now.timestamp_millis(), uuid::Uuid::new_v4().simple());
+    let sk = format!(
+        "{:013}#{}",
+        now.timestamp_millis(),
+        uuid::Uuid::new_v4().simple()
+    );
     let mut item = Item::new();
     item.insert("pk".into(), format!("{}#{subject}", kind.as_str()).into());
     item.insert("sk".into(), sk.clone().into());
     item.insert("kind".into(), kind.as_str().into());
     item.insert("event".into(), event.into());
     item.insert("at".into(), now.to_rfc3339().into());
-    item.insert("ttl".into(), AttrValue::N(now.timestamp() + app.config.log_retention_days * 86_400));
+    item.insert(
+        "ttl".into(),
+        AttrValue::N(now.timestamp() + app.config.log_retention_days * 86_400),
+    );
     if let Some(u) = username {
         item.insert("username".into(), u.into());
         item.insert("gsi1pk".into(), format!("LOGUSER#{u}").into());

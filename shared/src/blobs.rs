@@ -38,7 +38,9 @@ pub fn valid_name(name: &str) -> bool {
         && parts.iter().all(|p| {
             !p.is_empty()
                 && !p.starts_with('.')
-                && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
+                && p.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.')
+                })
         })
 }
 
@@ -70,10 +72,17 @@ pub struct DirBlobs {
 
 impl DirBlobs {
     pub fn new(root: impl Into<PathBuf>, public_base_url: &str) -> Self {
-        DirBlobs { root: root.into(), public_base_url: public_base_url.trim_end_matches('/').to_owned() }
+        DirBlobs {
+            root: root.into(),
+            public_base_url: public_base_url.trim_end_matches('/').to_owned(),
+        }
     }
     fn path(&self, name: &str) -> Result<PathBuf, BlobError> {
-        if valid_name(name) { Ok(self.root.join(Path::new(name))) } else { Err(BlobError::BadName) }
+        if valid_name(name) {
+            Ok(self.root.join(Path::new(name)))
+        } else {
+            Err(BlobError::BadName)
+        }
     }
 }
 
@@ -117,7 +126,10 @@ pub struct MemoryBlobs {
 
 impl MemoryBlobs {
     pub fn new(public_base_url: &str) -> Self {
-        MemoryBlobs { files: Mutex::default(), public_base_url: public_base_url.trim_end_matches('/').to_owned() }
+        MemoryBlobs {
+            files: Mutex::default(),
+            public_base_url: public_base_url.trim_end_matches('/').to_owned(),
+        }
     }
     fn files(&self) -> std::sync::MutexGuard<'_, HashMap<String, Bytes>> {
         self.files.lock().unwrap_or_else(|p| p.into_inner())
@@ -191,7 +203,14 @@ impl Blobs for S3Blobs {
         if !valid_name(name) {
             return Err(BlobError::BadName);
         }
-        match self.client.get_object().bucket(&self.bucket).key(name).send().await {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(name)
+            .send()
+            .await
+        {
             Ok(out) => {
                 let data = out.body.collect().await.map_err(io)?;
                 Ok(Some(data.into_bytes()))
@@ -217,8 +236,16 @@ impl Blobs for S3Blobs {
         if let Some(base) = &self.public_base_url {
             return Ok(format!("{base}/{name}"));
         }
-        let cfg = aws_sdk_s3::presigning::PresigningConfig::expires_in(Self::URL_TTL).map_err(io)?;
-        let req = self.client.get_object().bucket(&self.bucket).key(name).presigned(cfg).await.map_err(io)?;
+        let cfg =
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(Self::URL_TTL).map_err(io)?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(name)
+            .presigned(cfg)
+            .await
+            .map_err(io)?;
         Ok(req.uri().to_owned())
     }
 }
@@ -230,7 +257,16 @@ mod tests {
     #[test]
     fn names_cannot_escape_the_root() {
         assert!(valid_name("user_profile_img/0123abcd.png"));
-        for bad in ["../etc/passwd", "user_profile_img/../x", "/abs", "a//b", ".hidden", "A.png", "a\\b", "a/b%2f"] {
+        for bad in [
+            "../etc/passwd",
+            "user_profile_img/../x",
+            "/abs",
+            "a//b",
+            ".hidden",
+            "A.png",
+            "a\\b",
+            "a/b%2f",
+        ] {
             assert!(!valid_name(bad), "{bad}");
         }
     }

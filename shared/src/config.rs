@@ -107,7 +107,9 @@ impl Config {
             None | Some("local") => Backend::Local,
             Some("aws") => Backend::Aws,
             Some(other) => {
-                problems.push(format!("USERSTATE_BACKEND must be `local` or `aws`, got `{other}`"));
+                problems.push(format!(
+                    "USERSTATE_BACKEND must be `local` or `aws`, got `{other}`"
+                ));
                 Backend::Local
             }
         };
@@ -128,7 +130,9 @@ impl Config {
                 Some(v) => match v.parse::<i64>() {
                     Ok(n) if (min..=max).contains(&n) => n,
                     _ => {
-                        problems.push(format!("{name} must be an integer in {min}..={max}, got `{v}`"));
+                        problems.push(format!(
+                            "{name} must be an integer in {min}..={max}, got `{v}`"
+                        ));
                         default
                     }
                 },
@@ -150,20 +154,33 @@ impl Config {
         if !problems.is_empty() {
             return Err(ConfigError(problems.join("; ")));
         }
-        let public_base_url = get("PUBLIC_BASE_URL").unwrap_or_else(|| format!("http://localhost:{api_port}"));
+        let public_base_url =
+            get("PUBLIC_BASE_URL").unwrap_or_else(|| format!("http://localhost:{api_port}"));
         Ok(Config {
             backend,
             api_port,
             origin_cors: get("ORIGIN_CORS")
-                .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
             jwt_secret,
             jwt_ttl_secs,
-            xendit_base_url: get("XENDIT_BASE_URL")
-                .unwrap_or_else(|| if aws { "https://api.xendit.co".into() } else { format!("{public_base_url}/_dev/xendit") }),
+            xendit_base_url: get("XENDIT_BASE_URL").unwrap_or_else(|| {
+                if aws {
+                    "https://api.xendit.co".into()
+                } else {
+                    format!("{public_base_url}/_dev/xendit")
+                }
+            }),
             public_base_url,
-            main_table: main_table.unwrap_or_else(|| crate::store::schema::MAIN.default_name.into()),
-            logs_table: logs_table.unwrap_or_else(|| crate::store::schema::LOGS.default_name.into()),
+            main_table: main_table
+                .unwrap_or_else(|| crate::store::schema::MAIN.default_name.into()),
+            logs_table: logs_table
+                .unwrap_or_else(|| crate::store::schema::LOGS.default_name.into()),
             log_retention_days,
             data_dir: match get("USERSTATE_DATA_DIR").as_deref() {
                 Some(":memory:") => None,
@@ -171,15 +188,20 @@ impl Config {
                 None => Some(PathBuf::from("./.userstate")),
             },
             body_limit_bytes,
-            xendit_secret_key: Secret::new(get("XENDIT_SECRET_KEY").unwrap_or_else(|| "xnd_development_local".into())),
-            xendit_callback_token: Secret::new(get("XENDIT_CALLBACK_TOKEN").unwrap_or_else(|| "local-callback-token".into())),
+            xendit_secret_key: Secret::new(
+                get("XENDIT_SECRET_KEY").unwrap_or_else(|| "xnd_development_local".into()),
+            ),
+            xendit_callback_token: Secret::new(
+                get("XENDIT_CALLBACK_TOKEN").unwrap_or_else(|| "local-callback-token".into()),
+            ),
             notify_queue_url: get("NOTIFY_QUEUE_URL"),
             image_bucket: get("IMAGE_BUCKET"),
             ws_management_endpoint: get("WS_MANAGEMENT_ENDPOINT"),
             image_public_base_url: get("IMAGE_PUBLIC_BASE_URL"),
             notify_max_receives,
             fcm_service_account: get("FCM_SERVICE_ACCOUNT_JSON").map(Secret::new),
-            fcm_base_url: get("FCM_BASE_URL").unwrap_or_else(|| "https://fcm.googleapis.com".into()),
+            fcm_base_url: get("FCM_BASE_URL")
+                .unwrap_or_else(|| "https://fcm.googleapis.com".into()),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "no-reply@userstate.local".into()),
             sms_base_url: get("API_URL_SMSVIRO"),
             sms_api_key: get("SMSVIROTOKEN").map(Secret::new),
@@ -189,7 +211,8 @@ impl Config {
 
     /// Configuration for in-process tests: local backend, memory store, defaults elsewhere.
     pub fn for_tests() -> Self {
-        let mut c = Self::from_lookup(|_| None).unwrap_or_else(|e| panic!("default config is valid: {e}"));
+        let mut c =
+            Self::from_lookup(|_| None).unwrap_or_else(|e| panic!("default config is valid: {e}"));
         c.data_dir = None;
         c
     }
@@ -199,11 +222,18 @@ impl Config {
         if self.backend != Backend::Aws {
             return Ok(());
         }
-        let missing: Vec<&str> = what.iter().filter(|(_, present)| !present).map(|(n, _)| *n).collect();
+        let missing: Vec<&str> = what
+            .iter()
+            .filter(|(_, present)| !present)
+            .map(|(n, _)| *n)
+            .collect();
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError(format!("{} required when USERSTATE_BACKEND=aws", missing.join(", "))))
+            Err(ConfigError(format!(
+                "{} required when USERSTATE_BACKEND=aws",
+                missing.join(", ")
+            )))
         }
     }
 }
@@ -214,7 +244,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -228,7 +261,9 @@ mod tests {
 
     #[test]
     fn aws_mode_names_every_missing_value() {
-        let err = cfg(&[("USERSTATE_BACKEND", "aws")]).expect_err("must refuse").to_string();
+        let err = cfg(&[("USERSTATE_BACKEND", "aws")])
+            .expect_err("must refuse")
+            .to_string();
         for name in ["SECRET_AUTH_CONFIG", "MAIN_TABLE", "LOGS_TABLE"] {
             assert!(err.contains(name), "{err} should name {name}");
         }
@@ -236,7 +271,9 @@ mod tests {
 
     #[test]
     fn short_jwt_secret_is_refused() {
-        let err = cfg(&[("SECRET_AUTH_CONFIG", "short")]).expect_err("must refuse").to_string();
+        let err = cfg(&[("SECRET_AUTH_CONFIG", "short")])
+            .expect_err("must refuse")
+            .to_string();
         assert!(err.contains("32 bytes"));
     }
 
@@ -248,7 +285,11 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let c = cfg(&[("SECRET_AUTH_CONFIG", "0123456789abcdef0123456789abcdef-secret")]).expect("valid");
+        let c = cfg(&[(
+            "SECRET_AUTH_CONFIG",
+            "0123456789abcdef0123456789abcdef-secret",
+        )])
+        .expect("valid");
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
     }
 }

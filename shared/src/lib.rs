@@ -4,8 +4,8 @@
 pub mod address;
 pub mod app;
 pub mod audit;
-pub mod blobs;
 pub mod auth;
+pub mod blobs;
 pub mod clock;
 pub mod config;
 pub mod devices;

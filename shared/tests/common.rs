@@ -8,8 +8,15 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 /// Sends one request through the router and returns status, headers and JSON body (Null if empty/not JSON).
-pub async fn send(router: &Router, req: Request<Body>) -> (http::StatusCode, http::HeaderMap, serde_json::Value) {
-    let res: Response<Body> = router.clone().oneshot(req).await.expect("router is infallible");
+pub async fn send(
+    router: &Router,
+    req: Request<Body>,
+) -> (http::StatusCode, http::HeaderMap, serde_json::Value) {
+    let res: Response<Body> = router
+        .clone()
+        .oneshot(req)
+        .await
+        .expect("router is infallible");
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
@@ -20,7 +27,11 @@ pub async fn send(router: &Router, req: Request<Body>) -> (http::StatusCode, htt
 /// Asserts the error envelope shape and status.
 pub fn assert_envelope(status: http::StatusCode, body: &serde_json::Value, expected: u16) {
     assert_eq!(status.as_u16(), expected, "status; body = {body}");
-    assert_eq!(body["status"], serde_json::Value::Bool(false), "envelope.status in {body}");
+    assert_eq!(
+        body["status"],
+        serde_json::Value::Bool(false),
+        "envelope.status in {body}"
+    );
     assert_eq!(body["errorCode"], expected, "envelope.errorCode in {body}");
     assert!(body["message"].is_string(), "envelope.message in {body}");
     assert!(body["errors"].is_array(), "envelope.errors in {body}");

@@ -40,16 +40,34 @@ pub async fn create_user(app: &App, username: &str, phone: Option<&str>) -> Stri
         gsi1pk: keys::email_gsi(&email),
         gsi1sk: "INFO".into(),
     };
-    let wallet = WalletRecord { pk: wallet.pk, sk: wallet.sk, balance: 50_000, points: 150, version: 0 };
+    let wallet = WalletRecord {
+        pk: wallet.pk,
+        sk: wallet.sk,
+        balance: 50_000,
+        points: 150,
+        version: 0,
+    };
     let guard = |key: shared::store::Key| {
         let mut item = key.item();
         item.insert("username".into(), username.into());
-        TxOp::Put { item, cond: Some(Cond::item_absent()) }
+        TxOp::Put {
+            item,
+            cond: Some(Cond::item_absent()),
+        }
     };
     let mut ops = vec![
-        TxOp::Put { item: to_item(&login).expect("login"), cond: Some(Cond::item_absent()) },
-        TxOp::Put { item: to_item(&info).expect("info"), cond: None },
-        TxOp::Put { item: to_item(&wallet).expect("wallet"), cond: None },
+        TxOp::Put {
+            item: to_item(&login).expect("login"),
+            cond: Some(Cond::item_absent()),
+        },
+        TxOp::Put {
+            item: to_item(&info).expect("info"),
+            cond: None,
+        },
+        TxOp::Put {
+            item: to_item(&wallet).expect("wallet"),
+            cond: None,
+        },
         guard(keys::email_guard(&email)),
         guard(keys::refcode_guard(&refcode)),
     ];
@@ -62,5 +80,8 @@ pub async fn create_user(app: &App, username: &str, phone: Option<&str>) -> Stri
 
 /// A fresh bearer token for an existing user.
 pub async fn token(app: &App, username: &str) -> String {
-    shared::auth::session::issue(app, username, false).await.expect("session").token
+    shared::auth::session::issue(app, username, false)
+        .await
+        .expect("session")
+        .token
 }

@@ -31,22 +31,38 @@ fn app() -> App {
     let mut config = shared::config::Config::for_tests();
     config.origin_cors = vec!["http://allowed.test".into()];
     config.body_limit_bytes = 4096;
-    let store = shared::store::local::LocalStore::memory(std::sync::Arc::new(shared::clock::SystemClock)).expect("store");
-    App::with_local_store(config, &store, std::sync::Arc::new(shared::clock::SystemClock))
+    let store =
+        shared::store::local::LocalStore::memory(std::sync::Arc::new(shared::clock::SystemClock))
+            .expect("store");
+    App::with_local_store(
+        config,
+        &store,
+        std::sync::Arc::new(shared::clock::SystemClock),
+    )
 }
 
 fn post_json(path: &str, body: impl Into<Body>) -> Request<Body> {
-    Request::post(path).header("content-type", "application/json").body(body.into()).expect("request")
+    Request::post(path)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .expect("request")
 }
 
 #[tokio::test]
 async fn health_answers_ok_with_timestamp_and_uptime() {
     let r = router_with(&app());
-    let (status, _, body) = send(&r, Request::get("/health").body(Body::empty()).expect("req")).await;
+    let (status, _, body) = send(
+        &r,
+        Request::get("/health").body(Body::empty()).expect("req"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "OK");
     let ts = body["timestamp"].as_str().expect("timestamp string");
-    assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "ISO-8601: {ts}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
+        "ISO-8601: {ts}"
+    );
     assert!(body["uptime"].as_f64().is_some_and(|u| u >= 0.0));
 }
 
@@ -76,7 +92,10 @@ async fn wrong_field_type_is_400_envelope() {
 #[tokio::test]
 async fn wrong_content_type_is_415_envelope() {
     let r = router_with(&app());
-    let req = Request::post("/echo").header("content-type", "text/plain").body(Body::from("{}")).expect("req");
+    let req = Request::post("/echo")
+        .header("content-type", "text/plain")
+        .body(Body::from("{}"))
+        .expect("req");
     let (status, _, body) = send(&r, req).await;
     assert_envelope(status, &body, 415);
 }
@@ -91,7 +110,11 @@ async fn unknown_route_is_404_envelope() {
 #[tokio::test]
 async fn wrong_method_is_405_envelope() {
     let r = router_with(&app());
-    let (status, _, body) = send(&r, Request::delete("/health").body(Body::empty()).expect("req")).await;
+    let (status, _, body) = send(
+        &r,
+        Request::delete("/health").body(Body::empty()).expect("req"),
+    )
+    .await;
     assert_envelope(status, &body, 405);
 }
 
@@ -106,8 +129,18 @@ async fn oversize_body_is_413_envelope() {
 #[tokio::test]
 async fn security_headers_are_set() {
     let r = router_with(&app());
-    let (_, headers, _) = send(&r, Request::get("/health").body(Body::empty()).expect("req")).await;
-    for h in ["content-security-policy", "x-content-type-options", "x-frame-options", "strict-transport-security", "referrer-policy"] {
+    let (_, headers, _) = send(
+        &r,
+        Request::get("/health").body(Body::empty()).expect("req"),
+    )
+    .await;
+    for h in [
+        "content-security-policy",
+        "x-content-type-options",
+        "x-frame-options",
+        "strict-transport-security",
+        "referrer-policy",
+    ] {
         assert!(headers.contains_key(h), "missing {h}");
     }
     assert_eq!(headers["x-content-type-options"], "nosniff");
@@ -125,7 +158,11 @@ async fn cors_allows_only_configured_origins() {
             .expect("req")
     };
     let (_, h, _) = send(&r, pre("http://allowed.test")).await;
-    assert_eq!(h.get("access-control-allow-origin").map(|v| v.to_str().unwrap_or("")), Some("http://allowed.test"));
+    assert_eq!(
+        h.get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("http://allowed.test")
+    );
     let (_, h, _) = send(&r, pre("http://evil.test")).await;
     assert!(h.get("access-control-allow-origin").is_none());
 }
@@ -133,7 +170,8 @@ async fn cors_allows_only_configured_origins() {
 #[tokio::test]
 async fn health_lambda_event_runs_through_lambda_http() {
     let event = include_str!("../../events/health.json");
-    let req = lambda_http::request::from_str(event).expect("event parses as an API Gateway v2 request");
+    let req =
+        lambda_http::request::from_str(event).expect("event parses as an API Gateway v2 request");
     let r = shared::http::finish(shared::http::health::router(), &app());
     let (parts, body) = req.into_parts();
     let body = match body {

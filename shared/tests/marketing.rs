@@ -17,23 +17,40 @@ use shared::clock::ManualClock;
 async fn setup() -> (App, Router, ManualClock) {
     let clock = ManualClock::new();
     let app = App::for_tests_with_clock(Arc::new(clock.clone()));
-    shared::auth::apikey::register(&app, "marketing", "marketing-key-0123456789abcdef", "tests", true).await.expect("key");
+    shared::auth::apikey::register(
+        &app,
+        "marketing",
+        "marketing-key-0123456789abcdef",
+        "tests",
+        true,
+    )
+    .await
+    .expect("key");
     let router = shared::http::finish(shared::http::routes(), &app);
     (app, router, clock)
 }
 
 fn basic(method: &str, path: &str, body: Option<Value>) -> Request<Body> {
-    let creds = base64::engine::general_purpose::STANDARD.encode("marketing:marketing-key-0123456789abcdef");
-    let b = Request::builder().method(method).uri(path).header("authorization", format!("Basic {creds}"));
+    let creds = base64::engine::general_purpose::STANDARD
+        .encode("marketing:marketing-key-0123456789abcdef");
+    let b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Basic {creds}"));
     match body {
-        Some(v) => b.header("content-type", "application/json").body(Body::from(v.to_string())),
+        Some(v) => b
+            .header("content-type", "application/json")
+            .body(Body::from(v.to_string())),
         None => b.body(Body::empty()),
     }
     .expect("req")
 }
 
 fn bearer_get(path: &str, token: &str) -> Request<Body> {
-    Request::get(path).header("authorization", format!("Bearer {token}")).body(Body::empty()).expect("req")
+    Request::get(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("req")
 }
 
 async fn offer(r: &Router, body: Value) -> Value {
@@ -45,8 +62,12 @@ async fn offer(r: &Router, body: Value) -> Value {
 async fn titles(r: &Router, token: &str) -> Vec<String> {
     let (status, _, body) = send(r, bearer_get("/marketing-offer/list", token)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let mut t: Vec<String> =
-        body.as_array().expect("array").iter().filter_map(|o| o["title"].as_str().map(str::to_owned)).collect();
+    let mut t: Vec<String> = body
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|o| o["title"].as_str().map(str::to_owned))
+        .collect();
     t.sort();
     t
 }
@@ -68,11 +89,22 @@ async fn expired_and_inactive_offers_are_never_listed_and_targeted_ones_only_to_
     offer(&r, json!({ "title": "Paused", "description": "Not yet", "valid_until": "2999-01-01", "is_active": false })).await;
     offer(&r, json!({ "title": "For Alice", "description": "Just you", "valid_until": in_hours(&app, 48), "username": "alice" })).await;
 
-    assert_eq!(titles(&r, &alice).await, vec!["Flash", "For Alice", "Summer Sale"]);
-    assert_eq!(titles(&r, &bob).await, vec!["Flash", "Summer Sale"], "targeted offers are private");
+    assert_eq!(
+        titles(&r, &alice).await,
+        vec!["Flash", "For Alice", "Summer Sale"]
+    );
+    assert_eq!(
+        titles(&r, &bob).await,
+        vec!["Flash", "Summer Sale"],
+        "targeted offers are private"
+    );
 
     clock.advance(chrono::Duration::hours(2));
-    assert_eq!(titles(&r, &alice).await, vec!["For Alice", "Summer Sale"], "expired offers disappear");
+    assert_eq!(
+        titles(&r, &alice).await,
+        vec!["For Alice", "Summer Sale"],
+        "expired offers disappear"
+    );
     clock.advance(chrono::Duration::hours(48));
     // Sessions last a day: log in again after the jump.
     let alice = common_users::token(&app, "alice").await;
@@ -81,10 +113,23 @@ async fn expired_and_inactive_offers_are_never_listed_and_targeted_ones_only_to_
 
     let (_, _, body) = send(&r, bearer_get("/marketing-offer/list", &bob)).await;
     let o = &body[0];
-    for field in ["id", "title", "description", "image_url", "valid_until", "is_active"] {
+    for field in [
+        "id",
+        "title",
+        "description",
+        "image_url",
+        "valid_until",
+        "is_active",
+    ] {
         assert!(o.get(field).is_some(), "{field} missing in {o}");
     }
-    let (status, _, body) = send(&r, Request::get("/marketing-offer/list").body(Body::empty()).expect("req")).await;
+    let (status, _, body) = send(
+        &r,
+        Request::get("/marketing-offer/list")
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await;
     assert_envelope(status, &body, 401);
 }
 
@@ -101,13 +146,16 @@ async fn offers_are_validated_and_need_an_api_key() {
         json!({ "title": "x".repeat(151), "description": "d", "valid_until": "2999-01-01" }),
     ];
     for case in cases {
-        let (status, _, body) = send(&r, basic("POST", "/marketing-offer", Some(case.clone()))).await;
+        let (status, _, body) =
+            send(&r, basic("POST", "/marketing-offer", Some(case.clone()))).await;
         assert_envelope(status, &body, 400);
     }
     let as_user = Request::post("/marketing-offer")
         .header("authorization", format!("Bearer {t}"))
         .header("content-type", "application/json")
-        .body(Body::from(json!({ "title": "t", "description": "d", "valid_until": "2999-01-01" }).to_string()))
+        .body(Body::from(
+            json!({ "title": "t", "description": "d", "valid_until": "2999-01-01" }).to_string(),
+        ))
         .expect("req");
     let (status, _, body) = send(&r, as_user).await;
     assert_envelope(status, &body, 401);
@@ -119,35 +167,77 @@ async fn faq_is_public_ordered_categorised_and_managed_with_an_api_key() {
     let (_, r, _) = setup().await;
     let mk = |q: &str, order: i64, cat: &str| json!({ "question": q, "answer": format!("Answer to {q}"), "order": order, "category": cat });
     let mut ids = Vec::new();
-    for (q, order, cat) in [("How to pay?", 2, "Payment"), ("What is UserState?", 1, "General"), ("Refunds?", 2, "Payment")] {
+    for (q, order, cat) in [
+        ("How to pay?", 2, "Payment"),
+        ("What is UserState?", 1, "General"),
+        ("Refunds?", 2, "Payment"),
+    ] {
         let (status, _, body) = send(&r, basic("POST", "/faq", Some(mk(q, order, cat)))).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         ids.push(body["id"].as_i64().expect("id"));
     }
     let public = |r: Router| async move {
-        let (status, _, body) = send(&r, Request::get("/faq").body(Body::empty()).expect("req")).await;
+        let (status, _, body) =
+            send(&r, Request::get("/faq").body(Body::empty()).expect("req")).await;
         assert_eq!(status, StatusCode::OK);
-        body.as_array().expect("array").iter().map(|f| f["question"].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>()
+        body.as_array()
+            .expect("array")
+            .iter()
+            .map(|f| f["question"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
     };
-    assert_eq!(public(r.clone()).await, vec!["What is UserState?", "How to pay?", "Refunds?"], "by order, then id");
+    assert_eq!(
+        public(r.clone()).await,
+        vec!["What is UserState?", "How to pay?", "Refunds?"],
+        "by order, then id"
+    );
 
-    let (status, _, body) = send(&r, basic("PUT", &format!("/faq/{}", ids[2]), Some(json!({ "order": 0 })))).await;
+    let (status, _, body) = send(
+        &r,
+        basic(
+            "PUT",
+            &format!("/faq/{}", ids[2]),
+            Some(json!({ "order": 0 })),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["category"], "Payment", "absent fields are kept");
-    assert_eq!(public(r.clone()).await, vec!["Refunds?", "What is UserState?", "How to pay?"]);
+    assert_eq!(
+        public(r.clone()).await,
+        vec!["Refunds?", "What is UserState?", "How to pay?"]
+    );
 
     let (status, _, _) = send(&r, basic("DELETE", &format!("/faq/{}", ids[0]), None)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(public(r.clone()).await, vec!["Refunds?", "What is UserState?"]);
+    assert_eq!(
+        public(r.clone()).await,
+        vec!["Refunds?", "What is UserState?"]
+    );
     let (status, _, body) = send(&r, basic("DELETE", &format!("/faq/{}", ids[0]), None)).await;
     assert_envelope(status, &body, 404);
     let (status, _, body) = send(&r, basic("PUT", "/faq/999", Some(json!({ "order": 1 })))).await;
     assert_envelope(status, &body, 404);
-    let (status, _, body) = send(&r, basic("POST", "/faq", Some(json!({ "question": "No answer" })))).await;
+    let (status, _, body) = send(
+        &r,
+        basic("POST", "/faq", Some(json!({ "question": "No answer" }))),
+    )
+    .await;
     assert_envelope(status, &body, 400);
-    let (status, _, body) = send(&r, basic("PUT", &format!("/faq/{}", ids[1]), Some(json!({ "order": -1 })))).await;
+    let (status, _, body) = send(
+        &r,
+        basic(
+            "PUT",
+            &format!("/faq/{}", ids[1]),
+            Some(json!({ "order": -1 })),
+        ),
+    )
+    .await;
     assert_envelope(status, &body, 400);
-    let anonymous = Request::post("/faq").header("content-type", "application/json").body(Body::from(mk("x", 1, "y").to_string())).expect("req");
+    let anonymous = Request::post("/faq")
+        .header("content-type", "application/json")
+        .body(Body::from(mk("x", 1, "y").to_string()))
+        .expect("req");
     let (status, _, body) = send(&r, anonymous).await;
     assert_envelope(status, &body, 401);
 }

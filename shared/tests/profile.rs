@@ -20,7 +20,10 @@ fn setup() -> (App, Router) {
 }
 
 fn get(path: &str, token: &str) -> Request<Body> {
-    Request::get(path).header("authorization", format!("Bearer {token}")).body(Body::empty()).expect("req")
+    Request::get(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("req")
 }
 
 fn put_json(path: &str, token: &str, body: Value) -> Request<Body> {
@@ -33,7 +36,13 @@ fn put_json(path: &str, token: &str, body: Value) -> Request<Body> {
 
 const BOUNDARY: &str = "----userstate-test-boundary";
 
-fn upload(token: &str, field: &str, filename: &str, content_type: &str, bytes: &[u8]) -> Request<Body> {
+fn upload(
+    token: &str,
+    field: &str,
+    filename: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Request<Body> {
     let mut body = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
     )
@@ -42,7 +51,10 @@ fn upload(token: &str, field: &str, filename: &str, content_type: &str, bytes: &
     body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
     Request::post("/user/update-profile-img")
         .header("authorization", format!("Bearer {token}"))
-        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
         .body(Body::from(body))
         .expect("req")
 }
@@ -50,20 +62,38 @@ fn upload(token: &str, field: &str, filename: &str, content_type: &str, bytes: &
 /// A real 1×1 PNG (signature, IHDR, IDAT, IEND with valid CRCs).
 fn png() -> Vec<u8> {
     vec![
-        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
-        0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00,
-        0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D,
-        0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F,
+        0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00,
+        0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49,
+        0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
     ]
 }
 
 /// Fetches a URL the profile handed out, through the router; returns status, content type, bytes.
 async fn fetch(r: &Router, app: &App, url: &str) -> (StatusCode, String, Vec<u8>) {
-    let path = url.strip_prefix(app.config.public_base_url.as_str()).expect("URL under the public base");
-    let res = r.clone().oneshot(Request::get(path).body(Body::empty()).expect("req")).await.expect("infallible");
+    let path = url
+        .strip_prefix(app.config.public_base_url.as_str())
+        .expect("URL under the public base");
+    let res = r
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).expect("req"))
+        .await
+        .expect("infallible");
     let status = res.status();
-    let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let bytes = res.into_body().collect().await.expect("body").to_bytes().to_vec();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
     (status, ct, bytes)
 }
 
@@ -78,7 +108,10 @@ async fn profile_shows_the_documented_fields_with_balance_and_points() {
     assert_eq!(body["phone_number"], "628123456789");
     assert_eq!(body["profile_img"], Value::Null);
     assert_eq!(body["referral_code"], "REFJOHN_DOE");
-    assert_eq!((body["balance"].as_i64(), body["points"].as_i64()), (Some(50_000), Some(150)));
+    assert_eq!(
+        (body["balance"].as_i64(), body["points"].as_i64()),
+        (Some(50_000), Some(150))
+    );
     let (status, _, body) = send(&r, get("/user/referral-code", &t)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({ "referral_code": "REFJOHN_DOE" }));
@@ -92,47 +125,115 @@ async fn changing_phone_moves_its_uniqueness_guard() {
     let a = common_users::create_user(&app, "anna", Some("628111111111")).await;
     let b = common_users::create_user(&app, "bert", Some("628222222222")).await;
 
-    let (status, _, body) = send(&r, put_json("/user/profile", &a, json!({ "full_name": "Anna B", "phone_number": "0822-2222-222" }))).await;
+    let (status, _, body) = send(
+        &r,
+        put_json(
+            "/user/profile",
+            &a,
+            json!({ "full_name": "Anna B", "phone_number": "0822-2222-222" }),
+        ),
+    )
+    .await;
     assert_envelope(status, &body, 409);
     assert_eq!(body["message"], "Phone number is already registered");
     let (_, _, body) = send(&r, get("/user/profile", &a)).await;
-    assert_eq!(body["full_name"], "anna Test", "a refused change changes nothing");
+    assert_eq!(
+        body["full_name"], "anna Test",
+        "a refused change changes nothing"
+    );
 
-    let (status, _, body) = send(&r, put_json("/user/profile", &a, json!({ "full_name": "Anna B", "phone_number": "08133333333" }))).await;
+    let (status, _, body) = send(
+        &r,
+        put_json(
+            "/user/profile",
+            &a,
+            json!({ "full_name": "Anna B", "phone_number": "08133333333" }),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["full_name"], "Anna B");
     assert_eq!(body["phone_number"], "628133333333");
     // Anna's old number is free again; her new one is taken.
-    let (status, _, body) = send(&r, put_json("/user/profile", &b, json!({ "phone_number": "628111111111" }))).await;
+    let (status, _, body) = send(
+        &r,
+        put_json(
+            "/user/profile",
+            &b,
+            json!({ "phone_number": "628111111111" }),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, _, body) = send(&r, put_json("/user/profile", &b, json!({ "phone_number": "628133333333" }))).await;
+    let (status, _, body) = send(
+        &r,
+        put_json(
+            "/user/profile",
+            &b,
+            json!({ "phone_number": "628133333333" }),
+        ),
+    )
+    .await;
     assert_envelope(status, &body, 409);
-    assert!(app.main.get(&shared::store::keys::phone_guard("628222222222")).await.expect("get").is_none());
+    assert!(
+        app.main
+            .get(&shared::store::keys::phone_guard("628222222222"))
+            .await
+            .expect("get")
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn profile_update_validates_its_fields() {
     let (app, r) = setup();
     let t = common_users::create_user(&app, "vera", None).await;
-    let (status, _, body) = send(&r, put_json("/user/profile", &t, json!({ "phone_number": "12345" }))).await;
+    let (status, _, body) = send(
+        &r,
+        put_json("/user/profile", &t, json!({ "phone_number": "12345" })),
+    )
+    .await;
     assert_envelope(status, &body, 400);
     assert_eq!(body["message"], "PhoneFormatErr");
-    let (status, _, body) = send(&r, put_json("/user/profile", &t, json!({ "full_name": "" }))).await;
+    let (status, _, body) = send(
+        &r,
+        put_json("/user/profile", &t, json!({ "full_name": "" })),
+    )
+    .await;
     assert_envelope(status, &body, 400);
     let (status, _, body) = send(&r, put_json("/user/profile", &t, json!({}))).await;
     assert_envelope(status, &body, 400);
-    let (status, _, body) = send(&r, put_json("/user/profile", &t, json!({ "phone_number": "628155555555" }))).await;
-    assert_eq!(status, StatusCode::OK, "a user without a phone can add one: {body}");
+    let (status, _, body) = send(
+        &r,
+        put_json(
+            "/user/profile",
+            &t,
+            json!({ "phone_number": "628155555555" }),
+        ),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a user without a phone can add one: {body}"
+    );
 }
 
 #[tokio::test]
 async fn a_real_png_is_accepted_and_served_back_byte_identical() {
     let (app, r) = setup();
     let t = common_users::create_user(&app, "pic", None).await;
-    let (status, _, body) = send(&r, upload(&t, "profile_img", "me.jpg", "image/jpeg", &png())).await;
+    let (status, _, body) = send(
+        &r,
+        upload(&t, "profile_img", "me.jpg", "image/jpeg", &png()),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let url = body["profile_img"].as_str().expect("url").to_owned();
-    assert!(url.ends_with(".png"), "stored by sniffed type, not by the claimed name: {url}");
+    assert!(
+        url.ends_with(".png"),
+        "stored by sniffed type, not by the claimed name: {url}"
+    );
     let (_, _, profile) = send(&r, get("/user/profile", &t)).await;
     assert_eq!(profile["profile_img"], url.as_str());
     let (status, ct, bytes) = fetch(&r, &app, &url).await;
@@ -141,7 +242,11 @@ async fn a_real_png_is_accepted_and_served_back_byte_identical() {
     assert_eq!(bytes, png());
 
     // A second upload replaces the first; the old file is gone.
-    let (status, _, body) = send(&r, upload(&t, "profile_img", "again.png", "image/png", &png())).await;
+    let (status, _, body) = send(
+        &r,
+        upload(&t, "profile_img", "again.png", "image/png", &png()),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let url2 = body["profile_img"].as_str().expect("url").to_owned();
     assert_ne!(url, url2);
@@ -153,7 +258,17 @@ async fn a_real_png_is_accepted_and_served_back_byte_identical() {
 async fn a_text_file_named_png_is_rejected_400() {
     let (app, r) = setup();
     let t = common_users::create_user(&app, "txt", None).await;
-    let (status, _, body) = send(&r, upload(&t, "profile_img", "me.png", "image/png", b"just some text, honest")).await;
+    let (status, _, body) = send(
+        &r,
+        upload(
+            &t,
+            "profile_img",
+            "me.png",
+            "image/png",
+            b"just some text, honest",
+        ),
+    )
+    .await;
     assert_envelope(status, &body, 400);
     let (_, _, profile) = send(&r, get("/user/profile", &t)).await;
     assert_eq!(profile["profile_img"], Value::Null);
@@ -165,11 +280,19 @@ async fn a_three_mib_upload_is_rejected_413_envelope() {
     let t = common_users::create_user(&app, "big", None).await;
     let mut bytes = png();
     bytes.resize(3 * 1024 * 1024, 0);
-    let (status, _, body) = send(&r, upload(&t, "profile_img", "big.png", "image/png", &bytes)).await;
+    let (status, _, body) = send(
+        &r,
+        upload(&t, "profile_img", "big.png", "image/png", &bytes),
+    )
+    .await;
     assert_envelope(status, &body, 413);
     // Just over the image cap but within the body limit: the explicit size check answers.
     bytes.truncate(2 * 1024 * 1024 + 10);
-    let (status, _, body) = send(&r, upload(&t, "profile_img", "big.png", "image/png", &bytes)).await;
+    let (status, _, body) = send(
+        &r,
+        upload(&t, "profile_img", "big.png", "image/png", &bytes),
+    )
+    .await;
     assert_envelope(status, &body, 413);
 }
 
@@ -197,7 +320,8 @@ async fn only_generated_image_names_are_served() {
         "/resources/user_profile_img/john_doe.jpg",
         "/resources/user_profile_img/0123456789abcdef0123456789abcdef.png",
     ] {
-        let (status, _, body) = send(&r, Request::get(path).body(Body::empty()).expect("req")).await;
+        let (status, _, body) =
+            send(&r, Request::get(path).body(Body::empty()).expect("req")).await;
         assert_envelope(status, &body, 404);
     }
 }

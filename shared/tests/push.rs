@@ -36,22 +36,36 @@ struct Setup {
 async fn setup() -> Setup {
     let queue = MemoryQueue::new();
     let app = App::for_tests().with_queue(Arc::new(queue.clone()));
-    shared::auth::apikey::register(&app, "ops", "ops-secret-key-0123456789abcdef", "tests", true).await.expect("api key");
+    shared::auth::apikey::register(
+        &app,
+        "ops",
+        "ops-secret-key-0123456789abcdef",
+        "tests",
+        true,
+    )
+    .await
+    .expect("api key");
     let router = shared::http::finish(shared::http::routes(), &app);
     Setup { app, router, queue }
 }
 
 fn bearer(method: &str, path: &str, token: &str, body: Option<Value>) -> Request<Body> {
-    let b = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {token}"));
+    let b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"));
     match body {
-        Some(v) => b.header("content-type", "application/json").body(Body::from(v.to_string())),
+        Some(v) => b
+            .header("content-type", "application/json")
+            .body(Body::from(v.to_string())),
         None => b.body(Body::empty()),
     }
     .expect("request")
 }
 
 fn basic_send(body: Value) -> Request<Body> {
-    let creds = base64::engine::general_purpose::STANDARD.encode("ops:ops-secret-key-0123456789abcdef");
+    let creds =
+        base64::engine::general_purpose::STANDARD.encode("ops:ops-secret-key-0123456789abcdef");
     Request::post("/fcm/send")
         .header("authorization", format!("Basic {creds}"))
         .header("content-type", "application/json")
@@ -60,15 +74,30 @@ fn basic_send(body: Value) -> Request<Body> {
 }
 
 async fn register(r: &Router, user_token: &str, device: &str, kind: &str) -> StatusCode {
-    let (status, _, body) =
-        send(r, bearer("POST", "/fcm/register", user_token, Some(json!({ "token": device, "device_type": kind })))).await;
-    assert!(status == StatusCode::OK || status.is_client_error(), "{status} {body}");
+    let (status, _, body) = send(
+        r,
+        bearer(
+            "POST",
+            "/fcm/register",
+            user_token,
+            Some(json!({ "token": device, "device_type": kind })),
+        ),
+    )
+    .await;
+    assert!(
+        status == StatusCode::OK || status.is_client_error(),
+        "{status} {body}"
+    );
     status
 }
 
 async fn device_tokens(app: &App, username: &str) -> Vec<String> {
-    let mut t: Vec<String> =
-        shared::devices::of_user(app, username).await.expect("devices").into_iter().map(|d| d.token).collect();
+    let mut t: Vec<String> = shared::devices::of_user(app, username)
+        .await
+        .expect("devices")
+        .into_iter()
+        .map(|d| d.token)
+        .collect();
     t.sort();
     t
 }
@@ -76,7 +105,14 @@ async fn device_tokens(app: &App, username: &str) -> Vec<String> {
 fn delivery(app: &App, fake: &FakeFcm, mailer: Option<Arc<dyn Mailer>>) -> Delivery {
     let account = ServiceAccount::load(&fake.service_account_json()).expect("service account");
     let fcm = FcmClient::new(account, &fake.base_url, app.clock.clone()).expect("fcm client");
-    Delivery::new(app.clone(), Providers { mailer, sms: None, push: Some(Arc::new(fcm)) })
+    Delivery::new(
+        app.clone(),
+        Providers {
+            mailer,
+            sms: None,
+            push: Some(Arc::new(fcm)),
+        },
+    )
 }
 
 /// An SQS batch carrying the given bodies, each with its receive count.
@@ -98,12 +134,23 @@ fn sqs_event(records: &[(&str, &Notification, u32)]) -> aws_lambda_events::event
 }
 
 fn failures(res: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
-    res.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+    res.batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
 }
 
 async fn log_events(app: &App, subject: &str) -> Vec<String> {
-    let items = query_all(app.logs.as_ref(), Query::pk(format!("NOTIFICATION#{subject}"))).await.expect("logs");
-    items.iter().filter_map(|i| shared::store::get_s(i, "event").map(str::to_owned)).collect()
+    let items = query_all(
+        app.logs.as_ref(),
+        Query::pk(format!("NOTIFICATION#{subject}")),
+    )
+    .await
+    .expect("logs");
+    items
+        .iter()
+        .filter_map(|i| shared::store::get_s(i, "event").map(str::to_owned))
+        .collect()
 }
 
 #[tokio::test]
@@ -111,8 +158,14 @@ async fn fcm_send_to_two_devices_with_one_unregistered_delivers_once_and_forgets
     let s = setup().await;
     let fake = FakeFcm::start().await;
     let t = common_users::create_user(&s.app, "john_doe", None).await;
-    assert_eq!(register(&s.router, &t, TOKEN_A, "android").await, StatusCode::OK);
-    assert_eq!(register(&s.router, &t, TOKEN_B, "ios").await, StatusCode::OK);
+    assert_eq!(
+        register(&s.router, &t, TOKEN_A, "android").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        register(&s.router, &t, TOKEN_B, "ios").await,
+        StatusCode::OK
+    );
     fake.unregister(TOKEN_B);
 
     let (status, _, body) = send(
@@ -122,22 +175,49 @@ async fn fcm_send_to_two_devices_with_one_unregistered_delivers_once_and_forgets
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let queued = s.queue.drain();
-    assert_eq!(queued.len(), 1, "one queued message, delivered by the notifier");
-    let Notification::Push { data, .. } = &queued[0] else { panic!("push expected: {queued:?}") };
-    assert_eq!(data.get("offer_id").map(String::as_str), Some("123"), "FCM data values are strings");
+    assert_eq!(
+        queued.len(),
+        1,
+        "one queued message, delivered by the notifier"
+    );
+    let Notification::Push { data, .. } = &queued[0] else {
+        panic!("push expected: {queued:?}")
+    };
+    assert_eq!(
+        data.get("offer_id").map(String::as_str),
+        Some("123"),
+        "FCM data values are strings"
+    );
 
     let d = delivery(&s.app, &fake, None);
     let res = d.handle_sqs(sqs_event(&[("m1", &queued[0], 1)])).await;
-    assert!(failures(&res).is_empty(), "a dead token is not a retryable failure");
+    assert!(
+        failures(&res).is_empty(),
+        "a dead token is not a retryable failure"
+    );
     let delivered = fake.delivered();
     assert_eq!(delivered.len(), 1, "exactly one delivery: {delivered:?}");
     assert_eq!(delivered[0]["token"], TOKEN_A);
     assert_eq!(delivered[0]["notification"]["title"], "New Offer");
     assert_eq!(delivered[0]["data"]["hot"], "true");
-    assert_eq!(device_tokens(&s.app, "john_doe").await, vec![TOKEN_A.to_owned()], "the dead token is gone");
+    assert_eq!(
+        device_tokens(&s.app, "john_doe").await,
+        vec![TOKEN_A.to_owned()],
+        "the dead token is gone"
+    );
     let owner = shared::devices::token_hash(TOKEN_B);
-    assert!(s.app.main.get(&keys::device_owner(&owner)).await.expect("get").is_none());
-    assert_eq!(log_events(&s.app, "john_doe").await, vec!["push.token_removed"]);
+    assert!(
+        s.app
+            .main
+            .get(&keys::device_owner(&owner))
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert_eq!(
+        log_events(&s.app, "john_doe").await,
+        vec!["push.token_removed"]
+    );
 
     // A second message reuses the cached OAuth token.
     let res = d.handle_sqs(sqs_event(&[("m2", &queued[0], 1)])).await;
@@ -153,8 +233,15 @@ async fn an_invalid_token_is_deleted_too() {
     let t = common_users::create_user(&s.app, "ivy", None).await;
     register(&s.router, &t, TOKEN_A, "android").await;
     fake.invalidate(TOKEN_A);
-    let n = Notification::Push { username: "ivy".into(), title: "t".into(), body: "b".into(), data: BTreeMap::new() };
-    let res = delivery(&s.app, &fake, None).handle_sqs(sqs_event(&[("m1", &n, 1)])).await;
+    let n = Notification::Push {
+        username: "ivy".into(),
+        title: "t".into(),
+        body: "b".into(),
+        data: BTreeMap::new(),
+    };
+    let res = delivery(&s.app, &fake, None)
+        .handle_sqs(sqs_event(&[("m1", &n, 1)]))
+        .await;
     assert!(failures(&res).is_empty());
     assert!(device_tokens(&s.app, "ivy").await.is_empty());
 }
@@ -166,8 +253,18 @@ async fn a_provider_500_is_retried_by_sqs_and_dead_lettered_after_the_configured
     let t = common_users::create_user(&s.app, "retry", None).await;
     register(&s.router, &t, TOKEN_A, "android").await;
     fake.fail_with_500(true);
-    let n = Notification::Push { username: "retry".into(), title: "t".into(), body: "b".into(), data: BTreeMap::new() };
-    let ok = Notification::Push { username: "nobody".into(), title: "t".into(), body: "b".into(), data: BTreeMap::new() };
+    let n = Notification::Push {
+        username: "retry".into(),
+        title: "t".into(),
+        body: "b".into(),
+        data: BTreeMap::new(),
+    };
+    let ok = Notification::Push {
+        username: "nobody".into(),
+        title: "t".into(),
+        body: "b".into(),
+        data: BTreeMap::new(),
+    };
     let d = delivery(&s.app, &fake, None);
     let max = s.app.config.notify_max_receives;
     assert_eq!(max, 5, "matches the template's maxReceiveCount");
@@ -177,20 +274,36 @@ async fn a_provider_500_is_retried_by_sqs_and_dead_lettered_after_the_configured
     let mut receives = 0;
     while dlq.is_empty() {
         receives += 1;
-        let res = d.handle_sqs(sqs_event(&[("m-fail", &n, receives), ("m-ok", &ok, 1)])).await;
-        assert_eq!(failures(&res), vec!["m-fail"], "only the failing record is retried (receive {receives})");
+        let res = d
+            .handle_sqs(sqs_event(&[("m-fail", &n, receives), ("m-ok", &ok, 1)]))
+            .await;
+        assert_eq!(
+            failures(&res),
+            vec!["m-fail"],
+            "only the failing record is retried (receive {receives})"
+        );
         let events = log_events(&s.app, "m-fail").await;
         if receives < 5 {
-            assert!(events.is_empty(), "not dead-lettered before the last receive: {events:?}");
+            assert!(
+                events.is_empty(),
+                "not dead-lettered before the last receive: {events:?}"
+            );
         }
         if i64::from(receives) >= max {
             dlq.push("m-fail");
         }
     }
     assert_eq!(receives, 5);
-    assert_eq!(log_events(&s.app, "m-fail").await, vec!["notification.dead_lettered"]);
+    assert_eq!(
+        log_events(&s.app, "m-fail").await,
+        vec!["notification.dead_lettered"]
+    );
     assert!(fake.delivered().is_empty());
-    assert_eq!(device_tokens(&s.app, "retry").await, vec![TOKEN_A.to_owned()], "a 500 never deletes a token");
+    assert_eq!(
+        device_tokens(&s.app, "retry").await,
+        vec![TOKEN_A.to_owned()],
+        "a 500 never deletes a token"
+    );
 
     // Once the provider recovers, a redriven copy is delivered.
     fake.fail_with_500(false);
@@ -209,7 +322,10 @@ async fn a_malformed_record_is_acknowledged_and_logged_not_retried() {
     .expect("event");
     let res = delivery(&s.app, &fake, None).handle_sqs(event).await;
     assert!(failures(&res).is_empty());
-    assert_eq!(log_events(&s.app, "bad-1").await, vec!["notification.dropped"]);
+    assert_eq!(
+        log_events(&s.app, "bad-1").await,
+        vec!["notification.dropped"]
+    );
 }
 
 #[tokio::test]
@@ -217,17 +333,40 @@ async fn a_token_moves_to_the_newest_user_and_only_its_owner_can_delete_it() {
     let s = setup().await;
     let first = common_users::create_user(&s.app, "first", None).await;
     let second = common_users::create_user(&s.app, "second", None).await;
-    assert_eq!(register(&s.router, &first, TOKEN_A, "android").await, StatusCode::OK);
-    assert_eq!(register(&s.router, &first, TOKEN_A, "android").await, StatusCode::OK, "idempotent");
-    assert_eq!(device_tokens(&s.app, "first").await, vec![TOKEN_A.to_owned()]);
-    assert_eq!(register(&s.router, &second, TOKEN_A, "Android").await, StatusCode::OK);
-    assert!(device_tokens(&s.app, "first").await.is_empty(), "moved away from the previous user");
-    assert_eq!(device_tokens(&s.app, "second").await, vec![TOKEN_A.to_owned()]);
+    assert_eq!(
+        register(&s.router, &first, TOKEN_A, "android").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        register(&s.router, &first, TOKEN_A, "android").await,
+        StatusCode::OK,
+        "idempotent"
+    );
+    assert_eq!(
+        device_tokens(&s.app, "first").await,
+        vec![TOKEN_A.to_owned()]
+    );
+    assert_eq!(
+        register(&s.router, &second, TOKEN_A, "Android").await,
+        StatusCode::OK
+    );
+    assert!(
+        device_tokens(&s.app, "first").await.is_empty(),
+        "moved away from the previous user"
+    );
+    assert_eq!(
+        device_tokens(&s.app, "second").await,
+        vec![TOKEN_A.to_owned()]
+    );
 
     let path = format!("/fcm/token?token={}", TOKEN_A.replace(':', "%3A"));
     let (status, _, body) = send(&s.router, bearer("DELETE", &path, &first, None)).await;
     assert_envelope(status, &body, 404);
-    assert_eq!(device_tokens(&s.app, "second").await, vec![TOKEN_A.to_owned()], "a non-owner deletes nothing");
+    assert_eq!(
+        device_tokens(&s.app, "second").await,
+        vec![TOKEN_A.to_owned()],
+        "a non-owner deletes nothing"
+    );
     let (status, _, body) = send(&s.router, bearer("DELETE", &path, &second, None)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(device_tokens(&s.app, "second").await.is_empty());
@@ -239,8 +378,14 @@ async fn a_token_moves_to_the_newest_user_and_only_its_owner_can_delete_it() {
 async fn fcm_routes_validate_input_and_callers() {
     let s = setup().await;
     let t = common_users::create_user(&s.app, "val", None).await;
-    assert_eq!(register(&s.router, &t, TOKEN_A, "blackberry").await, StatusCode::BAD_REQUEST);
-    assert_eq!(register(&s.router, &t, "short", "ios").await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        register(&s.router, &t, TOKEN_A, "blackberry").await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        register(&s.router, &t, "short", "ios").await,
+        StatusCode::BAD_REQUEST
+    );
     let (status, _, body) = send(&s.router, bearer("DELETE", "/fcm/token", &t, None)).await;
     assert_envelope(status, &body, 400);
 
@@ -253,12 +398,19 @@ async fn fcm_routes_validate_input_and_callers() {
     assert_envelope(status, &body, 401);
     let (status, _, body) = send(&s.router, bearer("POST", "/fcm/send", &t, Some(push))).await;
     assert_envelope(status, &body, 401);
-    let (status, _, body) = send(&s.router, basic_send(json!({ "username": "ghost", "title": "T", "body": "B" }))).await;
+    let (status, _, body) = send(
+        &s.router,
+        basic_send(json!({ "username": "ghost", "title": "T", "body": "B" })),
+    )
+    .await;
     assert_envelope(status, &body, 404);
     let (status, _, body) = send(&s.router, basic_send(json!({ "username": "val", "title": "", "body": "B", "data": { "from": "x", "nested": {} } }))).await;
     assert_envelope(status, &body, 400);
     assert_eq!(body["errors"].as_array().map(Vec::len), Some(3), "{body}");
-    assert!(s.queue.sent().is_empty(), "nothing queued for refused requests");
+    assert!(
+        s.queue.sent().is_empty(),
+        "nothing queued for refused requests"
+    );
 }
 
 #[derive(Default)]
@@ -266,8 +418,17 @@ struct RecordingMailer(Mutex<Vec<(String, String, String)>>);
 
 #[async_trait]
 impl Mailer for RecordingMailer {
-    async fn send_mail(&self, to: &str, subject: &str, text: &str, _html: Option<&str>) -> Result<(), NotifyError> {
-        self.0.lock().expect("lock").push((to.into(), subject.into(), text.into()));
+    async fn send_mail(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+        _html: Option<&str>,
+    ) -> Result<(), NotifyError> {
+        self.0
+            .lock()
+            .expect("lock")
+            .push((to.into(), subject.into(), text.into()));
         Ok(())
     }
 }
@@ -281,7 +442,8 @@ async fn the_sample_notifier_event_is_delivered_by_the_handler() {
     let mailer = Arc::new(RecordingMailer::default());
     let d = delivery(&s.app, &fake, Some(mailer.clone()));
     let event: aws_lambda_events::event::sqs::SqsEvent =
-        serde_json::from_str(include_str!("../../events/notifier-sqs.json")).expect("sample event parses");
+        serde_json::from_str(include_str!("../../events/notifier-sqs.json"))
+            .expect("sample event parses");
     let res = d.handle_sqs(event).await;
     assert!(failures(&res).is_empty());
     let mails = mailer.0.lock().expect("lock").clone();

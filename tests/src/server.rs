@@ -72,7 +72,10 @@ impl Server {
         for k in &opts.api_keys {
             cmd.args(["--api-key", k]);
         }
-        cmd.env("RUST_LOG", std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()));
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        );
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
@@ -95,7 +98,11 @@ impl Server {
                 panic!("userstate serve did not report its address within 60 s");
             }
         };
-        Server { child, base, data_dir: opts.data_dir }
+        Server {
+            child,
+            base,
+            data_dir: opts.data_dir,
+        }
     }
 
     /// URL of a path on this server.

@@ -14,7 +14,9 @@ async fn health_answers_on_the_running_server() {
 #[tokio::test]
 async fn unknown_route_answers_with_the_envelope() {
     let s = Server::start();
-    let res = reqwest::get(s.url("/definitely/not/here")).await.expect("request");
+    let res = reqwest::get(s.url("/definitely/not/here"))
+        .await
+        .expect("request");
     assert_eq!(res.status(), 404);
     let body: serde_json::Value = res.json().await.expect("json");
     assert_eq!(body["status"], false);
@@ -24,13 +26,20 @@ async fn unknown_route_answers_with_the_envelope() {
 #[tokio::test]
 async fn data_written_survives_a_restart_with_a_data_dir() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let opts = Options { data_dir: Some(dir.path().to_path_buf()), api_keys: vec!["ops:first-key-0123456789".into()], ..Options::default() };
+    let opts = Options {
+        data_dir: Some(dir.path().to_path_buf()),
+        api_keys: vec!["ops:first-key-0123456789".into()],
+        ..Options::default()
+    };
     let s = Server::start_with(opts);
     s.stop();
     // The API key registered by the first run must still be stored after a kill and restart.
     // It starts again on the same data dir; the running server holds the database lock, so
     // read the stored keys through the CLI after stopping it.
-    let s = Server::start_with(Options { data_dir: Some(dir.path().to_path_buf()), ..Options::default() });
+    let s = Server::start_with(Options {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Options::default()
+    });
     s.stop();
     let out = std::process::Command::new(tests::server::binary())
         .args(["api-key", "list"])
@@ -38,6 +47,13 @@ async fn data_written_survives_a_restart_with_a_data_dir() {
         .output()
         .expect("list runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "api-key list failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("\"holder\":\"ops\""), "holder missing after restart: {text}");
+    assert!(
+        out.status.success(),
+        "api-key list failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("\"holder\":\"ops\""),
+        "holder missing after restart: {text}"
+    );
 }

@@ -100,15 +100,27 @@ pub struct ValidAddress {
     is_default: bool,
 }
 
-fn text(errors: &mut Vec<FieldError>, field: &str, v: &Option<String>, min: usize, max: usize) -> String {
+fn text(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    v: &Option<String>,
+    min: usize,
+    max: usize,
+) -> String {
     let s = v.as_deref().map(str::trim).unwrap_or_default();
     let n = s.chars().count();
     if v.is_none() {
         errors.push(FieldError::new(field, "is required"));
     } else if n < min || n > max {
-        errors.push(FieldError::new(field, format!("must be {min}-{max} characters")));
+        errors.push(FieldError::new(
+            field,
+            format!("must be {min}-{max} characters"),
+        ));
     } else if s.chars().any(|c| c.is_control() && c != '\n') {
-        errors.push(FieldError::new(field, "must not contain control characters"));
+        errors.push(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     s.to_owned()
 }
@@ -163,7 +175,13 @@ pub async fn meta(app: &App, username: &str) -> Result<AddressMeta, ApiError> {
 }
 
 /// The write of `ADDRMETA` that commits a change, conditional on the version read.
-fn meta_op(username: &str, m: &AddressMeta, count: i64, default_id: Option<i64>, next_id: i64) -> TxOp {
+fn meta_op(
+    username: &str,
+    m: &AddressMeta,
+    count: i64,
+    default_id: Option<i64>,
+    next_id: i64,
+) -> TxOp {
     let mut update = Update::new()
         .set("count", count)
         .set("next_id", next_id)
@@ -172,8 +190,16 @@ fn meta_op(username: &str, m: &AddressMeta, count: i64, default_id: Option<i64>,
         Some(id) => update.set("default_id", id),
         None => update.remove("default_id"),
     };
-    let cond = if m.exists { Cond::eq("version", m.version) } else { Cond::item_absent() };
-    TxOp::Update { key: keys::address_meta(username), update, cond: Some(cond) }
+    let cond = if m.exists {
+        Cond::eq("version", m.version)
+    } else {
+        Cond::item_absent()
+    };
+    TxOp::Update {
+        key: keys::address_meta(username),
+        update,
+        cond: Some(cond),
+    }
 }
 
 fn set_default_flag(username: &str, id: i64, flag: bool, now: i64) -> TxOp {
@@ -197,7 +223,10 @@ async fn load(app: &App, username: &str, id: i64) -> Result<Option<AddressRecord
 async fn all_records(app: &App, username: &str) -> Result<Vec<AddressRecord>, ApiError> {
     let q = Query::pk(keys::user_pk(username)).prefix(keys::ADDR_PREFIX);
     let items = query_all(app.main.as_ref(), q).await?;
-    items.iter().map(|i| from_item(i).map_err(ApiError::from)).collect()
+    items
+        .iter()
+        .map(|i| from_item(i).map_err(ApiError::from))
+        .collect()
 }
 
 /// Commits a transaction; `Ok(false)` means another change won the race and the caller retries.
@@ -222,7 +251,11 @@ fn gave_up() -> ApiError {
 
 /// Every address of the user, oldest first.
 pub async fn list(app: &App, username: &str) -> Result<Vec<Address>, ApiError> {
-    Ok(all_records(app, username).await?.iter().map(AddressRecord::view).collect())
+    Ok(all_records(app, username)
+        .await?
+        .iter()
+        .map(AddressRecord::view)
+        .collect())
 }
 
 /// Adds an address; the first one, or one sent with `is_default`, becomes the default.
@@ -253,7 +286,10 @@ pub async fn create(app: &App, username: &str, input: &ValidAddress) -> Result<A
         let default_id = if is_default { Some(id) } else { m.default_id };
         let mut ops = vec![
             meta_op(username, &m, m.count + 1, default_id, id),
-            TxOp::Put { item: to_item(&rec)?, cond: Some(Cond::item_absent()) },
+            TxOp::Put {
+                item: to_item(&rec)?,
+                cond: Some(Cond::item_absent()),
+            },
         ];
         if let (true, Some(old)) = (is_default, m.default_id) {
             ops.push(set_default_flag(username, old, false, now));
@@ -268,7 +304,12 @@ pub async fn create(app: &App, username: &str, input: &ValidAddress) -> Result<A
 
 /// Replaces an address's fields. `is_default: true` makes it the default; `false` on the current
 /// default is ignored (the default only moves when another address is made default or it is deleted).
-pub async fn update(app: &App, username: &str, id: i64, input: &ValidAddress) -> Result<Address, ApiError> {
+pub async fn update(
+    app: &App,
+    username: &str,
+    id: i64,
+    input: &ValidAddress,
+) -> Result<Address, ApiError> {
     for attempt in 0..MAX_ATTEMPTS {
         let m = meta(app, username).await?;
         let old = load(app, username, id).await?.ok_or_else(not_found)?;
@@ -283,10 +324,17 @@ pub async fn update(app: &App, username: &str, id: i64, input: &ValidAddress) ->
             updated_at: now,
             ..old
         };
-        let default_id = if becomes_default { Some(id) } else { m.default_id };
+        let default_id = if becomes_default {
+            Some(id)
+        } else {
+            m.default_id
+        };
         let mut ops = vec![
             meta_op(username, &m, m.count, default_id, m.next_id),
-            TxOp::Put { item: to_item(&rec)?, cond: Some(Cond::item_exists()) },
+            TxOp::Put {
+                item: to_item(&rec)?,
+                cond: Some(Cond::item_exists()),
+            },
         ];
         if let (true, Some(prev)) = (becomes_default, m.default_id) {
             ops.push(set_default_flag(username, prev, false, now));
@@ -308,14 +356,27 @@ pub async fn delete(app: &App, username: &str, id: i64) -> Result<(), ApiError> 
         let mut ops = Vec::with_capacity(3);
         let mut default_id = m.default_id;
         if m.default_id == Some(id) {
-            let heir = all_records(app, username).await?.into_iter().map(|r| r.id).find(|&other| other != id);
+            let heir = all_records(app, username)
+                .await?
+                .into_iter()
+                .map(|r| r.id)
+                .find(|&other| other != id);
             default_id = heir;
             if let Some(h) = heir {
                 ops.push(set_default_flag(username, h, true, now));
             }
         }
-        ops.push(meta_op(username, &m, (m.count - 1).max(0), default_id, m.next_id));
-        ops.push(TxOp::Delete { key: keys::address(username, id), cond: Some(Cond::item_exists()) });
+        ops.push(meta_op(
+            username,
+            &m,
+            (m.count - 1).max(0),
+            default_id,
+            m.next_id,
+        ));
+        ops.push(TxOp::Delete {
+            key: keys::address(username, id),
+            cond: Some(Cond::item_exists()),
+        });
         if commit(app, ops).await? {
             return Ok(());
         }
@@ -341,7 +402,10 @@ pub async fn set_default(app: &App, username: &str, id: i64) -> Result<Address, 
             ops.push(set_default_flag(username, prev, false, now));
         }
         if commit(app, ops).await? {
-            return Ok(Address { is_default: true, ..rec.view() });
+            return Ok(Address {
+                is_default: true,
+                ..rec.view()
+            });
         }
         backoff(attempt).await;
     }

@@ -10,7 +10,9 @@ use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::store::{Cond, Query, StoreError, Update, from_item, keys, query_all, schema::GSI1, to_item};
+use crate::store::{
+    Cond, Query, StoreError, Update, from_item, keys, query_all, schema::GSI1, to_item,
+};
 
 const SHA_PREFIX: &str = "sha256:";
 
@@ -49,11 +51,18 @@ fn sha256_hex(key: &str) -> String {
 /// Holders are short identifiers (no `:` — it separates holder from key in Basic auth).
 pub fn valid_holder(holder: &str) -> bool {
     (1..=64).contains(&holder.len())
-        && holder.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && holder
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Creates (or, with `replace`, rotates) a key; returns the plaintext key, which is never stored.
-pub async fn create(app: &App, holder: &str, description: &str, replace: bool) -> Result<String, ApiError> {
+pub async fn create(
+    app: &App,
+    holder: &str,
+    description: &str,
+    replace: bool,
+) -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -62,15 +71,36 @@ pub async fn create(app: &App, holder: &str, description: &str, replace: bool) -
 }
 
 /// Stores a given key (local `serve --api-key holder:key`, imports).
-pub async fn register(app: &App, holder: &str, key: &str, description: &str, replace: bool) -> Result<(), ApiError> {
+pub async fn register(
+    app: &App,
+    holder: &str,
+    key: &str,
+    description: &str,
+    replace: bool,
+) -> Result<(), ApiError> {
     if !valid_holder(holder) {
-        return Err(ApiError::bad_request("holder must be 1-64 characters of A-Z a-z 0-9 - _ ."));
+        return Err(ApiError::bad_request(
+            "holder must be 1-64 characters of A-Z a-z 0-9 - _ .",
+        ));
     }
-    store_hash(app, holder, &format!("{SHA_PREFIX}{}", sha256_hex(key)), description, replace).await
+    store_hash(
+        app,
+        holder,
+        &format!("{SHA_PREFIX}{}", sha256_hex(key)),
+        description,
+        replace,
+    )
+    .await
 }
 
 /// Stores a hash as is (bcrypt hashes from the original system's `api_key` table).
-pub async fn store_hash(app: &App, holder: &str, hash: &str, description: &str, replace: bool) -> Result<(), ApiError> {
+pub async fn store_hash(
+    app: &App,
+    holder: &str,
+    hash: &str,
+    description: &str,
+    replace: bool,
+) -> Result<(), ApiError> {
     let k = keys::api_key(holder);
     let rec = ApiKeyRecord {
         pk: k.pk,
@@ -86,7 +116,9 @@ pub async fn store_hash(app: &App, holder: &str, hash: &str, description: &str, 
     let cond = (!replace).then(Cond::item_absent);
     match app.main.put(to_item(&rec)?, cond).await {
         Ok(()) => Ok(()),
-        Err(StoreError::ConditionFailed) => Err(ApiError::conflict("API key holder already exists")),
+        Err(StoreError::ConditionFailed) => {
+            Err(ApiError::conflict("API key holder already exists"))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -98,7 +130,9 @@ pub async fn verify(app: &App, holder: &str, key: &str) -> Result<bool, ApiError
     }
     let Some(item) = app.main.get(&keys::api_key(holder)).await? else {
         // Spend comparable time so unknown holders are not distinguishable by timing.
-        let _ = sha256_hex(key).as_bytes().ct_eq(sha256_hex(holder).as_bytes());
+        let _ = sha256_hex(key)
+            .as_bytes()
+            .ct_eq(sha256_hex(holder).as_bytes());
         return Ok(false);
     };
     let rec: ApiKeyRecord = from_item(&item)?;
@@ -110,7 +144,11 @@ pub async fn verify(app: &App, holder: &str, key: &str) -> Result<bool, ApiError
         let upgraded = format!("{SHA_PREFIX}{}", sha256_hex(key));
         let res = app
             .main
-            .update(&keys::api_key(holder), Update::new().set("hash", upgraded), Some(Cond::eq("hash", rec.hash)))
+            .update(
+                &keys::api_key(holder),
+                Update::new().set("hash", upgraded),
+                Some(Cond::eq("hash", rec.hash)),
+            )
             .await;
         if let Err(e) = res {
             if e != StoreError::ConditionFailed {
@@ -141,5 +179,9 @@ pub async fn list(app: &App) -> Result<Vec<ApiKeyInfo>, ApiError> {
 
 /// Revokes a key; false when there was none.
 pub async fn revoke(app: &App, holder: &str) -> Result<bool, ApiError> {
-    Ok(app.main.delete(&keys::api_key(holder), None).await?.is_some())
+    Ok(app
+        .main
+        .delete(&keys::api_key(holder), None)
+        .await?
+        .is_some())
 }

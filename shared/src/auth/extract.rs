@@ -25,7 +25,10 @@ pub struct AuthUser {
 pub fn bearer(parts: &Parts) -> Option<&str> {
     let v = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 impl FromRequestParts<App> for AuthUser {
@@ -34,7 +37,12 @@ impl FromRequestParts<App> for AuthUser {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let claims = session::check(app, token).await?;
-        Ok(AuthUser { username: claims.user.clone(), agent: claims.agent, sid: claims.sid.clone(), claims })
+        Ok(AuthUser {
+            username: claims.user.clone(),
+            agent: claims.agent,
+            sid: claims.sid.clone(),
+            claims,
+        })
     }
 }
 
@@ -49,7 +57,9 @@ pub fn basic(parts: &Parts) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (holder, key) = text.split_once(':')?;
     Some((holder.to_owned(), key.to_owned()))

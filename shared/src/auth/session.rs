@@ -28,8 +28,21 @@ pub struct Issued {
     pub expires_at: i64,
 }
 
-fn sign(app: &App, username: &str, agent: bool, sid: &str, now: i64, exp: i64) -> Result<String, ApiError> {
-    let claims = Claims { user: username.to_owned(), agent, sid: sid.to_owned(), iat: now, exp };
+fn sign(
+    app: &App,
+    username: &str,
+    agent: bool,
+    sid: &str,
+    now: i64,
+    exp: i64,
+) -> Result<String, ApiError> {
+    let claims = Claims {
+        user: username.to_owned(),
+        agent,
+        sid: sid.to_owned(),
+        iat: now,
+        exp,
+    };
     token::sign(&app.config.jwt_secret, &claims).map_err(|e| {
         tracing::error!(error = %e, "jwt signing failed");
         ApiError::internal()
@@ -43,16 +56,35 @@ pub fn new_session_op(app: &App, username: &str, agent: bool) -> Result<(TxOp, I
     let exp = now + app.config.jwt_ttl_secs;
     let sid = uuid::Uuid::new_v4().simple().to_string();
     let key = keys::session(username, &sid);
-    let session = Session { pk: key.pk, sk: key.sk, agent, created_at: now, expires_at: exp, ttl: exp + 86_400 };
+    let session = Session {
+        pk: key.pk,
+        sk: key.sk,
+        agent,
+        created_at: now,
+        expires_at: exp,
+        ttl: exp + 86_400,
+    };
     let item = to_item(&session)?;
     let token = sign(app, username, agent, &sid, now, exp)?;
-    Ok((TxOp::Put { item, cond: Some(Cond::item_absent()) }, Issued { token, sid, expires_at: exp }))
+    Ok((
+        TxOp::Put {
+            item,
+            cond: Some(Cond::item_absent()),
+        },
+        Issued {
+            token,
+            sid,
+            expires_at: exp,
+        },
+    ))
 }
 
 /// Creates a session and returns its token.
 pub async fn issue(app: &App, username: &str, agent: bool) -> Result<Issued, ApiError> {
     let (op, issued) = new_session_op(app, username, agent)?;
-    let TxOp::Put { item, cond } = op else { return Err(ApiError::internal()) };
+    let TxOp::Put { item, cond } = op else {
+        return Err(ApiError::internal());
+    };
     app.main.put(item, cond).await?;
     Ok(issued)
 }
@@ -60,8 +92,13 @@ pub async fn issue(app: &App, username: &str, agent: bool) -> Result<Issued, Api
 /// Checks a bearer token against signature, expiry and the stored session.
 pub async fn check(app: &App, bearer: &str) -> Result<Claims, ApiError> {
     let now = app.clock.epoch();
-    let claims = token::verify(&app.config.jwt_secret, bearer, now).ok_or_else(ApiError::unauthorized)?;
-    let item = app.main.get(&keys::session(&claims.user, &claims.sid)).await?.ok_or_else(ApiError::unauthorized)?;
+    let claims =
+        token::verify(&app.config.jwt_secret, bearer, now).ok_or_else(ApiError::unauthorized)?;
+    let item = app
+        .main
+        .get(&keys::session(&claims.user, &claims.sid))
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
     let session: Session = from_item(&item)?;
     if session.expires_at <= now {
         return Err(ApiError::unauthorized());
@@ -74,14 +111,24 @@ pub async fn extend(app: &App, claims: &Claims) -> Result<Issued, ApiError> {
     let now = app.clock.epoch();
     let exp = now + app.config.jwt_ttl_secs;
     let key = keys::session(&claims.user, &claims.sid);
-    let update = Update::new().set("expires_at", exp).set("ttl", exp + 86_400);
-    match app.main.update(&key, update, Some(Cond::item_exists())).await {
+    let update = Update::new()
+        .set("expires_at", exp)
+        .set("ttl", exp + 86_400);
+    match app
+        .main
+        .update(&key, update, Some(Cond::item_exists()))
+        .await
+    {
         Ok(_) => {}
         Err(StoreError::ConditionFailed) => return Err(ApiError::unauthorized()),
         Err(e) => return Err(e.into()),
     }
     let token = sign(app, &claims.user, claims.agent, &claims.sid, now, exp)?;
-    Ok(Issued { token, sid: claims.sid.clone(), expires_at: exp })
+    Ok(Issued {
+        token,
+        sid: claims.sid.clone(),
+        expires_at: exp,
+    })
 }
 
 /// Revokes one session.

@@ -36,7 +36,12 @@ pub fn verify(secret: &Secret, token: &str, now: i64) -> Option<Claims> {
     // Expiry is checked below against the injected clock, not the wall clock.
     v.validate_exp = false;
     v.leeway = 0;
-    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.expose().as_bytes()), &v).ok()?;
+    let data = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(secret.expose().as_bytes()),
+        &v,
+    )
+    .ok()?;
     (data.claims.exp > now && data.claims.iat <= now + 60).then_some(data.claims)
 }
 
@@ -50,7 +55,13 @@ mod tests {
     }
 
     fn claims(now: i64) -> Claims {
-        Claims { user: "john_doe".into(), agent: false, sid: "s1".into(), iat: now, exp: now + 60 }
+        Claims {
+            user: "john_doe".into(),
+            agent: false,
+            sid: "s1".into(),
+            iat: now,
+            exp: now + 60,
+        }
     }
 
     #[test]
@@ -67,7 +78,11 @@ mod tests {
 
     #[test]
     fn other_key_is_refused() {
-        let t = sign(&Secret::new("another-secret-another-secret-another"), &claims(1000)).expect("sign");
+        let t = sign(
+            &Secret::new("another-secret-another-secret-another"),
+            &claims(1000),
+        )
+        .expect("sign");
         assert_eq!(verify(&secret(), &t, 1001), None);
     }
 

@@ -15,7 +15,10 @@ const DEVICE_TYPES: [&str; 3] = ["android", "ios", "web"];
 
 /// Hex SHA-256 of a token: the key part (tokens are long and opaque).
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `FCMTOKEN#{h}` / `OWNER` and `USER#{u}` / `FCM#{h}` share this shape.
@@ -40,7 +43,14 @@ pub struct Registration {
 pub fn parse_token(raw: Option<&str>) -> Result<String, ApiError> {
     let t = raw.map(str::trim).unwrap_or_default();
     let ok = (16..=4096).contains(&t.len()) && t.chars().all(|c| c.is_ascii_graphic());
-    if ok { Ok(t.to_owned()) } else { Err(ApiError::validation(vec![FieldError::new("token", "must be a device registration token")])) }
+    if ok {
+        Ok(t.to_owned())
+    } else {
+        Err(ApiError::validation(vec![FieldError::new(
+            "token",
+            "must be a device registration token",
+        )]))
+    }
 }
 
 fn parse_device_type(raw: Option<&str>) -> Result<String, ApiError> {
@@ -48,7 +58,10 @@ fn parse_device_type(raw: Option<&str>) -> Result<String, ApiError> {
     if DEVICE_TYPES.contains(&d.as_str()) {
         Ok(d)
     } else {
-        Err(ApiError::validation(vec![FieldError::new("device_type", "must be android, ios or web")]))
+        Err(ApiError::validation(vec![FieldError::new(
+            "device_type",
+            "must be android, ios or web",
+        )]))
     }
 }
 
@@ -83,11 +96,20 @@ pub async fn register(app: &App, username: &str, req: &Registration) -> Result<(
             updated_at: now,
         };
         let mut ops = vec![
-            TxOp::Put { item: to_item(&record(keys::device_owner(&hash)))?, cond: Some(owner_cond(&prev)) },
-            TxOp::Put { item: to_item(&record(keys::user_device(username, &hash)))?, cond: None },
+            TxOp::Put {
+                item: to_item(&record(keys::device_owner(&hash)))?,
+                cond: Some(owner_cond(&prev)),
+            },
+            TxOp::Put {
+                item: to_item(&record(keys::user_device(username, &hash)))?,
+                cond: None,
+            },
         ];
         if let Some(p) = prev.as_ref().filter(|p| p.username != username) {
-            ops.push(TxOp::Delete { key: keys::user_device(&p.username, &hash), cond: None });
+            ops.push(TxOp::Delete {
+                key: keys::user_device(&p.username, &hash),
+                cond: None,
+            });
         }
         match app.main.transact(ops).await {
             Ok(()) => return Ok(()),
@@ -101,7 +123,9 @@ pub async fn register(app: &App, username: &str, req: &Registration) -> Result<(
 /// Removes one of the user's own tokens; another user's (or an unknown) token is a 404.
 pub async fn unregister(app: &App, username: &str, token: &str) -> Result<(), ApiError> {
     let hash = token_hash(token);
-    let mine = owner(app, &hash).await?.is_some_and(|o| o.username == username);
+    let mine = owner(app, &hash)
+        .await?
+        .is_some_and(|o| o.username == username);
     if !mine {
         return Err(ApiError::not_found("Token Not Found"));
     }
@@ -111,14 +135,22 @@ pub async fn unregister(app: &App, username: &str, token: &str) -> Result<(), Ap
 /// Deletes a user's token item, and the owner item while it still names that user.
 async fn remove(app: &App, username: &str, hash: &str) -> Result<(), ApiError> {
     let ops = vec![
-        TxOp::Delete { key: keys::user_device(username, hash), cond: None },
-        TxOp::Delete { key: keys::device_owner(hash), cond: Some(Cond::eq("username", username)) },
+        TxOp::Delete {
+            key: keys::user_device(username, hash),
+            cond: None,
+        },
+        TxOp::Delete {
+            key: keys::device_owner(hash),
+            cond: Some(Cond::eq("username", username)),
+        },
     ];
     match app.main.transact(ops).await {
         Ok(()) => Ok(()),
         // The token moved to someone else meanwhile: only our stale item goes.
         Err(e) if e.failed_at(1) => {
-            app.main.delete(&keys::user_device(username, hash), None).await?;
+            app.main
+                .delete(&keys::user_device(username, hash), None)
+                .await?;
             Ok(())
         }
         Err(e) => Err(e.into()),
@@ -134,5 +166,8 @@ pub async fn remove_dead(app: &App, username: &str, token: &str) -> Result<(), A
 pub async fn of_user(app: &App, username: &str) -> Result<Vec<DeviceRecord>, ApiError> {
     let q = Query::pk(keys::user_pk(username)).prefix(keys::FCM_PREFIX);
     let items = query_all(app.main.as_ref(), q).await?;
-    items.iter().map(|i| from_item(i).map_err(ApiError::from)).collect()
+    items
+        .iter()
+        .map(|i| from_item(i).map_err(ApiError::from))
+        .collect()
 }

@@ -17,8 +17,17 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Username, ApiError> {
         let s = raw.trim().to_lowercase();
         let ok = (3..=32).contains(&s.len())
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
-        if ok { Ok(Username(s)) } else { Err(invalid("username", "must be 3-32 characters of a-z, 0-9, _ . -")) }
+            && s.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-')
+            });
+        if ok {
+            Ok(Username(s))
+        } else {
+            Err(invalid(
+                "username",
+                "must be 3-32 characters of a-z, 0-9, _ . -",
+            ))
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -47,7 +56,11 @@ impl Email {
                 }
                 None => false,
             };
-        if valid { Ok(Email(s)) } else { Err(invalid("email", "must be a valid e-mail address")) }
+        if valid {
+            Ok(Email(s))
+        } else {
+            Err(invalid("email", "must be a valid e-mail address"))
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -62,14 +75,24 @@ pub struct Phone(String);
 impl Phone {
     /// Errors carry the original messages: `PhoneFormatErr`.
     pub fn parse(raw: &str) -> Result<Phone, ApiError> {
-        let s: String = raw.trim().chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let s: String = raw
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .collect();
         let s = s.strip_prefix('+').unwrap_or(&s).to_owned();
         let s = match s.strip_prefix('0') {
             Some(rest) => format!("62{rest}"),
             None => s,
         };
-        let ok = s.starts_with("628") && (10..=15).contains(&s.len()) && s.chars().all(|c| c.is_ascii_digit());
-        if ok { Ok(Phone(s)) } else { Err(ApiError::bad_request("PhoneFormatErr")) }
+        let ok = s.starts_with("628")
+            && (10..=15).contains(&s.len())
+            && s.chars().all(|c| c.is_ascii_digit());
+        if ok {
+            Ok(Phone(s))
+        } else {
+            Err(ApiError::bad_request("PhoneFormatErr"))
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -143,15 +166,27 @@ mod tests {
 
     #[test]
     fn phone_numbers_are_normalised_to_msisdn() {
-        assert_eq!(Phone::parse("0812-3456-789").map(|p| p.as_str().to_owned()), Ok("628123456789".into()));
-        assert_eq!(Phone::parse("+628123456789").map(|p| p.as_str().to_owned()), Ok("628123456789".into()));
+        assert_eq!(
+            Phone::parse("0812-3456-789").map(|p| p.as_str().to_owned()),
+            Ok("628123456789".into())
+        );
+        assert_eq!(
+            Phone::parse("+628123456789").map(|p| p.as_str().to_owned()),
+            Ok("628123456789".into())
+        );
         assert!(Phone::parse("12345").is_err());
-        assert!(Phone::parse("6221555123").is_err(), "landline is not a mobile number");
+        assert!(
+            Phone::parse("6221555123").is_err(),
+            "landline is not a mobile number"
+        );
     }
 
     #[test]
     fn emails_are_case_insensitive() {
-        assert_eq!(Email::parse(" John@Example.COM "), Email::parse("john@example.com"));
+        assert_eq!(
+            Email::parse(" John@Example.COM "),
+            Email::parse("john@example.com")
+        );
         assert!(Email::parse("no-at-sign").is_err());
         assert!(Email::parse("a@b").is_err());
     }

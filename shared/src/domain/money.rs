@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ApiError, FieldError};
 
 /// An amount of rupiah (IDR has no minor unit in practice).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Money(i64);
 
@@ -51,7 +53,9 @@ impl std::fmt::Display for Money {
 }
 
 /// A number of reward points.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Points(i64);
 
@@ -65,7 +69,10 @@ impl Points {
     /// A client-supplied positive number of points.
     pub fn positive(field: &str, n: i64) -> Result<Points, ApiError> {
         if n <= 0 || n > MAX_AMOUNT {
-            return Err(ApiError::validation(vec![FieldError::new(field, "must be a positive whole number")]));
+            return Err(ApiError::validation(vec![FieldError::new(
+                field,
+                "must be a positive whole number",
+            )]));
         }
         Ok(Points(n))
     }
@@ -84,6 +91,9 @@ mod tests {
         assert!(Money::positive("amount", 0).is_err());
         assert!(Money::positive("amount", -5).is_err());
         assert!(Money::positive("amount", MAX_AMOUNT + 1).is_err());
-        assert_eq!(Money::positive("amount", 10_000).map(Money::rupiah), Ok(10_000));
+        assert_eq!(
+            Money::positive("amount", 10_000).map(Money::rupiah),
+            Ok(10_000)
+        );
     }
 }

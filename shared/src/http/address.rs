@@ -23,7 +23,10 @@ async fn create(
     Json(input): Json<AddressInput>,
 ) -> ApiResult<(StatusCode, Json<Address>)> {
     let valid = input.validate()?;
-    Ok((StatusCode::CREATED, Json(address::create(&app, &user.username, &valid).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(address::create(&app, &user.username, &valid).await?),
+    ))
 }
 
 async fn update(
@@ -33,12 +36,20 @@ async fn update(
     Json(input): Json<AddressInput>,
 ) -> ApiResult<Json<Address>> {
     let valid = input.validate()?;
-    Ok(Json(address::update(&app, &user.username, id, &valid).await?))
+    Ok(Json(
+        address::update(&app, &user.username, id, &valid).await?,
+    ))
 }
 
-async fn delete(user: AuthUser, State(app): State<App>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+async fn delete(
+    user: AuthUser,
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
     address::delete(&app, &user.username, id).await?;
-    Ok(Json(json!({ "status": true, "message": "Address deleted" })))
+    Ok(Json(
+        json!({ "status": true, "message": "Address deleted" }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -53,11 +64,16 @@ fn parse_id(v: Option<Value>) -> Result<i64, ApiError> {
         Some(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     };
-    id.filter(|&n| n > 0)
-        .ok_or_else(|| ApiError::validation(vec![FieldError::new("id", "must be a positive integer")]))
+    id.filter(|&n| n > 0).ok_or_else(|| {
+        ApiError::validation(vec![FieldError::new("id", "must be a positive integer")])
+    })
 }
 
-async fn set_default(user: AuthUser, State(app): State<App>, Json(req): Json<SetDefault>) -> ApiResult<Json<Address>> {
+async fn set_default(
+    user: AuthUser,
+    State(app): State<App>,
+    Json(req): Json<SetDefault>,
+) -> ApiResult<Json<Address>> {
     let id = parse_id(req.id)?;
     Ok(Json(address::set_default(&app, &user.username, id).await?))
 }

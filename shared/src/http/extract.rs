@@ -25,9 +25,10 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
-            JsonRejection::MissingJsonContentType(_) => {
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json")
-            }
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json",
+            ),
             JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("Malformed JSON"),
             JsonRejection::JsonDataError(e) => ApiError::bad_request("Invalid request body")
                 .with_errors(vec![crate::error::FieldError::new("body", e.body_text())]),
@@ -72,7 +73,9 @@ pub struct ClientIp(pub Option<IpAddr>);
 impl ClientIp {
     /// A stable string for rate-limit buckets.
     pub fn bucket(&self) -> String {
-        self.0.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into())
+        self.0
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "unknown".into())
     }
 }
 
@@ -83,13 +86,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
         use lambda_http::request::RequestContext;
         if let Some(ctx) = parts.extensions.get::<RequestContext>() {
             let ip = match ctx {
-                RequestContext::ApiGatewayV2(c) => c.http.source_ip.as_deref().and_then(|s| s.parse().ok()),
-                RequestContext::WebSocket(c) => c.identity.source_ip.as_deref().and_then(|s| s.parse().ok()),
+                RequestContext::ApiGatewayV2(c) => {
+                    c.http.source_ip.as_deref().and_then(|s| s.parse().ok())
+                }
+                RequestContext::WebSocket(c) => {
+                    c.identity.source_ip.as_deref().and_then(|s| s.parse().ok())
+                }
                 _ => None,
             };
             return Ok(ClientIp(ip));
         }
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
         Ok(ClientIp(ip))
     }
 }

@@ -16,9 +16,15 @@ use crate::error::{ApiError, ApiResult, FieldError};
 use crate::http::{Json, Query};
 use crate::notify::Notification;
 
-async fn register(user: AuthUser, State(app): State<App>, Json(req): Json<Registration>) -> ApiResult<Json<Value>> {
+async fn register(
+    user: AuthUser,
+    State(app): State<App>,
+    Json(req): Json<Registration>,
+) -> ApiResult<Json<Value>> {
     devices::register(&app, &user.username, &req).await?;
-    Ok(Json(json!({ "status": true, "message": "Token registered" })))
+    Ok(Json(
+        json!({ "status": true, "message": "Token registered" }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -26,7 +32,11 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-async fn remove(user: AuthUser, State(app): State<App>, Query(q): Query<TokenQuery>) -> ApiResult<Json<Value>> {
+async fn remove(
+    user: AuthUser,
+    State(app): State<App>,
+    Query(q): Query<TokenQuery>,
+) -> ApiResult<Json<Value>> {
     let token = devices::parse_token(q.token.as_deref())?;
     devices::unregister(&app, &user.username, &token).await?;
     Ok(Json(json!({ "status": true, "message": "Token removed" })))
@@ -43,8 +53,10 @@ struct SendReq {
 
 /// Keys FCM reserves in `data` (rejected by FCM with INVALID_ARGUMENT).
 fn reserved(key: &str) -> bool {
-    matches!(key, "from" | "message_type" | "notification" | "collapse_key" | "priority" | "ttl")
-        || key.starts_with("google")
+    matches!(
+        key,
+        "from" | "message_type" | "notification" | "collapse_key" | "priority" | "ttl"
+    ) || key.starts_with("google")
         || key.starts_with("gcm")
 }
 
@@ -52,7 +64,10 @@ fn reserved(key: &str) -> bool {
 /// booleans are stringified.
 fn validate(req: SendReq) -> Result<Notification, ApiError> {
     let mut errors = Vec::new();
-    let username = req.username.as_deref().map(|u| crate::domain::Username::parse(u).map(|u| u.as_str().to_owned()));
+    let username = req
+        .username
+        .as_deref()
+        .map(|u| crate::domain::Username::parse(u).map(|u| u.as_str().to_owned()));
     let username = match username {
         Some(Ok(u)) => Some(u),
         _ => {
@@ -63,7 +78,10 @@ fn validate(req: SendReq) -> Result<Notification, ApiError> {
     let mut text = |field: &str, v: Option<String>, max: usize| -> String {
         let s = v.unwrap_or_default().trim().to_owned();
         if s.is_empty() || s.chars().count() > max {
-            errors.push(FieldError::new(field, format!("must be 1-{max} characters")));
+            errors.push(FieldError::new(
+                field,
+                format!("must be 1-{max} characters"),
+            ));
         }
         s
     };
@@ -76,7 +94,10 @@ fn validate(req: SendReq) -> Result<Notification, ApiError> {
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
             _ => {
-                errors.push(FieldError::new(format!("data.{k}"), "must be a string, number or boolean"));
+                errors.push(FieldError::new(
+                    format!("data.{k}"),
+                    "must be a string, number or boolean",
+                ));
                 continue;
             }
         };
@@ -89,22 +110,41 @@ fn validate(req: SendReq) -> Result<Notification, ApiError> {
         errors.push(FieldError::new("data", "must be at most 4000 bytes"));
     }
     match username {
-        Some(username) if errors.is_empty() => Ok(Notification::Push { username, title, body, data }),
+        Some(username) if errors.is_empty() => Ok(Notification::Push {
+            username,
+            title,
+            body,
+            data,
+        }),
         _ => Err(ApiError::validation(errors)),
     }
 }
 
-async fn send(_caller: ApiKeyHolder, State(app): State<App>, Json(req): Json<SendReq>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn send(
+    _caller: ApiKeyHolder,
+    State(app): State<App>,
+    Json(req): Json<SendReq>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let message = validate(req)?;
-    let Notification::Push { username, .. } = &message else { return Err(ApiError::internal()) };
-    if app.main.get(&crate::store::keys::info(username)).await?.is_none() {
+    let Notification::Push { username, .. } = &message else {
+        return Err(ApiError::internal());
+    };
+    if app
+        .main
+        .get(&crate::store::keys::info(username))
+        .await?
+        .is_none()
+    {
         return Err(ApiError::not_found("Account does not exist"));
     }
     app.queue.send(&message).await.map_err(|e| {
         tracing::error!(error = %e, "could not enqueue push");
         ApiError::unavailable()
     })?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": true, "message": "Notification queued" }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "status": true, "message": "Notification queued" })),
+    ))
 }
 
 /// The fcm route group.

@@ -18,23 +18,43 @@ async fn list_offers(user: AuthUser, State(app): State<App>) -> ApiResult<Json<V
     Ok(Json(marketing::list_for(&app, &user.username).await?))
 }
 
-async fn create_offer(_: ApiKeyHolder, State(app): State<App>, Json(req): Json<NewOffer>) -> ApiResult<(StatusCode, Json<Offer>)> {
-    Ok((StatusCode::CREATED, Json(marketing::create(&app, &req).await?)))
+async fn create_offer(
+    _: ApiKeyHolder,
+    State(app): State<App>,
+    Json(req): Json<NewOffer>,
+) -> ApiResult<(StatusCode, Json<Offer>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(marketing::create(&app, &req).await?),
+    ))
 }
 
 async fn list_faq(State(app): State<App>) -> ApiResult<Json<Vec<Faq>>> {
     Ok(Json(faq::list(&app).await?))
 }
 
-async fn create_faq(_: ApiKeyHolder, State(app): State<App>, Json(req): Json<FaqInput>) -> ApiResult<(StatusCode, Json<Faq>)> {
+async fn create_faq(
+    _: ApiKeyHolder,
+    State(app): State<App>,
+    Json(req): Json<FaqInput>,
+) -> ApiResult<(StatusCode, Json<Faq>)> {
     Ok((StatusCode::CREATED, Json(faq::create(&app, &req).await?)))
 }
 
-async fn update_faq(_: ApiKeyHolder, State(app): State<App>, Path(id): Path<i64>, Json(req): Json<FaqInput>) -> ApiResult<Json<Faq>> {
+async fn update_faq(
+    _: ApiKeyHolder,
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    Json(req): Json<FaqInput>,
+) -> ApiResult<Json<Faq>> {
     Ok(Json(faq::update(&app, id, &req).await?))
 }
 
-async fn delete_faq(_: ApiKeyHolder, State(app): State<App>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+async fn delete_faq(
+    _: ApiKeyHolder,
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
     faq::delete(&app, id).await?;
     Ok(Json(json!({ "status": true, "message": "FAQ deleted" })))
 }

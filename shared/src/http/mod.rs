@@ -28,7 +28,12 @@ pub use extract::{ClientIp, Json, Path, Query};
 
 /// Every HTTP route group merged: what the local server serves and in-process tests exercise.
 pub fn routes() -> Router<App> {
-    Router::new().merge(health::router()).merge(address::router()).merge(user::router()).merge(fcm::router()).merge(marketing::router())
+    Router::new()
+        .merge(health::router())
+        .merge(address::router())
+        .merge(user::router())
+        .merge(fcm::router())
+        .merge(marketing::router())
 }
 
 /// Header carrying the request id (set by us when the client or API Gateway did not).
@@ -74,7 +79,10 @@ const SECURITY_HEADERS: [(&str, &str); 12] = [
     ("cross-origin-resource-policy", "same-origin"),
     ("origin-agent-cluster", "?1"),
     ("referrer-policy", "no-referrer"),
-    ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
     ("x-content-type-options", "nosniff"),
     ("x-dns-prefetch-control", "off"),
     ("x-download-options", "noopen"),
@@ -84,10 +92,19 @@ const SECURITY_HEADERS: [(&str, &str); 12] = [
 ];
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

@@ -19,19 +19,26 @@ async fn get_profile(user: AuthUser, State(app): State<App>) -> ApiResult<Json<P
     Ok(Json(profile::get(&app, &user.username).await?))
 }
 
-async fn put_profile(user: AuthUser, State(app): State<App>, Json(req): Json<ProfileUpdate>) -> ApiResult<Json<Profile>> {
+async fn put_profile(
+    user: AuthUser,
+    State(app): State<App>,
+    Json(req): Json<ProfileUpdate>,
+) -> ApiResult<Json<Profile>> {
     Ok(Json(profile::update(&app, &user.username, &req).await?))
 }
 
 async fn referral_code(user: AuthUser, State(app): State<App>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "referral_code": profile::referral_code(&app, &user.username).await? })))
+    Ok(Json(
+        json!({ "referral_code": profile::referral_code(&app, &user.username).await? }),
+    ))
 }
 
 fn multipart_error(status: StatusCode, detail: String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         image::too_large()
     } else {
-        ApiError::bad_request("Invalid multipart body").with_errors(vec![FieldError::new("body", detail)])
+        ApiError::bad_request("Invalid multipart body")
+            .with_errors(vec![FieldError::new("body", detail)])
     }
 }
 
@@ -42,20 +49,32 @@ async fn update_image(
 ) -> ApiResult<Json<Value>> {
     let mut multipart = multipart.map_err(|r| multipart_error(r.status(), r.body_text()))?;
     let mut file = None;
-    while let Some(field) = multipart.next_field().await.map_err(|e| multipart_error(e.status(), e.body_text()))? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e.status(), e.body_text()))?
+    {
         if field.name() == Some("profile_img") {
-            let bytes = field.bytes().await.map_err(|e| multipart_error(e.status(), e.body_text()))?;
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| multipart_error(e.status(), e.body_text()))?;
             file = Some(bytes);
             break;
         }
     }
-    let bytes = file.ok_or_else(|| ApiError::validation(vec![FieldError::new("profile_img", "is required")]))?;
+    let bytes = file
+        .ok_or_else(|| ApiError::validation(vec![FieldError::new("profile_img", "is required")]))?;
     let url = image::replace(&app, &user.username, bytes).await?;
-    Ok(Json(json!({ "status": true, "message": "Profile image updated", "profile_img": url })))
+    Ok(Json(
+        json!({ "status": true, "message": "Profile image updated", "profile_img": url }),
+    ))
 }
 
 async fn serve_image(State(app): State<App>, Path(file): Path<String>) -> ApiResult<Response> {
-    let (bytes, content_type) = image::read(&app, &file).await?.ok_or_else(|| ApiError::not_found("Not Found"))?;
+    let (bytes, content_type) = image::read(&app, &file)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Not Found"))?;
     Response::builder()
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "public, max-age=86400, immutable")

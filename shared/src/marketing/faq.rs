@@ -45,22 +45,53 @@ pub struct FaqInput {
 fn record(app: &App, faq: Faq) -> FaqRecord {
     let key = keys::faq(&faq.id.to_string());
     let gsi1sk = format!("{:06}#{:010}", faq.order, faq.id);
-    FaqRecord { pk: key.pk, sk: key.sk, faq, updated_at: app.clock.epoch(), gsi1pk: keys::FAQS_GSI_PK.into(), gsi1sk }
+    FaqRecord {
+        pk: key.pk,
+        sk: key.sk,
+        faq,
+        updated_at: app.clock.epoch(),
+        gsi1pk: keys::FAQS_GSI_PK.into(),
+        gsi1sk,
+    }
 }
 
 /// Merges input over a base entry and validates the result.
 fn merge(id: i64, base: Option<&Faq>, input: &FaqInput) -> Result<Faq, ApiError> {
     let mut errors = Vec::new();
     let pick = |new: &Option<String>, old: Option<&String>| new.clone().or_else(|| old.cloned());
-    let question = text(&mut errors, "question", pick(&input.question, base.map(|b| &b.question)).as_deref(), 300);
-    let answer = text(&mut errors, "answer", pick(&input.answer, base.map(|b| &b.answer)).as_deref(), 5000);
-    let category = pick(&input.category, base.map(|b| &b.category)).unwrap_or_else(|| DEFAULT_CATEGORY.into());
+    let question = text(
+        &mut errors,
+        "question",
+        pick(&input.question, base.map(|b| &b.question)).as_deref(),
+        300,
+    );
+    let answer = text(
+        &mut errors,
+        "answer",
+        pick(&input.answer, base.map(|b| &b.answer)).as_deref(),
+        5000,
+    );
+    let category =
+        pick(&input.category, base.map(|b| &b.category)).unwrap_or_else(|| DEFAULT_CATEGORY.into());
     let category = text(&mut errors, "category", Some(&category), 50);
     let order = input.order.or(base.map(|b| b.order)).unwrap_or(0);
     if !(0..=MAX_ORDER).contains(&order) {
-        errors.push(FieldError::new("order", format!("must be between 0 and {MAX_ORDER}")));
+        errors.push(FieldError::new(
+            "order",
+            format!("must be between 0 and {MAX_ORDER}"),
+        ));
     }
-    if errors.is_empty() { Ok(Faq { id, question, answer, category, order }) } else { Err(ApiError::validation(errors)) }
+    if errors.is_empty() {
+        Ok(Faq {
+            id,
+            question,
+            answer,
+            category,
+            order,
+        })
+    } else {
+        Err(ApiError::validation(errors))
+    }
 }
 
 fn not_found() -> ApiError {
@@ -70,7 +101,14 @@ fn not_found() -> ApiError {
 /// Every entry, by `order` then id.
 pub async fn list(app: &App) -> Result<Vec<Faq>, ApiError> {
     let items = query_all(app.main.as_ref(), Query::index(GSI1, keys::FAQS_GSI_PK)).await?;
-    items.iter().map(|i| from_item::<FaqRecord>(i).map(|r| r.faq).map_err(ApiError::from)).collect()
+    items
+        .iter()
+        .map(|i| {
+            from_item::<FaqRecord>(i)
+                .map(|r| r.faq)
+                .map_err(ApiError::from)
+        })
+        .collect()
 }
 
 /// Adds an entry.
@@ -78,16 +116,26 @@ pub async fn create(app: &App, input: &FaqInput) -> Result<Faq, ApiError> {
     let draft = merge(0, None, input)?;
     let id = next_id(app, "FAQ").await?;
     let rec = record(app, Faq { id, ..draft });
-    app.main.put(to_item(&rec)?, Some(Cond::item_absent())).await?;
+    app.main
+        .put(to_item(&rec)?, Some(Cond::item_absent()))
+        .await?;
     Ok(rec.faq)
 }
 
 /// Changes an entry (absent fields unchanged).
 pub async fn update(app: &App, id: i64, input: &FaqInput) -> Result<Faq, ApiError> {
-    let item = app.main.get(&keys::faq(&id.to_string())).await?.ok_or_else(not_found)?;
+    let item = app
+        .main
+        .get(&keys::faq(&id.to_string()))
+        .await?
+        .ok_or_else(not_found)?;
     let old: FaqRecord = from_item(&item)?;
     let rec = record(app, merge(id, Some(&old.faq), input)?);
-    match app.main.put(to_item(&rec)?, Some(Cond::item_exists())).await {
+    match app
+        .main
+        .put(to_item(&rec)?, Some(Cond::item_exists()))
+        .await
+    {
         Ok(()) => Ok(rec.faq),
         Err(StoreError::ConditionFailed) => Err(not_found()),
         Err(e) => Err(e.into()),
@@ -96,7 +144,11 @@ pub async fn update(app: &App, id: i64, input: &FaqInput) -> Result<Faq, ApiErro
 
 /// Removes an entry.
 pub async fn delete(app: &App, id: i64) -> Result<(), ApiError> {
-    match app.main.delete(&keys::faq(&id.to_string()), Some(Cond::item_exists())).await {
+    match app
+        .main
+        .delete(&keys::faq(&id.to_string()), Some(Cond::item_exists()))
+        .await
+    {
         Ok(_) => Ok(()),
         Err(StoreError::ConditionFailed) => Err(not_found()),
         Err(e) => Err(e.into()),

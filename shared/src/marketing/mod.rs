@@ -8,11 +8,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::{ApiError, FieldError};
-use crate::store::{Cond, Query, SkCond, Update, from_item, get_n, keys, query_all, schema::GSI1, to_item};
+use crate::store::{
+    Cond, Query, SkCond, Update, from_item, get_n, keys, query_all, schema::GSI1, to_item,
+};
 
 /// Hands out the next integer id of a counter.
 pub async fn next_id(app: &App, name: &str) -> Result<i64, ApiError> {
-    let item = app.main.update(&keys::counter(name), Update::new().add("value", 1), None).await?;
+    let item = app
+        .main
+        .update(&keys::counter(name), Update::new().add("value", 1), None)
+        .await?;
     get_n(&item, "value").ok_or_else(ApiError::internal)
 }
 
@@ -82,10 +87,18 @@ pub struct NewOffer {
 }
 
 /// Checks a required text field's length.
-pub(crate) fn text(errors: &mut Vec<FieldError>, field: &str, v: Option<&str>, max: usize) -> String {
+pub(crate) fn text(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    v: Option<&str>,
+    max: usize,
+) -> String {
     let s = v.map(str::trim).unwrap_or_default();
     if s.is_empty() || s.chars().count() > max {
-        errors.push(FieldError::new(field, format!("must be 1-{max} characters")));
+        errors.push(FieldError::new(
+            field,
+            format!("must be 1-{max} characters"),
+        ));
     }
     s.to_owned()
 }
@@ -95,13 +108,17 @@ fn parse_valid_until(raw: &str) -> Option<i64> {
     if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         return d.and_hms_opt(23, 59, 59).map(|t| t.and_utc().timestamp());
     }
-    DateTime::parse_from_rfc3339(raw).ok().map(|t| t.timestamp())
+    DateTime::parse_from_rfc3339(raw)
+        .ok()
+        .map(|t| t.timestamp())
 }
 
 fn valid_image_url(u: &str) -> bool {
     u.len() <= 500
         && !u.chars().any(|c| c.is_whitespace() || c.is_control())
-        && (u.starts_with("https://") || u.starts_with("http://") || (u.starts_with('/') && !u.starts_with("//")))
+        && (u.starts_with("https://")
+            || u.starts_with("http://")
+            || (u.starts_with('/') && !u.starts_with("//")))
 }
 
 /// Creates an offer after validating every field (the expiry must lie in the future and a target
@@ -110,9 +127,17 @@ pub async fn create(app: &App, req: &NewOffer) -> Result<Offer, ApiError> {
     let mut errors = Vec::new();
     let title = text(&mut errors, "title", req.title.as_deref(), 150);
     let description = text(&mut errors, "description", req.description.as_deref(), 2000);
-    let image_url = req.image_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned);
+    let image_url = req
+        .image_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned);
     if image_url.as_deref().is_some_and(|u| !valid_image_url(u)) {
-        errors.push(FieldError::new("image_url", "must be an http(s) URL or an absolute path"));
+        errors.push(FieldError::new(
+            "image_url",
+            "must be an http(s) URL or an absolute path",
+        ));
     }
     let now = app.clock.epoch();
     let valid_until = match req.valid_until.as_deref().map(parse_valid_until) {
@@ -122,14 +147,24 @@ pub async fn create(app: &App, req: &NewOffer) -> Result<Offer, ApiError> {
             None
         }
         _ => {
-            errors.push(FieldError::new("valid_until", "must be a date (YYYY-MM-DD) or an ISO-8601 date-time"));
+            errors.push(FieldError::new(
+                "valid_until",
+                "must be a date (YYYY-MM-DD) or an ISO-8601 date-time",
+            ));
             None
         }
     };
-    let username = match req.username.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+    let username = match req
+        .username
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
         None => None,
         Some(u) => match crate::domain::Username::parse(u) {
-            Ok(u) if app.main.get(&keys::info(u.as_str())).await?.is_some() => Some(u.as_str().to_owned()),
+            Ok(u) if app.main.get(&keys::info(u.as_str())).await?.is_some() => {
+                Some(u.as_str().to_owned())
+            }
             _ => {
                 errors.push(FieldError::new("username", "no such user"));
                 None
@@ -155,7 +190,9 @@ pub async fn create(app: &App, req: &NewOffer) -> Result<Offer, ApiError> {
         gsi1pk: keys::OFFERS_GSI_PK.into(),
         gsi1sk: offer_gsi_sk(valid_until, id),
     };
-    app.main.put(to_item(&rec)?, Some(Cond::item_absent())).await?;
+    app.main
+        .put(to_item(&rec)?, Some(Cond::item_absent()))
+        .await?;
     Ok(rec.view())
 }
 

@@ -26,7 +26,13 @@ use crate::devices;
 /// Sends e-mail.
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {
-    async fn send_mail(&self, to: &str, subject: &str, text: &str, html: Option<&str>) -> Result<(), NotifyError>;
+    async fn send_mail(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+        html: Option<&str>,
+    ) -> Result<(), NotifyError>;
 }
 
 /// Sends SMS.
@@ -49,7 +55,13 @@ pub trait Pusher: Send + Sync + 'static {
 
 #[async_trait]
 impl Mailer for SesMailer {
-    async fn send_mail(&self, to: &str, subject: &str, text: &str, html: Option<&str>) -> Result<(), NotifyError> {
+    async fn send_mail(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+        html: Option<&str>,
+    ) -> Result<(), NotifyError> {
         self.send(to, subject, text, html).await
     }
 }
@@ -89,15 +101,24 @@ impl Providers {
         let c = &app.config;
         let mut p = Providers::default();
         if c.backend == Backend::Aws {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-            p.mailer = Some(Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), &c.mail_from)));
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
+            p.mailer = Some(Arc::new(SesMailer::new(
+                aws_sdk_sesv2::Client::new(&sdk),
+                &c.mail_from,
+            )));
         }
         if let (Some(url), Some(key)) = (&c.sms_base_url, &c.sms_api_key) {
             p.sms = Some(Arc::new(SmsViro::new(url, key.clone(), &c.sms_sender_id)?));
         }
         if let Some(sa) = &c.fcm_service_account {
             let account = ServiceAccount::load(sa.expose())?;
-            p.push = Some(Arc::new(FcmClient::new(account, &c.fcm_base_url, app.clock.clone())?));
+            p.push = Some(Arc::new(FcmClient::new(
+                account,
+                &c.fcm_base_url,
+                app.clock.clone(),
+            )?));
         }
         Ok(p)
     }
@@ -122,23 +143,52 @@ impl Delivery {
     /// Delivers one notification.
     pub async fn deliver(&self, n: &Notification) -> Result<(), NotifyError> {
         match n {
-            Notification::Email { to, subject, body, html } => {
-                let mailer = self.providers.mailer.as_ref().ok_or_else(|| unconfigured("mail"))?;
+            Notification::Email {
+                to,
+                subject,
+                body,
+                html,
+            } => {
+                let mailer = self
+                    .providers
+                    .mailer
+                    .as_ref()
+                    .ok_or_else(|| unconfigured("mail"))?;
                 mailer.send_mail(to, subject, body, html.as_deref()).await
             }
             Notification::Sms { to, text } => {
-                let sms = self.providers.sms.as_ref().ok_or_else(|| unconfigured("SMS"))?;
+                let sms = self
+                    .providers
+                    .sms
+                    .as_ref()
+                    .ok_or_else(|| unconfigured("SMS"))?;
                 sms.send_sms(to, text).await
             }
-            Notification::Push { username, title, body, data } => self.push(username, title, body, data).await,
+            Notification::Push {
+                username,
+                title,
+                body,
+                data,
+            } => self.push(username, title, body, data).await,
         }
     }
 
     /// Sends to every device of the user; dead tokens are deleted. Any transient failure fails the
     /// whole message (retried later).
-    async fn push(&self, username: &str, title: &str, body: &str, data: &BTreeMap<String, String>) -> Result<(), NotifyError> {
-        let pusher = self.providers.push.as_ref().ok_or_else(|| unconfigured("push"))?;
-        let store = |e: crate::error::ApiError| NotifyError::Transient(format!("store: {}", e.message));
+    async fn push(
+        &self,
+        username: &str,
+        title: &str,
+        body: &str,
+        data: &BTreeMap<String, String>,
+    ) -> Result<(), NotifyError> {
+        let pusher = self
+            .providers
+            .push
+            .as_ref()
+            .ok_or_else(|| unconfigured("push"))?;
+        let store =
+            |e: crate::error::ApiError| NotifyError::Transient(format!("store: {}", e.message));
         let devices = devices::of_user(&self.app, username).await.map_err(store)?;
         if devices.is_empty() {
             tracing::info!(username, "push skipped: no registered devices");
@@ -148,12 +198,23 @@ impl Delivery {
             match pusher.push(&device.token, title, body, data).await {
                 Ok(PushOutcome::Delivered) => {}
                 Ok(PushOutcome::DeadToken(reason)) => {
-                    devices::remove_dead(&self.app, username, &device.token).await.map_err(store)?;
+                    devices::remove_dead(&self.app, username, &device.token)
+                        .await
+                        .map_err(store)?;
                     let hash = devices::token_hash(&device.token);
-                    audit::record(&self.app, LogKind::Notification, username, Some(username), "push.token_removed",
-                        json!({ "reason": reason, "token_sha256": hash })).await;
+                    audit::record(
+                        &self.app,
+                        LogKind::Notification,
+                        username,
+                        Some(username),
+                        "push.token_removed",
+                        json!({ "reason": reason, "token_sha256": hash }),
+                    )
+                    .await;
                 }
-                Err(NotifyError::Permanent(e)) => tracing::error!(username, error = %e, "push refused by provider"),
+                Err(NotifyError::Permanent(e)) => {
+                    tracing::error!(username, error = %e, "push refused by provider")
+                }
                 Err(e @ NotifyError::Transient(_)) => failure = Some(e),
             }
         }
@@ -167,13 +228,23 @@ impl Delivery {
         for record in event.records {
             let id = record.message_id.clone().unwrap_or_default();
             if let Err(e) = self.handle_record(&record).await {
-                let receives: i64 =
-                    record.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1);
+                let receives: i64 = record
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
                 let last = receives >= self.app.config.notify_max_receives;
                 tracing::warn!(message_id = %id, receives, last, error = %e, "delivery failed; will be retried");
                 if last {
-                    audit::record(&self.app, LogKind::Notification, &id, None, "notification.dead_lettered",
-                        json!({ "receives": receives, "error": e.to_string() })).await;
+                    audit::record(
+                        &self.app,
+                        LogKind::Notification,
+                        &id,
+                        None,
+                        "notification.dead_lettered",
+                        json!({ "receives": receives, "error": e.to_string() }),
+                    )
+                    .await;
                 }
                 response.add_failure(id);
             }
@@ -184,15 +255,26 @@ impl Delivery {
     /// Delivers one record; `Err` only for failures worth retrying.
     async fn handle_record(&self, record: &SqsMessage) -> Result<(), NotifyError> {
         let id = record.message_id.as_deref().unwrap_or_default();
-        let parsed = serde_json::from_str::<Notification>(record.body.as_deref().unwrap_or_default());
+        let parsed =
+            serde_json::from_str::<Notification>(record.body.as_deref().unwrap_or_default());
         let outcome = match parsed {
             Ok(n) => self.deliver(&n).await,
-            Err(e) => Err(NotifyError::Permanent(format!("malformed message body: {e}"))),
+            Err(e) => Err(NotifyError::Permanent(format!(
+                "malformed message body: {e}"
+            ))),
         };
         match outcome {
             Err(NotifyError::Permanent(e)) => {
                 tracing::error!(message_id = id, error = %e, "notification dropped");
-                audit::record(&self.app, LogKind::Notification, id, None, "notification.dropped", json!({ "error": e })).await;
+                audit::record(
+                    &self.app,
+                    LogKind::Notification,
+                    id,
+                    None,
+                    "notification.dropped",
+                    json!({ "error": e }),
+                )
+                .await;
                 Ok(())
             }
             other => other,

@@ -34,7 +34,10 @@ pub struct ServiceAccount {
 
 impl std::fmt::Debug for ServiceAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceAccount").field("client_email", &self.client_email).field("project_id", &self.project_id).finish()
+        f.debug_struct("ServiceAccount")
+            .field("client_email", &self.client_email)
+            .field("project_id", &self.project_id)
+            .finish()
     }
 }
 
@@ -47,7 +50,8 @@ impl ServiceAccount {
             std::fs::read_to_string(value.trim())
                 .map_err(|e| NotifyError::Permanent(format!("FCM service account file: {e}")))?
         };
-        serde_json::from_str(&text).map_err(|e| NotifyError::Permanent(format!("FCM service account JSON: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| NotifyError::Permanent(format!("FCM service account JSON: {e}")))
     }
 }
 
@@ -95,15 +99,30 @@ fn transient(what: &str, e: impl std::fmt::Display) -> NotifyError {
 
 impl FcmClient {
     /// A client for `account`, sending to `{base_url}/v1/projects/{project}/messages:send`.
-    pub fn new(account: ServiceAccount, base_url: &str, clock: ClockRef) -> Result<FcmClient, NotifyError> {
+    pub fn new(
+        account: ServiceAccount,
+        base_url: &str,
+        clock: ClockRef,
+    ) -> Result<FcmClient, NotifyError> {
         let key = EncodingKey::from_rsa_pem(account.private_key.as_bytes())
             .map_err(|e| NotifyError::Permanent(format!("FCM private key: {e}")))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| NotifyError::Permanent(format!("http client: {e}")))?;
-        let send_url = format!("{}/v1/projects/{}/messages:send", base_url.trim_end_matches('/'), account.project_id);
-        Ok(FcmClient { http, account, key, send_url, clock, cached: tokio::sync::Mutex::new(None) })
+        let send_url = format!(
+            "{}/v1/projects/{}/messages:send",
+            base_url.trim_end_matches('/'),
+            account.project_id
+        );
+        Ok(FcmClient {
+            http,
+            account,
+            key,
+            send_url,
+            clock,
+            cached: tokio::sync::Mutex::new(None),
+        })
     }
 
     /// A valid access token, from the cache unless `refresh` or it is close to expiry.
@@ -127,17 +146,29 @@ impl FcmClient {
         let res = self
             .http
             .post(&self.account.token_uri)
-            .form(&[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion.as_str())])
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", assertion.as_str()),
+            ])
             .send()
             .await
             .map_err(|e| transient("FCM token request", e))?;
         if !res.status().is_success() {
             // Bad credentials or clock skew: keep the message (retry, then DLQ) rather than drop it.
-            return Err(NotifyError::Transient(format!("FCM token endpoint answered {}", res.status())));
+            return Err(NotifyError::Transient(format!(
+                "FCM token endpoint answered {}",
+                res.status()
+            )));
         }
-        let t: TokenResponse = res.json().await.map_err(|e| transient("FCM token response", e))?;
+        let t: TokenResponse = res
+            .json()
+            .await
+            .map_err(|e| transient("FCM token response", e))?;
         let token = t.access_token.clone();
-        *cached = Some(Cached { token: t.access_token, refresh_at: now + t.expires_in - REFRESH_MARGIN_SECS });
+        *cached = Some(Cached {
+            token: t.access_token,
+            refresh_at: now + t.expires_in - REFRESH_MARGIN_SECS,
+        });
         Ok(token)
     }
 
@@ -175,10 +206,20 @@ impl FcmClient {
             let error: Value = res.json().await.unwrap_or(Value::Null);
             match classify(status, &error) {
                 Verdict::RefreshAuth if attempt == 0 => continue,
-                Verdict::RefreshAuth => return Err(NotifyError::Transient("FCM rejected a fresh access token".into())),
+                Verdict::RefreshAuth => {
+                    return Err(NotifyError::Transient(
+                        "FCM rejected a fresh access token".into(),
+                    ));
+                }
                 Verdict::Dead(reason) => return Ok(PushOutcome::DeadToken(reason)),
-                Verdict::Retry => return Err(NotifyError::Transient(format!("FCM answered {status}"))),
-                Verdict::Reject => return Err(NotifyError::Permanent(format!("FCM refused the message: {status} {error}"))),
+                Verdict::Retry => {
+                    return Err(NotifyError::Transient(format!("FCM answered {status}")));
+                }
+                Verdict::Reject => {
+                    return Err(NotifyError::Permanent(format!(
+                        "FCM refused the message: {status} {error}"
+                    )));
+                }
             }
         }
         Err(NotifyError::Transient("FCM authentication failed".into()))
@@ -198,14 +239,22 @@ fn classify(status: u16, error: &Value) -> Verdict {
     let details = err["details"].as_array().cloned().unwrap_or_default();
     let fcm_code = details
         .iter()
-        .find(|d| d["@type"].as_str().is_some_and(|t| t.ends_with("google.firebase.fcm.v1.FcmError")))
+        .find(|d| {
+            d["@type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("google.firebase.fcm.v1.FcmError"))
+        })
         .and_then(|d| d["errorCode"].as_str())
         .or_else(|| err["status"].as_str())
         .unwrap_or_default()
         .to_owned();
     let token_violation = details.iter().any(|d| {
-        d["fieldViolations"].as_array().is_some_and(|v| v.iter().any(|f| f["field"] == "message.token"))
-    }) || err["message"].as_str().is_some_and(|m| m.contains("not a valid FCM registration token"));
+        d["fieldViolations"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|f| f["field"] == "message.token"))
+    }) || err["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("not a valid FCM registration token"));
     match status {
         401 => Verdict::RefreshAuth,
         404 if fcm_code == "UNREGISTERED" || fcm_code == "NOT_FOUND" => Verdict::Dead(fcm_code),
@@ -228,17 +277,32 @@ mod tests {
 
     #[test]
     fn dead_tokens_are_recognised_and_transient_errors_retried() {
-        assert!(matches!(classify(404, &err(404, "NOT_FOUND", "UNREGISTERED")), Verdict::Dead(_)));
-        assert!(matches!(classify(403, &err(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH")), Verdict::Dead(_)));
+        assert!(matches!(
+            classify(404, &err(404, "NOT_FOUND", "UNREGISTERED")),
+            Verdict::Dead(_)
+        ));
+        assert!(matches!(
+            classify(403, &err(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH")),
+            Verdict::Dead(_)
+        ));
         let bad_token = json!({"error":{"code":400,"status":"INVALID_ARGUMENT","message":"The registration token is not a valid FCM registration token",
             "details":[{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"message.token","description":"Invalid registration token"}]},
                        {"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"}]}});
         assert!(matches!(classify(400, &bad_token), Verdict::Dead(_)));
         let bad_payload = json!({"error":{"code":400,"status":"INVALID_ARGUMENT","message":"Invalid data payload key: from",
             "details":[{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"message.data","description":"reserved"}]}]}});
-        assert!(matches!(classify(400, &bad_payload), Verdict::Reject), "a payload bug keeps the token");
-        assert!(matches!(classify(429, &err(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED")), Verdict::Retry));
+        assert!(
+            matches!(classify(400, &bad_payload), Verdict::Reject),
+            "a payload bug keeps the token"
+        );
+        assert!(matches!(
+            classify(429, &err(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED")),
+            Verdict::Retry
+        ));
         assert!(matches!(classify(503, &Value::Null), Verdict::Retry));
-        assert!(matches!(classify(502, &Value::Null), Verdict::Retry), "HTML 502 bodies are transport errors");
+        assert!(
+            matches!(classify(502, &Value::Null), Verdict::Retry),
+            "HTML 502 bodies are transport errors"
+        );
     }
 }

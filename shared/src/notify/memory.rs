@@ -28,7 +28,10 @@ impl MemoryQueue {
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send(&self, message: &Notification) -> Result<(), NotifyError> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(message.clone());
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(message.clone());
         Ok(())
     }
 }

@@ -21,17 +21,29 @@ fn content(data: &str) -> Result<Content, NotifyError> {
 
 impl SesMailer {
     pub fn new(client: aws_sdk_sesv2::Client, from: &str) -> Self {
-        SesMailer { client, from: from.to_owned() }
+        SesMailer {
+            client,
+            from: from.to_owned(),
+        }
     }
 
     /// Sends one message. Throttling and account-level pauses are transient (the message waits in
     /// the queue); a rejected message or address is permanent.
-    pub async fn send(&self, to: &str, subject: &str, text: &str, html: Option<&str>) -> Result<(), NotifyError> {
+    pub async fn send(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+        html: Option<&str>,
+    ) -> Result<(), NotifyError> {
         let mut body = Body::builder().text(content(text)?);
         if let Some(h) = html {
             body = body.html(content(h)?);
         }
-        let message = Message::builder().subject(content(subject)?).body(body.build()).build();
+        let message = Message::builder()
+            .subject(content(subject)?)
+            .body(body.build())
+            .build();
         let result = self
             .client
             .send_email()
@@ -44,11 +56,15 @@ impl SesMailer {
             Ok(_) => Ok(()),
             Err(e) => {
                 let code = e.code().unwrap_or_default().to_owned();
-                let detail = format!("SES {code}: {}", aws_sdk_sesv2::error::DisplayErrorContext(&e));
+                let detail = format!(
+                    "SES {code}: {}",
+                    aws_sdk_sesv2::error::DisplayErrorContext(&e)
+                );
                 match code.as_str() {
-                    "MessageRejected" | "BadRequestException" | "NotFoundException" | "MailFromDomainNotVerifiedException" => {
-                        Err(NotifyError::Permanent(detail))
-                    }
+                    "MessageRejected"
+                    | "BadRequestException"
+                    | "NotFoundException"
+                    | "MailFromDomainNotVerifiedException" => Err(NotifyError::Permanent(detail)),
                     _ => Err(NotifyError::Transient(detail)),
                 }
             }

@@ -22,8 +22,16 @@ impl SmsViro {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| NotifyError::Permanent(format!("http client: {e}")))?;
-        let url = format!("{}/restapi/sms/1/text/advanced", base_url.trim_end_matches('/'));
-        Ok(SmsViro { http, url, api_key, sender: sender.to_owned() })
+        let url = format!(
+            "{}/restapi/sms/1/text/advanced",
+            base_url.trim_end_matches('/')
+        );
+        Ok(SmsViro {
+            http,
+            url,
+            api_key,
+            sender: sender.to_owned(),
+        })
     }
 
     /// Sends one text to an MSISDN (`62…`).
@@ -41,16 +49,24 @@ impl SmsViro {
         let status = res.status();
         let reply: Value = res.json().await.unwrap_or(Value::Null);
         if status.is_success() {
-            let group = reply["messages"][0]["status"]["groupName"].as_str().unwrap_or("PENDING");
+            let group = reply["messages"][0]["status"]["groupName"]
+                .as_str()
+                .unwrap_or("PENDING");
             return match group {
                 "PENDING" | "ACCEPTED" | "DELIVERED" => Ok(()),
-                other => Err(NotifyError::Permanent(format!("SMS gateway status {other}"))),
+                other => Err(NotifyError::Permanent(format!(
+                    "SMS gateway status {other}"
+                ))),
             };
         }
         match status.as_u16() {
             // Credentials or quota: an operator fixes it, the message waits.
-            401 | 403 | 429 | 500..=599 => Err(NotifyError::Transient(format!("SMS gateway answered {status}"))),
-            _ => Err(NotifyError::Permanent(format!("SMS gateway answered {status}"))),
+            401 | 403 | 429 | 500..=599 => Err(NotifyError::Transient(format!(
+                "SMS gateway answered {status}"
+            ))),
+            _ => Err(NotifyError::Permanent(format!(
+                "SMS gateway answered {status}"
+            ))),
         }
     }
 }

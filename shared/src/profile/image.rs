@@ -68,12 +68,18 @@ pub fn blob_name(file: &str) -> String {
 /// nothing else — no `..`, no other folder — can ever be addressed. Returns its format.
 pub fn parse_file_name(file: &str) -> Option<ImageKind> {
     let (stem, ext) = file.split_once('.')?;
-    let ok = stem.len() == 32 && stem.chars().all(|c| c.is_ascii_digit() || matches!(c, 'a'..='f'));
+    let ok = stem.len() == 32
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, 'a'..='f'));
     if ok { ImageKind::from_ext(ext) } else { None }
 }
 
 pub fn too_large() -> ApiError {
-    ApiError::new(http::StatusCode::PAYLOAD_TOO_LARGE, "File too large: the maximum is 2 MiB")
+    ApiError::new(
+        http::StatusCode::PAYLOAD_TOO_LARGE,
+        "File too large: the maximum is 2 MiB",
+    )
 }
 
 /// Stores a new profile image and points the profile at it; returns the image URL.
@@ -88,9 +94,17 @@ pub async fn replace(app: &App, username: &str, bytes: Bytes) -> Result<String, 
         .ok_or_else(|| ApiError::bad_request("profile_img must be a JPEG, PNG or WebP image"))?;
     let file = format!("{}.{}", uuid::Uuid::new_v4().simple(), kind.ext());
     let old = super::info(app, username).await?.profile_img;
-    app.blobs.put(&blob_name(&file), bytes, kind.content_type()).await?;
-    let update = Update::new().set("profile_img", file.as_str()).set("updated_at", app.clock.epoch());
-    match app.main.update(&keys::info(username), update, Some(Cond::item_exists())).await {
+    app.blobs
+        .put(&blob_name(&file), bytes, kind.content_type())
+        .await?;
+    let update = Update::new()
+        .set("profile_img", file.as_str())
+        .set("updated_at", app.clock.epoch());
+    match app
+        .main
+        .update(&keys::info(username), update, Some(Cond::item_exists()))
+        .await
+    {
         Ok(_) => {}
         Err(e) => {
             // The profile did not change: do not leave the new file behind.
@@ -111,8 +125,14 @@ pub async fn replace(app: &App, username: &str, bytes: Bytes) -> Result<String, 
 
 /// Reads a served profile image: its bytes and content type, or `None`.
 pub async fn read(app: &App, file: &str) -> Result<Option<(Bytes, &'static str)>, ApiError> {
-    let Some(kind) = parse_file_name(file) else { return Ok(None) };
-    Ok(app.blobs.get(&blob_name(file)).await?.map(|b| (b, kind.content_type())))
+    let Some(kind) = parse_file_name(file) else {
+        return Ok(None);
+    };
+    Ok(app
+        .blobs
+        .get(&blob_name(file))
+        .await?
+        .map(|b| (b, kind.content_type())))
 }
 
 #[cfg(test)]
@@ -121,7 +141,10 @@ mod tests {
 
     #[test]
     fn served_names_are_only_generated_names() {
-        assert_eq!(parse_file_name("0123456789abcdef0123456789abcdef.png"), Some(ImageKind::Png));
+        assert_eq!(
+            parse_file_name("0123456789abcdef0123456789abcdef.png"),
+            Some(ImageKind::Png)
+        );
         for bad in [
             "../0123456789abcdef0123456789abcdef.png",
             "0123456789abcdef0123456789abcdef.png.exe",
@@ -136,9 +159,18 @@ mod tests {
 
     #[test]
     fn formats_are_recognised_by_content() {
-        assert_eq!(ImageKind::sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0]), Some(ImageKind::Jpeg));
-        assert_eq!(ImageKind::sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Some(ImageKind::Webp));
-        assert_eq!(ImageKind::sniff(b"hello, I am text pretending to be a png"), None);
+        assert_eq!(
+            ImageKind::sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0]),
+            Some(ImageKind::Jpeg)
+        );
+        assert_eq!(
+            ImageKind::sniff(b"RIFF\x10\0\0\0WEBPVP8 "),
+            Some(ImageKind::Webp)
+        );
+        assert_eq!(
+            ImageKind::sniff(b"hello, I am text pretending to be a png"),
+            None
+        );
         assert_eq!(ImageKind::sniff(b"GIF89a"), None);
     }
 }

@@ -84,7 +84,10 @@ fn validate(req: &ProfileUpdate) -> Result<ValidUpdate, ApiError> {
         },
     };
     if full_name.is_none() && phone.is_none() {
-        errors.push(FieldError::new("body", "send full_name and/or phone_number"));
+        errors.push(FieldError::new(
+            "body",
+            "send full_name and/or phone_number",
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -111,23 +114,37 @@ pub async fn update(app: &App, username: &str, req: &ProfileUpdate) -> Result<Pr
         let info_cond = match &current.phone_number {
             Some(p) => Cond::eq("phone_number", p.as_str()),
             None => Cond::item_exists().and(
-                Cond::NotExists("phone_number".into()).or(Cond::eq("phone_number", crate::store::AttrValue::Null)),
+                Cond::NotExists("phone_number".into())
+                    .or(Cond::eq("phone_number", crate::store::AttrValue::Null)),
             ),
         };
         let mut ops = Vec::new();
-        let new_phone = valid.phone.as_ref().filter(|p| current.phone_number.as_deref() != Some(p.as_str()));
+        let new_phone = valid
+            .phone
+            .as_ref()
+            .filter(|p| current.phone_number.as_deref() != Some(p.as_str()));
         if let Some(p) = new_phone {
             update = update.set("phone_number", p.as_str());
             let mut guard = keys::phone_guard(p.as_str()).item();
             guard.insert("username".into(), username.into());
             guard.insert("created_at".into(), now.into());
-            ops.push(TxOp::Put { item: guard, cond: Some(Cond::item_absent()) });
+            ops.push(TxOp::Put {
+                item: guard,
+                cond: Some(Cond::item_absent()),
+            });
             if let Some(old) = &current.phone_number {
                 // Our own INFO names this number, so this guard is ours.
-                ops.push(TxOp::Delete { key: keys::phone_guard(old), cond: None });
+                ops.push(TxOp::Delete {
+                    key: keys::phone_guard(old),
+                    cond: None,
+                });
             }
         }
-        ops.push(TxOp::Update { key: keys::info(username), update, cond: Some(info_cond) });
+        ops.push(TxOp::Update {
+            key: keys::info(username),
+            update,
+            cond: Some(info_cond),
+        });
         match app.main.transact(ops).await {
             Ok(()) => return get(app, username).await,
             Err(e) if new_phone.is_some() && e.failed_at(0) => return Err(phone_taken()),

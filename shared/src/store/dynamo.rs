@@ -33,8 +33,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::value::AttrValue;
 use super::{
-    CmpOp, Cond, Item, Key, Page, Query, SkCond, StoreError, Table, TableDef, TxOp, Update, decode_cursor,
-    encode_cursor, is_expired, validate_transaction,
+    CmpOp, Cond, Item, Key, Page, Query, SkCond, StoreError, Table, TableDef, TxOp, Update,
+    decode_cursor, encode_cursor, is_expired, validate_transaction,
 };
 use crate::clock::{ClockRef, SystemClock};
 
@@ -52,7 +52,12 @@ pub struct DynamoTable {
 impl DynamoTable {
     /// A handle on table `name` shaped like `def`.
     pub fn new(client: Client, def: &'static TableDef, name: &str) -> Self {
-        DynamoTable { client, def, name: Arc::from(name), clock: Arc::new(SystemClock) }
+        DynamoTable {
+            client,
+            def,
+            name: Arc::from(name),
+            clock: Arc::new(SystemClock),
+        }
     }
 
     /// Uses `clock` to decide which items have expired (the system clock by default).
@@ -84,17 +89,29 @@ impl DynamoTable {
     /// The key of an item to put, by the table's key attribute names.
     fn key_of(&self, item: &Item) -> Result<Key, StoreError> {
         match (item.get(self.def.pk), item.get(self.def.sk)) {
-            (Some(AttrValue::S(pk)), Some(AttrValue::S(sk))) => Ok(Key::new(pk.clone(), sk.clone())),
-            _ => Err(StoreError::Invalid(format!("item lacks string {}/{}", self.def.pk, self.def.sk))),
+            (Some(AttrValue::S(pk)), Some(AttrValue::S(sk))) => {
+                Ok(Key::new(pk.clone(), sk.clone()))
+            }
+            _ => Err(StoreError::Invalid(format!(
+                "item lacks string {}/{}",
+                self.def.pk, self.def.sk
+            ))),
         }
     }
 
     fn check_update(&self, update: &Update) -> Result<Update, StoreError> {
         let norm = normalise_update(update)?;
-        let touched = norm.set.iter().map(|(n, _)| n).chain(norm.add.iter().map(|(n, _)| n)).chain(&norm.remove);
+        let touched = norm
+            .set
+            .iter()
+            .map(|(n, _)| n)
+            .chain(norm.add.iter().map(|(n, _)| n))
+            .chain(&norm.remove);
         for n in touched {
             if n == self.def.pk || n == self.def.sk {
-                return Err(StoreError::Invalid(format!("cannot update key attribute {n}")));
+                return Err(StoreError::Invalid(format!(
+                    "cannot update key attribute {n}"
+                )));
             }
         }
         Ok(norm)
@@ -112,7 +129,9 @@ pub fn to_aws(v: &AttrValue) -> AttributeValue {
         AttrValue::Bool(b) => AttributeValue::Bool(*b),
         AttrValue::Null => AttributeValue::Null(true),
         AttrValue::L(l) => AttributeValue::L(l.iter().map(to_aws).collect()),
-        AttrValue::M(m) => AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), to_aws(v))).collect()),
+        AttrValue::M(m) => {
+            AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), to_aws(v))).collect())
+        }
     }
 }
 
@@ -133,7 +152,11 @@ pub fn from_aws(v: &AttributeValue) -> Result<AttrValue, StoreError> {
                 .map(|(k, v)| Ok((k.clone(), from_aws(v)?)))
                 .collect::<Result<_, StoreError>>()?,
         ),
-        other => return Err(StoreError::Corrupt(format!("unsupported attribute type {other:?}"))),
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "unsupported attribute type {other:?}"
+            )));
+        }
     })
 }
 
@@ -144,7 +167,9 @@ pub fn item_to_aws(item: &Item) -> AwsItem {
 
 /// Converts a whole item read from the table.
 pub fn item_from_aws(item: &AwsItem) -> Result<Item, StoreError> {
-    item.iter().map(|(k, v)| Ok((k.clone(), from_aws(v)?))).collect()
+    item.iter()
+        .map(|(k, v)| Ok((k.clone(), from_aws(v)?)))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -222,7 +247,10 @@ impl Expr {
     }
 
     fn join(&mut self, cs: &[Cond], sep: &str, pk: &str) -> String {
-        let parts: Vec<String> = cs.iter().map(|c| format!("({})", self.cond(c, pk))).collect();
+        let parts: Vec<String> = cs
+            .iter()
+            .map(|c| format!("({})", self.cond(c, pk)))
+            .collect();
         format!("({})", parts.join(sep))
     }
 
@@ -282,7 +310,11 @@ fn normalise_update(u: &Update) -> Result<Update, StoreError> {
             // SET then ADD of the same attribute: fold into the SET (as the port applies it).
             match &mut slot.1 {
                 AttrValue::N(x) => *x = x.checked_add(*d).ok_or_else(overflow)?,
-                _ => return Err(StoreError::Invalid(format!("ADD on non-number attribute {n}"))),
+                _ => {
+                    return Err(StoreError::Invalid(format!(
+                        "ADD on non-number attribute {n}"
+                    )));
+                }
             }
             continue;
         }
@@ -331,13 +363,21 @@ fn from_code(code: Option<&str>, message: Option<&str>) -> StoreError {
     let msg = message.unwrap_or_default().to_owned();
     match code {
         Some("ConditionalCheckFailedException") => StoreError::ConditionFailed,
-        Some("TransactionConflictException" | "TransactionInProgressException") => StoreError::Conflict,
-        Some("ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded") => {
-            StoreError::Throttled
+        Some("TransactionConflictException" | "TransactionInProgressException") => {
+            StoreError::Conflict
         }
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded",
+        ) => StoreError::Throttled,
         Some("ValidationException") => StoreError::Invalid(msg),
         Some(code) => StoreError::Unavailable(format!("{code}: {msg}")),
-        None => StoreError::Unavailable(if msg.is_empty() { "unknown service error".into() } else { msg }),
+        None => StoreError::Unavailable(if msg.is_empty() {
+            "unknown service error".into()
+        } else {
+            msg
+        }),
     }
 }
 
@@ -356,10 +396,16 @@ where
 
 /// Maps the cancellation reasons of a cancelled transaction (ordered like the request).
 fn cancellation(reasons: &[CancellationReason], message: Option<&str>) -> StoreError {
-    let mut codes: Vec<String> = reasons.iter().map(|r| r.code().unwrap_or("None").to_owned()).collect();
+    let mut codes: Vec<String> = reasons
+        .iter()
+        .map(|r| r.code().unwrap_or("None").to_owned())
+        .collect();
     if codes.is_empty() {
         // Fall back on the message, which lists the codes: "... reasons [ConditionalCheckFailed, None]".
-        if let Some(list) = message.and_then(|m| m.rsplit_once('[')).and_then(|(_, l)| l.split_once(']')) {
+        if let Some(list) = message
+            .and_then(|m| m.rsplit_once('['))
+            .and_then(|(_, l)| l.split_once(']'))
+        {
             codes = list.0.split(',').map(|c| c.trim().to_owned()).collect();
         }
     }
@@ -374,7 +420,11 @@ fn cancellation(reasons: &[CancellationReason], message: Option<&str>) -> StoreE
         StoreError::TransactionCanceled { failed }
     } else if has(&["TransactionConflict"]) {
         StoreError::Conflict
-    } else if has(&["ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"]) {
+    } else if has(&[
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+    ]) {
         StoreError::Throttled
     } else if has(&["ValidationError"]) {
         StoreError::Invalid(message.unwrap_or("transaction validation error").to_owned())
@@ -404,8 +454,16 @@ pub async fn create_table(client: &Client, def: &TableDef, name: &str) -> Result
     }
     let key_schema = |pk: &str, sk: &str| -> Result<Vec<KeySchemaElement>, StoreError> {
         Ok(vec![
-            KeySchemaElement::builder().attribute_name(pk).key_type(KeyType::Hash).build().map_err(build_err)?,
-            KeySchemaElement::builder().attribute_name(sk).key_type(KeyType::Range).build().map_err(build_err)?,
+            KeySchemaElement::builder()
+                .attribute_name(pk)
+                .key_type(KeyType::Hash)
+                .build()
+                .map_err(build_err)?,
+            KeySchemaElement::builder()
+                .attribute_name(sk)
+                .key_type(KeyType::Range)
+                .build()
+                .map_err(build_err)?,
         ])
     };
     let mut req = client
@@ -427,7 +485,11 @@ pub async fn create_table(client: &Client, def: &TableDef, name: &str) -> Result
             GlobalSecondaryIndex::builder()
                 .index_name(idx.name)
                 .set_key_schema(Some(key_schema(idx.pk, idx.sk)?))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .map_err(build_err)?,
         );
@@ -439,10 +501,17 @@ pub async fn create_table(client: &Client, def: &TableDef, name: &str) -> Result
     }
     wait_active(client, name).await?;
 
-    let ttl = client.describe_time_to_live().table_name(name).send().await.map_err(|e| classify(&e))?;
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| classify(&e))?;
     let enabled = ttl.time_to_live_description().is_some_and(|d| {
-        matches!(d.time_to_live_status(), Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling))
-            && d.attribute_name() == Some(def.ttl)
+        matches!(
+            d.time_to_live_status(),
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        ) && d.attribute_name() == Some(def.ttl)
     });
     if !enabled {
         let spec = TimeToLiveSpecification::builder()
@@ -450,10 +519,17 @@ pub async fn create_table(client: &Client, def: &TableDef, name: &str) -> Result
             .attribute_name(def.ttl)
             .build()
             .map_err(build_err)?;
-        if let Err(e) = client.update_time_to_live().table_name(name).time_to_live_specification(spec).send().await {
-            let already = e
-                .as_service_error()
-                .is_some_and(|s| s.code() == Some("ValidationException") && s.message().unwrap_or_default().contains("already enabled"));
+        if let Err(e) = client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+        {
+            let already = e.as_service_error().is_some_and(|s| {
+                s.code() == Some("ValidationException")
+                    && s.message().unwrap_or_default().contains("already enabled")
+            });
             if !already {
                 return Err(classify(&e));
             }
@@ -465,13 +541,20 @@ pub async fn create_table(client: &Client, def: &TableDef, name: &str) -> Result
 /// Polls until the table is ACTIVE (at once on emulators; a few seconds on AWS).
 async fn wait_active(client: &Client, name: &str) -> Result<(), StoreError> {
     for _ in 0..300 {
-        let out = client.describe_table().table_name(name).send().await.map_err(|e| classify(&e))?;
+        let out = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
         if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    Err(StoreError::Unavailable(format!("table {name} did not become active")))
+    Err(StoreError::Unavailable(format!(
+        "table {name} did not become active"
+    )))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -514,7 +597,12 @@ impl Table for DynamoTable {
         Ok(())
     }
 
-    async fn update(&self, key: &Key, update: Update, cond: Option<Cond>) -> Result<Item, StoreError> {
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        cond: Option<Cond>,
+    ) -> Result<Item, StoreError> {
         let update = self.check_update(&update)?;
         let mut ex = Expr::default();
         let expr = ex.update(&update);
@@ -567,7 +655,11 @@ impl Table for DynamoTable {
                     .def
                     .index(index)
                     .ok_or_else(|| StoreError::Invalid(format!("unknown index {index}")))?;
-                (idx.pk, idx.sk, vec![self.def.pk, self.def.sk, idx.pk, idx.sk])
+                (
+                    idx.pk,
+                    idx.sk,
+                    vec![self.def.pk, self.def.sk, idx.pk, idx.sk],
+                )
             }
         };
         // Decode and check the cursor before anything else: a tampered one is the client's fault.
@@ -580,7 +672,11 @@ impl Table for DynamoTable {
                 if names != wanted || map.get(pk_attr) != Some(&q.pk) {
                     return Err(StoreError::BadCursor);
                 }
-                Some(map.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect::<AwsItem>())
+                Some(
+                    map.into_iter()
+                        .map(|(k, v)| (k, AttributeValue::S(v)))
+                        .collect::<AwsItem>(),
+                )
             }
         };
         // No item can have an empty key value in DynamoDB.
@@ -641,7 +737,9 @@ impl Table for DynamoTable {
                     let err = classify(&e);
                     match err {
                         // DynamoDB refuses a start key that does not fit the query.
-                        StoreError::Invalid(m) if had_cursor && m.to_ascii_lowercase().contains("start") => {
+                        StoreError::Invalid(m)
+                            if had_cursor && m.to_ascii_lowercase().contains("start") =>
+                        {
                             StoreError::BadCursor
                         }
                         other => other,
@@ -655,17 +753,29 @@ impl Table for DynamoTable {
             }
             let last = match out.last_evaluated_key() {
                 Some(k) => k,
-                None => return Ok(Page { items, cursor: None }),
+                None => {
+                    return Ok(Page {
+                        items,
+                        cursor: None,
+                    });
+                }
             };
             if limit.is_some() {
                 let mut key = BTreeMap::new();
                 for (k, v) in last {
                     match v {
                         AttributeValue::S(s) => key.insert(k.clone(), s.clone()),
-                        _ => return Err(StoreError::Corrupt(format!("non-string key attribute {k}"))),
+                        _ => {
+                            return Err(StoreError::Corrupt(format!(
+                                "non-string key attribute {k}"
+                            )));
+                        }
                     };
                 }
-                return Ok(Page { items, cursor: Some(encode_cursor(&key)) });
+                return Ok(Page {
+                    items,
+                    cursor: Some(encode_cursor(&key)),
+                });
             }
             // No limit: the port reads the whole partition.
             start = Some(last.clone());
@@ -694,7 +804,9 @@ impl Table for DynamoTable {
                 TxOp::Update { key, update, cond } => {
                     let update = self.check_update(&update)?;
                     let expr = ex.update(&update).ok_or_else(|| {
-                        StoreError::Invalid("an update in a transaction needs at least one action".into())
+                        StoreError::Invalid(
+                            "an update in a transaction needs at least one action".into(),
+                        )
                     })?;
                     let cond = cond.map(|c| ex.cond(&c, self.def.pk));
                     let upd = aws_sdk_dynamodb::types::Update::builder()
@@ -735,7 +847,13 @@ impl Table for DynamoTable {
             };
             items.push(item);
         }
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => Err(match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
@@ -772,13 +890,24 @@ mod tests {
     fn renders_updates_in_three_clauses() {
         let u = Update::new().set("a", "x").add("b", -15).remove("c");
         let mut ex = Expr::default();
-        assert_eq!(ex.update(&normalise_update(&u).ok().unwrap_or_default()).as_deref(), Some("SET #n0 = :v0 ADD #n1 :v1 REMOVE #n2"));
+        assert_eq!(
+            ex.update(&normalise_update(&u).ok().unwrap_or_default())
+                .as_deref(),
+            Some("SET #n0 = :v0 ADD #n1 :v1 REMOVE #n2")
+        );
         assert_eq!(ex.values.get(":v1"), Some(&AttributeValue::N("-15".into())));
     }
 
     #[test]
     fn normalises_overlapping_actions_like_the_port() {
-        let u = Update::new().set("a", 1).set("a", 5).add("a", 2).add("b", 1).add("b", 2).set("c", "x").remove("c");
+        let u = Update::new()
+            .set("a", 1)
+            .set("a", 5)
+            .add("a", 2)
+            .add("b", 1)
+            .add("b", 2)
+            .set("c", "x")
+            .remove("c");
         let n = normalise_update(&u).ok().unwrap_or_default();
         assert_eq!(n.set, vec![("a".to_string(), AttrValue::N(7))]);
         assert_eq!(n.add, vec![("b".to_string(), 3)]);
@@ -796,38 +925,91 @@ mod tests {
     fn maps_values_both_ways() {
         let v = AttrValue::M(BTreeMap::from([
             ("n".to_string(), AttrValue::N(i64::MIN)),
-            ("l".to_string(), AttrValue::L(vec![AttrValue::Bool(true), AttrValue::Null, AttrValue::S(String::new())])),
+            (
+                "l".to_string(),
+                AttrValue::L(vec![
+                    AttrValue::Bool(true),
+                    AttrValue::Null,
+                    AttrValue::S(String::new()),
+                ]),
+            ),
         ]));
         assert_eq!(from_aws(&to_aws(&v)), Ok(v));
-        assert!(matches!(from_aws(&AttributeValue::N("1.5".into())), Err(StoreError::Corrupt(_))));
-        assert!(matches!(from_aws(&AttributeValue::N("99999999999999999999".into())), Err(StoreError::Corrupt(_))));
-        assert!(matches!(from_aws(&AttributeValue::Ss(vec![])), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            from_aws(&AttributeValue::N("1.5".into())),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            from_aws(&AttributeValue::N("99999999999999999999".into())),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            from_aws(&AttributeValue::Ss(vec![])),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]
     fn maps_cancellation_reasons() {
         let r = |c: &str| CancellationReason::builder().code(c).build();
         assert_eq!(
-            cancellation(&[r("None"), r("ConditionalCheckFailed"), r("None"), r("ConditionalCheckFailed")], None),
+            cancellation(
+                &[
+                    r("None"),
+                    r("ConditionalCheckFailed"),
+                    r("None"),
+                    r("ConditionalCheckFailed")
+                ],
+                None
+            ),
             StoreError::TransactionCanceled { failed: vec![1, 3] }
         );
-        assert_eq!(cancellation(&[r("None"), r("TransactionConflict")], None), StoreError::Conflict);
-        assert_eq!(cancellation(&[r("ThrottlingError")], None), StoreError::Throttled);
         assert_eq!(
-            cancellation(&[], Some("Transaction cancelled, please refer cancellation reasons for specific reasons [None, ConditionalCheckFailed]")),
+            cancellation(&[r("None"), r("TransactionConflict")], None),
+            StoreError::Conflict
+        );
+        assert_eq!(
+            cancellation(&[r("ThrottlingError")], None),
+            StoreError::Throttled
+        );
+        assert_eq!(
+            cancellation(
+                &[],
+                Some(
+                    "Transaction cancelled, please refer cancellation reasons for specific reasons [None, ConditionalCheckFailed]"
+                )
+            ),
             StoreError::TransactionCanceled { failed: vec![1] }
         );
-        assert_eq!(from_code(Some("ConditionalCheckFailedException"), None), StoreError::ConditionFailed);
-        assert_eq!(from_code(Some("ThrottlingException"), None), StoreError::Throttled);
-        assert!(matches!(from_code(Some("ValidationException"), Some("bad")), StoreError::Invalid(_)));
-        assert!(matches!(from_code(Some("InternalServerError"), None), StoreError::Unavailable(_)));
+        assert_eq!(
+            from_code(Some("ConditionalCheckFailedException"), None),
+            StoreError::ConditionFailed
+        );
+        assert_eq!(
+            from_code(Some("ThrottlingException"), None),
+            StoreError::Throttled
+        );
+        assert!(matches!(
+            from_code(Some("ValidationException"), Some("bad")),
+            StoreError::Invalid(_)
+        ));
+        assert!(matches!(
+            from_code(Some("InternalServerError"), None),
+            StoreError::Unavailable(_)
+        ));
     }
 
     #[test]
     fn normalises_sort_key_conditions() {
-        assert_eq!(normalise_sk(&SkCond::BeginsWith(String::new())), Some(SkCond::Any));
+        assert_eq!(
+            normalise_sk(&SkCond::BeginsWith(String::new())),
+            Some(SkCond::Any)
+        );
         assert_eq!(normalise_sk(&SkCond::Between("b".into(), "a".into())), None);
         assert_eq!(normalise_sk(&SkCond::Eq(String::new())), None);
-        assert_eq!(normalise_sk(&SkCond::Gt("a".into())), Some(SkCond::Gt("a".into())));
+        assert_eq!(
+            normalise_sk(&SkCond::Gt("a".into())),
+            Some(SkCond::Gt("a".into()))
+        );
     }
 }

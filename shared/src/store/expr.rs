@@ -92,7 +92,9 @@ impl Cond {
                     (CmpOp::Ge, Some(o)) => o.is_ge(),
                 },
             },
-            Cond::BeginsWith(n, p) => matches!(attr(n), Some(AttrValue::S(s)) if s.starts_with(p.as_str())),
+            Cond::BeginsWith(n, p) => {
+                matches!(attr(n), Some(AttrValue::S(s)) if s.starts_with(p.as_str()))
+            }
             Cond::And(cs) => cs.iter().all(|c| c.eval(item)),
             Cond::Or(cs) => cs.iter().any(|c| c.eval(item)),
             Cond::Not(c) => !c.eval(item),
@@ -138,7 +140,11 @@ impl Update {
             let cur = match item.get(n) {
                 None => 0,
                 Some(AttrValue::N(x)) => *x,
-                Some(_) => return Err(super::StoreError::Invalid(format!("ADD on non-number attribute {n}"))),
+                Some(_) => {
+                    return Err(super::StoreError::Invalid(format!(
+                        "ADD on non-number attribute {n}"
+                    )));
+                }
             };
             let next = cur
                 .checked_add(*d)

@@ -19,7 +19,8 @@ use super::{
 use crate::clock::ClockRef;
 
 type ItemsDef<'a> = TableDefinition<'a, (&'static str, &'static str), &'static [u8]>;
-type IndexTableDef<'a> = TableDefinition<'a, (&'static str, &'static str, &'static str, &'static str), ()>;
+type IndexTableDef<'a> =
+    TableDefinition<'a, (&'static str, &'static str, &'static str, &'static str), ()>;
 
 /// One embedded database holding any number of tables.
 #[derive(Clone)]
@@ -31,9 +32,13 @@ pub struct LocalStore {
 impl LocalStore {
     /// Opens (or creates) a durable store at `dir/userstate.redb`.
     pub fn open(dir: &Path, clock: ClockRef) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
         let db = Database::create(dir.join("userstate.redb")).map_err(unavailable)?;
-        Ok(LocalStore { db: Arc::new(db), clock })
+        Ok(LocalStore {
+            db: Arc::new(db),
+            clock,
+        })
     }
 
     /// A store that lives in memory only (tests, `serve --memory`).
@@ -41,12 +46,19 @@ impl LocalStore {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(unavailable)?;
-        Ok(LocalStore { db: Arc::new(db), clock })
+        Ok(LocalStore {
+            db: Arc::new(db),
+            clock,
+        })
     }
 
     /// A handle to one table of this store.
     pub fn table(&self, def: &'static TableDef, name: &str) -> LocalTable {
-        LocalTable { store: self.clone(), def, name: Arc::from(name) }
+        LocalTable {
+            store: self.clone(),
+            def,
+            name: Arc::from(name),
+        }
     }
 }
 
@@ -80,7 +92,12 @@ impl LocalTable {
     fn names(&self) -> Names {
         Names {
             items: format!("items:{}", self.name),
-            indexes: self.def.indexes.iter().map(|i| (i, format!("gsi:{}:{}", self.name, i.name))).collect(),
+            indexes: self
+                .def
+                .indexes
+                .iter()
+                .map(|i| (i, format!("gsi:{}:{}", self.name, i.name)))
+                .collect(),
         }
     }
 
@@ -93,12 +110,23 @@ impl LocalTable {
         f: impl FnOnce(&LocalTable) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || f(&this)).await.map_err(unavailable)?
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(unavailable)?
     }
 
-    fn read_item(&self, tx: &WriteTransaction, names: &Names, key: &Key) -> Result<Option<Item>, StoreError> {
-        let t = tx.open_table(ItemsDef::new(&names.items)).map_err(unavailable)?;
-        let got = t.get((key.pk.as_str(), key.sk.as_str())).map_err(unavailable)?;
+    fn read_item(
+        &self,
+        tx: &WriteTransaction,
+        names: &Names,
+        key: &Key,
+    ) -> Result<Option<Item>, StoreError> {
+        let t = tx
+            .open_table(ItemsDef::new(&names.items))
+            .map_err(unavailable)?;
+        let got = t
+            .get((key.pk.as_str(), key.sk.as_str()))
+            .map_err(unavailable)?;
         got.map(|g| decode(g.value())).transpose()
     }
 
@@ -112,28 +140,39 @@ impl LocalTable {
         new: Option<&Item>,
     ) -> Result<(), StoreError> {
         {
-            let mut t = tx.open_table(ItemsDef::new(&names.items)).map_err(unavailable)?;
+            let mut t = tx
+                .open_table(ItemsDef::new(&names.items))
+                .map_err(unavailable)?;
             match new {
                 Some(item) => {
                     let bytes = encode(item)?;
-                    t.insert((key.pk.as_str(), key.sk.as_str()), bytes.as_slice()).map_err(unavailable)?;
+                    t.insert((key.pk.as_str(), key.sk.as_str()), bytes.as_slice())
+                        .map_err(unavailable)?;
                 }
                 None => {
-                    t.remove((key.pk.as_str(), key.sk.as_str())).map_err(unavailable)?;
+                    t.remove((key.pk.as_str(), key.sk.as_str()))
+                        .map_err(unavailable)?;
                 }
             }
         }
         for (idx, name) in &names.indexes {
-            let mut t = tx.open_table(IndexTableDef::new(name)).map_err(unavailable)?;
+            let mut t = tx
+                .open_table(IndexTableDef::new(name))
+                .map_err(unavailable)?;
             let entry = |i: &Item| match (get_s(i, idx.pk), get_s(i, idx.sk)) {
                 (Some(a), Some(b)) => Some((a.to_owned(), b.to_owned())),
                 _ => None,
             };
             if let Some((a, b)) = old.and_then(entry) {
-                t.remove((a.as_str(), b.as_str(), key.pk.as_str(), key.sk.as_str())).map_err(unavailable)?;
+                t.remove((a.as_str(), b.as_str(), key.pk.as_str(), key.sk.as_str()))
+                    .map_err(unavailable)?;
             }
             if let Some((a, b)) = new.and_then(entry) {
-                t.insert((a.as_str(), b.as_str(), key.pk.as_str(), key.sk.as_str()), ()).map_err(unavailable)?;
+                t.insert(
+                    (a.as_str(), b.as_str(), key.pk.as_str(), key.sk.as_str()),
+                    (),
+                )
+                .map_err(unavailable)?;
             }
         }
         Ok(())
@@ -150,7 +189,9 @@ impl LocalTable {
             let key = op.key()?;
             let old = self.read_item(&tx, &names, &key)?;
             let cond = match op {
-                TxOp::Put { cond, .. } | TxOp::Update { cond, .. } | TxOp::Delete { cond, .. } => cond.as_ref(),
+                TxOp::Put { cond, .. } | TxOp::Update { cond, .. } | TxOp::Delete { cond, .. } => {
+                    cond.as_ref()
+                }
                 TxOp::Check { cond, .. } => Some(cond),
             };
             if cond.is_some_and(|c| !c.eval(old.as_ref())) {
@@ -160,7 +201,11 @@ impl LocalTable {
         }
         if !failed.is_empty() {
             tx.abort().map_err(unavailable)?;
-            return Err(if single { StoreError::ConditionFailed } else { StoreError::TransactionCanceled { failed } });
+            return Err(if single {
+                StoreError::ConditionFailed
+            } else {
+                StoreError::TransactionCanceled { failed }
+            });
         }
         // Second pass: apply.
         let mut result = None;
@@ -199,7 +244,9 @@ impl LocalTable {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(unavailable(e)),
         };
-        let got = t.get((key.pk.as_str(), key.sk.as_str())).map_err(unavailable)?;
+        let got = t
+            .get((key.pk.as_str(), key.sk.as_str()))
+            .map_err(unavailable)?;
         let item = got.map(|g| decode(g.value())).transpose()?;
         Ok(item.filter(|i| !is_expired(i, self.def.ttl, self.now())))
     }
@@ -235,13 +282,29 @@ impl LocalTable {
                     Some(c) => Some(c.get("sk").cloned().ok_or(StoreError::BadCursor)?),
                     None => None,
                 };
-                let (lo, hi): (Bound<(&str, &str)>, Bound<(&str, &str)>) = match (&cursor_sk, q.forward) {
-                    (Some(sk), true) => (Bound::Excluded((q.pk.as_str(), sk.as_str())), Bound::Excluded((end.as_str(), ""))),
-                    (Some(sk), false) => (Bound::Included((q.pk.as_str(), "")), Bound::Excluded((q.pk.as_str(), sk.as_str()))),
-                    (None, _) => (Bound::Included((q.pk.as_str(), "")), Bound::Excluded((end.as_str(), ""))),
+                let (lo, hi): (Bound<(&str, &str)>, Bound<(&str, &str)>) =
+                    match (&cursor_sk, q.forward) {
+                        (Some(sk), true) => (
+                            Bound::Excluded((q.pk.as_str(), sk.as_str())),
+                            Bound::Excluded((end.as_str(), "")),
+                        ),
+                        (Some(sk), false) => (
+                            Bound::Included((q.pk.as_str(), "")),
+                            Bound::Excluded((q.pk.as_str(), sk.as_str())),
+                        ),
+                        (None, _) => (
+                            Bound::Included((q.pk.as_str(), "")),
+                            Bound::Excluded((end.as_str(), "")),
+                        ),
+                    };
+                let range = items_t
+                    .range::<(&str, &str)>((lo, hi))
+                    .map_err(unavailable)?;
+                let iter: Box<dyn Iterator<Item = _>> = if q.forward {
+                    Box::new(range)
+                } else {
+                    Box::new(range.rev())
                 };
-                let range = items_t.range::<(&str, &str)>((lo, hi)).map_err(unavailable)?;
-                let iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
                 for entry in iter {
                     let (k, v) = entry.map_err(unavailable)?;
                     if !q.sk.matches(k.value().1) {
@@ -283,12 +346,22 @@ impl LocalTable {
                 let start: K4 = (q.pk.as_str(), "", "", "");
                 let stop: K4 = (end.as_str(), "", "", "");
                 let (lo, hi): (Bound<K4>, Bound<K4>) = match (&c, q.forward) {
-                    (Some((s, p, k)), true) => (Bound::Excluded((q.pk.as_str(), s.as_str(), p.as_str(), k.as_str())), Bound::Excluded(stop)),
-                    (Some((s, p, k)), false) => (Bound::Included(start), Bound::Excluded((q.pk.as_str(), s.as_str(), p.as_str(), k.as_str()))),
+                    (Some((s, p, k)), true) => (
+                        Bound::Excluded((q.pk.as_str(), s.as_str(), p.as_str(), k.as_str())),
+                        Bound::Excluded(stop),
+                    ),
+                    (Some((s, p, k)), false) => (
+                        Bound::Included(start),
+                        Bound::Excluded((q.pk.as_str(), s.as_str(), p.as_str(), k.as_str())),
+                    ),
                     (None, _) => (Bound::Included(start), Bound::Excluded(stop)),
                 };
                 let range = idx_t.range::<K4>((lo, hi)).map_err(unavailable)?;
-                let iter: Box<dyn Iterator<Item = _>> = if q.forward { Box::new(range) } else { Box::new(range.rev()) };
+                let iter: Box<dyn Iterator<Item = _>> = if q.forward {
+                    Box::new(range)
+                } else {
+                    Box::new(range.rev())
+                };
                 for entry in iter {
                     let (k, _) = entry.map_err(unavailable)?;
                     let (_, isk, pk, sk) = k.value();
@@ -298,14 +371,20 @@ impl LocalTable {
                         }
                         continue;
                     }
-                    let Some(v) = items_t.get((pk, sk)).map_err(unavailable)? else { continue };
+                    let Some(v) = items_t.get((pk, sk)).map_err(unavailable)? else {
+                        continue;
+                    };
                     if !push(decode(v.value())?, &mut out) {
                         break;
                     }
                 }
             }
         }
-        let cursor = if more { out.last().map(|last| cursor_of(self.def, q.index, last)) } else { None };
+        let cursor = if more {
+            out.last().map(|last| cursor_of(self.def, q.index, last))
+        } else {
+            None
+        };
         Ok(Page { items: out, cursor })
     }
 }
@@ -350,10 +429,16 @@ impl Table for LocalTable {
 
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         Key::of(&item)?;
-        self.blocking(move |t| t.apply(vec![TxOp::Put { item, cond }], true).map(|_| ())).await
+        self.blocking(move |t| t.apply(vec![TxOp::Put { item, cond }], true).map(|_| ()))
+            .await
     }
 
-    async fn update(&self, key: &Key, update: Update, cond: Option<Cond>) -> Result<Item, StoreError> {
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        cond: Option<Cond>,
+    ) -> Result<Item, StoreError> {
         let key = key.clone();
         self.blocking(move |t| {
             t.apply(vec![TxOp::Update { key, update, cond }], true)?
@@ -366,7 +451,9 @@ impl Table for LocalTable {
         let key = key.clone();
         let now = self.now();
         let ttl = self.def.ttl;
-        let old = self.blocking(move |t| t.apply(vec![TxOp::Delete { key, cond }], true)).await?;
+        let old = self
+            .blocking(move |t| t.apply(vec![TxOp::Delete { key, cond }], true))
+            .await?;
         Ok(old.filter(|i| !is_expired(i, ttl, now)))
     }
 
@@ -376,6 +463,7 @@ impl Table for LocalTable {
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
         validate_transaction(&ops)?;
-        self.blocking(move |t| t.apply(ops, false).map(|_| ())).await
+        self.blocking(move |t| t.apply(ops, false).map(|_| ()))
+            .await
     }
 }

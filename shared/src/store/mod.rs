@@ -61,7 +61,10 @@ pub enum StoreError {
 impl StoreError {
     /// True when the caller may retry the same request.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Conflict | StoreError::Throttled | StoreError::Unavailable(_))
+        matches!(
+            self,
+            StoreError::Conflict | StoreError::Throttled | StoreError::Unavailable(_)
+        )
     }
     /// True when a transaction failed because the condition of operation `index` was false.
     pub fn failed_at(&self, index: usize) -> bool {
@@ -78,7 +81,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Key { pk: pk.into(), sk: sk.into() }
+        Key {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
     }
 
     /// The key of an item (its `pk` and `sk` string attributes).
@@ -146,11 +152,21 @@ pub struct Query {
 impl Query {
     /// Everything under a partition key, ascending.
     pub fn pk(pk: impl Into<String>) -> Self {
-        Query { index: None, pk: pk.into(), sk: SkCond::Any, limit: None, forward: true, cursor: None }
+        Query {
+            index: None,
+            pk: pk.into(),
+            sk: SkCond::Any,
+            limit: None,
+            forward: true,
+            cursor: None,
+        }
     }
     /// Everything under a partition key of an index, ascending.
     pub fn index(index: &'static str, pk: impl Into<String>) -> Self {
-        Query { index: Some(index), ..Query::pk(pk) }
+        Query {
+            index: Some(index),
+            ..Query::pk(pk)
+        }
     }
     pub fn sk(mut self, sk: SkCond) -> Self {
         self.sk = sk;
@@ -183,10 +199,23 @@ pub struct Page {
 /// One operation in a transaction. At most one operation per key.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TxOp {
-    Put { item: Item, cond: Option<Cond> },
-    Update { key: Key, update: Update, cond: Option<Cond> },
-    Delete { key: Key, cond: Option<Cond> },
-    Check { key: Key, cond: Cond },
+    Put {
+        item: Item,
+        cond: Option<Cond>,
+    },
+    Update {
+        key: Key,
+        update: Update,
+        cond: Option<Cond>,
+    },
+    Delete {
+        key: Key,
+        cond: Option<Cond>,
+    },
+    Check {
+        key: Key,
+        cond: Cond,
+    },
 }
 
 impl TxOp {
@@ -194,7 +223,9 @@ impl TxOp {
     pub fn key(&self) -> Result<Key, StoreError> {
         match self {
             TxOp::Put { item, .. } => Key::of(item),
-            TxOp::Update { key, .. } | TxOp::Delete { key, .. } | TxOp::Check { key, .. } => Ok(key.clone()),
+            TxOp::Update { key, .. } | TxOp::Delete { key, .. } | TxOp::Check { key, .. } => {
+                Ok(key.clone())
+            }
         }
     }
 }
@@ -210,7 +241,9 @@ pub fn validate_transaction(ops: &[TxOp]) -> Result<(), StoreError> {
     let mut seen = std::collections::BTreeSet::new();
     for op in ops {
         if !seen.insert(op.key()?) {
-            return Err(StoreError::Invalid("two operations on the same item in one transaction".into()));
+            return Err(StoreError::Invalid(
+                "two operations on the same item in one transaction".into(),
+            ));
         }
     }
     Ok(())
@@ -226,7 +259,12 @@ pub trait Table: Send + Sync + 'static {
     /// Writes a whole item, replacing any existing one, if `cond` holds.
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError>;
     /// Applies update actions if `cond` holds; returns the item as written.
-    async fn update(&self, key: &Key, update: Update, cond: Option<Cond>) -> Result<Item, StoreError>;
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        cond: Option<Cond>,
+    ) -> Result<Item, StoreError>;
     /// Deletes an item if `cond` holds; returns the old item if there was one.
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError>;
     /// Reads one page of a partition.
@@ -263,7 +301,9 @@ pub fn encode_cursor(key: &std::collections::BTreeMap<String, String>) -> String
 }
 
 /// Decodes a cursor produced by [`encode_cursor`]; a tampered cursor is an invalid request.
-pub fn decode_cursor(cursor: &str) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+pub fn decode_cursor(
+    cursor: &str,
+) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| StoreError::BadCursor)?;

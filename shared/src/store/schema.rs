@@ -43,8 +43,16 @@ pub const MAIN: TableDef = TableDef {
     pk: "pk",
     sk: "sk",
     indexes: &[
-        IndexDef { name: GSI1, pk: "gsi1pk", sk: "gsi1sk" },
-        IndexDef { name: GSI2, pk: "gsi2pk", sk: "gsi2sk" },
+        IndexDef {
+            name: GSI1,
+            pk: "gsi1pk",
+            sk: "gsi1sk",
+        },
+        IndexDef {
+            name: GSI2,
+            pk: "gsi2pk",
+            sk: "gsi2sk",
+        },
     ],
     ttl: "ttl",
 };
@@ -55,7 +63,11 @@ pub const LOGS: TableDef = TableDef {
     default_name: "userstate-logs",
     pk: "pk",
     sk: "sk",
-    indexes: &[IndexDef { name: GSI1, pk: "gsi1pk", sk: "gsi1sk" }],
+    indexes: &[IndexDef {
+        name: GSI1,
+        pk: "gsi1pk",
+        sk: "gsi1sk",
+    }],
     ttl: "ttl",
 };
 

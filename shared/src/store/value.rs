@@ -84,10 +84,11 @@ pub fn from_json(v: serde_json::Value) -> Result<AttrValue, StoreError> {
     Ok(match v {
         J::Null => AttrValue::Null,
         J::Bool(b) => AttrValue::Bool(b),
-        J::Number(n) => AttrValue::N(
-            n.as_i64()
-                .ok_or_else(|| StoreError::Invalid(format!("number {n} is not a 64-bit integer")))?,
-        ),
+        J::Number(n) => {
+            AttrValue::N(n.as_i64().ok_or_else(|| {
+                StoreError::Invalid(format!("number {n} is not a 64-bit integer"))
+            })?)
+        }
         J::String(s) => AttrValue::S(s),
         J::Array(a) => AttrValue::L(a.into_iter().map(from_json).collect::<Result<_, _>>()?),
         J::Object(o) => AttrValue::M(
@@ -115,11 +116,12 @@ pub fn to_json(v: &AttrValue) -> serde_json::Value {
 /// use `#[serde(skip_serializing_if = "Option::is_none")]` to leave an attribute out (sparse indexes).
 pub fn to_item<T: Serialize>(record: &T) -> Result<Item, StoreError> {
     match serde_json::to_value(record).map_err(|e| StoreError::Invalid(e.to_string()))? {
-        serde_json::Value::Object(o) => o
-            .into_iter()
-            .map(|(k, v)| Ok((k, from_json(v)?)))
-            .collect(),
-        other => Err(StoreError::Invalid(format!("record must be an object, got {other}"))),
+        serde_json::Value::Object(o) => {
+            o.into_iter().map(|(k, v)| Ok((k, from_json(v)?))).collect()
+        }
+        other => Err(StoreError::Invalid(format!(
+            "record must be an object, got {other}"
+        ))),
     }
 }
 
@@ -128,7 +130,8 @@ pub fn to_item<T: Serialize>(record: &T) -> Result<Item, StoreError> {
 pub fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
     let obj: serde_json::Map<String, serde_json::Value> =
         item.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
-    serde_json::from_value(serde_json::Value::Object(obj)).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::from_value(serde_json::Value::Object(obj))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Reads a string attribute.

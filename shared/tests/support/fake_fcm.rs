@@ -78,7 +78,9 @@ pub struct FakeFcm {
 
 impl FakeFcm {
     pub async fn start() -> FakeFcm {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base_url = format!("http://{}", listener.local_addr().expect("addr"));
         let inner = Arc::new(Inner::default());
         *inner.token_uri.lock().expect("lock") = format!("{base_url}/token");
@@ -105,11 +107,19 @@ impl FakeFcm {
 
     /// FCM will answer 404 UNREGISTERED for this token.
     pub fn unregister(&self, token: &str) {
-        self.inner.unregistered.lock().expect("lock").insert(token.to_owned());
+        self.inner
+            .unregistered
+            .lock()
+            .expect("lock")
+            .insert(token.to_owned());
     }
     /// FCM will answer 400 INVALID_ARGUMENT (on `message.token`) for this token.
     pub fn invalidate(&self, token: &str) {
-        self.inner.invalid.lock().expect("lock").insert(token.to_owned());
+        self.inner
+            .invalid
+            .lock()
+            .expect("lock")
+            .insert(token.to_owned());
     }
     /// Every send answers 500 INTERNAL while on.
     pub fn fail_with_500(&self, on: bool) {
@@ -134,15 +144,26 @@ fn fcm_error(code: &str) -> Value {
     json!({ "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": code })
 }
 
-async fn token(State(s): State<Arc<Inner>>, Form(form): Form<std::collections::HashMap<String, String>>) -> Response {
+async fn token(
+    State(s): State<Arc<Inner>>,
+    Form(form): Form<std::collections::HashMap<String, String>>,
+) -> Response {
     s.token_requests.fetch_add(1, Ordering::SeqCst);
     let bad = |why: &str| {
-        (StatusCode::BAD_REQUEST, Json(json!({ "error": "invalid_grant", "error_description": why }))).into_response()
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "invalid_grant", "error_description": why })),
+        )
+            .into_response()
     };
-    if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
         return bad("unsupported grant_type");
     }
-    let Some(assertion) = form.get("assertion") else { return bad("missing assertion") };
+    let Some(assertion) = form.get("assertion") else {
+        return bad("missing assertion");
+    };
     let key = jsonwebtoken::DecodingKey::from_rsa_pem(PUBLIC_KEY.as_bytes()).expect("public key");
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     let token_uri = s.token_uri.lock().expect("lock").clone();
@@ -152,7 +173,10 @@ async fn token(State(s): State<Arc<Inner>>, Form(form): Form<std::collections::H
         Ok(d) => d.claims,
         Err(e) => return bad(&format!("Invalid JWT Signature: {e}")),
     };
-    let scope_ok = claims["scope"].as_str().is_some_and(|sc| sc.split(' ').any(|x| x.ends_with("/auth/firebase.messaging")));
+    let scope_ok = claims["scope"].as_str().is_some_and(|sc| {
+        sc.split(' ')
+            .any(|x| x.ends_with("/auth/firebase.messaging"))
+    });
     let life = claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0);
     if !scope_ok || !(1..=3600).contains(&life) {
         return bad("Invalid JWT: scope or lifetime");
@@ -160,38 +184,70 @@ async fn token(State(s): State<Arc<Inner>>, Form(form): Form<std::collections::H
     let n = s.token_requests.load(Ordering::SeqCst);
     let access = format!("fake-{n}");
     s.issued.lock().expect("lock").insert(access.clone());
-    Json(json!({ "access_token": access, "expires_in": 3599, "token_type": "Bearer" })).into_response()
+    Json(json!({ "access_token": access, "expires_in": 3599, "token_type": "Bearer" }))
+        .into_response()
 }
 
-async fn send(State(s): State<Arc<Inner>>, Path(project): Path<String>, headers: HeaderMap, body: Json<Value>) -> Response {
+async fn send(
+    State(s): State<Arc<Inner>>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    body: Json<Value>,
+) -> Response {
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     if project != PROJECT || !s.issued.lock().expect("lock").contains(bearer) {
-        return google_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.", json!([]));
+        return google_error(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials.",
+            json!([]),
+        );
     }
     let message = &body.0["message"];
-    let targets = ["token", "topic", "condition"].iter().filter(|k| message.get(**k).is_some()).count();
-    let data_ok = message.get("data").is_none_or(|d| d.as_object().is_some_and(|m| m.values().all(Value::is_string)));
+    let targets = ["token", "topic", "condition"]
+        .iter()
+        .filter(|k| message.get(**k).is_some())
+        .count();
+    let data_ok = message.get("data").is_none_or(|d| {
+        d.as_object()
+            .is_some_and(|m| m.values().all(Value::is_string))
+    });
     if targets != 1 || !data_ok {
         let v = json!([{ "@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{ "field": "message", "description": "bad payload" }] }]);
         return google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.", v);
     }
     if s.fail_500.load(Ordering::SeqCst) {
-        return google_error(500, "INTERNAL", "Internal error encountered.", json!([fcm_error("INTERNAL")]));
+        return google_error(
+            500,
+            "INTERNAL",
+            "Internal error encountered.",
+            json!([fcm_error("INTERNAL")]),
+        );
     }
     let token = message["token"].as_str().unwrap_or_default().to_owned();
     if s.unregistered.lock().expect("lock").contains(&token) {
-        return google_error(404, "NOT_FOUND", "Requested entity was not found.", json!([fcm_error("UNREGISTERED")]));
+        return google_error(
+            404,
+            "NOT_FOUND",
+            "Requested entity was not found.",
+            json!([fcm_error("UNREGISTERED")]),
+        );
     }
     if s.invalid.lock().expect("lock").contains(&token) {
         let details = json!([
             { "@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{ "field": "message.token", "description": "Invalid registration token" }] },
             fcm_error("INVALID_ARGUMENT")
         ]);
-        return google_error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token", details);
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "The registration token is not a valid FCM registration token",
+            details,
+        );
     }
     let mut delivered = s.delivered.lock().expect("lock");
     delivered.push(message.clone());
