@@ -57,7 +57,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         shared::auth::apikey::register(&app, holder, key, "registered by serve --api-key", true)
             .await?;
     }
-    let router = shared::http::finish(shared::http::routes(), &app);
+    let mut routes = shared::http::routes();
+    if app.config.backend == Backend::Local {
+        routes = routes.merge(shared::http::dev::router());
+    }
+    let router = shared::http::finish(routes, &app);
     let store = match &app.config.data_dir {
         Some(d) => d.display().to_string(),
         None => "memory".into(),

@@ -8,7 +8,8 @@ use crate::blobs::{BlobsRef, DirBlobs, MemoryBlobs, S3Blobs};
 use crate::clock::{ClockRef, SystemClock};
 use crate::config::{Backend, Config, ConfigError};
 use crate::notify::QueueRef;
-use crate::notify::memory::MemoryQueue;
+use crate::notify::local::LocalQueue;
+use crate::notify::sqs::{SqsQueue, UnconfiguredQueue};
 use crate::store::dynamo::DynamoTable;
 use crate::store::local::LocalStore;
 use crate::store::schema::{LOGS, MAIN};
@@ -35,11 +36,11 @@ pub struct Inner {
     /// The logs table (audit events, provider logs).
     pub logs: TableRef,
     pub clock: ClockRef,
+    /// Outbound notifications (SQS in aws mode; in-process queue into the dev outbox locally).
+    pub queue: QueueRef,
     /// When this process started (for `/health` uptime).
     pub started: Instant,
-    /// Outbound notifications (mail, SMS, push) are put here; never delivered inline.
-    pub queue: QueueRef,
-    /// Stored files (profile images).
+    /// Stored files (profile images): S3 in aws mode, a directory (or memory) locally.
     pub blobs: BlobsRef,
 }
 
@@ -75,12 +76,15 @@ impl App {
                 let main: TableRef =
                     Arc::new(DynamoTable::new(ddb.clone(), &MAIN, &config.main_table));
                 let logs: TableRef = Arc::new(DynamoTable::new(ddb, &LOGS, &config.logs_table));
+                let queue: QueueRef = match &config.notify_queue_url {
+                    Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)),
+                    None => Arc::new(UnconfiguredQueue),
+                };
                 let bucket = config.image_bucket.clone().unwrap_or_default();
                 let public = config.image_public_base_url.clone();
-                let blobs: BlobsRef =
-                    Arc::new(S3Blobs::new(aws_sdk_s3::Client::new(&sdk), &bucket, public));
-                let queue: QueueRef = Arc::new(MemoryQueue::new());
-                Ok(App::assemble_with(config, main, logs, clock, queue, blobs))
+                let s3 = aws_sdk_s3::Client::new(&sdk);
+                let blobs: BlobsRef = Arc::new(S3Blobs::new(s3, &bucket, public));
+                Ok(App::assemble_with_ports(config, main, logs, clock, queue, blobs))
             }
         }
     }
@@ -104,27 +108,35 @@ impl App {
         App::for_tests_with_clock(Arc::new(SystemClock))
     }
 
-    /// Assembles the state from ready adapters (tests inject wrapped or failing tables here).
+    /// Assembles the state from ready adapters (tests inject wrapped or failing tables here), with
+    /// the local queue delivering into the dev outbox of `main`.
     pub fn assemble(config: Config, main: TableRef, logs: TableRef, clock: ClockRef) -> App {
-        let blobs: BlobsRef = match &config.data_dir {
-            Some(dir) => Arc::new(DirBlobs::new(
-                dir.join("resources"),
-                &config.public_base_url,
-            )),
+        let queue: QueueRef = Arc::new(LocalQueue::new(main.clone(), clock.clone()));
+        App::assemble_with_queue(config, main, logs, clock, queue)
+    }
+
+    /// Assembles the state from ready adapters including the queue (local blob store).
+    pub fn assemble_with_queue(
+        config: Config,
+        main: TableRef,
+        logs: TableRef,
+        clock: ClockRef,
+        queue: QueueRef,
+    ) -> App {
+        let blobs = App::local_blobs(&config);
+        App::assemble_with_ports(config, main, logs, clock, queue, blobs)
+    }
+
+    /// The local blob store: `{data_dir}/resources`, or memory when there is no data dir.
+    fn local_blobs(config: &Config) -> BlobsRef {
+        match &config.data_dir {
+            Some(dir) => Arc::new(DirBlobs::new(dir.join("resources"), &config.public_base_url)),
             None => Arc::new(MemoryBlobs::new(&config.public_base_url)),
-        };
-        App::assemble_with(
-            config,
-            main,
-            logs,
-            clock,
-            Arc::new(MemoryQueue::new()),
-            blobs,
-        )
+        }
     }
 
     /// Assembles the state with every port given.
-    pub fn assemble_with(
+    pub fn assemble_with_ports(
         config: Config,
         main: TableRef,
         logs: TableRef,
@@ -137,21 +149,21 @@ impl App {
             main,
             logs,
             clock,
-            started: Instant::now(),
             queue,
+            started: Instant::now(),
             blobs,
         }))
     }
 
-    /// The same application with another queue (tests inspect a [`MemoryQueue`]).
+    /// The same application with another queue (tests inspect a `notify::memory::MemoryQueue`).
     pub fn with_queue(&self, queue: QueueRef) -> App {
         App(Arc::new(Inner {
             config: self.config.clone(),
             main: self.main.clone(),
             logs: self.logs.clone(),
             clock: self.clock.clone(),
-            started: self.started,
             queue,
+            started: self.started,
             blobs: self.blobs.clone(),
         }))
     }

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use crate::ratelimit::Limit;
+
 /// Which adapters the application wires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -72,8 +74,8 @@ pub struct Config {
     /// `IMAGE_PUBLIC_BASE_URL`: public base (e.g. CloudFront) for images in `IMAGE_BUCKET`; when unset,
     /// aws mode hands out presigned GET URLs valid 24 h.
     pub image_public_base_url: Option<String>,
-    /// `FCM_SERVICE_ACCOUNT_JSON`: Firebase service-account JSON, inline or as a file path (push is
-    /// skipped with a warning when unset).
+    /// `FCM_SERVICE_ACCOUNT_JSON`: Firebase service-account JSON, inline or as a file path (without
+    /// it the notifier drops push messages with an error log).
     pub fcm_service_account: Option<Secret>,
     /// `FCM_BASE_URL` (default `https://fcm.googleapis.com`): FCM HTTP v1 endpoint (tests point it at a fake).
     pub fcm_base_url: String,
@@ -89,6 +91,44 @@ pub struct Config {
     pub sms_api_key: Option<Secret>,
     /// `SMS_SENDER_ID`: sender id shown on SMS.
     pub sms_sender_id: String,
+    /// `RATE_LIMIT_*` (`MAX/SECONDS`): rate limits of the auth routes.
+    pub limits: RateLimits,
+}
+
+/// Rate limits of the auth routes, each `MAX/SECONDS` in its environment variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `RATE_LIMIT_LOGIN_ACCOUNT` (10/300): failed logins per account.
+    pub login_account: Limit,
+    /// `RATE_LIMIT_LOGIN_IP` (50/300): login attempts per IP.
+    pub login_ip: Limit,
+    /// `RATE_LIMIT_OTP_ID` (5/3600): OTP sends per phone number (the original `otp_tracker`).
+    pub otp_identifier: Limit,
+    /// `RATE_LIMIT_OTP_IP` (20/3600): OTP sends per IP.
+    pub otp_ip: Limit,
+    /// `RATE_LIMIT_RESET_ID` (5/3600): password-reset requests per e-mail.
+    pub reset_identifier: Limit,
+    /// `RATE_LIMIT_RESET_IP` (20/3600): password-reset requests per IP.
+    pub reset_ip: Limit,
+    /// `RATE_LIMIT_CHECK_EMAIL_IP` (30/60): `/check/email` calls per IP.
+    pub check_email_ip: Limit,
+    /// `RATE_LIMIT_SIGNUP_IP` (20/3600): signups per IP.
+    pub signup_ip: Limit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            login_account: Limit::new(10, 300),
+            login_ip: Limit::new(50, 300),
+            otp_identifier: Limit::new(5, 3600),
+            otp_ip: Limit::new(20, 3600),
+            reset_identifier: Limit::new(5, 3600),
+            reset_ip: Limit::new(20, 3600),
+            check_email_ip: Limit::new(30, 60),
+            signup_ip: Limit::new(20, 3600),
+        }
+    }
 }
 
 /// Dev-only JWT key used in local mode when `SECRET_AUTH_CONFIG` is unset.
@@ -143,6 +183,26 @@ impl Config {
         let log_retention_days = parse_num("LOG_RETENTION_DAYS", 90, 1, 3650);
         let notify_max_receives = parse_num("NOTIFY_MAX_RECEIVES", 5, 1, 1000);
         let body_limit_bytes = parse_num("BODY_LIMIT_BYTES", 1 << 20, 1024, 64 << 20) as usize;
+        let mut limits = RateLimits::default();
+        for (name, slot) in [
+            ("RATE_LIMIT_LOGIN_ACCOUNT", &mut limits.login_account),
+            ("RATE_LIMIT_LOGIN_IP", &mut limits.login_ip),
+            ("RATE_LIMIT_OTP_ID", &mut limits.otp_identifier),
+            ("RATE_LIMIT_OTP_IP", &mut limits.otp_ip),
+            ("RATE_LIMIT_RESET_ID", &mut limits.reset_identifier),
+            ("RATE_LIMIT_RESET_IP", &mut limits.reset_ip),
+            ("RATE_LIMIT_CHECK_EMAIL_IP", &mut limits.check_email_ip),
+            ("RATE_LIMIT_SIGNUP_IP", &mut limits.signup_ip),
+        ] {
+            if let Some(v) = get(name) {
+                match Limit::parse(&v) {
+                    Some(l) => *slot = l,
+                    None => problems.push(format!(
+                        "{name} must be MAX/SECONDS (e.g. 10/300), got `{v}`"
+                    )),
+                }
+            }
+        }
         let jwt_secret = match secret {
             Some(s) if s.len() >= 32 => Secret::new(s),
             Some(_) => {
@@ -206,6 +266,7 @@ impl Config {
             sms_base_url: get("API_URL_SMSVIRO"),
             sms_api_key: get("SMSVIROTOKEN").map(Secret::new),
             sms_sender_id: get("SMS_SENDER_ID").unwrap_or_else(|| "USERSTATE".into()),
+            limits,
         })
     }
 
@@ -281,6 +342,17 @@ mod tests {
     fn origin_list_is_split_and_trimmed() {
         let c = cfg(&[("ORIGIN_CORS", "http://a.test, http://b.test,")]).expect("valid");
         assert_eq!(c.origin_cors, vec!["http://a.test", "http://b.test"]);
+    }
+
+    #[test]
+    fn rate_limits_are_configurable_and_validated() {
+        let c = cfg(&[("RATE_LIMIT_LOGIN_ACCOUNT", "3/60")]).expect("valid");
+        assert_eq!(c.limits.login_account, Limit::new(3, 60));
+        assert_eq!(c.limits.login_ip, RateLimits::default().login_ip);
+        let err = cfg(&[("RATE_LIMIT_LOGIN_IP", "lots")])
+            .expect_err("must refuse")
+            .to_string();
+        assert!(err.contains("RATE_LIMIT_LOGIN_IP"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod http;
 pub mod marketing;
 pub mod notify;
 pub mod profile;
+pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
 

@@ -1,3 +1,4 @@
 //! Test support: a harness that runs the real local server, and the storage conformance suite.
 
+pub mod conformance;
 pub mod server;

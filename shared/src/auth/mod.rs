@@ -1,7 +1,10 @@
 //! Authentication: JWT sessions, API keys, and (in `accounts`) signup, login and passwords.
 
+pub mod accounts;
 pub mod apikey;
 pub mod extract;
+pub mod otp;
+pub mod password;
 pub mod session;
 pub mod token;
 

@@ -1,6 +1,8 @@
 //! HTTP surface: one router per route group, the layers every router shares, and extractors.
 
 pub mod address;
+pub mod auth;
+pub mod dev;
 pub mod extract;
 pub mod fcm;
 pub mod health;
@@ -30,6 +32,7 @@ pub use extract::{ClientIp, Json, Path, Query};
 pub fn routes() -> Router<App> {
     Router::new()
         .merge(health::router())
+        .merge(auth::router())
         .merge(address::router())
         .merge(user::router())
         .merge(fcm::router())

@@ -4,9 +4,11 @@
 
 pub mod deliver;
 pub mod fcm;
+pub mod local;
 pub mod memory;
 pub mod ses;
 pub mod sms;
+pub mod sqs;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,6 +56,9 @@ pub enum NotifyError {
 #[async_trait]
 pub trait Queue: Send + Sync + 'static {
     async fn send(&self, message: &Notification) -> Result<(), NotifyError>;
+    /// Waits until everything sent so far has been delivered, where delivery is in-process (the
+    /// local queue); a no-op where a remote consumer delivers.
+    async fn flush(&self) {}
 }
 
 /// Shared queue handle.

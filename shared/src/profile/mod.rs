@@ -133,10 +133,10 @@ pub async fn update(app: &App, username: &str, req: &ProfileUpdate) -> Result<Pr
                 cond: Some(Cond::item_absent()),
             });
             if let Some(old) = &current.phone_number {
-                // Our own INFO names this number, so this guard is ours.
+                // Our own INFO names this number, so this guard should be ours; never drop another's.
                 ops.push(TxOp::Delete {
                     key: keys::phone_guard(old),
-                    cond: None,
+                    cond: Some(Cond::item_absent().or(Cond::eq("username", username))),
                 });
             }
         }

@@ -9,6 +9,8 @@
 //! - `Cond::Cmp` with `Ne` is false when the attribute is missing, as the port's `Cond::eval`;
 //! - an [`Update`] is normalised before rendering so that one attribute appears in one clause only
 //!   (DynamoDB refuses overlapping paths), with the port's order: SET, then ADD, then REMOVE;
+//! - an update without actions is sent as a no-op `REMOVE` (DynamoDB wants at least one action),
+//!   so it creates a missing item as the port says, in `update` and in transactions alike;
 //! - a query without a limit reads every page; with a limit it sends `Limit` and turns
 //!   `LastEvaluatedKey` into the port's cursor (which DynamoDB may return even when nothing follows).
 //!
@@ -39,6 +41,9 @@ use super::{
 use crate::clock::{ClockRef, SystemClock};
 
 type AwsItem = HashMap<String, AttributeValue>;
+
+/// An attribute the application never stores: an update without actions is sent as its `REMOVE`.
+pub const NOOP_ATTR: &str = "__userstate_noop";
 
 /// A DynamoDB table.
 #[derive(Clone)]
@@ -108,7 +113,7 @@ impl DynamoTable {
             .chain(norm.add.iter().map(|(n, _)| n))
             .chain(&norm.remove);
         for n in touched {
-            if n == self.def.pk || n == self.def.sk {
+            if n == self.def.pk || n == self.def.sk || n == NOOP_ATTR {
                 return Err(StoreError::Invalid(format!(
                     "cannot update key attribute {n}"
                 )));
@@ -175,6 +180,16 @@ pub fn item_from_aws(item: &AwsItem) -> Result<Item, StoreError> {
 // ---------------------------------------------------------------------------------------------
 // Expressions
 
+/// How tightly a rendered condition binds (DynamoDB: comparisons and functions, then NOT, AND, OR).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Prec {
+    Or,
+    And,
+    Not,
+    Cmp,
+    Atom,
+}
+
 /// Placeholder maps shared by the expressions of one request.
 #[derive(Default)]
 struct Expr {
@@ -211,51 +226,89 @@ impl Expr {
     /// Renders a condition. `pk` is the partition key attribute, used to spell constant
     /// true/false (an empty AND/OR) since the expression language has no literals.
     fn cond(&mut self, c: &Cond, pk: &str) -> String {
+        self.cond_prec(c, pk).0
+    }
+
+    /// Renders a condition with its precedence, parenthesising children only where needed:
+    /// DynamoDB refuses redundant parentheses such as `((a = :v))`.
+    fn cond_prec(&mut self, c: &Cond, pk: &str) -> (String, Prec) {
         match c {
-            Cond::Exists(n) => format!("attribute_exists({})", self.name(n)),
-            Cond::NotExists(n) => format!("attribute_not_exists({})", self.name(n)),
+            Cond::Exists(n) => (format!("attribute_exists({})", self.name(n)), Prec::Atom),
+            Cond::NotExists(n) => (
+                format!("attribute_not_exists({})", self.name(n)),
+                Prec::Atom,
+            ),
             Cond::Cmp(n, op, v) => {
+                let ty = type_code(v);
                 let n = self.name(n);
                 let v = self.value(to_aws(v));
+                let ordered = |ex: &mut Expr, sym: &str| {
+                    // An ordered comparison with a value of another type is false (DynamoDB and the
+                    // port agree); the explicit type guard also keeps moto 5.2 from failing with
+                    // HTTP 500 (a Python TypeError) on such comparisons.
+                    let t = ex.value(AttributeValue::S(ty.to_owned()));
+                    (
+                        format!("attribute_type({n}, {t}) AND {n} {sym} {v}"),
+                        Prec::And,
+                    )
+                };
                 match op {
-                    CmpOp::Eq => format!("{n} = {v}"),
-                    // The port's `Ne` is false for a missing attribute; say so explicitly.
-                    CmpOp::Ne => format!("(attribute_exists({n}) AND {n} <> {v})"),
-                    CmpOp::Lt => format!("{n} < {v}"),
-                    CmpOp::Le => format!("{n} <= {v}"),
-                    CmpOp::Gt => format!("{n} > {v}"),
-                    CmpOp::Ge => format!("{n} >= {v}"),
+                    CmpOp::Eq => (format!("{n} = {v}"), Prec::Cmp),
+                    // The port's `Ne` is false for a missing attribute, where DynamoDB's `<>` (and
+                    // moto's) is true; say so explicitly.
+                    CmpOp::Ne => (format!("attribute_exists({n}) AND {n} <> {v}"), Prec::And),
+                    CmpOp::Lt => ordered(self, "<"),
+                    CmpOp::Le => ordered(self, "<="),
+                    CmpOp::Gt => ordered(self, ">"),
+                    CmpOp::Ge => ordered(self, ">="),
                 }
             }
             Cond::BeginsWith(n, p) => {
                 let n = self.name(n);
                 let v = self.value(AttributeValue::S(p.clone()));
-                format!("begins_with({n}, {v})")
+                (format!("begins_with({n}, {v})"), Prec::Atom)
             }
             Cond::And(cs) if cs.is_empty() => {
                 let k = self.name(pk);
-                format!("(attribute_exists({k}) OR attribute_not_exists({k}))")
+                (
+                    format!("attribute_exists({k}) OR attribute_not_exists({k})"),
+                    Prec::Or,
+                )
             }
             Cond::Or(cs) if cs.is_empty() => {
                 let k = self.name(pk);
-                format!("(attribute_exists({k}) AND attribute_not_exists({k}))")
+                (
+                    format!("attribute_exists({k}) AND attribute_not_exists({k})"),
+                    Prec::And,
+                )
             }
-            Cond::And(cs) => self.join(cs, " AND ", pk),
-            Cond::Or(cs) => self.join(cs, " OR ", pk),
-            Cond::Not(c) => format!("(NOT {})", self.cond(c, pk)),
+            Cond::And(cs) if cs.len() == 1 => self.cond_prec(&cs[0], pk),
+            Cond::Or(cs) if cs.len() == 1 => self.cond_prec(&cs[0], pk),
+            Cond::And(cs) => (self.join(cs, " AND ", Prec::And, pk), Prec::And),
+            Cond::Or(cs) => (self.join(cs, " OR ", Prec::Or, pk), Prec::Or),
+            Cond::Not(c) => {
+                let inner = self.wrapped(c, Prec::Atom, pk);
+                (format!("NOT {inner}"), Prec::Not)
+            }
         }
     }
 
-    fn join(&mut self, cs: &[Cond], sep: &str, pk: &str) -> String {
-        let parts: Vec<String> = cs
-            .iter()
-            .map(|c| format!("({})", self.cond(c, pk)))
-            .collect();
-        format!("({})", parts.join(sep))
+    /// Renders `c`, in parentheses when it binds less tightly than `min`.
+    fn wrapped(&mut self, c: &Cond, min: Prec, pk: &str) -> String {
+        let (s, prec) = self.cond_prec(c, pk);
+        if prec < min { format!("({s})") } else { s }
     }
 
-    /// Renders a normalised update (see [`normalise_update`]); `None` when it has no actions.
-    fn update(&mut self, u: &Update) -> Option<String> {
+    fn join(&mut self, cs: &[Cond], sep: &str, min: Prec, pk: &str) -> String {
+        let parts: Vec<String> = cs.iter().map(|c| self.wrapped(c, min, pk)).collect();
+        parts.join(sep)
+    }
+
+    /// Renders a normalised update (see [`normalise_update`]). An update without actions still
+    /// creates a missing item in the port; DynamoDB needs at least one action (and moto 5.2 fails
+    /// with HTTP 500 on an UpdateItem without one), so it becomes the no-op `REMOVE` of
+    /// [`NOOP_ATTR`].
+    fn update(&mut self, u: &Update) -> String {
         let mut clauses = Vec::new();
         if !u.set.is_empty() {
             let parts: Vec<String> = u
@@ -285,7 +338,22 @@ impl Expr {
             let parts: Vec<String> = u.remove.iter().map(|n| self.name(n)).collect();
             clauses.push(format!("REMOVE {}", parts.join(", ")));
         }
-        (!clauses.is_empty()).then(|| clauses.join(" "))
+        if clauses.is_empty() {
+            clauses.push(format!("REMOVE {}", self.name(NOOP_ATTR)));
+        }
+        clauses.join(" ")
+    }
+}
+
+/// DynamoDB's type descriptor of a value, for `attribute_type`.
+fn type_code(v: &AttrValue) -> &'static str {
+    match v {
+        AttrValue::S(_) => "S",
+        AttrValue::N(_) => "N",
+        AttrValue::Bool(_) => "BOOL",
+        AttrValue::Null => "NULL",
+        AttrValue::L(_) => "L",
+        AttrValue::M(_) => "M",
     }
 }
 
@@ -612,7 +680,7 @@ impl Table for DynamoTable {
             .update_item()
             .table_name(&*self.name)
             .set_key(Some(self.key_map(key)))
-            .set_update_expression(expr)
+            .update_expression(expr)
             .set_condition_expression(cond)
             .set_expression_attribute_names(ex.names())
             .set_expression_attribute_values(ex.values())
@@ -803,11 +871,7 @@ impl Table for DynamoTable {
                 }
                 TxOp::Update { key, update, cond } => {
                     let update = self.check_update(&update)?;
-                    let expr = ex.update(&update).ok_or_else(|| {
-                        StoreError::Invalid(
-                            "an update in a transaction needs at least one action".into(),
-                        )
-                    })?;
+                    let expr = ex.update(&update);
                     let cond = cond.map(|c| ex.cond(&c, self.def.pk));
                     let upd = aws_sdk_dynamodb::types::Update::builder()
                         .table_name(&*self.name)
@@ -878,12 +942,50 @@ mod tests {
         let s = ex.cond(&c, "pk");
         assert_eq!(
             s,
-            "((#n0 >= :v0) AND ((attribute_exists(#n1) AND #n1 <> :v1)) AND \
-             (((begins_with(#n2, :v2)) OR ((NOT attribute_not_exists(#n3))))))"
+            "attribute_type(#n0, :v1) AND #n0 >= :v0 AND attribute_exists(#n1) AND #n1 <> :v2 AND \
+             (begins_with(#n2, :v3) OR NOT attribute_not_exists(#n3))"
         );
         assert_eq!(ex.names.get("#n0").map(String::as_str), Some("balance"));
         assert_eq!(ex.values.get(":v0"), Some(&AttributeValue::N("15".into())));
+        assert_eq!(ex.values.get(":v1"), Some(&AttributeValue::S("N".into())));
         assert!(!s.contains("balance") && !s.contains("closed"));
+    }
+
+    #[test]
+    fn parenthesises_only_where_needed() {
+        let render = |c: Cond| Expr::default().cond(&c, "pk");
+        assert_eq!(render(Cond::eq("a", 1).not()), "NOT (#n0 = :v0)");
+        assert_eq!(
+            render(Cond::ne("a", 1).not().not()),
+            "NOT (NOT (attribute_exists(#n0) AND #n0 <> :v0))"
+        );
+        assert_eq!(
+            render(
+                Cond::Or(vec![
+                    Cond::eq("a", 1).and(Cond::eq("b", 2)),
+                    Cond::eq("c", 3)
+                ])
+                .and(Cond::item_exists())
+            ),
+            "(#n0 = :v0 AND #n1 = :v1 OR #n2 = :v2) AND attribute_exists(#n3)"
+        );
+        assert_eq!(
+            render(Cond::And(vec![])),
+            "attribute_exists(#n0) OR attribute_not_exists(#n0)"
+        );
+        assert_eq!(
+            render(Cond::And(vec![Cond::eq("a", 1), Cond::Or(vec![])])),
+            "#n0 = :v0 AND attribute_exists(#n1) AND attribute_not_exists(#n1)"
+        );
+        assert_eq!(
+            render(Cond::Or(vec![Cond::And(vec![Cond::eq("a", 1)])])),
+            "#n0 = :v0"
+        );
+        let deep = Cond::Not(Box::new(Cond::Or(vec![
+            Cond::And(vec![]),
+            Cond::Or(vec![Cond::gt("a", 1).not()]),
+        ])));
+        assert!(!render(deep).contains("(("));
     }
 
     #[test]
@@ -891,11 +993,13 @@ mod tests {
         let u = Update::new().set("a", "x").add("b", -15).remove("c");
         let mut ex = Expr::default();
         assert_eq!(
-            ex.update(&normalise_update(&u).ok().unwrap_or_default())
-                .as_deref(),
+            Some(ex.update(&normalise_update(&u).ok().unwrap_or_default())).as_deref(),
             Some("SET #n0 = :v0 ADD #n1 :v1 REMOVE #n2")
         );
         assert_eq!(ex.values.get(":v1"), Some(&AttributeValue::N("-15".into())));
+        let mut ex = Expr::default();
+        assert_eq!(ex.update(&Update::new()), "REMOVE #n0");
+        assert_eq!(ex.names.get("#n0").map(String::as_str), Some(NOOP_ATTR));
     }
 
     #[test]

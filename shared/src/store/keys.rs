@@ -68,6 +68,26 @@ pub fn email_gsi(email: &str) -> String {
     format!("EMAIL#{email}")
 }
 
+/// A one-time code (OTP) for a purpose (e.g. `SIGNUP`) and identifier (username, phone).
+pub fn otp(purpose: &str, identifier: &str) -> Key {
+    Key::new(format!("OTP#{purpose}#{identifier}"), "OTP")
+}
+
+/// A single-use or short-lived opaque token, by purpose and the SHA-256 of the token.
+pub fn one_time_token(purpose: &str, token_hash: &str) -> Key {
+    Key::new(format!("TOKEN#{purpose}#{token_hash}"), "TOKEN")
+}
+
+/// Partition of the local dev outbox for one recipient (e-mail, MSISDN or username).
+pub fn outbox_pk(to: &str) -> String {
+    format!("OUTBOX#{to}")
+}
+
+/// One deactivation of a user, with its reason (the original `deactivate_reason`).
+pub fn deactivation(username: &str, at_ms: i64) -> Key {
+    Key::new(user_pk(username), format!("DEACTIVATE#{at_ms:013}"))
+}
+
 /// Sort-key prefix of a user's addresses.
 pub const ADDR_PREFIX: &str = "ADDR#";
 

@@ -19,6 +19,7 @@ use super::{
 use crate::clock::ClockRef;
 
 type ItemsDef<'a> = TableDefinition<'a, (&'static str, &'static str), &'static [u8]>;
+type K2<'a> = (&'a str, &'a str);
 type IndexTableDef<'a> =
     TableDefinition<'a, (&'static str, &'static str, &'static str, &'static str), ()>;
 
@@ -180,6 +181,25 @@ impl LocalTable {
 
     /// Runs `ops` in one write transaction; commits only when every condition held.
     fn apply(&self, ops: Vec<TxOp>, single: bool) -> Result<Option<Item>, StoreError> {
+        // Key attributes cannot be updated (DynamoDB refuses it too): the item would no longer
+        // carry the key it is stored under.
+        for op in &ops {
+            if let TxOp::Update { update, .. } = op {
+                let mut touched = update
+                    .set
+                    .iter()
+                    .map(|(n, _)| n)
+                    .chain(update.add.iter().map(|(n, _)| n))
+                    .chain(&update.remove);
+                if let Some(n) =
+                    touched.find(|n| n.as_str() == self.def.pk || n.as_str() == self.def.sk)
+                {
+                    return Err(StoreError::Invalid(format!(
+                        "cannot update key attribute {n}"
+                    )));
+                }
+            }
+        }
         let names = self.names();
         let tx = self.store.db.begin_write().map_err(unavailable)?;
         // First pass: evaluate every condition against the state before the transaction.
@@ -282,24 +302,21 @@ impl LocalTable {
                     Some(c) => Some(c.get("sk").cloned().ok_or(StoreError::BadCursor)?),
                     None => None,
                 };
-                let (lo, hi): (Bound<(&str, &str)>, Bound<(&str, &str)>) =
-                    match (&cursor_sk, q.forward) {
-                        (Some(sk), true) => (
-                            Bound::Excluded((q.pk.as_str(), sk.as_str())),
-                            Bound::Excluded((end.as_str(), "")),
-                        ),
-                        (Some(sk), false) => (
-                            Bound::Included((q.pk.as_str(), "")),
-                            Bound::Excluded((q.pk.as_str(), sk.as_str())),
-                        ),
-                        (None, _) => (
-                            Bound::Included((q.pk.as_str(), "")),
-                            Bound::Excluded((end.as_str(), "")),
-                        ),
-                    };
-                let range = items_t
-                    .range::<(&str, &str)>((lo, hi))
-                    .map_err(unavailable)?;
+                let (lo, hi): (Bound<K2>, Bound<K2>) = match (&cursor_sk, q.forward) {
+                    (Some(sk), true) => (
+                        Bound::Excluded((q.pk.as_str(), sk.as_str())),
+                        Bound::Excluded((end.as_str(), "")),
+                    ),
+                    (Some(sk), false) => (
+                        Bound::Included((q.pk.as_str(), "")),
+                        Bound::Excluded((q.pk.as_str(), sk.as_str())),
+                    ),
+                    (None, _) => (
+                        Bound::Included((q.pk.as_str(), "")),
+                        Bound::Excluded((end.as_str(), "")),
+                    ),
+                };
+                let range = items_t.range::<K2>((lo, hi)).map_err(unavailable)?;
                 let iter: Box<dyn Iterator<Item = _>> = if q.forward {
                     Box::new(range)
                 } else {

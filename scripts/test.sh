@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every test of the project — the README's test command and what CI runs:
+#   formatting and lints, template checks (cfn-lint, sam validate --lint), then the whole
+#   workspace test suite with the DynamoDB emulator (moto) running for the conformance suite
+#   and the AWS-adapter tests. Installs what it needs (Python tools into a cached venv).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+cache="${USERSTATE_CACHE_DIR:-$HOME/.cache/userstate}"
+mkdir -p "$cache"
+# Reuse a build cache outside the clone (CI clones fresh each time); the build still works
+# without one, it is only slower.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step "python tools (moto, cfn-lint, sam, schemathesis)"
+scripts/tools.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "template lint (cfn-lint, sam validate --lint)"
+scripts/lint-template.sh
+
+step "DynamoDB emulator"
+export USERSTATE_EMULATOR_DIR="${USERSTATE_EMULATOR_DIR:-$(mktemp -d)}"
+trap 'scripts/emulator.sh stop >/dev/null 2>&1 || true' EXIT
+scripts/emulator.sh start
+eval "$(scripts/emulator.sh env)"
+export USERSTATE_REQUIRE_EMULATOR=1
+
+step "build the local server used by black-box tests"
+cargo build --locked -p infra --bin userstate
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi

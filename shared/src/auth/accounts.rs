@@ -1,0 +1,895 @@
+//! Accounts: signup (LINK / OTP verification), login, password reset and change, deactivation.
+//! Every multi-item change is one transaction; uniqueness of username, e-mail, phone and referral
+//! code rests on guard items written with `attribute_not_exists` in the signup transaction.
+
+use std::sync::OnceLock;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::otp::{self, Purpose};
+use super::password;
+use super::session::{self, Issued};
+use crate::app::App;
+use crate::audit::{self, LogKind};
+use crate::domain::account::{
+    AccountStatus, Email, LoginRecord, Phone, UserInfo, Username, WalletRecord,
+};
+use crate::error::{ApiError, FieldError};
+use crate::notify::Notification;
+use crate::ratelimit;
+use crate::store::{Cond, Key, StoreError, TxOp, Update, from_item, get_s, keys, to_item};
+
+/// OTP purpose of signup verification.
+const SIGNUP_OTP: &str = "SIGNUP";
+/// Referral codes: 8 characters from an alphabet without look-alikes (0/O, 1/I/L).
+const REFCODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+const REFCODE_LEN: usize = 8;
+/// Attempts at a signup transaction (new referral code on collision, retry on conflict).
+const SIGNUP_ATTEMPTS: usize = 6;
+
+/// How a new account proves its contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SignupMode {
+    /// E-mail verification link.
+    Link,
+    /// SMS one-time code.
+    Otp,
+}
+
+impl SignupMode {
+    fn parse(raw: Option<&str>) -> Result<SignupMode, ApiError> {
+        match raw.map(|s| s.trim().to_ascii_uppercase()).as_deref() {
+            None | Some("LINK") => Ok(SignupMode::Link),
+            Some("OTP") => Ok(SignupMode::Otp),
+            Some(_) => Err(ApiError::validation(vec![FieldError::new(
+                "mode",
+                "must be LINK or OTP",
+            )])),
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            SignupMode::Link => "LINK",
+            SignupMode::Otp => "OTP",
+        }
+    }
+}
+
+/// `POST /signup` input.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SignupInput {
+    pub username: String,
+    pub password: String,
+    pub email: String,
+    pub full_name: String,
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    #[serde(default)]
+    pub referral_code: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// A uniqueness guard (`EMAIL#…`, `PHONE#…`, `REFCODE#…`) pointing at its owner.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Guard {
+    pk: String,
+    sk: String,
+    username: String,
+}
+
+fn guard_op(key: Key, username: &str) -> Result<TxOp, ApiError> {
+    let g = Guard {
+        pk: key.pk,
+        sk: key.sk,
+        username: username.to_owned(),
+    };
+    Ok(TxOp::Put {
+        item: to_item(&g)?,
+        cond: Some(Cond::item_absent()),
+    })
+}
+
+fn put_new<T: Serialize>(record: &T) -> Result<TxOp, ApiError> {
+    Ok(TxOp::Put {
+        item: to_item(record)?,
+        cond: Some(Cond::item_absent()),
+    })
+}
+
+fn new_referral_code() -> String {
+    let mut rng = rand::rng();
+    (0..REFCODE_LEN)
+        .map(|_| REFCODE_ALPHABET[rng.random_range(0..REFCODE_ALPHABET.len())] as char)
+        .collect()
+}
+
+fn full_name(raw: &str) -> Result<String, ApiError> {
+    let s = raw.trim();
+    if (1..=100).contains(&s.chars().count()) && !s.chars().any(char::is_control) {
+        Ok(s.to_owned())
+    } else {
+        Err(ApiError::validation(vec![FieldError::new(
+            "full_name",
+            "must be 1-100 characters",
+        )]))
+    }
+}
+
+/// The username a guard item points at.
+async fn guard_owner(app: &App, key: &Key) -> Result<Option<String>, ApiError> {
+    Ok(app
+        .main
+        .get(key)
+        .await?
+        .and_then(|i| get_s(&i, "username").map(str::to_owned)))
+}
+
+async fn login_record(app: &App, username: &str) -> Result<Option<LoginRecord>, ApiError> {
+    match app.main.get(&keys::login(username)).await? {
+        Some(item) => Ok(Some(from_item(&item)?)),
+        None => Ok(None),
+    }
+}
+
+async fn info_record(app: &App, username: &str) -> Result<Option<UserInfo>, ApiError> {
+    match app.main.get(&keys::info(username)).await? {
+        Some(item) => Ok(Some(from_item(&item)?)),
+        None => Ok(None),
+    }
+}
+
+/// Puts a notification on the queue; a failure is logged, not returned (the account change it
+/// belongs to is already committed, and the user can ask for a resend).
+async fn enqueue(app: &App, n: Notification) {
+    if let Err(e) = app.queue.send(&n).await {
+        tracing::error!(error = %e, "could not enqueue notification");
+    }
+}
+
+fn link_mail(app: &App, to: &str, token: &str) -> Notification {
+    let link = format!(
+        "{}/verify-sign-up?token={token}",
+        app.config.public_base_url.trim_end_matches('/')
+    );
+    Notification::Email {
+        to: to.to_owned(),
+        subject: "Verify your UserState account".into(),
+        body: format!(
+            "Welcome to UserState! Open this link to verify your account:\n{link}\n\nThe link is valid for 24 hours."
+        ),
+        html: Some(format!(
+            "<p>Welcome to UserState!</p><p><a href=\"{link}\">Verify your account</a></p><p>The link is valid for 24 hours.</p>"
+        )),
+    }
+}
+
+fn otp_sms(to: &str, code: &str) -> Notification {
+    Notification::Sms {
+        to: to.to_owned(),
+        text: format!(
+            "Your UserState verification code is {code}. It expires in 10 minutes. Do not share it."
+        ),
+    }
+}
+
+/// OTP send limits: per phone number and per IP (the original `otp_tracker`).
+async fn limit_otp_send(app: &App, identifier: &str, ip: &str) -> Result<(), ApiError> {
+    ratelimit::hit(app, &format!("otp:ip:{ip}"), app.config.limits.otp_ip).await?;
+    ratelimit::hit(
+        app,
+        &format!("otp:id:{identifier}"),
+        app.config.limits.otp_identifier,
+    )
+    .await
+}
+
+/// Registers a pending account in one transaction and sends its verification (link or OTP).
+/// Returns the registration token (Bearer of `/verify-sign-up` and `/resend-otp`).
+pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, ApiError> {
+    let mode = SignupMode::parse(input.mode.as_deref())?;
+    let username = Username::parse(&input.username)?;
+    let email = Email::parse(&input.email)?;
+    let name = full_name(&input.full_name)?;
+    password::validate("password", &input.password)?;
+    let phone = match input
+        .phone_number
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => Some(Phone::parse(p)?),
+        None if mode == SignupMode::Otp => return Err(ApiError::bad_request("PhoneRequired")),
+        None => None,
+    };
+    let referred_by = match input
+        .referral_code
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(code) => {
+            let code = code.to_ascii_uppercase();
+            let plausible = code.len() <= 32 && code.chars().all(|c| c.is_ascii_alphanumeric());
+            if !plausible || app.main.get(&keys::refcode_guard(&code)).await?.is_none() {
+                return Err(ApiError::bad_request("Invalid Referral Code"));
+            }
+            Some(code)
+        }
+        None => None,
+    };
+    ratelimit::hit(app, &format!("signup:ip:{ip}"), app.config.limits.signup_ip).await?;
+    if let (SignupMode::Otp, Some(p)) = (mode, &phone) {
+        limit_otp_send(app, p.as_str(), ip).await?;
+    }
+    let pwd = password::hash_async(input.password).await?;
+    let u = username.as_str();
+    let now = app.clock.epoch();
+
+    let mut reclaimed = false;
+    for attempt in 0..SIGNUP_ATTEMPTS {
+        let mut referral_code = new_referral_code();
+        while Some(&referral_code) == referred_by.as_ref() {
+            referral_code = new_referral_code();
+        }
+        let login = LoginRecord {
+            pk: keys::login(u).pk,
+            sk: keys::login(u).sk,
+            username: u.to_owned(),
+            pwd: pwd.clone(),
+            disabled: false,
+            status: AccountStatus::Pending,
+            mode: Some(mode.as_str().to_owned()),
+            created_at: now,
+            updated_at: now,
+        };
+        let info = UserInfo {
+            pk: keys::info(u).pk,
+            sk: keys::info(u).sk,
+            username: u.to_owned(),
+            full_name: name.clone(),
+            email: email.as_str().to_owned(),
+            phone_number: phone.as_ref().map(|p| p.as_str().to_owned()),
+            profile_img: None,
+            agent: false,
+            referral_code: referral_code.clone(),
+            referred_by: referred_by.clone(),
+            created_at: now,
+            updated_at: now,
+            gsi1pk: keys::email_gsi(email.as_str()),
+            gsi1sk: u.to_owned(),
+        };
+        let wallet = WalletRecord {
+            pk: keys::wallet(u).pk,
+            sk: keys::wallet(u).sk,
+            balance: 0,
+            points: 0,
+            version: 0,
+        };
+        let (register_op, register_token) = otp::new_token_op(app, Purpose::Register, u)?;
+        let (verify_op, notification) = match mode {
+            SignupMode::Otp => {
+                let (op, code) = otp::new_otp_op(app, SIGNUP_OTP, u)?;
+                let to = phone.as_ref().map(|p| p.as_str()).unwrap_or_default();
+                (op, otp_sms(to, &code))
+            }
+            SignupMode::Link => {
+                let (op, token) = otp::new_token_op(app, Purpose::VerifyLink, u)?;
+                (op, link_mail(app, email.as_str(), &token))
+            }
+        };
+        let mut ops = vec![
+            put_new(&login)?,                                  // 0
+            put_new(&info)?,                                   // 1
+            put_new(&wallet)?,                                 // 2
+            guard_op(keys::email_guard(email.as_str()), u)?,   // 3
+            guard_op(keys::refcode_guard(&referral_code), u)?, // 4
+            register_op,                                       // 5
+            verify_op,                                         // 6
+        ];
+        let mut phone_at = None;
+        if let Some(p) = &phone {
+            ops.push(guard_op(keys::phone_guard(p.as_str()), u)?);
+            phone_at = Some(ops.len() - 1);
+        }
+        let mut referrer_at = None;
+        if let Some(code) = &referred_by {
+            ops.push(TxOp::Check {
+                key: keys::refcode_guard(code),
+                cond: Cond::item_exists(),
+            });
+            referrer_at = Some(ops.len() - 1);
+        }
+        match app.main.transact(ops).await {
+            Ok(()) => {
+                enqueue(app, notification).await;
+                audit::record(
+                    app,
+                    LogKind::Audit,
+                    u,
+                    Some(u),
+                    "signup",
+                    json!({ "mode": mode.as_str(), "ip": ip }),
+                )
+                .await;
+                return Ok(register_token);
+            }
+            Err(e @ StoreError::TransactionCanceled { .. }) => {
+                // Which guard was taken, and the key that names its owner.
+                let phone_taken = phone_at.is_some_and(|i| e.failed_at(i));
+                let taken = if e.failed_at(3) {
+                    Some((
+                        "Email is already registered",
+                        keys::email_guard(email.as_str()),
+                    ))
+                } else if e.failed_at(0) || e.failed_at(1) || e.failed_at(2) {
+                    Some(("Username is already registered", keys::login(u)))
+                } else if let (true, Some(p)) = (phone_taken, &phone) {
+                    Some((
+                        "Phone number is already registered",
+                        keys::phone_guard(p.as_str()),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((message, owner_key)) = taken {
+                    // An abandoned signup (never verified, past its verification window) gives way once.
+                    if !reclaimed {
+                        if let Some(owner) = guard_owner(app, &owner_key).await? {
+                            if reclaim_abandoned(app, &owner).await? {
+                                reclaimed = true;
+                                continue;
+                            }
+                        }
+                    }
+                    return Err(ApiError::conflict(message));
+                }
+                if referrer_at.is_some_and(|i| e.failed_at(i)) {
+                    return Err(ApiError::bad_request("Invalid Referral Code"));
+                }
+                // Only the new referral code (or a token, astronomically unlikely) collided: try another.
+                tracing::debug!(attempt, "referral code collision; retrying signup");
+            }
+            Err(StoreError::Conflict) => {
+                // A concurrent transaction touched the same items; the retry sees its outcome.
+                tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt as u64 + 1)))
+                    .await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::unavailable())
+}
+
+/// Removes an account that was never verified and whose verification window (the registration
+/// token's lifetime) has passed, releasing its username, e-mail, phone and referral code. One
+/// transaction, conditional on the account still being that pending account; true when removed.
+async fn reclaim_abandoned(app: &App, owner: &str) -> Result<bool, ApiError> {
+    let Some(login) = login_record(app, owner).await? else {
+        return Ok(false);
+    };
+    let stale_before = app.clock.epoch() - Purpose::Register.ttl_secs();
+    if login.status != AccountStatus::Pending || login.created_at > stale_before {
+        return Ok(false);
+    }
+    let mine = || Some(Cond::eq("username", owner));
+    let mut ops = vec![
+        TxOp::Delete {
+            key: keys::login(owner),
+            cond: Some(Cond::eq("status", "pending").and(Cond::eq("created_at", login.created_at))),
+        },
+        TxOp::Delete {
+            key: keys::wallet(owner),
+            cond: None,
+        },
+        TxOp::Delete {
+            key: keys::otp(SIGNUP_OTP, owner),
+            cond: None,
+        },
+    ];
+    if let Some(info) = info_record(app, owner).await? {
+        ops.push(TxOp::Delete {
+            key: keys::info(owner),
+            cond: None,
+        });
+        ops.push(TxOp::Delete {
+            key: keys::email_guard(&info.email),
+            cond: mine(),
+        });
+        ops.push(TxOp::Delete {
+            key: keys::refcode_guard(&info.referral_code),
+            cond: mine(),
+        });
+        if let Some(p) = &info.phone_number {
+            ops.push(TxOp::Delete {
+                key: keys::phone_guard(p),
+                cond: mine(),
+            });
+        }
+    }
+    match app.main.transact(ops).await {
+        Ok(()) => {
+            audit::record(
+                app,
+                LogKind::Audit,
+                owner,
+                Some(owner),
+                "abandoned_signup_removed",
+                json!({}),
+            )
+            .await;
+            Ok(true)
+        }
+        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The account a registration token belongs to, if it is still pending.
+async fn pending_account(
+    app: &App,
+    register_token: &str,
+) -> Result<(String, LoginRecord), ApiError> {
+    let rec = otp::lookup_token(app, Purpose::Register, register_token).await?;
+    let login = login_record(app, &rec.username)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    if login.status != AccountStatus::Pending {
+        return Err(ApiError::bad_request("Account is already verified"));
+    }
+    Ok((rec.username, login))
+}
+
+fn activate_op(app: &App, username: &str) -> TxOp {
+    TxOp::Update {
+        key: keys::login(username),
+        update: Update::new()
+            .set("status", "active")
+            .set("updated_at", app.clock.epoch()),
+        cond: Some(Cond::eq("status", "pending")),
+    }
+}
+
+/// `POST /verify-sign-up` in OTP mode: the registration token plus the SMS code activate the account.
+pub async fn verify_signup_otp(
+    app: &App,
+    register_token: &str,
+    code: &str,
+) -> Result<(), ApiError> {
+    let (username, _) = pending_account(app, register_token).await?;
+    let consume_otp = otp::check_otp(app, SIGNUP_OTP, &username, code).await?;
+    let ops = vec![
+        activate_op(app, &username),
+        consume_otp,
+        otp::consume_token_op(app, Purpose::Register, register_token),
+    ];
+    match app.main.transact(ops).await {
+        Ok(()) => {}
+        Err(e) if e.failed_at(0) => {
+            return Err(ApiError::bad_request("Account is already verified"));
+        }
+        Err(e) if e.failed_at(1) => return Err(ApiError::bad_request("OTP Expired")),
+        Err(e) if e.failed_at(2) => return Err(ApiError::unauthorized()),
+        Err(e) => return Err(e.into()),
+    }
+    audit::record(
+        app,
+        LogKind::Audit,
+        &username,
+        Some(&username),
+        "signup_verified",
+        json!({ "mode": "OTP" }),
+    )
+    .await;
+    Ok(())
+}
+
+/// The e-mailed link (LINK mode): its single-use token activates the account.
+pub async fn verify_signup_link(app: &App, link_token: &str) -> Result<(), ApiError> {
+    let rec = otp::lookup_token(app, Purpose::VerifyLink, link_token).await?;
+    let ops = vec![
+        otp::consume_token_op(app, Purpose::VerifyLink, link_token),
+        activate_op(app, &rec.username),
+    ];
+    match app.main.transact(ops).await {
+        Ok(()) => {}
+        Err(e) if e.failed_at(0) => return Err(ApiError::unauthorized()),
+        Err(e) if e.failed_at(1) => {
+            return Err(ApiError::bad_request("Account is already verified"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit::record(
+        app,
+        LogKind::Audit,
+        &rec.username,
+        Some(&rec.username),
+        "signup_verified",
+        json!({ "mode": "LINK" }),
+    )
+    .await;
+    Ok(())
+}
+
+/// `POST /resend-otp`: a new OTP by SMS (OTP mode) or a new link by e-mail (LINK mode) for a pending
+/// account, limited per phone/e-mail and per IP.
+pub async fn resend_verification(
+    app: &App,
+    ip: &str,
+    register_token: &str,
+) -> Result<(), ApiError> {
+    let (username, login) = pending_account(app, register_token).await?;
+    let info = info_record(app, &username)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    let (op, notification) = if login.mode.as_deref() == Some("OTP") {
+        let phone = info
+            .phone_number
+            .clone()
+            .ok_or_else(|| ApiError::bad_request("PhoneRequired"))?;
+        limit_otp_send(app, &phone, ip).await?;
+        let (op, code) = otp::new_otp_op(app, SIGNUP_OTP, &username)?;
+        (op, otp_sms(&phone, &code))
+    } else {
+        limit_otp_send(app, &info.email, ip).await?;
+        let (op, token) = otp::new_token_op(app, Purpose::VerifyLink, &username)?;
+        (op, link_mail(app, &info.email, &token))
+    };
+    app.main.transact(vec![op]).await?;
+    enqueue(app, notification).await;
+    Ok(())
+}
+
+/// A successful login.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoginOk {
+    pub token: String,
+    pub agent: bool,
+}
+
+/// Computed once: verifying against it for unknown users keeps their timing like a wrong password.
+fn dummy_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| password::hash("dummy-password-for-timing").unwrap_or_default())
+}
+
+/// `POST /auth`: by username or e-mail. Unknown user and wrong password are both 422 "Invalid
+/// Credential"; state (disabled, pending) is only revealed to the holder of the right password.
+pub async fn login(app: &App, ip: &str, identifier: &str, pwd: &str) -> Result<LoginOk, ApiError> {
+    let invalid = || ApiError::unprocessable("Invalid Credential");
+    ratelimit::hit(app, &format!("login:ip:{ip}"), app.config.limits.login_ip).await?;
+    let ident = identifier.trim().to_lowercase();
+    if ident.is_empty() || ident.len() > 254 {
+        return Err(invalid());
+    }
+    let username = if ident.contains('@') {
+        match Email::parse(&ident) {
+            Ok(e) => guard_owner(app, &keys::email_guard(e.as_str())).await?,
+            Err(_) => None,
+        }
+    } else {
+        Username::parse(&ident).ok().map(|u| u.as_str().to_owned())
+    };
+    // Keyed by the account (whether named by username or e-mail), else by what was typed.
+    let acct_bucket = format!("login:acct:{}", username.as_deref().unwrap_or(&ident));
+    ratelimit::check(app, &acct_bucket, app.config.limits.login_account).await?;
+    let record = match &username {
+        Some(u) => login_record(app, u).await?,
+        None => None,
+    };
+    let Some(record) = record.filter(|_| pwd.chars().count() <= password::MAX_LEN) else {
+        let pwd = pwd.to_owned();
+        // Same work as a wrong password (the dummy hash is built on the blocking pool too).
+        let _ = tokio::task::spawn_blocking(move || password::verify(&pwd, dummy_hash())).await;
+        ratelimit::hit(app, &acct_bucket, app.config.limits.login_account)
+            .await
+            .ok();
+        return Err(invalid());
+    };
+    let u = record.username.clone();
+    if !password::verify_async(pwd.to_owned(), record.pwd.clone()).await {
+        ratelimit::hit(app, &acct_bucket, app.config.limits.login_account)
+            .await
+            .ok();
+        audit::record(
+            app,
+            LogKind::Audit,
+            &u,
+            Some(&u),
+            "login_failed",
+            json!({ "ip": ip }),
+        )
+        .await;
+        return Err(invalid());
+    }
+    if record.disabled || record.status == AccountStatus::Deactivated {
+        return Err(ApiError::forbidden("Account is Disabled"));
+    }
+    if record.status == AccountStatus::Pending {
+        return Err(ApiError::forbidden(
+            if record.mode.as_deref() == Some("OTP") {
+                "OTP Not Confirmed"
+            } else {
+                "Account is Not Confirmed"
+            },
+        ));
+    }
+    let agent = info_record(app, &u)
+        .await?
+        .map(|i| i.agent)
+        .unwrap_or(false);
+    let issued = if password::needs_rehash(&record.pwd) {
+        login_with_rehash(app, &record, pwd, agent).await?
+    } else {
+        session::issue(app, &u, agent).await?
+    };
+    audit::record(
+        app,
+        LogKind::Audit,
+        &u,
+        Some(&u),
+        "login",
+        json!({ "ip": ip, "sid": issued.sid }),
+    )
+    .await;
+    Ok(LoginOk {
+        token: issued.token,
+        agent,
+    })
+}
+
+/// Replaces a legacy (bcrypt or weaker argon2) hash with argon2id in the same transaction that
+/// opens the session; if the password changed meanwhile, the session is opened without it.
+async fn login_with_rehash(
+    app: &App,
+    record: &LoginRecord,
+    pwd: &str,
+    agent: bool,
+) -> Result<Issued, ApiError> {
+    let u = &record.username;
+    let new_hash = password::hash_async(pwd.to_owned()).await?;
+    let (session_op, issued) = session::new_session_op(app, u, agent)?;
+    let rehash = TxOp::Update {
+        key: keys::login(u),
+        update: Update::new()
+            .set("pwd", new_hash)
+            .set("updated_at", app.clock.epoch()),
+        cond: Some(Cond::eq("pwd", record.pwd.as_str())),
+    };
+    match app.main.transact(vec![rehash, session_op]).await {
+        Ok(()) => {
+            audit::record(
+                app,
+                LogKind::Audit,
+                u,
+                Some(u),
+                "password_rehashed",
+                json!({}),
+            )
+            .await;
+            Ok(issued)
+        }
+        Err(e) if e.failed_at(0) => session::issue(app, u, agent).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /check/email`: whether an e-mail can still be registered.
+pub async fn email_available(app: &App, ip: &str, email: &str) -> Result<bool, ApiError> {
+    ratelimit::hit(
+        app,
+        &format!("check-email:ip:{ip}"),
+        app.config.limits.check_email_ip,
+    )
+    .await?;
+    let email = Email::parse(email)?;
+    Ok(app
+        .main
+        .get(&keys::email_guard(email.as_str()))
+        .await?
+        .is_none())
+}
+
+/// `POST /request-reset-pwd`: mails a single-use reset token if the e-mail belongs to an account
+/// that is not disabled. The caller answers the same either way.
+pub async fn request_reset(app: &App, ip: &str, email: &str) -> Result<(), ApiError> {
+    ratelimit::hit(app, &format!("reset:ip:{ip}"), app.config.limits.reset_ip).await?;
+    let email = Email::parse(email)?;
+    ratelimit::hit(
+        app,
+        &format!("reset:id:{}", email.as_str()),
+        app.config.limits.reset_identifier,
+    )
+    .await?;
+    let Some(username) = guard_owner(app, &keys::email_guard(email.as_str())).await? else {
+        return Ok(());
+    };
+    let Some(login) = login_record(app, &username).await? else {
+        return Ok(());
+    };
+    if login.disabled || login.status == AccountStatus::Deactivated {
+        return Ok(());
+    }
+    let (op, token) = otp::new_token_op(app, Purpose::ResetPwd, &username)?;
+    app.main.transact(vec![op]).await?;
+    enqueue(
+        app,
+        Notification::Email {
+            to: email.as_str().to_owned(),
+            subject: "Reset your UserState password".into(),
+            body: format!(
+                "A password reset was requested for your account.\nEnter this reset token in the app: {token}\n\nIt is valid for 30 minutes and works once. If you did not ask for it, ignore this mail."
+            ),
+            html: None,
+        },
+    )
+    .await;
+    audit::record(
+        app,
+        LogKind::Audit,
+        &username,
+        Some(&username),
+        "password_reset_requested",
+        json!({ "ip": ip }),
+    )
+    .await;
+    Ok(())
+}
+
+/// `POST /reset-pwd`: consumes the reset token, sets the password and revokes every session.
+pub async fn reset_password(app: &App, token: &str, new_password: &str) -> Result<(), ApiError> {
+    password::validate("password", new_password)?;
+    let rec = otp::lookup_token(app, Purpose::ResetPwd, token).await?;
+    let hash = password::hash_async(new_password.to_owned()).await?;
+    let ops = vec![
+        otp::consume_token_op(app, Purpose::ResetPwd, token),
+        TxOp::Update {
+            key: keys::login(&rec.username),
+            update: Update::new()
+                .set("pwd", hash)
+                .set("updated_at", app.clock.epoch()),
+            cond: Some(Cond::item_exists()),
+        },
+    ];
+    match app.main.transact(ops).await {
+        Ok(()) => {}
+        Err(e @ StoreError::TransactionCanceled { .. }) => {
+            tracing::debug!(error = %e, "reset token no longer valid");
+            return Err(ApiError::unauthorized());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    session::revoke_all(app, &rec.username, None).await?;
+    audit::record(
+        app,
+        LogKind::Audit,
+        &rec.username,
+        Some(&rec.username),
+        "password_reset",
+        json!({}),
+    )
+    .await;
+    Ok(())
+}
+
+/// `POST /update-pwd`: checks the old password, sets the new one, revokes every other session.
+pub async fn update_password(
+    app: &App,
+    username: &str,
+    sid: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), ApiError> {
+    password::validate("new_password", new)?;
+    let login = login_record(app, username)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    if old.chars().count() > password::MAX_LEN
+        || !password::verify_async(old.to_owned(), login.pwd.clone()).await
+    {
+        audit::record(
+            app,
+            LogKind::Audit,
+            username,
+            Some(username),
+            "password_change_failed",
+            json!({}),
+        )
+        .await;
+        return Err(ApiError::unprocessable("Invalid Credential"));
+    }
+    let hash = password::hash_async(new.to_owned()).await?;
+    let update = Update::new()
+        .set("pwd", hash)
+        .set("updated_at", app.clock.epoch());
+    match app
+        .main
+        .update(
+            &keys::login(username),
+            update,
+            Some(Cond::eq("pwd", login.pwd.as_str())),
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::conflict("Password was changed concurrently"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    session::revoke_all(app, username, Some(sid)).await?;
+    audit::record(
+        app,
+        LogKind::Audit,
+        username,
+        Some(username),
+        "password_changed",
+        json!({}),
+    )
+    .await;
+    Ok(())
+}
+
+/// The stored deactivation (the original `deactivate_reason`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Deactivation {
+    pk: String,
+    sk: String,
+    username: String,
+    reason: String,
+    created_at: i64,
+}
+
+/// `POST /deactivate`: records the reason, marks the account deactivated and disabled (one
+/// transaction) and revokes every session.
+pub async fn deactivate(app: &App, username: &str, reason: Option<&str>) -> Result<(), ApiError> {
+    let reason = reason.map(str::trim).unwrap_or_default();
+    if reason.chars().count() > 1000 {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "reason",
+            "must be at most 1000 characters",
+        )]));
+    }
+    let now = app.clock.now();
+    let key = keys::deactivation(username, now.timestamp_millis());
+    let record = Deactivation {
+        pk: key.pk,
+        sk: key.sk,
+        username: username.to_owned(),
+        reason: reason.to_owned(),
+        created_at: now.timestamp(),
+    };
+    let ops = vec![
+        TxOp::Update {
+            key: keys::login(username),
+            update: Update::new()
+                .set("status", "deactivated")
+                .set("disabled", true)
+                .set("updated_at", now.timestamp()),
+            cond: Some(Cond::item_exists()),
+        },
+        TxOp::Put {
+            item: to_item(&record)?,
+            cond: None,
+        },
+    ];
+    match app.main.transact(ops).await {
+        Ok(()) => {}
+        Err(e) if e.failed_at(0) => return Err(ApiError::unauthorized()),
+        Err(e) => return Err(e.into()),
+    }
+    session::revoke_all(app, username, None).await?;
+    audit::record(
+        app,
+        LogKind::Audit,
+        username,
+        Some(username),
+        "deactivated",
+        json!({ "reason": reason }),
+    )
+    .await;
+    Ok(())
+}
