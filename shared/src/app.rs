@@ -84,7 +84,9 @@ impl App {
                 let public = config.image_public_base_url.clone();
                 let s3 = aws_sdk_s3::Client::new(&sdk);
                 let blobs: BlobsRef = Arc::new(S3Blobs::new(s3, &bucket, public));
-                Ok(App::assemble_with_ports(config, main, logs, clock, queue, blobs))
+                Ok(App::assemble_with_ports(
+                    config, main, logs, clock, queue, blobs,
+                ))
             }
         }
     }
@@ -130,7 +132,10 @@ impl App {
     /// The local blob store: `{data_dir}/resources`, or memory when there is no data dir.
     fn local_blobs(config: &Config) -> BlobsRef {
         match &config.data_dir {
-            Some(dir) => Arc::new(DirBlobs::new(dir.join("resources"), &config.public_base_url)),
+            Some(dir) => Arc::new(DirBlobs::new(
+                dir.join("resources"),
+                &config.public_base_url,
+            )),
             None => Arc::new(MemoryBlobs::new(&config.public_base_url)),
         }
     }
