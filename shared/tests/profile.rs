@@ -325,3 +325,20 @@ async fn only_generated_image_names_are_served() {
         assert_envelope(status, &body, 404);
     }
 }
+
+#[tokio::test]
+async fn a_base64_multipart_api_gateway_event_uploads_the_image() {
+    let (app, r) = setup();
+    let t = common_users::create_user(&app, "lambda_user", None).await;
+    let event = include_str!("../../events/user-update-profile-img.json").replace("REPLACE_WITH_TOKEN", &t);
+    let req = lambda_http::request::from_str(&event).expect("event parses as an API Gateway v2 request");
+    let (parts, body) = req.into_parts();
+    let body = match body {
+        lambda_http::Body::Binary(b) => Body::from(b),
+        other => panic!("API Gateway base64 bodies arrive as binary, got {other:?}"),
+    };
+    let (status, _, json) = send(&r, Request::from_parts(parts, body)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let url = json["profile_img"].as_str().expect("url");
+    assert_eq!(fetch(&r, &app, url).await.2, png());
+}
