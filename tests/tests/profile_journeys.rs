@@ -23,7 +23,13 @@ struct Client {
 }
 
 impl Client {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>, auth: Option<String>) -> (StatusCode, Value) {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        auth: Option<String>,
+    ) -> (StatusCode, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(method, self.server.url(path));
         if let Some(b) = body {
@@ -39,7 +45,9 @@ impl Client {
 
     async fn outbox(&self, to: &str, n: usize) -> Vec<Value> {
         for _ in 0..50 {
-            let (_, b) = self.call("GET", &format!("/_dev/outbox?to={to}"), None, None).await;
+            let (_, b) = self
+                .call("GET", &format!("/_dev/outbox?to={to}"), None, None)
+                .await;
             let list = b.as_array().cloned().unwrap_or_default();
             if list.len() >= n {
                 return list;
@@ -58,17 +66,38 @@ impl Client {
         let reg = b["token"].as_str().expect("registration token").to_owned();
         let sms = self.outbox(phone, 1).await;
         let text = sms[0]["body"].as_str().expect("body");
-        let otp: String = text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("otp").to_owned();
-        let (s, b) = self.call("POST", "/verify-sign-up", Some(json!({"otp": otp})), Some(format!("Bearer {reg}"))).await;
+        let otp: String = text
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .expect("otp")
+            .to_owned();
+        let (s, b) = self
+            .call(
+                "POST",
+                "/verify-sign-up",
+                Some(json!({"otp": otp})),
+                Some(format!("Bearer {reg}")),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        let (s, b) = self.call("POST", "/auth", Some(json!({"username": username, "password": "securePassword123"})), None).await;
+        let (s, b) = self
+            .call(
+                "POST",
+                "/auth",
+                Some(json!({"username": username, "password": "securePassword123"})),
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{b}");
         format!("Bearer {}", b["token"].as_str().expect("token"))
     }
 }
 
 fn basic() -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(API_KEY))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(API_KEY)
+    )
 }
 
 fn start(dir: &std::path::Path) -> Client {
@@ -77,7 +106,10 @@ fn start(dir: &std::path::Path) -> Client {
         api_keys: vec![API_KEY.into()],
         env: vec![],
     });
-    Client { server, http: reqwest::Client::new() }
+    Client {
+        server,
+        http: reqwest::Client::new(),
+    }
 }
 
 #[tokio::test]
@@ -88,11 +120,20 @@ async fn profile_addresses_image_push_and_offers_against_the_running_server() {
 
     let (s, b) = c.call("GET", "/user/profile", None, Some(me.clone())).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!((b["username"].as_str(), b["balance"].as_i64(), b["profile_img"].is_null()), (Some("journey"), Some(0), true));
+    assert_eq!(
+        (
+            b["username"].as_str(),
+            b["balance"].as_i64(),
+            b["profile_img"].is_null()
+        ),
+        (Some("journey"), Some(0), true)
+    );
     assert!(b["referral_code"].is_string());
 
     let addr = json!({"label": "Home", "recipient_name": "J", "phone_number": "628123450001", "address": "Jl. Example No. 1"});
-    let (s, b) = c.call("POST", "/address", Some(addr.clone()), Some(me.clone())).await;
+    let (s, b) = c
+        .call("POST", "/address", Some(addr.clone()), Some(me.clone()))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let (_, list) = c.call("GET", "/address/list", None, Some(me.clone())).await;
     assert_eq!(list[0]["is_default"], true);
@@ -106,32 +147,67 @@ async fn profile_addresses_image_push_and_offers_against_the_running_server() {
         .http
         .post(c.server.url("/user/update-profile-img"))
         .header("authorization", &me)
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
         .body(body)
         .send()
         .await
         .expect("upload");
     assert_eq!(res.status(), StatusCode::OK);
-    let url = res.json::<Value>().await.expect("json")["profile_img"].as_str().expect("url").to_owned();
+    let url = res.json::<Value>().await.expect("json")["profile_img"]
+        .as_str()
+        .expect("url")
+        .to_owned();
     assert!(url.starts_with(&c.server.base), "{url}");
     let file = url.rsplit('/').next().expect("file name").to_owned();
-    let on_disk = dir.path().join("resources").join("user_profile_img").join(&file);
+    let on_disk = dir
+        .path()
+        .join("resources")
+        .join("user_profile_img")
+        .join(&file);
     assert_eq!(std::fs::read(&on_disk).expect("stored on disk"), PNG);
 
-    let (s, _) = c.call("POST", "/fcm/register", Some(json!({"token": "device-token-0123456789-abcdef", "device_type": "android"})), Some(me.clone())).await;
+    let (s, _) = c
+        .call(
+            "POST",
+            "/fcm/register",
+            Some(json!({"token": "device-token-0123456789-abcdef", "device_type": "android"})),
+            Some(me.clone()),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let push = json!({"username": "journey", "title": "Hello", "body": "From the journey", "data": {"k": 1}});
     let (s, b) = c.call("POST", "/fcm/send", Some(push), Some(basic())).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     let delivered = c.outbox("journey", 1).await;
-    assert_eq!((delivered[0]["channel"].as_str(), delivered[0]["subject"].as_str()), (Some("push"), Some("Hello")));
+    assert_eq!(
+        (
+            delivered[0]["channel"].as_str(),
+            delivered[0]["subject"].as_str()
+        ),
+        (Some("push"), Some("Hello"))
+    );
 
-    let offer = json!({"title": "Summer Sale", "description": "Get 50% off!", "valid_until": "2999-12-31"});
-    let (s, b) = c.call("POST", "/marketing-offer", Some(offer), Some(basic())).await;
+    let offer =
+        json!({"title": "Summer Sale", "description": "Get 50% off!", "valid_until": "2999-12-31"});
+    let (s, b) = c
+        .call("POST", "/marketing-offer", Some(offer), Some(basic()))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
-    let (_, offers) = c.call("GET", "/marketing-offer/list", None, Some(me.clone())).await;
+    let (_, offers) = c
+        .call("GET", "/marketing-offer/list", None, Some(me.clone()))
+        .await;
     assert_eq!(offers[0]["title"], "Summer Sale");
-    let (s, _) = c.call("POST", "/faq", Some(json!({"question": "Q?", "answer": "A.", "category": "General"})), Some(basic())).await;
+    let (s, _) = c
+        .call(
+            "POST",
+            "/faq",
+            Some(json!({"question": "Q?", "answer": "A.", "category": "General"})),
+            Some(basic()),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     let (_, faq) = c.call("GET", "/faq", None, None).await;
     assert_eq!(faq[0]["question"], "Q?");
@@ -139,7 +215,12 @@ async fn profile_addresses_image_push_and_offers_against_the_running_server() {
     // After a restart on the same data dir the image is still served, byte-identical.
     c.server.stop();
     let c = start(dir.path());
-    let res = c.http.get(c.server.url(&format!("/resources/user_profile_img/{file}"))).send().await.expect("image");
+    let res = c
+        .http
+        .get(c.server.url(&format!("/resources/user_profile_img/{file}")))
+        .send()
+        .await
+        .expect("image");
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "image/png");
     assert_eq!(res.bytes().await.expect("bytes").as_ref(), PNG);
