@@ -453,3 +453,39 @@ async fn the_sample_notifier_event_is_delivered_by_the_handler() {
     assert_eq!(fake.delivered().len(), 1);
     assert_eq!(fake.delivered()[0]["notification"]["title"], "Hi");
 }
+
+#[tokio::test]
+async fn a_user_keeps_at_most_ten_devices_and_the_newest_registration_always_stays() {
+    let s = setup().await;
+    let t = common_users::create_user(&s.app, "gadgets", None).await;
+    let tokens: Vec<String> = (0..12)
+        .map(|i| format!("device-token-{i:02}-0123456789abcdef"))
+        .collect();
+    for tok in &tokens {
+        assert_eq!(
+            register(&s.router, &t, tok, "android").await,
+            StatusCode::OK
+        );
+    }
+    let kept = device_tokens(&s.app, "gadgets").await;
+    assert_eq!(kept.len(), shared::devices::MAX_DEVICES);
+    assert!(
+        kept.contains(&tokens[11]),
+        "the latest registration is kept: {kept:?}"
+    );
+    let owners = query_all(
+        s.app.main.as_ref(),
+        Query::pk(keys::user_pk("gadgets")).prefix(keys::FCM_PREFIX),
+    )
+    .await
+    .expect("query")
+    .len();
+    assert_eq!(owners, 10);
+    for tok in tokens.iter().filter(|t| !kept.contains(t)) {
+        let owner = keys::device_owner(&shared::devices::token_hash(tok));
+        assert!(
+            s.app.main.get(&owner).await.expect("get").is_none(),
+            "pruned tokens lose their owner item"
+        );
+    }
+}

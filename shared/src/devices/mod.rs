@@ -10,6 +10,9 @@ use crate::app::App;
 use crate::error::{ApiError, FieldError};
 use crate::store::{Cond, Query, StoreError, TxOp, from_item, keys, query_all, to_item};
 
+/// Most devices kept per user; registering another forgets the least recently registered one.
+pub const MAX_DEVICES: usize = 10;
+
 /// Device kinds the original stored.
 const DEVICE_TYPES: [&str; 3] = ["android", "ios", "web"];
 
@@ -112,12 +115,26 @@ pub async fn register(app: &App, username: &str, req: &Registration) -> Result<(
             });
         }
         match app.main.transact(ops).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => return prune(app, username, &hash).await,
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
     }
     Err(ApiError::unavailable())
+}
+
+/// Keeps the newest [`MAX_DEVICES`] registrations of a user (bounded push fan-out).
+/// The device just registered (`keep`) always stays.
+async fn prune(app: &App, username: &str, keep: &str) -> Result<(), ApiError> {
+    let mut devices = of_user(app, username).await?;
+    if devices.len() <= MAX_DEVICES {
+        return Ok(());
+    }
+    devices.sort_by_key(|d| std::cmp::Reverse((token_hash(&d.token) == keep, d.updated_at)));
+    for stale in &devices[MAX_DEVICES..] {
+        remove(app, username, &token_hash(&stale.token)).await?;
+    }
+    Ok(())
 }
 
 /// Removes one of the user's own tokens; another user's (or an unknown) token is a 404.

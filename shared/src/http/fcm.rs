@@ -71,7 +71,7 @@ fn validate(req: SendReq) -> Result<Notification, ApiError> {
     let username = match username {
         Some(Ok(u)) => Some(u),
         _ => {
-            errors.push(FieldError::new("username", "is required"));
+            errors.push(FieldError::new("username", "must be an existing username"));
             None
         }
     };

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::app::App;
+use crate::audit::{self, LogKind};
 use crate::error::ApiError;
 use crate::store::{Cond, StoreError, Update, keys};
 
@@ -93,6 +94,7 @@ pub async fn replace(app: &App, username: &str, bytes: Bytes) -> Result<String, 
     let kind = ImageKind::sniff(&bytes)
         .ok_or_else(|| ApiError::bad_request("profile_img must be a JPEG, PNG or WebP image"))?;
     let file = format!("{}.{}", uuid::Uuid::new_v4().simple(), kind.ext());
+    let size = bytes.len();
     let old = super::info(app, username).await?.profile_img;
     app.blobs
         .put(&blob_name(&file), bytes, kind.content_type())
@@ -120,6 +122,16 @@ pub async fn replace(app: &App, username: &str, bytes: Bytes) -> Result<String, 
             tracing::warn!(error = %e, "could not remove the previous profile image");
         }
     }
+    let data = serde_json::json!({ "file": file, "bytes": size, "type": kind.content_type() });
+    audit::record(
+        app,
+        LogKind::Audit,
+        username,
+        Some(username),
+        "profile.image_updated",
+        data,
+    )
+    .await;
     Ok(app.blobs.url(&blob_name(&file)).await?)
 }
 

@@ -3,8 +3,10 @@
 pub mod image;
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::app::App;
+use crate::audit::{self, LogKind};
 use crate::domain::{Phone, UserInfo, WalletRecord};
 use crate::error::{ApiError, FieldError};
 use crate::store::{Cond, StoreError, TxOp, Update, from_item, keys};
@@ -146,7 +148,22 @@ pub async fn update(app: &App, username: &str, req: &ProfileUpdate) -> Result<Pr
             cond: Some(info_cond),
         });
         match app.main.transact(ops).await {
-            Ok(()) => return get(app, username).await,
+            Ok(()) => {
+                let fields = json!({
+                    "full_name": valid.full_name.is_some(),
+                    "phone_number": new_phone.is_some(),
+                });
+                audit::record(
+                    app,
+                    LogKind::Audit,
+                    username,
+                    Some(username),
+                    "profile.updated",
+                    fields,
+                )
+                .await;
+                return get(app, username).await;
+            }
             Err(e) if new_phone.is_some() && e.failed_at(0) => return Err(phone_taken()),
             Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
