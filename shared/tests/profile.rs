@@ -344,3 +344,48 @@ async fn a_base64_multipart_api_gateway_event_uploads_the_image() {
     let url = json["profile_img"].as_str().expect("url");
     assert_eq!(fetch(&r, &app, url).await.2, png());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_uploads_leave_exactly_the_current_image_stored() {
+    use shared::store::schema::{LOGS, MAIN};
+    let clock: shared::clock::ClockRef = std::sync::Arc::new(shared::clock::SystemClock);
+    let config = shared::config::Config::for_tests();
+    let store = shared::store::local::LocalStore::memory(clock.clone()).expect("store");
+    let blobs = std::sync::Arc::new(shared::blobs::MemoryBlobs::new(&config.public_base_url));
+    let app = App::assemble_with_ports(
+        config.clone(),
+        std::sync::Arc::new(store.table(&MAIN, &config.main_table)),
+        std::sync::Arc::new(store.table(&LOGS, &config.logs_table)),
+        clock,
+        std::sync::Arc::new(shared::notify::memory::MemoryQueue::new()),
+        blobs.clone(),
+    );
+    let r = shared::http::finish(shared::http::routes(), &app);
+    let t = common_users::create_user(&app, "racer", None).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (r, t) = (r.clone(), t.clone());
+            tokio::spawn(async move {
+                send(&r, upload(&t, "profile_img", "p.png", "image/png", &png()))
+                    .await
+                    .0
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("task"), StatusCode::OK);
+    }
+    let (_, _, profile) = send(&r, get("/user/profile", &t)).await;
+    let current = profile["profile_img"]
+        .as_str()
+        .expect("url")
+        .rsplit('/')
+        .next()
+        .expect("file")
+        .to_owned();
+    assert_eq!(
+        blobs.names(),
+        vec![format!("user_profile_img/{current}")],
+        "no orphaned uploads"
+    );
+}

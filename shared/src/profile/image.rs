@@ -95,28 +95,53 @@ pub async fn replace(app: &App, username: &str, bytes: Bytes) -> Result<String, 
         .ok_or_else(|| ApiError::bad_request("profile_img must be a JPEG, PNG or WebP image"))?;
     let file = format!("{}.{}", uuid::Uuid::new_v4().simple(), kind.ext());
     let size = bytes.len();
-    let old = super::info(app, username).await?.profile_img;
     app.blobs
         .put(&blob_name(&file), bytes, kind.content_type())
         .await?;
-    let update = Update::new()
-        .set("profile_img", file.as_str())
-        .set("updated_at", app.clock.epoch());
-    match app
-        .main
-        .update(&keys::info(username), update, Some(Cond::item_exists()))
-        .await
-    {
-        Ok(_) => {}
-        Err(e) => {
-            // The profile did not change: do not leave the new file behind.
-            let _ = app.blobs.delete(&blob_name(&file)).await;
-            return Err(match e {
-                StoreError::ConditionFailed => ApiError::not_found("Account does not exist"),
-                other => other.into(),
-            });
+    // Swap the profile's pointer only if it still names the image we read, so two concurrent
+    // uploads cannot both "replace" the same old file and orphan one of the new ones.
+    let mut swapped = None;
+    for attempt in 0..20u32 {
+        let old = match super::info(app, username).await {
+            Ok(info) => info.profile_img,
+            Err(e) => {
+                let _ = app.blobs.delete(&blob_name(&file)).await;
+                return Err(e);
+            }
+        };
+        let still = match &old {
+            Some(o) => Cond::eq("profile_img", o.as_str()),
+            None => Cond::NotExists("profile_img".into())
+                .or(Cond::eq("profile_img", crate::store::AttrValue::Null)),
+        };
+        let update = Update::new()
+            .set("profile_img", file.as_str())
+            .set("updated_at", app.clock.epoch());
+        let cond = Cond::item_exists().and(still);
+        match app
+            .main
+            .update(&keys::info(username), update, Some(cond))
+            .await
+        {
+            Ok(_) => {
+                swapped = Some(old);
+                break;
+            }
+            Err(StoreError::ConditionFailed) => {
+                let jitter = rand::random_range(1..=(2u64 << attempt.min(5)));
+                tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+            }
+            Err(e) => {
+                // The profile did not change: do not leave the new file behind.
+                let _ = app.blobs.delete(&blob_name(&file)).await;
+                return Err(e.into());
+            }
         }
     }
+    let Some(old) = swapped else {
+        let _ = app.blobs.delete(&blob_name(&file)).await;
+        return Err(ApiError::unavailable());
+    };
     if let Some(old) = old.filter(|o| parse_file_name(o).is_some()) {
         if let Err(e) = app.blobs.delete(&blob_name(&old)).await {
             tracing::warn!(error = %e, "could not remove the previous profile image");
