@@ -489,3 +489,28 @@ async fn a_user_keeps_at_most_ten_devices_and_the_newest_registration_always_sta
         );
     }
 }
+
+#[tokio::test]
+async fn a_rejected_access_token_is_refreshed_once_and_the_send_succeeds() {
+    let s = setup().await;
+    let fake = FakeFcm::start().await;
+    let t = common_users::create_user(&s.app, "refresh", None).await;
+    register(&s.router, &t, TOKEN_A, "ios").await;
+    let n = Notification::Push {
+        username: "refresh".into(),
+        title: "t".into(),
+        body: "b".into(),
+        data: BTreeMap::new(),
+    };
+    let d = delivery(&s.app, &fake, None);
+    assert!(failures(&d.handle_sqs(sqs_event(&[("m1", &n, 1)])).await).is_empty());
+    fake.revoke_access_tokens();
+    assert!(failures(&d.handle_sqs(sqs_event(&[("m2", &n, 1)])).await).is_empty());
+    assert_eq!(fake.token_requests(), 2, "one refresh after the 401");
+    assert_eq!(fake.delivered().len(), 2);
+    assert_eq!(
+        device_tokens(&s.app, "refresh").await,
+        vec![TOKEN_A.to_owned()],
+        "a 401 never deletes a token"
+    );
+}

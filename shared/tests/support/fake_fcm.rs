@@ -125,6 +125,10 @@ impl FakeFcm {
     pub fn fail_with_500(&self, on: bool) {
         self.inner.fail_500.store(on, Ordering::SeqCst);
     }
+    /// Forgets every access token issued so far (as if they had been revoked or expired early).
+    pub fn revoke_access_tokens(&self) {
+        self.inner.issued.lock().expect("lock").clear();
+    }
     /// Messages accepted so far (the `message` objects).
     pub fn delivered(&self) -> Vec<Value> {
         self.inner.delivered.lock().expect("lock").clone()
