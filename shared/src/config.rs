@@ -75,6 +75,17 @@ pub struct Config {
     pub notify_queue_url: Option<String>,
     /// `IMAGE_BUCKET`: S3 bucket for profile images (aws mode).
     pub image_bucket: Option<String>,
+    /// `IMAGE_PUBLIC_BASE_URL`: public base (e.g. CloudFront) for images in `IMAGE_BUCKET`; when unset,
+    /// aws mode hands out presigned GET URLs valid 24 h.
+    pub image_public_base_url: Option<String>,
+    /// `FCM_SERVICE_ACCOUNT_JSON`: Firebase service-account JSON, inline or as a file path (without
+    /// it the notifier drops push messages with an error log).
+    pub fcm_service_account: Option<Secret>,
+    /// `FCM_BASE_URL` (default `https://fcm.googleapis.com`): FCM HTTP v1 endpoint (tests point it at a fake).
+    pub fcm_base_url: String,
+    /// `NOTIFY_MAX_RECEIVES` (default 5): the notify queue's `maxReceiveCount`; a failure on that
+    /// receive is logged as dead-lettered.
+    pub notify_max_receives: i64,
     /// `WS_MANAGEMENT_ENDPOINT`: API Gateway Management endpoint of the WebSocket API (aws mode).
     pub ws_management_endpoint: Option<String>,
     /// `MAIL_FROM`: sender address of outgoing mail.
@@ -176,6 +187,7 @@ impl Config {
         let log_retention_days = parse_num("LOG_RETENTION_DAYS", 90, 1, 3650);
         let xendit_timeout_ms = parse_num("XENDIT_TIMEOUT_MS", 10_000, 100, 120_000) as u64;
         let invoice_duration_secs = parse_num("INVOICE_DURATION_SECS", 86_400, 60, 31 * 86_400);
+        let notify_max_receives = parse_num("NOTIFY_MAX_RECEIVES", 5, 1, 1000);
         let body_limit_bytes = parse_num("BODY_LIMIT_BYTES", 1 << 20, 1024, 64 << 20) as usize;
         let mut limits = RateLimits::default();
         for (name, slot) in [
@@ -253,6 +265,11 @@ impl Config {
             notify_queue_url: get("NOTIFY_QUEUE_URL"),
             image_bucket: get("IMAGE_BUCKET"),
             ws_management_endpoint: get("WS_MANAGEMENT_ENDPOINT"),
+            image_public_base_url: get("IMAGE_PUBLIC_BASE_URL"),
+            notify_max_receives,
+            fcm_service_account: get("FCM_SERVICE_ACCOUNT_JSON").map(Secret::new),
+            fcm_base_url: get("FCM_BASE_URL")
+                .unwrap_or_else(|| "https://fcm.googleapis.com".into()),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "no-reply@userstate.local".into()),
             sms_base_url: get("API_URL_SMSVIRO"),
             sms_api_key: get("SMSVIROTOKEN").map(Secret::new),

@@ -1,10 +1,14 @@
 //! HTTP surface: one router per route group, the layers every router shares, and extractors.
 
+pub mod address;
 pub mod auth;
 pub mod dev;
 pub mod extract;
+pub mod fcm;
 pub mod health;
+pub mod marketing;
 pub mod payment;
+pub mod user;
 pub mod ws;
 
 use std::time::Duration;
@@ -34,6 +38,10 @@ pub fn routes() -> Router<App> {
         .merge(payment::router())
         .merge(payment::callback_router())
         .merge(ws::router())
+        .merge(address::router())
+        .merge(user::router())
+        .merge(fcm::router())
+        .merge(marketing::router())
 }
 
 /// Header carrying the request id (set by us when the client or API Gateway did not).

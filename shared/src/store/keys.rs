@@ -170,3 +170,49 @@ pub fn user_payouts_gsi(username: &str) -> String {
 
 /// GSI2 (sparse) partition of payouts still PENDING (read by the sync).
 pub const PENDING_PAYOUTS_GSI_PK: &str = "PAYOUT_PENDING";
+/// Sort-key prefix of a user's addresses.
+pub const ADDR_PREFIX: &str = "ADDR#";
+
+/// One address of a user; ids are per-user integers, zero-padded so sort order is creation order.
+pub fn address(username: &str, id: i64) -> Key {
+    Key::new(user_pk(username), format!("{ADDR_PREFIX}{id:010}"))
+}
+
+/// Per-user address bookkeeping: count, default id, id counter, version (guards every change).
+pub fn address_meta(username: &str) -> Key {
+    Key::new(user_pk(username), "ADDRMETA")
+}
+
+/// Sort-key prefix of a user's device tokens.
+pub const FCM_PREFIX: &str = "FCM#";
+
+/// One device token of a user, by the SHA-256 (hex) of the token.
+pub fn user_device(username: &str, token_hash: &str) -> Key {
+    Key::new(user_pk(username), format!("{FCM_PREFIX}{token_hash}"))
+}
+
+/// Global owner record of a device token (a token belongs to at most one user).
+pub fn device_owner(token_hash: &str) -> Key {
+    Key::new(format!("FCMTOKEN#{token_hash}"), "OWNER")
+}
+
+/// A marketing offer.
+pub fn offer(id: &str) -> Key {
+    Key::new(format!("OFFER#{id}"), "OFFER")
+}
+
+/// GSI1 partition holding every offer (listing without a scan).
+pub const OFFERS_GSI_PK: &str = "OFFERS";
+
+/// A FAQ entry.
+pub fn faq(id: &str) -> Key {
+    Key::new(format!("FAQ#{id}"), "FAQ")
+}
+
+/// GSI1 partition holding every FAQ entry.
+pub const FAQS_GSI_PK: &str = "FAQS";
+
+/// A named counter (integer ids for offers and FAQ entries, like the original's).
+pub fn counter(name: &str) -> Key {
+    Key::new(format!("COUNTER#{name}"), "COUNTER")
+}
