@@ -1389,3 +1389,25 @@ async fn sync_settles_payouts_whose_disbursement_callback_was_lost() {
     assert_eq!(e.balance(&token).await, 50_000);
     e.assert_reconciled("quiet", &token).await;
 }
+
+#[tokio::test]
+async fn a_balance_change_leaves_points_alone() {
+    let e = env().await;
+    let token = e.user("pointy").await;
+    e.credit("pointy", 1_000).await;
+    e.app
+        .main
+        .update(
+            &keys::wallet("pointy"),
+            shared::store::Update::new()
+                .add("points", 7)
+                .add("version", 1),
+            None,
+        )
+        .await
+        .expect("points");
+    let (s, _, body) = send(&e.router, decrease(&token, json!(100), None)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, _, bal) = send(&e.router, get("/balance", Some(&token))).await;
+    assert_eq!(bal, json!({ "balance": 900, "points": 7 }));
+}

@@ -2,7 +2,10 @@
 //! [`apply`], which writes in ONE transaction the conditional wallet update (optimistic on
 //! `version`, `balance >= amount` for debits), an append-only ledger entry with the balance after,
 //! an optional idempotency record, and any extra operations the caller needs in the same
-//! all-or-nothing write (an invoice status change, a voucher counter).
+//! all-or-nothing write (an invoice status change, a payout).
+//!
+//! Rule for other code touching `WALLET` (points): bump `version` in the same write, so a balance
+//! change racing with it retries instead of overwriting.
 
 use std::time::Duration;
 
@@ -207,11 +210,14 @@ pub async fn apply(
                 c
             }
         };
-        let update = Update::new()
+        // Points are left alone (another flow owns them); a first write creates the field.
+        let mut update = Update::new()
             .set("balance", after)
-            .set("points", wallet.points)
             .set("version", wallet.version + 1)
             .set("updated_at", now.timestamp());
+        if !exists {
+            update = update.set("points", 0);
+        }
         let lkey = keys::ledger(username, now.timestamp_millis(), &entry_id);
         let entry = LedgerEntry {
             pk: lkey.pk,
