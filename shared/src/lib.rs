@@ -15,6 +15,7 @@ pub mod http;
 pub mod marketing;
 pub mod notify;
 pub mod payments;
+pub mod permissions;
 pub mod profile;
 pub mod ratelimit;
 pub mod store;

@@ -13,6 +13,7 @@ pub mod dynamo;
 pub mod expr;
 pub mod keys;
 pub mod local;
+pub mod policy;
 pub mod schema;
 pub mod value;
 
