@@ -80,7 +80,8 @@ cmd_start() {
   for attempt in 1 2 3; do
     port=$(free_port)
     # setsid: the server outlives the shell that started it (test scripts start it, then exit).
-    setsid "$moto_server" -H 127.0.0.1 -p "$port" >"$log_file" 2>&1 </dev/null &
+    # scripts/moto_server.py: the stock server with request handling serialised (see its docstring).
+    setsid "$venv_python" "$script_dir/moto_server.py" -H 127.0.0.1 -p "$port" >"$log_file" 2>&1 </dev/null &
     pid=$!
     deadline=$((SECONDS + ready_timeout))
     while ((SECONDS < deadline)); do
