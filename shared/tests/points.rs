@@ -554,3 +554,58 @@ async fn the_points_function_serves_a_history_event() {
     assert_eq!(json["data"].as_array().map(Vec::len), Some(7));
     assert!(json["next_cursor"].is_string());
 }
+
+#[tokio::test]
+async fn an_abandoned_referred_signup_takes_its_pending_referral_with_it() {
+    let e = env().await;
+    let a = e.active("olga", None).await;
+    let code = e.refcode(&a).await;
+    let (s, _) = e.signup("pete", Some(&code)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(e.stats(&a).await["pending_referrals"], 1);
+    // Never verified; a day later someone else takes the username (without a code).
+    e.clock.advance(chrono::Duration::hours(25));
+    let a = e.login("olga").await;
+    let (s, b) = e.signup("pete", None).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(
+        e.stats(&a).await,
+        json!({"total_referrals": 0, "completed_referrals": 0, "pending_referrals": 0, "total_earned_points": 0})
+    );
+    assert!(
+        shared::referral::referred_by(&e.app, "pete")
+            .await
+            .expect("read")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_first_payments_settling_at_once_pay_the_referral_bonus_once_and_credit_both() {
+    let e = env().await;
+    let a = e.active("quinn", None).await;
+    let code = e.refcode(&a).await;
+    let r = e.active("rosa", Some(&code)).await;
+    let p1 = e.paid_invoice(&r, 10_000).await;
+    let p2 = e.paid_invoice(&r, 30_000).await;
+    let mut tasks = Vec::new();
+    for p in [p1.clone(), p2.clone(), p1, p2] {
+        let router = e.router.clone();
+        tasks.push(tokio::spawn(async move {
+            let req = Request::post("/payment-callback")
+                .header("content-type", "application/json")
+                .header("x-callback-token", "local-callback-token")
+                .body(Body::from(p.to_string()))
+                .expect("request");
+            send(&router, req).await.0
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("task"), StatusCode::OK);
+    }
+    assert_eq!(e.wallet(&a).await, (0, 50));
+    assert_eq!(e.wallet(&r).await, (40_000, 4));
+    assert_eq!(e.stats(&a).await["completed_referrals"], 1);
+    e.assert_reconciled("quinn", &a).await;
+    e.assert_reconciled("rosa", &r).await;
+}
