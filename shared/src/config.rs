@@ -423,6 +423,35 @@ mod tests {
     }
 
     #[test]
+    fn points_rules_are_configurable_and_validated() {
+        let c = cfg(&[]).expect("defaults");
+        assert_eq!(c.points, PointsConfig::default());
+        let c = cfg(&[
+            ("POINTS_REDEEM_RATE", "250"),
+            ("POINTS_PER_AMOUNT", "0"),
+            ("POINTS_EXPIRY_MONTHS", "6"),
+            ("REFERRAL_QUALIFY_ON", "verification"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            (
+                c.points.redeem_rate,
+                c.points.per_amount,
+                c.points.expiry_months
+            ),
+            (250, 0, 6)
+        );
+        assert_eq!(c.points.qualify_on, ReferralQualify::Verification);
+        let err = cfg(&[
+            ("REFERRAL_QUALIFY_ON", "signup"),
+            ("POINTS_REDEEM_RATE", "0"),
+        ])
+        .expect_err("must refuse")
+        .to_string();
+        assert!(err.contains("REFERRAL_QUALIFY_ON") && err.contains("POINTS_REDEEM_RATE"));
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let c = cfg(&[(
             "SECRET_AUTH_CONFIG",
