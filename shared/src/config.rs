@@ -97,6 +97,47 @@ pub struct Config {
     pub sms_sender_id: String,
     /// `RATE_LIMIT_*` (`MAX/SECONDS`): rate limits of the auth routes.
     pub limits: RateLimits,
+    /// `POINTS_*` / `REFERRAL_*`: earning, redemption, expiry and referral rules.
+    pub points: PointsConfig,
+}
+
+/// When a pending referral becomes completed (and the referrer earns the bonus).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReferralQualify {
+    /// The referred user's first PAID invoice (the default).
+    FirstPayment,
+    /// Verification of the referred user's account.
+    Verification,
+}
+
+/// Points and referral rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PointsConfig {
+    /// `POINTS_REDEEM_RATE` (default 100): rupiah credited per redeemed point.
+    pub redeem_rate: i64,
+    /// `POINTS_REDEEM_MIN` (default 100): fewest points one redemption may convert.
+    pub redeem_min: i64,
+    /// `POINTS_PER_AMOUNT` (default 10000): rupiah of a paid invoice that earn one point; 0 disables.
+    pub per_amount: i64,
+    /// `POINTS_EXPIRY_MONTHS` (default 0 = never): points expire this many months after being earned.
+    pub expiry_months: i64,
+    /// `REFERRAL_BONUS_POINTS` (default 50): points the referrer earns per completed referral.
+    pub referral_bonus: i64,
+    /// `REFERRAL_QUALIFY_ON` (`first_payment` default, or `verification`).
+    pub qualify_on: ReferralQualify,
+}
+
+impl Default for PointsConfig {
+    fn default() -> Self {
+        PointsConfig {
+            redeem_rate: 100,
+            redeem_min: 100,
+            per_amount: 10_000,
+            expiry_months: 0,
+            referral_bonus: 50,
+            qualify_on: ReferralQualify::FirstPayment,
+        }
+    }
 }
 
 /// Rate limits of the auth routes, each `MAX/SECONDS` in its environment variable.
@@ -189,6 +230,23 @@ impl Config {
         let invoice_duration_secs = parse_num("INVOICE_DURATION_SECS", 86_400, 60, 31 * 86_400);
         let notify_max_receives = parse_num("NOTIFY_MAX_RECEIVES", 5, 1, 1000);
         let body_limit_bytes = parse_num("BODY_LIMIT_BYTES", 1 << 20, 1024, 64 << 20) as usize;
+        let points = PointsConfig {
+            redeem_rate: parse_num("POINTS_REDEEM_RATE", 100, 1, 1_000_000),
+            redeem_min: parse_num("POINTS_REDEEM_MIN", 100, 1, 1_000_000_000),
+            per_amount: parse_num("POINTS_PER_AMOUNT", 10_000, 0, 1_000_000_000),
+            expiry_months: parse_num("POINTS_EXPIRY_MONTHS", 0, 0, 120),
+            referral_bonus: parse_num("REFERRAL_BONUS_POINTS", 50, 0, 1_000_000),
+            qualify_on: match get("REFERRAL_QUALIFY_ON").as_deref() {
+                None | Some("first_payment") => ReferralQualify::FirstPayment,
+                Some("verification") => ReferralQualify::Verification,
+                Some(other) => {
+                    problems.push(format!(
+                        "REFERRAL_QUALIFY_ON must be `first_payment` or `verification`, got `{other}`"
+                    ));
+                    ReferralQualify::FirstPayment
+                }
+            },
+        };
         let mut limits = RateLimits::default();
         for (name, slot) in [
             ("RATE_LIMIT_LOGIN_ACCOUNT", &mut limits.login_account),
@@ -275,6 +333,7 @@ impl Config {
             sms_api_key: get("SMSVIROTOKEN").map(Secret::new),
             sms_sender_id: get("SMS_SENDER_ID").unwrap_or_else(|| "USERSTATE".into()),
             limits,
+            points,
         })
     }
 
@@ -361,6 +420,35 @@ mod tests {
             .expect_err("must refuse")
             .to_string();
         assert!(err.contains("RATE_LIMIT_LOGIN_IP"));
+    }
+
+    #[test]
+    fn points_rules_are_configurable_and_validated() {
+        let c = cfg(&[]).expect("defaults");
+        assert_eq!(c.points, PointsConfig::default());
+        let c = cfg(&[
+            ("POINTS_REDEEM_RATE", "250"),
+            ("POINTS_PER_AMOUNT", "0"),
+            ("POINTS_EXPIRY_MONTHS", "6"),
+            ("REFERRAL_QUALIFY_ON", "verification"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            (
+                c.points.redeem_rate,
+                c.points.per_amount,
+                c.points.expiry_months
+            ),
+            (250, 0, 6)
+        );
+        assert_eq!(c.points.qualify_on, ReferralQualify::Verification);
+        let err = cfg(&[
+            ("REFERRAL_QUALIFY_ON", "signup"),
+            ("POINTS_REDEEM_RATE", "0"),
+        ])
+        .expect_err("must refuse")
+        .to_string();
+        assert!(err.contains("REFERRAL_QUALIFY_ON") && err.contains("POINTS_REDEEM_RATE"));
     }
 
     #[test]

@@ -153,6 +153,14 @@ pub const FUNCTIONS: &[FunctionAccess] = &[
         logs: LOG_WRITE,
     },
     FunctionAccess {
+        function: "points",
+        main: TableGrant {
+            actions: &[GetItem, PutItem, UpdateItem, Query, ConditionCheckItem],
+            indexes: false,
+        },
+        logs: LOG_WRITE,
+    },
+    FunctionAccess {
         function: "ws",
         main: TableGrant {
             actions: &[GetItem, PutItem, UpdateItem, DeleteItem],

@@ -214,10 +214,15 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
         Some(code) => {
             let code = code.to_ascii_uppercase();
             let plausible = code.len() <= 32 && code.chars().all(|c| c.is_ascii_alphanumeric());
-            if !plausible || app.main.get(&keys::refcode_guard(&code)).await?.is_none() {
+            let owner = if plausible {
+                guard_owner(app, &keys::refcode_guard(&code)).await?
+            } else {
+                None
+            };
+            let Some(owner) = owner else {
                 return Err(ApiError::bad_request("Invalid Referral Code"));
-            }
-            Some(code)
+            };
+            Some((code, owner))
         }
         None => None,
     };
@@ -232,7 +237,10 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
     let mut reclaimed = false;
     for attempt in 0..SIGNUP_ATTEMPTS {
         let mut referral_code = new_referral_code();
-        while Some(&referral_code) == referred_by.as_ref() {
+        while referred_by
+            .as_ref()
+            .is_some_and(|(c, _)| *c == referral_code)
+        {
             referral_code = new_referral_code();
         }
         let login = LoginRecord {
@@ -256,7 +264,7 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
             profile_img: None,
             agent: false,
             referral_code: referral_code.clone(),
-            referred_by: referred_by.clone(),
+            referred_by: referred_by.as_ref().map(|(c, _)| c.clone()),
             created_at: now,
             updated_at: now,
             gsi1pk: keys::email_gsi(email.as_str()),
@@ -296,12 +304,19 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
             phone_at = Some(ops.len() - 1);
         }
         let mut referrer_at = None;
-        if let Some(code) = &referred_by {
+        if let Some((code, referrer)) = &referred_by {
+            // The code must still belong to the same referrer; the new user never owns it.
             ops.push(TxOp::Check {
                 key: keys::refcode_guard(code),
-                cond: Cond::item_exists(),
+                cond: Cond::eq("username", referrer.as_str()),
             });
             referrer_at = Some(ops.len() - 1);
+            ops.extend(crate::referral::signup_ops(
+                u,
+                referrer,
+                code,
+                app.clock.now().timestamp_millis(),
+            )?);
         }
         match app.main.transact(ops).await {
             Ok(()) => {
@@ -390,6 +405,7 @@ async fn reclaim_abandoned(app: &App, owner: &str) -> Result<bool, ApiError> {
             cond: None,
         },
     ];
+    ops.extend(crate::referral::removal_ops(app, owner).await?);
     if let Some(info) = info_record(app, owner).await? {
         ops.push(TxOp::Delete {
             key: keys::info(owner),
@@ -453,6 +469,16 @@ fn activate_op(app: &App, username: &str) -> TxOp {
     }
 }
 
+/// Runs an activation transaction; with `REFERRAL_QUALIFY_ON=verification` the user's pending
+/// referral is completed (and the referrer credited) in the same transaction.
+async fn activate(app: &App, ops: Vec<TxOp>, username: &str) -> Result<(), StoreError> {
+    if app.config.points.qualify_on == crate::config::ReferralQualify::Verification {
+        crate::referral::transact_with_completion(app, ops, username, "verification").await
+    } else {
+        app.main.transact(ops).await
+    }
+}
+
 /// `POST /verify-sign-up` in OTP mode: the registration token plus the SMS code activate the account.
 pub async fn verify_signup_otp(
     app: &App,
@@ -466,7 +492,7 @@ pub async fn verify_signup_otp(
         consume_otp,
         otp::consume_token_op(app, Purpose::Register, register_token),
     ];
-    match app.main.transact(ops).await {
+    match activate(app, ops, &username).await {
         Ok(()) => {}
         Err(e) if e.failed_at(0) => {
             return Err(ApiError::bad_request("Account is already verified"));
@@ -494,7 +520,7 @@ pub async fn verify_signup_link(app: &App, link_token: &str) -> Result<(), ApiEr
         otp::consume_token_op(app, Purpose::VerifyLink, link_token),
         activate_op(app, &rec.username),
     ];
-    match app.main.transact(ops).await {
+    match activate(app, ops, &rec.username).await {
         Ok(()) => {}
         Err(e) if e.failed_at(0) => return Err(ApiError::unauthorized()),
         Err(e) if e.failed_at(1) => {

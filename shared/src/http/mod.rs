@@ -8,6 +8,7 @@ pub mod fcm;
 pub mod health;
 pub mod marketing;
 pub mod payment;
+pub mod points;
 pub mod user;
 pub mod ws;
 
@@ -42,6 +43,7 @@ pub fn routes() -> Router<App> {
         .merge(user::router())
         .merge(fcm::router())
         .merge(marketing::router())
+        .merge(points::router())
 }
 
 /// Header carrying the request id (set by us when the client or API Gateway did not).

@@ -135,6 +135,7 @@ async fn decrease(
             | Outcome::Replayed {
                 balance_after,
                 entry_id,
+                ..
             } => (balance_after, entry_id),
             Outcome::ExtraRefused(_) => return Err(ApiError::internal()),
         };

@@ -7,10 +7,13 @@ use serde::{Deserialize, Serialize};
 use super::xendit::{CreateInvoice, XInvoice, XStatus};
 use crate::app::App;
 use crate::audit::{self, LogKind};
+use crate::config::ReferralQualify;
 use crate::domain::money::Money;
 use crate::error::ApiError;
+use crate::points;
+use crate::referral;
 use crate::store::{AttrValue, Cond, StoreError, TxOp, Update, from_item, get_s, keys, to_item};
-use crate::wallet::{self, Change, EntryType, Idem, Outcome};
+use crate::wallet::{self, Change, EntryType, Idem, Outcome, PointsChange};
 use crate::ws::{self, PaymentStatus};
 
 /// Local invoice status.
@@ -336,7 +339,43 @@ pub async fn settle_paid(
         key: rec.xendit_id.clone(),
         fingerprint: rec.invoice_id.clone(),
     };
-    let outcome = wallet::apply(app, &rec.username, &change, Some(&idem), &[invoice_op]).await?;
+    // Points earned by the payment join the wallet write; the first paid invoice also completes
+    // a pending referral (REFERRAL_QUALIFY_ON=first_payment) in the same transaction.
+    let earned = points::earned_for(app, rec.amount);
+    let pchange = (earned > 0).then(|| PointsChange {
+        kind: EntryType::Credit,
+        points: earned,
+        description: format!("Points for payment {}", rec.invoice_id),
+        reference_id: rec.invoice_id.clone(),
+    });
+    let referral_ops = if app.config.points.qualify_on == ReferralQualify::FirstPayment {
+        referral::completion_ops(app, &rec.username, &rec.invoice_id).await?
+    } else {
+        None
+    };
+    let mut extra = vec![invoice_op.clone()];
+    extra.extend(referral_ops.iter().flatten().cloned());
+    let mut outcome = wallet::apply_full(
+        app,
+        &rec.username,
+        Some(&change),
+        pchange.as_ref(),
+        Some(&idem),
+        &extra,
+    )
+    .await?;
+    if matches!(outcome, Outcome::ExtraRefused(i) if i > 0) {
+        // Only the referral part was refused (another payment completed it meanwhile).
+        outcome = wallet::apply_full(
+            app,
+            &rec.username,
+            Some(&change),
+            pchange.as_ref(),
+            Some(&idem),
+            &[invoice_op],
+        )
+        .await?;
+    }
     match outcome {
         Outcome::Applied { balance_after, .. } => {
             audit::record(

@@ -1,6 +1,7 @@
 //! The Xendit sync: PENDING invoices (sparse GSI2) are checked at Xendit with bounded
 //! concurrency; PAID ones are credited through the same exactly-once path as the callback, EXPIRED
-//! ones are marked. Safe to run twice at once: every change is conditional.
+//! ones are marked; then points past `POINTS_EXPIRY_MONTHS` expire. Safe to run twice at once:
+//! every change is conditional.
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -24,6 +25,8 @@ pub struct Summary {
     pub errors: usize,
     /// Pending payouts reconciled with Xendit.
     pub payouts: super::payout::PayoutSync,
+    /// Points expired by this run (`POINTS_EXPIRY_MONTHS`).
+    pub points_expiry: crate::points::ExpirySummary,
 }
 
 enum One {
@@ -81,6 +84,13 @@ pub async fn run(app: &App) -> Result<Summary, ApiError> {
         Ok(p) => summary.payouts = p,
         Err(e) => {
             tracing::warn!(error = %e, "sync: payout resubmission failed");
+            summary.errors += 1;
+        }
+    }
+    match crate::points::expire(app).await {
+        Ok(p) => summary.points_expiry = p,
+        Err(e) => {
+            tracing::warn!(error = %e.message, "sync: points expiry failed");
             summary.errors += 1;
         }
     }

@@ -216,3 +216,33 @@ pub const FAQS_GSI_PK: &str = "FAQS";
 pub fn counter(name: &str) -> Key {
     Key::new(format!("COUNTER#{name}"), "COUNTER")
 }
+
+/// Sort-key prefix of a user's points-ledger entries.
+pub const POINTS_PREFIX: &str = "POINTS#";
+
+/// One append-only points-ledger entry (`ts` zero-padded epoch millis, so entries sort by time).
+pub fn points_entry(username: &str, ts_ms: i64, id: &str) -> Key {
+    Key::new(
+        user_pk(username),
+        format!("{POINTS_PREFIX}{ts_ms:013}#{id}"),
+    )
+}
+
+/// GSI2 (sparse) partition of wallets that ever earned points (read by the points-expiry job).
+pub const POINTS_HOLDERS_GSI_PK: &str = "POINTS_HOLDERS";
+
+/// Sort-key prefix of the referrals a user made.
+pub const REFERRAL_PREFIX: &str = "REFERRAL#";
+
+/// One referral made by `referrer`: the user `referred` signed up with the referrer's code.
+pub fn referral(referrer: &str, ts_ms: i64, referred: &str) -> Key {
+    Key::new(
+        user_pk(referrer),
+        format!("{REFERRAL_PREFIX}{ts_ms:013}#{referred}"),
+    )
+}
+
+/// Who referred a user (at most one referrer per user): points at the referrer's referral item.
+pub fn referred_by(username: &str) -> Key {
+    Key::new(user_pk(username), "REFERRED_BY")
+}

@@ -38,6 +38,16 @@ pub struct Change {
     pub reference_id: String,
 }
 
+/// A points change made in the same wallet write, with its own points-ledger entry
+/// (`USER#{u}/POINTS#{ts}#{id}`, see [`crate::points`]).
+#[derive(Clone, Debug)]
+pub struct PointsChange {
+    pub kind: EntryType,
+    pub points: i64,
+    pub description: String,
+    pub reference_id: String,
+}
+
 /// An append-only ledger item `USER#{u}/LEDGER#{ts}#{id}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LedgerEntry {
@@ -70,6 +80,9 @@ pub struct IdemRecord {
     pub username: String,
     pub fingerprint: String,
     pub balance_after: i64,
+    /// Points after the change (0 in records written before points existed).
+    #[serde(default)]
+    pub points_after: i64,
     pub entry_id: String,
     pub created_at: i64,
     pub ttl: i64,
@@ -86,6 +99,7 @@ pub enum Outcome {
     /// The idempotency record existed: nothing changed; the first answer is returned.
     Replayed {
         balance_after: Money,
+        points_after: i64,
         entry_id: String,
     },
     /// The extra operation at this index (0-based among the caller's extras) had a false condition;
@@ -98,6 +112,8 @@ pub enum Outcome {
 pub enum WalletError {
     #[error("insufficient balance")]
     Insufficient,
+    #[error("insufficient points")]
+    InsufficientPoints,
     #[error("idempotency key reused with a different request")]
     KeyReuse,
     #[error("too much contention")]
@@ -110,6 +126,7 @@ impl From<WalletError> for ApiError {
     fn from(e: WalletError) -> Self {
         match e {
             WalletError::Insufficient => ApiError::bad_request("Insufficient Balance"),
+            WalletError::InsufficientPoints => ApiError::bad_request("Insufficient Points"),
             WalletError::KeyReuse => {
                 ApiError::unprocessable("Idempotency-Key was used with a different request")
             }
@@ -161,6 +178,7 @@ async fn read_idem(app: &App, username: &str, idem: &Idem) -> Result<Option<Outc
     }
     Ok(Some(Outcome::Replayed {
         balance_after: Money::from_rupiah(rec.balance_after),
+        points_after: rec.points_after,
         entry_id: rec.entry_id,
     }))
 }
@@ -174,73 +192,111 @@ pub async fn apply(
     idem: Option<&Idem>,
     extra: &[TxOp],
 ) -> Result<Outcome, WalletError> {
+    apply_full(app, username, Some(change), None, idem, extra).await
+}
+
+/// Applies a balance change and/or a points change to one wallet exactly once, in one
+/// transaction: the wallet update (optimistic on `version`; `balance >=` / `points >=` for
+/// debits), a wallet-ledger entry (balance change only), a points-ledger entry (points change
+/// only), the idempotency record, then `extra`.
+pub async fn apply_full(
+    app: &App,
+    username: &str,
+    change: Option<&Change>,
+    points: Option<&PointsChange>,
+    idem: Option<&Idem>,
+    extra: &[TxOp],
+) -> Result<Outcome, WalletError> {
     if let Some(idem) = idem {
         if let Some(done) = read_idem(app, username, idem).await? {
             return Ok(done);
         }
     }
-    let amount = change.amount.rupiah();
+    let overflow = || WalletError::Store(StoreError::Invalid("wallet overflow".into()));
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
             let ms = rand::rng().random_range(1..=(2 + attempt as u64).min(20));
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         let (wallet, exists) = read_stored(app, username).await?;
-        let after = match change.kind {
-            EntryType::Credit => wallet.balance.checked_add(amount),
-            EntryType::Debit => {
-                if wallet.balance < amount {
-                    return Err(WalletError::Insufficient);
+        let after = match change {
+            None => wallet.balance,
+            Some(c) => match c.kind {
+                EntryType::Credit => wallet.balance.checked_add(c.amount.rupiah()),
+                EntryType::Debit => {
+                    if wallet.balance < c.amount.rupiah() {
+                        return Err(WalletError::Insufficient);
+                    }
+                    wallet.balance.checked_sub(c.amount.rupiah())
                 }
-                wallet.balance.checked_sub(amount)
             }
-        }
-        .ok_or(WalletError::Store(StoreError::Invalid(
-            "balance overflow".into(),
-        )))?;
+            .ok_or_else(overflow)?,
+        };
+        let points_after = match points {
+            None => wallet.points,
+            Some(p) => match p.kind {
+                EntryType::Credit => wallet.points.checked_add(p.points),
+                EntryType::Debit => {
+                    if wallet.points < p.points {
+                        return Err(WalletError::InsufficientPoints);
+                    }
+                    wallet.points.checked_sub(p.points)
+                }
+            }
+            .ok_or_else(overflow)?,
+        };
         let now = app.clock.now();
         let entry_id = uuid::Uuid::new_v4().simple().to_string();
         let wallet_cond = if !exists {
             Cond::item_absent()
         } else {
-            let c = Cond::eq("version", wallet.version);
-            if change.kind == EntryType::Debit {
-                c.and(Cond::ge("balance", amount))
-            } else {
-                c
+            let mut c = Cond::eq("version", wallet.version);
+            if let Some(ch) = change.filter(|c| c.kind == EntryType::Debit) {
+                c = c.and(Cond::ge("balance", ch.amount.rupiah()));
             }
+            if let Some(p) = points.filter(|p| p.kind == EntryType::Debit) {
+                c = c.and(Cond::ge("points", p.points));
+            }
+            c
         };
-        // Points are left alone (another flow owns them); a first write creates the field.
+        // Without a points change, points are left alone (another flow may add to them with a
+        // version bump); a first write creates the field.
         let mut update = Update::new()
             .set("balance", after)
             .set("version", wallet.version + 1)
             .set("updated_at", now.timestamp());
-        if !exists {
-            update = update.set("points", 0);
+        if points.is_some() || !exists {
+            update = update.set("points", points_after);
         }
-        let lkey = keys::ledger(username, now.timestamp_millis(), &entry_id);
-        let entry = LedgerEntry {
-            pk: lkey.pk,
-            sk: lkey.sk,
-            entry_id: entry_id.clone(),
-            kind: change.kind,
-            amount,
-            balance_after: after,
-            description: change.description.clone(),
-            reference_id: change.reference_id.clone(),
-            created_at: now.timestamp(),
-        };
-        let mut ops = vec![
-            TxOp::Update {
-                key: keys::wallet(username),
-                update,
-                cond: Some(wallet_cond),
-            },
-            TxOp::Put {
+        if points.is_some_and(|p| p.kind == EntryType::Credit) {
+            update = update
+                .set("gsi2pk", keys::POINTS_HOLDERS_GSI_PK)
+                .set("gsi2sk", username);
+        }
+        let mut ops = vec![TxOp::Update {
+            key: keys::wallet(username),
+            update,
+            cond: Some(wallet_cond),
+        }];
+        if let Some(c) = change {
+            let lkey = keys::ledger(username, now.timestamp_millis(), &entry_id);
+            let entry = LedgerEntry {
+                pk: lkey.pk,
+                sk: lkey.sk,
+                entry_id: entry_id.clone(),
+                kind: c.kind,
+                amount: c.amount.rupiah(),
+                balance_after: after,
+                description: c.description.clone(),
+                reference_id: c.reference_id.clone(),
+                created_at: now.timestamp(),
+            };
+            ops.push(TxOp::Put {
                 item: to_item(&entry)?,
                 cond: Some(Cond::item_absent()),
-            },
-        ];
+            });
+        }
+        let idem_at = ops.len();
         if let Some(idem) = idem {
             let k = keys::idempotency(&idem.scope, &idem.key);
             let rec = IdemRecord {
@@ -249,6 +305,7 @@ pub async fn apply(
                 username: username.to_owned(),
                 fingerprint: idem.fingerprint.clone(),
                 balance_after: after,
+                points_after,
                 entry_id: entry_id.clone(),
                 created_at: now.timestamp(),
                 ttl: now.timestamp() + IDEM_TTL_SECS,
@@ -258,13 +315,24 @@ pub async fn apply(
                 cond: Some(Cond::item_absent()),
             });
         }
+        if let Some(p) = points {
+            ops.push(crate::points::ledger_put(
+                username,
+                now,
+                &entry_id,
+                p.kind,
+                p.points,
+                &p.description,
+                &p.reference_id,
+            )?);
+        }
         let first_extra = ops.len();
         ops.extend(extra.iter().cloned());
         match app.main.transact(ops).await {
             Ok(()) => {
                 return Ok(Outcome::Applied {
                     balance_after: Money::from_rupiah(after),
-                    points: wallet.points,
+                    points: points_after,
                     entry_id,
                 });
             }
@@ -275,7 +343,7 @@ pub async fn apply(
                         return Ok(Outcome::ExtraRefused(i - first_extra));
                     }
                 }
-                if let Some(idem) = idem.filter(|_| e.failed_at(2)) {
+                if let Some(idem) = idem.filter(|_| e.failed_at(idem_at)) {
                     if let Some(done) = read_idem(app, username, idem).await? {
                         return Ok(done);
                     }

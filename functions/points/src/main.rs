@@ -1,0 +1,8 @@
+//! Lambda: the `points` route group (points history and redemption, referral history and stats).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let app = shared::App::from_env().await?;
+    lambda_http::run(shared::http::finish(shared::http::points::router(), &app)).await
+}

@@ -1,0 +1,187 @@
+//! Points and referrals on the DynamoDB adapter (the moto emulator the test script starts): the
+//! conditions and updates render correctly — redemptions beyond the points are refused, a payment
+//! settled repeatedly completes the payer's referral and pays the referrer once, the expiry job
+//! finds wallets through GSI2 — and both ledgers reconcile. Requests run one after another: moto
+//! serves requests on threads without serialising `TransactWriteItems`, so races are tested on
+//! the local adapter (`shared/tests/points.rs`). Without `AWS_ENDPOINT_URL` the run is skipped,
+//! unless `USERSTATE_REQUIRE_EMULATOR=1`.
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use shared::App;
+use shared::clock::{ClockRef, ManualClock, SystemClock};
+use shared::config::Config;
+use shared::domain::money::{Money, Points};
+use shared::payments::invoice::{self, InvoiceRecord, Status};
+use shared::store::dynamo::{DynamoTable, create_table};
+use shared::store::schema::{LOGS, MAIN};
+use shared::store::{TableRef, keys, to_item};
+use shared::wallet::{self, Change, EntryType, PointsChange};
+use shared::{points, referral};
+
+async fn app(clock: ClockRef, tweak: impl FnOnce(&mut Config)) -> Option<App> {
+    if std::env::var("AWS_ENDPOINT_URL")
+        .map(|v| v.trim().is_empty())
+        .unwrap_or(true)
+    {
+        if std::env::var("USERSTATE_REQUIRE_EMULATOR").as_deref() == Ok("1") {
+            panic!("USERSTATE_REQUIRE_EMULATOR=1 but AWS_ENDPOINT_URL is not set");
+        }
+        println!("points[dynamodb]: SKIPPED — AWS_ENDPOINT_URL is not set");
+        return None;
+    }
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (main_name, logs_name) = (
+        format!("pts-main-{}", &run[..12]),
+        format!("pts-logs-{}", &run[..12]),
+    );
+    create_table(&client, &MAIN, &main_name)
+        .await
+        .expect("main table");
+    create_table(&client, &LOGS, &logs_name)
+        .await
+        .expect("logs table");
+    let main: TableRef = Arc::new(DynamoTable::new(client.clone(), &MAIN, &main_name));
+    let logs: TableRef = Arc::new(DynamoTable::new(client, &LOGS, &logs_name));
+    let mut config = Config::for_tests();
+    tweak(&mut config);
+    Some(App::assemble(config, main, logs, clock))
+}
+
+async fn assert_reconciled(app: &App, user: &str) {
+    let w = wallet::read(app, user).await.expect("wallet");
+    assert_eq!(
+        wallet::ledger_sum(app, user).await.expect("sum").rupiah(),
+        w.balance,
+        "{user}: balance"
+    );
+    assert_eq!(
+        points::ledger_sum(app, user).await.expect("sum"),
+        w.points,
+        "{user}: points"
+    );
+    assert!(w.points >= 0 && w.balance >= 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_redemptions_never_overdraw_and_a_referral_bonus_is_paid_once() {
+    let Some(app) = app(Arc::new(SystemClock), |_| {}).await else {
+        return;
+    };
+    let grant = PointsChange {
+        kind: EntryType::Credit,
+        points: 1_000,
+        description: "test".into(),
+        reference_id: "test".into(),
+    };
+    wallet::apply_full(&app, "saver", None, Some(&grant), None, &[])
+        .await
+        .expect("grant");
+    let (mut ok, mut short) = (0, 0);
+    for _ in 0..20 {
+        match points::redeem(&app, "saver", Points::new(100), None).await {
+            Ok(_) => ok += 1,
+            Err(e) if e.message == "Insufficient Points" => short += 1,
+            Err(e) => panic!("unexpected {}", e.message),
+        }
+    }
+    assert_eq!((ok, short), (10, 10));
+    assert_eq!(wallet::read(&app, "saver").await.expect("w").points, 0);
+    assert_reconciled(&app, "saver").await;
+
+    // The referrer and the referred payer; the payment is settled 8 times at once.
+    for u in ["referrer", "payer"] {
+        let c = Change {
+            kind: EntryType::Credit,
+            amount: Money::from_rupiah(1),
+            description: "open".into(),
+            reference_id: "open".into(),
+        };
+        wallet::apply(&app, u, &c, None, &[]).await.expect("wallet");
+    }
+    let now = chrono::Utc::now();
+    app.main
+        .transact(
+            referral::signup_ops("payer", "referrer", "CODE1234", now.timestamp_millis())
+                .expect("ops"),
+        )
+        .await
+        .expect("referral recorded");
+    let k = keys::invoice("inv-pts-1");
+    let rec = InvoiceRecord {
+        pk: k.pk,
+        sk: k.sk,
+        invoice_id: "inv-pts-1".into(),
+        username: "payer".into(),
+        amount: 40_000,
+        currency: "IDR".into(),
+        description: "Top up".into(),
+        payment_method: None,
+        ewallet_type: None,
+        status: Status::Pending,
+        xendit_id: "x-pts-1".into(),
+        invoice_url: "http://example.invalid".into(),
+        expiry_date: "2099-01-01T00:00:00.000Z".into(),
+        paid_at: None,
+        created_at: now.timestamp(),
+        updated_at: now.timestamp(),
+        gsi1pk: keys::user_invoices_gsi("payer"),
+        gsi1sk: format!("{:013}#inv-pts-1", now.timestamp_millis()),
+        gsi2pk: Some(keys::PENDING_INVOICES_GSI_PK.into()),
+        gsi2sk: Some("2099#inv-pts-1".into()),
+    };
+    app.main
+        .put(to_item(&rec).expect("item"), None)
+        .await
+        .expect("put");
+    let mut changed = 0;
+    for _ in 0..3 {
+        if invoice::settle_paid(&app, &rec, None, "test")
+            .await
+            .expect("settle")
+            == invoice::Applied::Changed
+        {
+            changed += 1;
+        }
+    }
+    assert_eq!(changed, 1);
+    let stats = referral::stats(&app, "referrer").await.expect("stats");
+    assert_eq!(
+        (
+            stats.completed_referrals,
+            stats.pending_referrals,
+            stats.total_earned_points
+        ),
+        (1, 0, 50)
+    );
+    assert_eq!(wallet::read(&app, "referrer").await.expect("w").points, 50);
+    assert_eq!(wallet::read(&app, "payer").await.expect("w").points, 4);
+    assert_reconciled(&app, "referrer").await;
+    assert_reconciled(&app, "payer").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_the_expiry_job_finds_wallets_through_gsi2_and_expires_once() {
+    let clock = ManualClock::new();
+    let Some(app) = app(Arc::new(clock.clone()), |c| c.points.expiry_months = 12).await else {
+        return;
+    };
+    let grant = PointsChange {
+        kind: EntryType::Credit,
+        points: 300,
+        description: "test".into(),
+        reference_id: "test".into(),
+    };
+    wallet::apply_full(&app, "old", None, Some(&grant), None, &[])
+        .await
+        .expect("grant");
+    clock.advance(chrono::Duration::days(400));
+    let first = points::expire(&app).await.expect("run");
+    let second = points::expire(&app).await.expect("run");
+    assert_eq!((first.expired_points, second.expired_points), (300, 0));
+    assert_eq!(wallet::read(&app, "old").await.expect("w").points, 0);
+    assert_reconciled(&app, "old").await;
+}
