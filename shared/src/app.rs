@@ -14,6 +14,7 @@ use crate::payments::simulator::Simulator;
 use crate::payments::xendit::Xendit;
 use crate::store::dynamo::DynamoTable;
 use crate::store::local::LocalStore;
+use crate::store::policy::PolicyTable;
 use crate::store::schema::{LOGS, MAIN};
 use crate::store::{StoreError, TableRef};
 use crate::ws::{ApiGatewayPush, LocalHub, WsPushRef};
@@ -66,6 +67,29 @@ impl App {
     /// Builds the application from the process environment (the Lambda and CLI entry point).
     pub async fn from_env() -> Result<App, StartError> {
         App::from_config(Config::from_env()?).await
+    }
+
+    /// Builds the application for one Lambda function: as [`App::from_env`], with the tables
+    /// wrapped so the function can only use the table actions it declares in
+    /// [`crate::permissions`] (the same grants its IAM policy carries).
+    pub async fn for_function(function: &'static str) -> Result<App, StartError> {
+        App::from_env().await?.with_grants(function)
+    }
+
+    /// Wraps the tables so only the table actions `function` declares in
+    /// [`crate::permissions`] are allowed. The state must not be shared yet.
+    pub fn with_grants(mut self, function: &'static str) -> Result<App, StartError> {
+        let access = crate::permissions::of(function).ok_or_else(|| {
+            ConfigError(format!(
+                "no table grants declared for function `{function}`"
+            ))
+        })?;
+        let inner = Arc::get_mut(&mut self.0).ok_or_else(|| {
+            ConfigError("application state shared before grants were applied".into())
+        })?;
+        inner.main = Arc::new(PolicyTable::new(inner.main.clone(), access.main, function));
+        inner.logs = Arc::new(PolicyTable::new(inner.logs.clone(), access.logs, function));
+        Ok(self)
     }
 
     /// Builds the application for a configuration, choosing adapters by backend.

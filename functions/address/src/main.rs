@@ -3,6 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let app = shared::App::from_env().await?;
+    let app = shared::App::for_function("address").await?;
     lambda_http::run(shared::http::finish(shared::http::address::router(), &app)).await
 }

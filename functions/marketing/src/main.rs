@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let app = shared::App::from_env().await?;
+    let app = shared::App::for_function("marketing").await?;
     lambda_http::run(shared::http::finish(
         shared::http::marketing::router(),
         &app,
