@@ -174,15 +174,18 @@ pub fn plan(src: &Source) -> Result<Plan, StoreError> {
                 format!("orphaned: user {u} does not exist"),
                 "skipped",
             ));
-        } else if info_by.contains_key(&u) {
-            p.bad_rows.push(bad(
-                "user_info",
-                i.id,
-                format!("second user_info row for {u}"),
-                "skipped",
-            ));
         } else {
-            info_by.insert(u, i);
+            match info_by.entry(u) {
+                std::collections::btree_map::Entry::Occupied(e) => p.bad_rows.push(bad(
+                    "user_info",
+                    i.id,
+                    format!("second user_info row for {}", e.key()),
+                    "skipped",
+                )),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(i);
+                }
+            }
         }
     }
 
@@ -488,7 +491,7 @@ pub fn plan(src: &Source) -> Result<Plan, StoreError> {
 
     // Device tokens: a token belongs to the user who registered it last.
     let mut fcm: Vec<_> = src.fcm.iter().collect();
-    fcm.sort_by(|a, b| (b.created_ms, b.id).cmp(&(a.created_ms, a.id)));
+    fcm.sort_by_key(|f| std::cmp::Reverse((f.created_ms, f.id)));
     let mut seen_tokens: BTreeSet<String> = BTreeSet::new();
     let mut per_user_devices: BTreeMap<String, usize> = BTreeMap::new();
     for f in fcm {
