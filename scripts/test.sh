@@ -2,7 +2,8 @@
 # Runs every test of the project — the README's test command and what CI runs:
 #   formatting and lints, template checks (cfn-lint, sam validate --lint), then the whole
 #   workspace test suite with the DynamoDB emulator (moto) running for the conformance suite
-#   and the AWS-adapter tests. Installs what it needs (Python tools into a cached venv).
+#   and the AWS-adapter tests, plus the import test against a real PostgreSQL
+#   (scripts/import-test.sh). Installs what it needs (Python tools into a cached venv, PostgreSQL).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -33,6 +34,9 @@ trap 'scripts/emulator.sh stop >/dev/null 2>&1 || true' EXIT
 scripts/emulator.sh start
 eval "$(scripts/emulator.sh env)"
 export USERSTATE_REQUIRE_EMULATOR=1
+
+step "import from the original PostgreSQL (scripts/import-test.sh)"
+scripts/import-test.sh
 
 step "build the local server used by black-box tests"
 cargo build --locked -p infra --bin userstate

@@ -1,5 +1,6 @@
 //! `userstate`: the local server and operator tooling.
 
+mod import;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,9 @@ enum Command {
     Sync,
     /// Write the default banks and payment types (idempotent).
     Seed,
+    /// Import users, balances and history from the original PostgreSQL (and MongoDB exports).
+    /// Idempotent and resumable; see docs/IMPORT.md.
+    Import(import::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -54,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::ApiKey(cmd) => api_key(cmd).await,
+        Command::Import(args) => import::run(args).await,
         Command::Seed => {
             let app = shared::App::from_env().await?;
             let (banks, types) = shared::payments::catalog::seed(&app).await?;

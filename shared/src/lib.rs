@@ -12,6 +12,7 @@ pub mod devices;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod marketing;
 pub mod notify;
 pub mod payments;

@@ -246,3 +246,18 @@ pub fn referral(referrer: &str, ts_ms: i64, referred: &str) -> Key {
 pub fn referred_by(username: &str) -> Key {
     Key::new(user_pk(username), "REFERRED_BY")
 }
+
+/// Progress marker of an imported user (written last, with the user's core items).
+pub fn import_marker(username: &str) -> Key {
+    Key::new(format!("IMPORT#USER#{username}"), "IMPORT")
+}
+
+/// A transaction imported from the original `user_transaction` table (read-only history).
+pub fn imported_transaction(username: &str, ts_ms: i64, id: &str) -> Key {
+    Key::new(user_pk(username), format!("TXN#{ts_ms:013}#{id}"))
+}
+
+/// An imported Xendit log document (`CHECKOUT` or `PAYOUT`) of a user (read-only history).
+pub fn imported_log(username: &str, kind: &str, id: &str) -> Key {
+    Key::new(user_pk(username), format!("XLOG#{kind}#{id}"))
+}
