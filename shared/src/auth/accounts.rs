@@ -59,7 +59,7 @@ impl SignupMode {
 }
 
 /// `POST /signup` input.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignupInput {
     pub username: String,
     pub password: String,
@@ -69,7 +69,9 @@ pub struct SignupInput {
     pub phone_number: Option<String>,
     #[serde(default)]
     pub referral_code: Option<String>,
+    /// `LINK` (e-mail link, the default) or `OTP` (SMS code; needs `phone_number`).
     #[serde(default)]
+    #[schema(example = "LINK")]
     pub mode: Option<String>,
 }
 
@@ -544,7 +546,7 @@ pub async fn resend_verification(
 }
 
 /// A successful login.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct LoginOk {
     pub token: String,
     pub agent: bool,

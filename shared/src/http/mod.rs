@@ -2,8 +2,10 @@
 
 pub mod auth;
 pub mod dev;
+pub mod docs;
 pub mod extract;
 pub mod health;
+pub mod openapi;
 
 use std::time::Duration;
 
@@ -23,8 +25,10 @@ use crate::app::App;
 use crate::error::ApiError;
 
 pub use extract::{ClientIp, Json, Path, Query};
+pub use openapi::{openapi, openapi_router};
 
-/// Every HTTP route group merged: what the local server serves and in-process tests exercise.
+/// Every public HTTP route group merged: what the local server serves (plus `dev` in local
+/// mode) and in-process tests exercise. A new group goes here AND in [`openapi::openapi_router`].
 pub fn routes() -> Router<App> {
     Router::new().merge(health::router()).merge(auth::router())
 }
