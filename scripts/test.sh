@@ -43,3 +43,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+step "API fuzzing (schemathesis against the local server, fixed seed)"
+scripts/fuzz.sh

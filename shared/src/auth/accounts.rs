@@ -61,17 +61,32 @@ impl SignupMode {
 /// `POST /signup` input.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignupInput {
+    /// 3-32 characters of a-z, 0-9, `_ . -` (stored lower-cased).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$", example = "john_doe")]
     pub username: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    /// Unique, case-insensitively.
+    #[schema(format = Email, max_length = 254, example = "john@example.com")]
     pub email: String,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        example = "John Doe"
+    )]
     pub full_name: String,
+    /// Indonesian mobile number (`628…`, `08…` or `+628…`); required for `OTP` mode.
     #[serde(default)]
+    #[schema(pattern = "^(628[0-9]{7,12})?$", example = "628123456789")]
     pub phone_number: Option<String>,
+    /// Another user's referral code.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9]{0,32}$")]
     pub referral_code: Option<String>,
     /// `LINK` (e-mail link, the default) or `OTP` (SMS code; needs `phone_number`).
     #[serde(default)]
-    #[schema(example = "LINK")]
+    #[schema(pattern = "^(LINK|OTP)$", example = "LINK")]
     pub mode: Option<String>,
 }
 

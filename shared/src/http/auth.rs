@@ -69,7 +69,9 @@ pub struct TokenInfo {
 #[derive(Deserialize, ToSchema)]
 pub struct LoginReq {
     /// Username or e-mail.
+    #[schema(min_length = 1, max_length = 254, example = "john_doe")]
     username: String,
+    #[schema(max_length = 128)]
     password: String,
 }
 
@@ -120,6 +122,7 @@ async fn signup(
 /// `{email}` body.
 #[derive(Deserialize, ToSchema)]
 pub struct EmailReq {
+    #[schema(format = Email, max_length = 254, example = "john@example.com")]
     email: String,
 }
 
@@ -164,9 +167,13 @@ struct TokenQuery {
 /// (LINK mode).
 #[derive(Deserialize, ToSchema)]
 pub struct VerifySignupReq {
+    /// The 6-digit SMS code.
     #[serde(default)]
+    #[schema(nullable = false, pattern = "^[0-9]{6}$", example = "123456")]
     otp: Option<String>,
+    /// The token of the verification link.
     #[serde(default)]
+    #[schema(nullable = false)]
     token: Option<String>,
 }
 
@@ -181,6 +188,7 @@ pub struct VerifySignupReq {
     security((), ("bearerAuth" = [])),
     responses(
         (status = 200, description = "Account verified", body = StatusMessage),
+        (status = 400, description = "Neither `otp` nor `token` given, or the OTP expired / is wrong", body = Envelope),
         (status = 401, description = "Unknown, used or expired token", body = Envelope),
         (status = 422, description = "Wrong OTP", body = Envelope),
         (status = 429, description = "Too many wrong codes", body = Envelope),
@@ -288,6 +296,8 @@ async fn request_reset(
 /// `POST /reset-pwd` body.
 #[derive(Deserialize, ToSchema)]
 pub struct ResetReq {
+    /// The new password.
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
     /// The reset token (alternatively as Bearer or `?token=`).
     #[serde(default)]
@@ -325,7 +335,9 @@ async fn reset_pwd(
 /// `POST /update-pwd` body.
 #[derive(Deserialize, ToSchema)]
 pub struct UpdatePwdReq {
+    #[schema(max_length = 128)]
     old_password: String,
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 
@@ -416,6 +428,7 @@ async fn logoff(State(app): State<App>, user: AuthUser) -> Result<Json<StatusMes
 #[derive(Deserialize, Default, ToSchema)]
 pub struct DeactivateReq {
     #[serde(default)]
+    #[schema(max_length = 1000)]
     reason: Option<String>,
 }
 
