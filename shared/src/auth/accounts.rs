@@ -167,6 +167,16 @@ async fn enqueue(app: &App, n: Notification) {
     }
 }
 
+/// Enqueues a notification whose sending is the whole answer (`/resend-otp`): a refused message
+/// is a 503, never a "sent" the user waits for in vain. Retrying is safe (a new code replaces
+/// the old one, within the send limits).
+async fn enqueue_required(app: &App, n: Notification) -> Result<(), ApiError> {
+    app.queue.send(&n).await.map_err(|e| {
+        tracing::error!(error = %e, "could not enqueue notification");
+        ApiError::unavailable()
+    })
+}
+
 fn link_mail(app: &App, to: &str, token: &str) -> Notification {
     let link = format!(
         "{}/verify-sign-up?token={token}",
@@ -556,8 +566,7 @@ pub async fn resend_verification(
         (op, link_mail(app, &info.email, &token))
     };
     app.main.transact(vec![op]).await?;
-    enqueue(app, notification).await;
-    Ok(())
+    enqueue_required(app, notification).await
 }
 
 /// A successful login.
