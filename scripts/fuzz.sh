@@ -2,7 +2,8 @@
 # Property-based API fuzzing: runs schemathesis against a fresh local server with the server's own
 # OpenAPI document (GET /openapi.json), authenticated per security scheme (Bearer session of a
 # verified user, Basic API key, Xendit callback token), and fails on any 5xx, any response that
-# violates the documented status codes / schemas / content types.
+# violates the documented status codes / schemas / content types / headers, any undocumented
+# method that is not refused with 405, and any secured operation that answers without credentials.
 #
 #   scripts/fuzz.sh                 fixed seed, bounded examples (the test.sh step)
 #   FUZZ_SEED=7 FUZZ_MAX_EXAMPLES=50 scripts/fuzz.sh    a different / longer run
@@ -14,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seed="${FUZZ_SEED:-20240101}"
 max_examples="${FUZZ_MAX_EXAMPLES:-100}"
-checks="${FUZZ_CHECKS:-not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance}"
+checks="${FUZZ_CHECKS:-not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance,response_headers_conformance,unsupported_method,ignored_auth}"
 
 venv=$(scripts/tools.sh --print-venv | tail -n 1)
 py="$venv/bin/python"
@@ -77,12 +78,14 @@ PY
 
 export FUZZ_BASIC_USER=fuzz FUZZ_BASIC_PASS="$api_key" FUZZ_CALLBACK_TOKEN="$callback_token"
 
+# One worker: the run is then reproducible for a seed (same cases, same order), and schemathesis
+# 4.32.5 was seen crashing inside its data generation (KeyError) with two worker threads.
 run() {
   "$st" --config-file scripts/schemathesis.toml run "$base/openapi.json" \
     --checks "$checks" \
     --seed "$seed" \
     --max-examples "$max_examples" \
-    --workers "${FUZZ_WORKERS:-2}" \
+    --workers "${FUZZ_WORKERS:-1}" \
     --request-timeout 20 \
     --suppress-health-check too_slow \
     --no-shrink \
