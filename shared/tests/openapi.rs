@@ -94,6 +94,14 @@ async fn every_served_route_is_documented_and_every_documented_operation_is_serv
         problems.is_empty(),
         "router and document disagree: {problems:#?}"
     );
+    // Deployed (no local-only group): the public routers against the document minus `dev`.
+    let deployed = shared::http::finish(shared::http::routes(), &app);
+    let public = shared::http::openapi::without_tag(doc.clone(), "dev");
+    let problems = undocumented_routes(&deployed, &public, CONTRACT_PATHS).await;
+    assert!(
+        problems.is_empty(),
+        "public routers and document disagree: {problems:#?}"
+    );
     // The check is not vacuous: it saw the auth group.
     let ops = documented_operations(&doc);
     assert!(ops.len() >= 15, "{ops:?}");
@@ -255,6 +263,32 @@ async fn docs_page_lists_every_operation_without_scripts_in_local_mode_only() {
     );
     let (s, _, b) = send(&served(&aws_like), get_req("/docs")).await;
     assert_envelope(s, &b, 404);
+}
+
+#[tokio::test]
+async fn deployed_openapi_json_leaves_out_the_local_only_routes() {
+    let mut config = shared::config::Config::for_tests();
+    config.backend = shared::config::Backend::Aws;
+    let store =
+        shared::store::local::LocalStore::memory(std::sync::Arc::new(shared::clock::SystemClock))
+            .expect("store");
+    let aws_like = App::with_local_store(
+        config,
+        &store,
+        std::sync::Arc::new(shared::clock::SystemClock),
+    );
+    let deployed = shared::http::finish(shared::http::health::router(), &aws_like);
+    let (s, _, doc) = send(&deployed, get_req("/openapi.json")).await;
+    assert_eq!(s, StatusCode::OK);
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(!paths.contains_key("/_dev/outbox"), "{:?}", paths.keys());
+    assert!(!paths.contains_key("/docs"));
+    assert!(paths.contains_key("/signup") && paths.contains_key("/openapi.json"));
+
+    let local = shared::http::finish(shared::http::routes(), &App::for_tests());
+    let (_, _, doc) = send(&local, get_req("/openapi.json")).await;
+    assert!(doc["paths"]["/_dev/outbox"]["get"].is_object());
+    assert!(doc["paths"]["/docs"]["get"].is_object());
 }
 
 #[test]

@@ -46,11 +46,12 @@ async fn health(State(app): State<App>) -> Json<Health> {
     tag = "health",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object))
 )]
-async fn openapi_json() -> axum::response::Response {
+async fn openapi_json(State(app): State<App>) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let local = app.config.backend == crate::config::Backend::Local;
     (
         [(http::header::CONTENT_TYPE, "application/json")],
-        crate::http::openapi::openapi_json(),
+        crate::http::openapi::openapi_json(local),
     )
         .into_response()
 }

@@ -5,6 +5,13 @@
 //! [`openapi_router`] merges every group (the local-only ones included) and [`openapi`] is its
 //! document, completed with the security schemes and the error responses every operation can
 //! produce. [`undocumented_routes`] checks a router against a document by probing it.
+//!
+//! Adding a route group `g`: annotate each handler with `#[utoipa::path(...)]` (request body,
+//! responses with `body = Envelope` for its own 4xx, `security(("bearerAuth" = []))` /
+//! `("basicAuth" = [])` / `("callbackToken" = [])`), build `g::openapi_router()` with one
+//! `.routes(routes!(handler))` per path, keep `g::router()` as its `.split_for_parts().0`, and
+//! merge it in [`openapi_router`] (here) and in `http::routes()`. Local-only operations carry the
+//! `dev` tag.
 
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -63,11 +70,57 @@ pub fn openapi() -> OpenApi {
     .clone()
 }
 
-/// The document as served by `GET /openapi.json`.
-pub fn openapi_json() -> String {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| openapi().to_pretty_json().unwrap_or_else(|_| "{}".into()))
-        .clone()
+/// Tag of the operations served only by the local server (`/_dev/*`, `/docs`).
+pub const LOCAL_ONLY_TAG: &str = "dev";
+
+/// The document as served by `GET /openapi.json`: complete in local mode; without the local-only
+/// (`dev`-tagged) operations otherwise, since those routes do not exist there.
+pub fn openapi_json(local: bool) -> String {
+    static LOCAL: OnceLock<String> = OnceLock::new();
+    static DEPLOYED: OnceLock<String> = OnceLock::new();
+    let render = |doc: OpenApi| doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
+    if local {
+        LOCAL.get_or_init(|| render(openapi())).clone()
+    } else {
+        DEPLOYED
+            .get_or_init(|| render(without_tag(openapi(), LOCAL_ONLY_TAG)))
+            .clone()
+    }
+}
+
+/// The document minus every operation carrying `tag` (and paths left empty).
+pub fn without_tag(mut doc: OpenApi, tag: &str) -> OpenApi {
+    let tagged = |op: &Option<Operation>| {
+        op.as_ref()
+            .and_then(|o| o.tags.as_ref())
+            .is_some_and(|t| t.iter().any(|t| t == tag))
+    };
+    for item in doc.paths.paths.values_mut() {
+        for slot in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+            &mut item.query,
+        ] {
+            if tagged(slot) {
+                *slot = None;
+            }
+        }
+        item.additional_operations
+            .retain(|_, op| !op.tags.as_ref().is_some_and(|t| t.iter().any(|t| t == tag)));
+    }
+    doc.paths
+        .paths
+        .retain(|_, item| operations_mut(item).next().is_some());
+    if let Some(tags) = doc.tags.as_mut() {
+        tags.retain(|t| t.name != tag);
+    }
+    doc
 }
 
 fn add_security_schemes(doc: &mut OpenApi) {
