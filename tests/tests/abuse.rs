@@ -490,7 +490,7 @@ async fn injection_strings_in_every_signup_and_login_field_never_5xx_and_create_
 }
 
 #[tokio::test]
-async fn unicode_usernames_are_refused_and_emails_are_unique_case_insensitively() {
+async fn unicode_usernames_are_refused_and_emails_are_unique_after_case_folding_and_nfkc() {
     let c = Client::start();
     for username in [
         "jöhn",
@@ -525,6 +525,27 @@ async fn unicode_usernames_are_refused_and_emails_are_unique_case_insensitively(
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let (s, b) = c
         .post("/signup", &signup_body("unib", "  jörg@exÄmple.COM "))
+        .await;
+    assert_envelope(s, &b, 409);
+
+    // Composed and decomposed accents, and full-width letters, are the same address.
+    let (s, b) = c
+        .post("/signup", &signup_body("nfca", "Jos\u{e9}@example.com"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = c
+        .post("/signup", &signup_body("nfcb", "jose\u{301}@example.com"))
+        .await;
+    assert_envelope(s, &b, 409);
+    let (s, b) = c
+        .post("/signup", &signup_body("wide", "john@example.com"))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = c
+        .post(
+            "/signup",
+            &signup_body("widedup", "\u{ff4a}\u{ff4f}\u{ff48}\u{ff4e}@example.com"),
+        )
         .await;
     assert_envelope(s, &b, 409);
 
