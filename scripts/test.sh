@@ -37,12 +37,12 @@ export USERSTATE_REQUIRE_EMULATOR=1
 step "build the local server used by black-box tests"
 cargo build --locked -p infra --bin userstate
 
+step "API fuzzing (schemathesis against the local server, fixed seed)"
+scripts/fuzz.sh
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else
   cargo test --workspace --locked --no-fail-fast
 fi
-
-step "API fuzzing (schemathesis against the local server, fixed seed)"
-scripts/fuzz.sh

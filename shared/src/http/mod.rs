@@ -1,11 +1,17 @@
 //! HTTP surface: one router per route group, the layers every router shares, and extractors.
 
+pub mod address;
 pub mod auth;
 pub mod dev;
 pub mod docs;
 pub mod extract;
+pub mod fcm;
 pub mod health;
+pub mod marketing;
 pub mod openapi;
+pub mod payment;
+pub mod user;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -30,7 +36,16 @@ pub use openapi::{openapi, openapi_router};
 /// Every public HTTP route group merged: what the local server serves (plus `dev` in local
 /// mode) and in-process tests exercise. A new group goes here AND in [`openapi::openapi_router`].
 pub fn routes() -> Router<App> {
-    Router::new().merge(health::router()).merge(auth::router())
+    Router::new()
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(payment::router())
+        .merge(payment::callback_router())
+        .merge(ws::router())
+        .merge(address::router())
+        .merge(user::router())
+        .merge(fcm::router())
+        .merge(marketing::router())
 }
 
 /// Header carrying the request id (set by us when the client or API Gateway did not).
