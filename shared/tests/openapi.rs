@@ -196,6 +196,10 @@ async fn openapi_json_is_3_1_with_security_schemes_and_the_error_envelope() {
     let paths = doc["paths"].as_object().expect("paths");
     let mut checked = 0;
     for (path, item) in paths {
+        // The Xendit simulator (local only) stands in for Xendit and answers Xendit's errors.
+        if path.starts_with("/_dev/xendit/") {
+            continue;
+        }
         for (method, op) in item.as_object().expect("item") {
             let responses = op["responses"].as_object().expect("responses");
             assert!(responses.contains_key("500"), "{method} {path}");

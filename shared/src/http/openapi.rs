@@ -297,8 +297,9 @@ fn matches_template(template: &str, path: &str) -> bool {
             .all(|(t, p)| (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p)
 }
 
-/// Whether a response is the router's own "no such route" answer (`finish`'s 404 fallback or
-/// its 405), as opposed to an answer of a handler.
+/// Whether a response is the router's own "no such route" answer (`finish`'s 404 fallback, an
+/// envelope saying "Not Found", or its 405), as opposed to an answer of a handler (a handler's
+/// 404 says what was not found, or is not an envelope at all, like the simulator's HTML page).
 async fn is_fallback(res: axum::response::Response) -> bool {
     let status = res.status();
     if status == StatusCode::METHOD_NOT_ALLOWED {
@@ -314,7 +315,7 @@ async fn is_fallback(res: axum::response::Response) -> bool {
     serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
-        .is_none_or(|m| m == "Not Found")
+        .is_some_and(|m| m == "Not Found")
 }
 
 /// Checks a finished router (see [`super::finish`]) against a document by probing it:
