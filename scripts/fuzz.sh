@@ -7,6 +7,7 @@
 #
 #   scripts/fuzz.sh                 fixed seed, bounded examples (the test.sh step)
 #   FUZZ_SEED=7 FUZZ_MAX_EXAMPLES=50 scripts/fuzz.sh    a different / longer run
+#   FUZZ_SERVER_LOG=info FUZZ_SERVER_LOG_FILE=/tmp/s.log scripts/fuzz.sh   keep the server's log
 #
 # The /_dev/* developer routes are excluded. /logoff and /deactivate end the fuzzing session,
 # so they run last, in a second pass, with a session of their own.
@@ -14,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seed="${FUZZ_SEED:-20240101}"
-max_examples="${FUZZ_MAX_EXAMPLES:-100}"
+max_examples="${FUZZ_MAX_EXAMPLES:-25}"
 checks="${FUZZ_CHECKS:-not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance,response_headers_conformance,unsupported_method,ignored_auth}"
 
 venv=$(scripts/tools.sh --print-venv | tail -n 1)
@@ -30,6 +31,7 @@ callback_token=$("$py" -c 'import secrets; print(secrets.token_hex(16))')
 server_pid=""
 cleanup() {
   if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  if [[ -n "${FUZZ_SERVER_LOG_FILE:-}" ]]; then cp "$work/server.err" "$FUZZ_SERVER_LOG_FILE" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -130,6 +130,8 @@ async fn balance(user: AuthUser, State(app): State<App>) -> Result<Json<Value>, 
 
 #[derive(Deserialize, ToSchema)]
 struct DecreaseReq {
+    /// Whole rupiah.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     amount: i64,
     #[serde(default)]
     description: Option<String>,
@@ -207,6 +209,8 @@ async fn decrease(
 
 #[derive(Deserialize, ToSchema)]
 struct CheckoutReq {
+    /// Whole rupiah.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     amount: i64,
     #[serde(default)]
     description: Option<String>,
@@ -354,8 +358,11 @@ async fn detail_xendit(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     #[serde(default)]
+    /// Page size (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
     #[serde(default)]
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -685,6 +692,8 @@ async fn bank_account_list(
 #[derive(Deserialize, ToSchema)]
 struct PayoutReq {
     bank_account_id: String,
+    /// Whole rupiah.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     amount: i64,
     #[serde(default)]
     description: Option<String>,
