@@ -721,3 +721,264 @@ async fn path_traversal_attempts_are_404_envelopes() {
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b, json!([]));
 }
+
+// ---- Money, callbacks and uploads --------------------------------------------------------------
+
+const CALLBACK_TOKEN: &str = "abuse-callback-token-0123456789";
+
+impl Client {
+    /// An active user with an empty wallet (dev route) and its session token.
+    async fn dev_user(&self, username: &str) -> String {
+        let (s, b) = self
+            .post("/_dev/users", &json!({ "username": username }))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b["token"].as_str().expect("token").to_owned()
+    }
+
+    async fn post_auth(&self, path: &str, body: &Value, token: &str) -> (StatusCode, Value) {
+        self.raw(
+            reqwest::Method::POST,
+            path,
+            Some("application/json"),
+            serde_json::to_vec(body).expect("json"),
+            Some(token),
+        )
+        .await
+    }
+
+    async fn balance(&self, token: &str) -> i64 {
+        let (s, b) = self.get("/balance", Some(token)).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b["balance"].as_i64().expect("integer balance")
+    }
+
+    async fn invoice_count(&self, token: &str) -> usize {
+        let (s, b) = self
+            .get("/invoice/list/xendit?limit=100", Some(token))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b["data"].as_array().expect("data").len()
+    }
+
+    async fn callback(&self, body: &Value, token: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(self.server.url("/payment-callback"))
+            .json(body);
+        if let Some(t) = token {
+            req = req.header("x-callback-token", t);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Checks out `amount`, marks it paid at the simulator without delivering the callback, and
+    /// answers the callback payload Xendit would send.
+    async fn paid_invoice_callback(&self, token: &str, amount: i64) -> Value {
+        let (s, co) = self
+            .post_auth("/payment-checkout", &json!({ "amount": amount }), token)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{co}");
+        let xid = co["id"].as_str().expect("xendit id");
+        let (s, paid) = self
+            .post(
+                &format!("/_dev/xendit/invoices/{xid}/pay"),
+                &json!({ "deliver": false }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{paid}");
+        shared::payments::simulator::callback_payload(&paid["invoice"])
+    }
+}
+
+fn money_client() -> Client {
+    Client::start_with(Options {
+        env: vec![("XENDIT_CALLBACK_TOKEN".into(), CALLBACK_TOKEN.into())],
+        ..Options::default()
+    })
+}
+
+/// Amounts that are not a whole number of rupiah between 1 and 1 000 000 000, as JSON literals.
+const BAD_AMOUNTS: &[&str] = &[
+    "-1",
+    "0",
+    "-50000",
+    "1.5",
+    "0.01",
+    "1e3",
+    "1000000001",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "1e308",
+    "\"100\"",
+    "null",
+    "true",
+    "[100]",
+];
+
+#[tokio::test]
+async fn negative_fractional_and_huge_amounts_are_400_envelopes_and_move_no_money() {
+    let c = money_client();
+    let t = c.dev_user("amountuser").await;
+    let cb = c.paid_invoice_callback(&t, 50_000).await;
+    let (s, b) = c.callback(&cb, Some(CALLBACK_TOKEN)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(c.balance(&t).await, 50_000);
+    let invoices = c.invoice_count(&t).await;
+    for amount in BAD_AMOUNTS {
+        for path in ["/balance/decrease", "/payment-checkout", "/payout"] {
+            let body =
+                format!(r#"{{"amount":{amount},"description":"x","bank_account_id":"none"}}"#);
+            let (s, b) = c
+                .raw(
+                    reqwest::Method::POST,
+                    path,
+                    Some("application/json"),
+                    body.into_bytes(),
+                    Some(&t),
+                )
+                .await;
+            assert_envelope(s, &b, 400);
+            assert!(
+                !b.to_string().contains("9223372036854775807"),
+                "{path} {amount}: {b}"
+            );
+        }
+    }
+    // Nothing moved, nothing was created at Xendit.
+    assert_eq!(c.balance(&t).await, 50_000);
+    assert_eq!(c.invoice_count(&t).await, invoices);
+    // Control: a valid debit of the whole balance succeeds, one rupiah more does not.
+    let (s, b) = c
+        .post_auth("/balance/decrease", &json!({ "amount": 50_001 }), &t)
+        .await;
+    assert_envelope(s, &b, 400);
+    let (s, b) = c
+        .post_auth("/balance/decrease", &json!({ "amount": 50_000 }), &t)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(c.balance(&t).await, 0);
+}
+
+#[tokio::test]
+async fn a_replayed_payment_callback_credits_once_and_a_wrong_token_is_401() {
+    let c = money_client();
+    let t = c.dev_user("replayuser").await;
+    let cb = c.paid_invoice_callback(&t, 20_000).await;
+    // Forged: wrong, empty or missing token; nothing is credited.
+    for token in [Some("wrong-token"), Some(""), None] {
+        let (s, b) = c.callback(&cb, token).await;
+        assert_envelope(s, &b, 401);
+    }
+    assert_eq!(c.balance(&t).await, 0);
+    // Delivered, then replayed (Xendit retries; an attacker replays): one credit.
+    for _ in 0..3 {
+        let (s, b) = c.callback(&cb, Some(CALLBACK_TOKEN)).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    assert_eq!(c.balance(&t).await, 20_000);
+    // The simulator's own redelivery is also a replay.
+    let xid = cb["id"].as_str().expect("id");
+    let (s, b) = c
+        .post(&format!("/_dev/xendit/invoices/{xid}/callback"), &json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["callback_status"], 200);
+    assert_eq!(c.balance(&t).await, 20_000);
+    // A tampered amount for the same invoice is refused and credits nothing.
+    let mut more = cb.clone();
+    more["paid_amount"] = json!(2_000_000);
+    more["amount"] = json!(2_000_000);
+    let (s, b) = c.callback(&more, Some(CALLBACK_TOKEN)).await;
+    assert!(s.is_client_error(), "{s} {b}");
+    assert_eq!(c.balance(&t).await, 20_000);
+}
+
+#[tokio::test]
+async fn traversal_in_profile_image_names_is_refused_without_leaking_files() {
+    let c = Client::start();
+    for name in [
+        "..%2F..%2Fetc%2Fpasswd",
+        "..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "..%5c..%5cwindows%5cwin.ini",
+        "....%2F%2F....%2F%2Fetc%2Fpasswd",
+        "%252e%252e%252fetc%252fpasswd",
+        "..",
+        "%2e%2e",
+        "passwd%00.png",
+        "0123456789abcdef0123456789abcdef.png%2F..%2F..%2Fetc%2Fpasswd",
+        "0123456789abcdef0123456789abcdef.png",
+    ] {
+        let path = format!("/resources/user_profile_img/{name}");
+        let res = c
+            .http
+            .get(format!("{}{path}", c.server.base))
+            .send()
+            .await
+            .expect("request");
+        let status = res.status();
+        let text = res.text().await.expect("text");
+        assert!(!text.contains("root:"), "{path} leaked a file");
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert_envelope_4xx(status, &body);
+    }
+}
+
+fn multipart(filename: &str, content_type: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----abuse-boundary-7d9f";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"profile_img\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn uploads_that_are_not_images_are_400_envelopes_whatever_their_name_says() {
+    let c = Client::start();
+    let t = c.dev_user("uploaduser").await;
+    let png_magic_then_text = [&b"\x89PNG\r\n\x1a\n"[..], b"not really a png"].concat();
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "avatar.png",
+            "image/png",
+            b"hello, I am a text file\n".to_vec(),
+        ),
+        (
+            "avatar.jpg",
+            "image/jpeg",
+            b"<?php system($_GET['c']); ?>".to_vec(),
+        ),
+        ("avatar.webp", "image/webp", b"RIFF....WEBX".to_vec()),
+        (
+            "avatar.png",
+            "image/png",
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>".to_vec(),
+        ),
+        ("avatar.png", "image/png", png_magic_then_text),
+        ("avatar.png", "image/png", Vec::new()),
+    ];
+    for (name, ct, bytes) in cases {
+        let (content_type, body) = multipart(name, ct, &bytes);
+        let (s, b) = c
+            .raw(
+                reqwest::Method::POST,
+                "/user/update-profile-img",
+                Some(&content_type),
+                body,
+                Some(&t),
+            )
+            .await;
+        assert_envelope(s, &b, 400);
+    }
+    // Nothing was stored: the profile still has no image.
+    let (s, b) = c.get("/user/profile", Some(&t)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(b["profile_img"].is_null() || b["profile_img"] == "", "{b}");
+}
