@@ -364,13 +364,12 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
                 };
                 if let Some((message, owner_key)) = taken {
                     // An abandoned signup (never verified, past its verification window) gives way once.
-                    if !reclaimed {
-                        if let Some(owner) = guard_owner(app, &owner_key).await? {
-                            if reclaim_abandoned(app, &owner).await? {
-                                reclaimed = true;
-                                continue;
-                            }
-                        }
+                    if !reclaimed
+                        && let Some(owner) = guard_owner(app, &owner_key).await?
+                        && reclaim_abandoned(app, &owner).await?
+                    {
+                        reclaimed = true;
+                        continue;
                     }
                     return Err(ApiError::conflict(message));
                 }

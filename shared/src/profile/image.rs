@@ -157,10 +157,10 @@ pub async fn replace(app: &App, username: &str, bytes: Bytes) -> Result<String, 
         let _ = app.blobs.delete(&blob_name(&file)).await;
         return Err(ApiError::unavailable());
     };
-    if let Some(old) = old.filter(|o| parse_file_name(o).is_some()) {
-        if let Err(e) = app.blobs.delete(&blob_name(&old)).await {
-            tracing::warn!(error = %e, "could not remove the previous profile image");
-        }
+    if let Some(old) = old.filter(|o| parse_file_name(o).is_some())
+        && let Err(e) = app.blobs.delete(&blob_name(&old)).await
+    {
+        tracing::warn!(error = %e, "could not remove the previous profile image");
     }
     let data = serde_json::json!({ "file": file, "bytes": size, "type": kind.content_type() });
     audit::record(

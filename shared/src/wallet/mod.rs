@@ -174,10 +174,10 @@ pub async fn apply(
     idem: Option<&Idem>,
     extra: &[TxOp],
 ) -> Result<Outcome, WalletError> {
-    if let Some(idem) = idem {
-        if let Some(done) = read_idem(app, username, idem).await? {
-            return Ok(done);
-        }
+    if let Some(idem) = idem
+        && let Some(done) = read_idem(app, username, idem).await?
+    {
+        return Ok(done);
     }
     let amount = change.amount.rupiah();
     for attempt in 0..MAX_ATTEMPTS {
@@ -270,15 +270,15 @@ pub async fn apply(
             }
             Err(StoreError::Conflict) => continue,
             Err(e @ StoreError::TransactionCanceled { .. }) => {
-                if let StoreError::TransactionCanceled { failed } = &e {
-                    if let Some(i) = failed.iter().find(|i| **i >= first_extra) {
-                        return Ok(Outcome::ExtraRefused(i - first_extra));
-                    }
+                if let StoreError::TransactionCanceled { failed } = &e
+                    && let Some(i) = failed.iter().find(|i| **i >= first_extra)
+                {
+                    return Ok(Outcome::ExtraRefused(i - first_extra));
                 }
-                if let Some(idem) = idem.filter(|_| e.failed_at(2)) {
-                    if let Some(done) = read_idem(app, username, idem).await? {
-                        return Ok(done);
-                    }
+                if let Some(idem) = idem.filter(|_| e.failed_at(2))
+                    && let Some(done) = read_idem(app, username, idem).await?
+                {
+                    return Ok(done);
                 }
                 // Lost the optimistic race on the wallet (or a ledger id collided): read again.
                 continue;
