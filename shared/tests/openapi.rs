@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::routing::{get, post};
 use common::{assert_envelope, send};
 use http::{Request, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use shared::App;
 use shared::http::openapi::{documented_operations, undocumented_routes};
 use tower::ServiceExt;
@@ -311,11 +311,16 @@ fn docs_page_escapes_text_from_the_document() {
 fn route_groups_register_routes_only_through_documented_routes_macro() {
     // A `.route(…)` on a plain router would serve a path the document does not know; the probe
     // check catches it only for the paths it knows to try, so the source is checked as well.
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("src/http"))
+        .expect("src/http")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    // The Xendit simulator registers its (dev) routes outside `http`.
+    files.push(root.join("src/payments/simulator.rs"));
     let mut offenders = Vec::new();
     let mut groups = 0;
-    for entry in std::fs::read_dir(&dir).expect("src/http") {
-        let path = entry.expect("entry").path();
+    for path in files {
         if path.extension().is_none_or(|e| e != "rs") {
             continue;
         }
@@ -340,11 +345,74 @@ fn route_groups_register_routes_only_through_documented_routes_macro() {
         }
     }
     assert!(
-        groups >= 4,
-        "health, auth, dev and the merged router: {groups}"
+        groups >= 11,
+        "files with a group: health, auth, payment, ws, address, user, fcm, marketing, dev, the \
+         simulator and the merged router: {groups}"
     );
     assert!(
         offenders.is_empty(),
         "undocumented route registrations: {offenders:#?}"
     );
+}
+
+#[tokio::test]
+async fn payment_and_profile_operations_document_their_real_content_types_security_and_bounds() {
+    let doc = serde_json::to_value(shared::http::openapi()).expect("json");
+    let op = |path: &str, method: &str| doc["paths"][path][method].clone();
+    let security = |path: &str, method: &str| op(path, method)["security"].to_string();
+
+    // Multipart upload with a binary `profile_img`.
+    let upload = op("/user/update-profile-img", "post");
+    let form = &upload["requestBody"]["content"]["multipart/form-data"]["schema"];
+    let form = if form["$ref"].is_string() {
+        let name = form["$ref"]
+            .as_str()
+            .and_then(|r| r.rsplit('/').next())
+            .expect("ref");
+        doc["components"]["schemas"][name].clone()
+    } else {
+        form.clone()
+    };
+    assert_eq!(
+        form["properties"]["profile_img"]["format"], "binary",
+        "{form}"
+    );
+    assert!(upload["responses"]["413"].is_object());
+
+    // Images are served as images; the WebSocket upgrades.
+    let image = &op("/resources/user_profile_img/{file}", "get")["responses"]["200"]["content"];
+    for ct in ["image/jpeg", "image/png", "image/webp"] {
+        assert!(image[ct].is_object(), "{ct} in {image}");
+    }
+    assert!(op("/ws", "get")["responses"]["101"].is_object());
+
+    // Security schemes per route kind.
+    assert!(security("/payment-callback", "post").contains("callbackToken"));
+    assert!(security("/disbursement-callback", "post").contains("callbackToken"));
+    assert!(security("/sys/payment-checkout", "post").contains("basicAuth"));
+    assert!(security("/fcm/send", "post").contains("basicAuth"));
+    assert!(security("/balance/decrease", "post").contains("bearerAuth"));
+    assert!(security("/user/profile", "put").contains("bearerAuth"));
+
+    // Money is an integer with the accepted bounds; provider failures are documented.
+    let decrease = &doc["components"]["schemas"]["DecreaseReq"]["properties"]["amount"];
+    assert_eq!(decrease["type"], "integer", "{decrease}");
+    assert_eq!(decrease["minimum"], 1);
+    assert_eq!(decrease["maximum"], 1_000_000_000);
+    assert!(op("/payment-checkout", "post")["responses"]["502"].is_object());
+
+    // The simulator is documented, local only.
+    assert_eq!(
+        op("/_dev/xendit/invoices/{id}/pay", "post")["tags"],
+        json!(["dev"])
+    );
+    let deployed: Value =
+        serde_json::from_str(&shared::http::openapi::openapi_json(false)).expect("json");
+    let paths = deployed["paths"].as_object().expect("paths");
+    assert!(
+        paths.keys().all(|p| !p.starts_with("/_dev/")),
+        "{:?}",
+        paths.keys()
+    );
+    assert!(paths.contains_key("/payment-checkout"));
 }
