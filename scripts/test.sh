@@ -41,6 +41,9 @@ scripts/import-test.sh
 step "build the local server used by black-box tests"
 cargo build --locked -p infra --bin userstate
 
+step "API fuzzing (schemathesis against the local server, fixed seed)"
+scripts/fuzz.sh
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::store::StoreError;
 
 /// One problem with one input field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -26,13 +26,20 @@ impl FieldError {
     }
 }
 
-/// The envelope as serialised.
-#[derive(Serialize)]
+/// The envelope as serialised; documented in the OpenAPI document as `ErrorEnvelope`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorEnvelope)]
 pub struct Envelope<'a> {
+    /// Always `false`.
+    #[schema(example = false)]
     pub status: bool,
+    /// Human-readable reason.
     pub message: &'a str,
+    /// The HTTP status code, repeated.
     #[serde(rename = "errorCode")]
+    #[schema(minimum = 400, maximum = 599)]
     pub error_code: u16,
+    /// Per-field problems (empty unless the input was invalid).
     pub errors: &'a [FieldError],
 }
 
@@ -134,10 +141,10 @@ impl IntoResponse for ApiError {
             errors: &self.errors,
         };
         let mut res = (self.status, Json(body)).into_response();
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
         }
         res
     }

@@ -166,3 +166,16 @@ async fn ses_rejections_are_permanent_and_throttling_transient() {
         Err(NotifyError::Transient(_))
     ));
 }
+
+#[tokio::test]
+async fn an_unreachable_sms_gateway_is_a_transient_failure() {
+    // A port that was just free: connection refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    drop(listener);
+    let sms = SmsViro::new(&base, Secret::new("k"), "US").expect("client");
+    assert!(matches!(
+        sms.send("628123456789", "x").await,
+        Err(NotifyError::Transient(_))
+    ));
+}

@@ -24,7 +24,7 @@ pub const MAX_ADDRESSES: i64 = 20;
 const MAX_ATTEMPTS: u32 = 40;
 
 /// An address as the client sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Address {
     pub id: i64,
     pub label: String,
@@ -80,7 +80,7 @@ pub struct AddressMeta {
 }
 
 /// The fields of a create or update request, as sent.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct AddressInput {
     pub label: Option<String>,
     pub recipient_name: Option<String>,

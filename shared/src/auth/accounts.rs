@@ -59,17 +59,34 @@ impl SignupMode {
 }
 
 /// `POST /signup` input.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignupInput {
+    /// 3-32 characters of a-z, 0-9, `_ . -` (stored lower-cased).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$", example = "john_doe")]
     pub username: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    /// Unique, case-insensitively.
+    #[schema(format = Email, max_length = 254, example = "john@example.com")]
     pub email: String,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        example = "John Doe"
+    )]
     pub full_name: String,
+    /// Indonesian mobile number (`628…`, `08…` or `+628…`); required for `OTP` mode.
     #[serde(default)]
+    #[schema(pattern = "^(628[0-9]{7,12})?$", example = "628123456789")]
     pub phone_number: Option<String>,
+    /// Another user's referral code.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9]{0,32}$")]
     pub referral_code: Option<String>,
+    /// `LINK` (e-mail link, the default) or `OTP` (SMS code; needs `phone_number`).
     #[serde(default)]
+    #[schema(pattern = "^(LINK|OTP)$", example = "LINK")]
     pub mode: Option<String>,
 }
 
@@ -148,6 +165,16 @@ async fn enqueue(app: &App, n: Notification) {
     if let Err(e) = app.queue.send(&n).await {
         tracing::error!(error = %e, "could not enqueue notification");
     }
+}
+
+/// Enqueues a notification whose sending is the whole answer (`/resend-otp`): a refused message
+/// is a 503, never a "sent" the user waits for in vain. Retrying is safe (a new code replaces
+/// the old one, within the send limits).
+async fn enqueue_required(app: &App, n: Notification) -> Result<(), ApiError> {
+    app.queue.send(&n).await.map_err(|e| {
+        tracing::error!(error = %e, "could not enqueue notification");
+        ApiError::unavailable()
+    })
 }
 
 fn link_mail(app: &App, to: &str, token: &str) -> Notification {
@@ -352,13 +379,12 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
                 };
                 if let Some((message, owner_key)) = taken {
                     // An abandoned signup (never verified, past its verification window) gives way once.
-                    if !reclaimed {
-                        if let Some(owner) = guard_owner(app, &owner_key).await? {
-                            if reclaim_abandoned(app, &owner).await? {
-                                reclaimed = true;
-                                continue;
-                            }
-                        }
+                    if !reclaimed
+                        && let Some(owner) = guard_owner(app, &owner_key).await?
+                        && reclaim_abandoned(app, &owner).await?
+                    {
+                        reclaimed = true;
+                        continue;
                     }
                     return Err(ApiError::conflict(message));
                 }
@@ -565,12 +591,11 @@ pub async fn resend_verification(
         (op, link_mail(app, &info.email, &token))
     };
     app.main.transact(vec![op]).await?;
-    enqueue(app, notification).await;
-    Ok(())
+    enqueue_required(app, notification).await
 }
 
 /// A successful login.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct LoginOk {
     pub token: String,
     pub agent: bool,

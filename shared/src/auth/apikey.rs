@@ -150,10 +150,10 @@ pub async fn verify(app: &App, holder: &str, key: &str) -> Result<bool, ApiError
                 Some(Cond::eq("hash", rec.hash)),
             )
             .await;
-        if let Err(e) = res {
-            if e != StoreError::ConditionFailed {
-                tracing::warn!(error = %e, "could not upgrade legacy api key hash");
-            }
+        if let Err(e) = res
+            && e != StoreError::ConditionFailed
+        {
+            tracing::warn!(error = %e, "could not upgrade legacy api key hash");
         }
     }
     Ok(ok)

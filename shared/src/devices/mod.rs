@@ -36,7 +36,7 @@ pub struct DeviceRecord {
 }
 
 /// `POST /fcm/register` body.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct Registration {
     pub token: Option<String>,
     pub device_type: Option<String>,

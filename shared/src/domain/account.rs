@@ -34,14 +34,18 @@ impl Username {
     }
 }
 
-/// An e-mail address, normalised (trimmed, lower-cased) so uniqueness is case-insensitive.
+/// An e-mail address, normalised (trimmed, Unicode NFKC, lower-cased) so uniqueness is
+/// case-insensitive and look-alike spellings (composed / decomposed accents, full-width letters)
+/// are one address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Email, ApiError> {
-        let s = raw.trim().to_lowercase();
+        let nfkc = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc();
+        let folded = nfkc.normalize(raw.trim()).to_lowercase();
+        let s = nfkc.normalize(folded.trim()).into_owned();
         let valid = s.len() <= 254
             && !s.chars().any(|c| c.is_whitespace() || c.is_control())
             && match s.split_once('@') {
@@ -189,6 +193,19 @@ mod tests {
         );
         assert!(Email::parse("no-at-sign").is_err());
         assert!(Email::parse("a@b").is_err());
+    }
+
+    #[test]
+    fn emails_are_unicode_normalised_before_comparing() {
+        let composed = Email::parse("Jos\u{e9}@Caf\u{e9}.example").expect("valid");
+        let decomposed = Email::parse("jose\u{301}@CAFE\u{301}.example").expect("valid");
+        assert_eq!(composed, decomposed);
+        assert_eq!(composed.as_str(), "jos\u{e9}@caf\u{e9}.example");
+        // Full-width letters are the ASCII address.
+        assert_eq!(
+            Email::parse("\u{ff2a}\u{ff4f}\u{ff48}\u{ff4e}@example.com").expect("valid"),
+            Email::parse("john@example.com").expect("valid")
+        );
     }
 
     #[test]

@@ -6,9 +6,21 @@ use crate::error::{ApiError, FieldError};
 
 /// An amount of rupiah (IDR has no minor unit in practice).
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
+#[schema(value_type = i64)]
 pub struct Money(i64);
 
 /// Largest single amount accepted from a client (1 billion rupiah).
@@ -54,9 +66,21 @@ impl std::fmt::Display for Money {
 
 /// A number of reward points.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
+#[schema(value_type = i64)]
 pub struct Points(i64);
 
 impl Points {

@@ -2,21 +2,43 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post, put};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::address::{self, Address, AddressInput};
 use crate::app::App;
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult, Envelope, FieldError};
 use crate::http::{Json, Path};
 
+#[utoipa::path(
+    get,
+    path = "/address/list",
+    tag = "address",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The caller's addresses", body = Vec<Address>),
+    )
+)]
 async fn list(user: AuthUser, State(app): State<App>) -> ApiResult<Json<Vec<Address>>> {
     Ok(Json(address::list(&app, &user.username).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/address",
+    tag = "address",
+    request_body = AddressInput,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 201, description = "Address created", body = Address),
+        (status = 400, description = "Invalid address, or too many addresses", body = Envelope),
+    )
+)]
 async fn create(
     user: AuthUser,
     State(app): State<App>,
@@ -29,6 +51,18 @@ async fn create(
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/address/{id}",
+    tag = "address",
+    request_body = AddressInput,
+    params(("id" = i64, Path, description = "Record id")),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Address updated", body = Address),
+        (status = 404, description = "Address Not Found", body = Envelope),
+    )
+)]
 async fn update(
     user: AuthUser,
     State(app): State<App>,
@@ -41,6 +75,17 @@ async fn update(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/address/{id}",
+    tag = "address",
+    params(("id" = i64, Path, description = "Record id")),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Address deleted: `{status, message}`", body = Object),
+        (status = 404, description = "Address Not Found", body = Envelope),
+    )
+)]
 async fn delete(
     user: AuthUser,
     State(app): State<App>,
@@ -52,8 +97,10 @@ async fn delete(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SetDefault {
+    /// Address id (a positive integer, or its decimal string).
+    #[schema(value_type = i64)]
     id: Option<Value>,
 }
 
@@ -69,6 +116,17 @@ fn parse_id(v: Option<Value>) -> Result<i64, ApiError> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/address/set-default",
+    tag = "address",
+    request_body = SetDefault,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The new default address", body = Address),
+        (status = 404, description = "Address Not Found", body = Envelope),
+    )
+)]
 async fn set_default(
     user: AuthUser,
     State(app): State<App>,
@@ -78,11 +136,16 @@ async fn set_default(
     Ok(Json(address::set_default(&app, &user.username, id).await?))
 }
 
+/// The address route group, with its documentation.
+pub fn openapi_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(create))
+        .routes(routes!(set_default))
+        .routes(routes!(update, delete))
+}
+
 /// The address route group.
 pub fn router() -> Router<App> {
-    Router::new()
-        .route("/address/list", get(list))
-        .route("/address", post(create))
-        .route("/address/set-default", post(set_default))
-        .route("/address/{id}", put(update).delete(delete))
+    openapi_router().split_for_parts().0
 }

@@ -5,15 +5,16 @@
 use axum::Router;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::auth::accounts::{self, LoginOk, SignupInput};
 use crate::auth::{AuthUser, session};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, Envelope, FieldError};
 use crate::http::{ClientIp, Json, Query};
 
 /// The bearer token of a request, if any.
@@ -26,16 +27,67 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-fn ok(message: &str) -> Json<Value> {
-    Json(json!({ "status": true, "message": message }))
+/// A plain success answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusMessage {
+    /// Always `true`.
+    pub status: bool,
+    pub message: String,
 }
 
-#[derive(Deserialize)]
-struct LoginReq {
+fn ok(message: &str) -> Json<StatusMessage> {
+    Json(StatusMessage {
+        status: true,
+        message: message.to_owned(),
+    })
+}
+
+/// A fresh token (`/signup`: the registration token; `/extend`: a new session token).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenOk {
+    pub token: String,
+}
+
+/// `POST /check/email` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmailAvailability {
+    pub status: bool,
+    pub available: bool,
+    pub message: String,
+}
+
+/// `GET /verify` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenInfo {
+    pub status: bool,
+    pub message: String,
+    pub user: String,
+    pub agent: bool,
+}
+
+/// `POST /auth` body.
+#[derive(Deserialize, ToSchema)]
+pub struct LoginReq {
+    /// Username or e-mail.
+    #[schema(min_length = 1, max_length = 254, example = "john_doe")]
     username: String,
+    #[schema(max_length = 128)]
     password: String,
 }
 
+/// Log in by username or e-mail.
+#[utoipa::path(
+    post,
+    path = "/auth",
+    tag = "auth",
+    request_body = LoginReq,
+    responses(
+        (status = 200, description = "Logged in", body = LoginOk),
+        (status = 403, description = "Account disabled or not yet verified", body = Envelope),
+        (status = 422, description = "Invalid Credential", body = Envelope),
+        (status = 429, description = "Too many attempts from this IP or on this account", body = Envelope),
+    )
+)]
 async fn login(
     State(app): State<App>,
     ip: ClientIp,
@@ -46,58 +98,108 @@ async fn login(
     ))
 }
 
+/// Register an account; verification by e-mail link (`LINK`) or SMS code (`OTP`).
+#[utoipa::path(
+    post,
+    path = "/signup",
+    tag = "auth",
+    request_body = SignupInput,
+    responses(
+        (status = 201, description = "Account created, pending verification; `token` is the registration token (Bearer for `/verify-sign-up` and `/resend-otp`)", body = TokenOk),
+        (status = 409, description = "Username, e-mail or phone already registered", body = Envelope),
+        (status = 429, description = "Too many signups from this IP", body = Envelope),
+    )
+)]
 async fn signup(
     State(app): State<App>,
     ip: ClientIp,
     Json(req): Json<SignupInput>,
 ) -> Result<Response, ApiError> {
     let token = accounts::signup(&app, &ip.bucket(), req).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "token": token }))).into_response())
+    Ok((StatusCode::CREATED, Json(TokenOk { token })).into_response())
 }
 
-#[derive(Deserialize)]
-struct EmailReq {
+/// `{email}` body.
+#[derive(Deserialize, ToSchema)]
+pub struct EmailReq {
+    #[schema(format = Email, max_length = 254, example = "john@example.com")]
     email: String,
 }
 
+/// Whether an e-mail address is still free.
+#[utoipa::path(
+    post,
+    path = "/check/email",
+    tag = "auth",
+    request_body = EmailReq,
+    responses(
+        (status = 200, description = "Availability", body = EmailAvailability),
+        (status = 429, description = "Too many checks from this IP", body = Envelope),
+    )
+)]
 async fn check_email(
     State(app): State<App>,
     ip: ClientIp,
     Json(req): Json<EmailReq>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EmailAvailability>, ApiError> {
     let available = accounts::email_available(&app, &ip.bucket(), &req.email).await?;
     let message = if available {
         "Email is available"
     } else {
         "Email is already registered"
     };
-    Ok(Json(
-        json!({ "status": true, "available": available, "message": message }),
-    ))
+    Ok(Json(EmailAvailability {
+        status: true,
+        available,
+        message: message.into(),
+    }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TokenQuery {
+    /// A single-use token from a mail link.
     #[serde(default)]
     token: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct VerifySignupReq {
+/// `POST /verify-sign-up` body: `otp` (OTP mode, registration token as Bearer) or `token`
+/// (LINK mode).
+#[derive(Deserialize, ToSchema)]
+pub struct VerifySignupReq {
+    /// The 6-digit SMS code.
     #[serde(default)]
+    #[schema(nullable = false, pattern = "^[0-9]{6}$", example = "123456")]
     otp: Option<String>,
+    /// The token of the verification link.
     #[serde(default)]
+    #[schema(nullable = false)]
     token: Option<String>,
 }
 
 /// OTP mode: `{otp}` with the registration token as Bearer. LINK mode: the link's `token` in the
 /// query or body.
+#[utoipa::path(
+    post,
+    path = "/verify-sign-up",
+    tag = "auth",
+    params(TokenQuery),
+    request_body = VerifySignupReq,
+    security((), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Account verified", body = StatusMessage),
+        (status = 400, description = "Neither `otp` nor `token` given, or the OTP expired / is wrong", body = Envelope),
+        (status = 401, description = "Unknown, used or expired token", body = Envelope),
+        (status = 422, description = "Wrong OTP", body = Envelope),
+        (status = 429, description = "Too many wrong codes", body = Envelope),
+    )
+)]
 async fn verify_signup(
     State(app): State<App>,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
     Json(req): Json<VerifySignupReq>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StatusMessage>, ApiError> {
     if let Some(code) = req.otp.as_deref() {
         let register = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
         accounts::verify_signup_otp(&app, register, code).await?;
@@ -112,7 +214,21 @@ async fn verify_signup(
     Ok(ok("Account verified"))
 }
 
-/// The link in the verification mail, opened from a mail client.
+/// The link in the verification mail, opened from a mail client: an HTML page, or JSON when the
+/// client accepts only JSON.
+#[utoipa::path(
+    get,
+    path = "/verify-sign-up",
+    tag = "auth",
+    params(TokenQuery),
+    responses(
+        (status = 200, description = "Account verified", content(
+            (StatusMessage = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 401, description = "Missing, unknown, used or expired token", body = Envelope),
+    )
+)]
 async fn verify_signup_link(
     State(app): State<App>,
     headers: HeaderMap,
@@ -134,41 +250,79 @@ async fn verify_signup_link(
     .into_response())
 }
 
+/// Send the verification (mail link or SMS code) again; registration token as Bearer.
+#[utoipa::path(
+    post,
+    path = "/resend-otp",
+    tag = "auth",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Verification sent", body = StatusMessage),
+        (status = 429, description = "Too many resends", body = Envelope),
+    )
+)]
 async fn resend_otp(
     State(app): State<App>,
     ip: ClientIp,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StatusMessage>, ApiError> {
     let register = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
     accounts::resend_verification(&app, &ip.bucket(), register).await?;
     Ok(ok("Verification sent"))
 }
 
+/// Mail a password-reset token (the answer is the same whether or not the e-mail is registered).
+#[utoipa::path(
+    post,
+    path = "/request-reset-pwd",
+    tag = "auth",
+    request_body = EmailReq,
+    responses(
+        (status = 200, description = "Reset mail sent if the e-mail is registered", body = StatusMessage),
+        (status = 429, description = "Too many requests", body = Envelope),
+    )
+)]
 async fn request_reset(
     State(app): State<App>,
     ip: ClientIp,
     Json(req): Json<EmailReq>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StatusMessage>, ApiError> {
     accounts::request_reset(&app, &ip.bucket(), &req.email).await?;
     Ok(ok(
         "If the e-mail is registered, a password reset link has been sent",
     ))
 }
 
-#[derive(Deserialize)]
-struct ResetReq {
+/// `POST /reset-pwd` body.
+#[derive(Deserialize, ToSchema)]
+pub struct ResetReq {
+    /// The new password.
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
+    /// The reset token (alternatively as Bearer or `?token=`).
     #[serde(default)]
     token: Option<String>,
 }
 
 /// The reset token may come as Bearer, in the body (`token`) or in the query (`?token=`).
+#[utoipa::path(
+    post,
+    path = "/reset-pwd",
+    tag = "auth",
+    params(TokenQuery),
+    request_body = ResetReq,
+    security((), ("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Password has been reset", body = StatusMessage),
+        (status = 401, description = "Missing, unknown, used or expired reset token", body = Envelope),
+    )
+)]
 async fn reset_pwd(
     State(app): State<App>,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
     Json(req): Json<ResetReq>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StatusMessage>, ApiError> {
     let token = bearer(&headers)
         .map(str::to_owned)
         .or(req.token)
@@ -178,17 +332,33 @@ async fn reset_pwd(
     Ok(ok("Password has been reset"))
 }
 
-#[derive(Deserialize)]
-struct UpdatePwdReq {
+/// `POST /update-pwd` body.
+#[derive(Deserialize, ToSchema)]
+pub struct UpdatePwdReq {
+    #[schema(max_length = 128)]
     old_password: String,
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 
+/// Change the password (signs out every other session).
+#[utoipa::path(
+    post,
+    path = "/update-pwd",
+    tag = "auth",
+    request_body = UpdatePwdReq,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Password updated", body = StatusMessage),
+        (status = 409, description = "Password was changed concurrently", body = Envelope),
+        (status = 422, description = "Invalid Credential (old password wrong)", body = Envelope),
+    )
+)]
 async fn update_pwd(
     State(app): State<App>,
     user: AuthUser,
     Json(req): Json<UpdatePwdReq>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StatusMessage>, ApiError> {
     accounts::update_password(
         &app,
         &user.username,
@@ -200,18 +370,47 @@ async fn update_pwd(
     Ok(ok("Password updated"))
 }
 
-async fn extend(State(app): State<App>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+/// A new session token with a fresh expiry.
+#[utoipa::path(
+    get,
+    path = "/extend",
+    tag = "auth",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "New token", body = TokenOk))
+)]
+async fn extend(State(app): State<App>, user: AuthUser) -> Result<Json<TokenOk>, ApiError> {
     let issued = session::extend(&app, &user.claims).await?;
-    Ok(Json(json!({ "token": issued.token })))
+    Ok(Json(TokenOk {
+        token: issued.token,
+    }))
 }
 
-async fn verify(user: AuthUser) -> Json<Value> {
-    Json(
-        json!({ "status": true, "message": "Token is valid", "user": user.username, "agent": user.agent }),
-    )
+/// Whether the bearer token is a live session.
+#[utoipa::path(
+    get,
+    path = "/verify",
+    tag = "auth",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "Token is valid", body = TokenInfo))
+)]
+async fn verify(user: AuthUser) -> Json<TokenInfo> {
+    Json(TokenInfo {
+        status: true,
+        message: "Token is valid".into(),
+        user: user.username,
+        agent: user.agent,
+    })
 }
 
-async fn logoff(State(app): State<App>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+/// End this session.
+#[utoipa::path(
+    get,
+    path = "/logoff",
+    tag = "auth",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "Logged off", body = StatusMessage))
+)]
+async fn logoff(State(app): State<App>, user: AuthUser) -> Result<Json<StatusMessage>, ApiError> {
     session::revoke(&app, &user.username, &user.sid).await?;
     crate::audit::record(
         &app,
@@ -219,43 +418,56 @@ async fn logoff(State(app): State<App>, user: AuthUser) -> Result<Json<Value>, A
         &user.username,
         Some(&user.username),
         "logoff",
-        json!({ "sid": user.sid }),
+        serde_json::json!({ "sid": user.sid }),
     )
     .await;
     Ok(ok("Logged off"))
 }
 
-#[derive(Deserialize, Default)]
-struct DeactivateReq {
+/// `POST /deactivate` body.
+#[derive(Deserialize, Default, ToSchema)]
+pub struct DeactivateReq {
     #[serde(default)]
+    #[schema(max_length = 1000)]
     reason: Option<String>,
 }
 
+/// Deactivate the account (every session ends).
+#[utoipa::path(
+    post,
+    path = "/deactivate",
+    tag = "auth",
+    request_body = DeactivateReq,
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "Account deactivated", body = StatusMessage))
+)]
 async fn deactivate(
     State(app): State<App>,
     user: AuthUser,
     Json(req): Json<DeactivateReq>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StatusMessage>, ApiError> {
     accounts::deactivate(&app, &user.username, req.reason.as_deref()).await?;
     Ok(ok("Account deactivated"))
 }
 
+/// The auth route group, with its documentation.
+pub fn openapi_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(signup))
+        .routes(routes!(check_email))
+        .routes(routes!(verify_signup, verify_signup_link))
+        .routes(routes!(resend_otp))
+        .routes(routes!(request_reset))
+        .routes(routes!(reset_pwd))
+        .routes(routes!(update_pwd))
+        .routes(routes!(extend))
+        .routes(routes!(verify))
+        .routes(routes!(logoff))
+        .routes(routes!(deactivate))
+}
+
 /// The auth route group.
 pub fn router() -> Router<App> {
-    Router::new()
-        .route("/auth", post(login))
-        .route("/signup", post(signup))
-        .route("/check/email", post(check_email))
-        .route(
-            "/verify-sign-up",
-            post(verify_signup).get(verify_signup_link),
-        )
-        .route("/resend-otp", post(resend_otp))
-        .route("/request-reset-pwd", post(request_reset))
-        .route("/reset-pwd", post(reset_pwd))
-        .route("/update-pwd", post(update_pwd))
-        .route("/extend", get(extend))
-        .route("/verify", get(verify))
-        .route("/logoff", get(logoff))
-        .route("/deactivate", post(deactivate))
+    openapi_router().split_for_parts().0
 }

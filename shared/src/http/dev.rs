@@ -1,30 +1,46 @@
 //! Local-mode-only developer endpoints: `GET /_dev/outbox?to=<email-or-phone>` shows the mail, SMS
 //! and push messages the local queue delivered (newest last), so a verification link or an OTP can
-//! be read without a provider. `POST /_dev/users` `{username}` creates an active user with an
-//! empty wallet and answers a token (scripts and black-box payment journeys). The Xendit simulator
-//! lives under `/_dev/xendit` (see `payments::simulator`). `userstate serve` merges this group only
-//! on the local backend, and the handlers refuse on any other backend as well.
+//! be read without a provider; `GET /docs`, the API description as a page. `POST /_dev/users`
+//! `{username}` creates an active user with an empty wallet and answers a token (scripts and
+//! black-box payment journeys). The Xendit simulator lives under `/_dev/xendit` (see
+//! `payments::simulator`). `userstate serve` merges this group only on the local backend, and the
+//! handlers refuse on any other backend as well.
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::response::Html;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::auth::session;
 use crate::config::Backend;
 use crate::domain::account::{AccountStatus, LoginRecord, UserInfo, Username, WalletRecord};
-use crate::error::ApiError;
+use crate::error::{ApiError, Envelope};
 use crate::http::{Json, Query};
 use crate::notify::local::{self, OutboxEntry};
 use crate::store::{Cond, StoreError, TxOp, keys, to_item};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct OutboxQuery {
+    /// E-mail address, phone number or username the messages went to.
     to: String,
 }
 
+/// Messages the local queue delivered to `to` (local mode only).
+#[utoipa::path(
+    get,
+    path = "/_dev/outbox",
+    tag = "dev",
+    params(OutboxQuery),
+    responses(
+        (status = 200, description = "Delivered messages, oldest first", body = Vec<OutboxEntry>),
+        (status = 404, description = "Not in local mode", body = Envelope),
+    )
+)]
 async fn outbox(
     State(app): State<App>,
     Query(q): Query<OutboxQuery>,
@@ -37,32 +53,77 @@ async fn outbox(
     Ok(Json(local::read(&app.main, &to).await?))
 }
 
-/// The dev route group (merge only in local mode).
-pub fn router() -> Router<App> {
-    Router::new()
-        .route("/_dev/outbox", get(outbox))
-        .route("/_dev/users", post(create_user))
-        .merge(crate::payments::simulator::router())
+/// This API's documentation as a browsable page (local mode only).
+#[utoipa::path(
+    get,
+    path = "/docs",
+    tag = "dev",
+    responses(
+        (status = 200, description = "The OpenAPI document rendered as HTML", content_type = "text/html", body = String),
+        (status = 404, description = "Not in local mode", body = Envelope),
+    )
+)]
+async fn docs(State(app): State<App>) -> Result<Html<String>, ApiError> {
+    if app.config.backend != Backend::Local {
+        return Err(ApiError::not_found("Not Found"));
+    }
+    let doc = serde_json::to_value(crate::http::openapi()).map_err(|_| ApiError::internal())?;
+    Ok(Html(crate::http::docs::render(&doc)))
 }
 
-#[derive(Deserialize)]
+/// The dev route group, with its documentation (merge only in local mode).
+pub fn openapi_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(outbox))
+        .routes(routes!(docs))
+        .routes(routes!(create_user))
+        .merge(crate::payments::simulator::openapi_router())
+}
+
+/// The dev route group (merge only in local mode).
+pub fn router() -> Router<App> {
+    openapi_router().split_for_parts().0
+}
+
+#[derive(Deserialize, ToSchema)]
 struct NewUser {
     username: String,
 }
 
+/// The created user and a session token for it.
+#[derive(Serialize, ToSchema)]
+struct NewUserToken {
+    username: String,
+    token: String,
+}
+
+/// Creates an active user with an empty wallet and answers a session token (local mode only).
+#[utoipa::path(
+    post,
+    path = "/_dev/users",
+    tag = "dev",
+    request_body = NewUser,
+    responses(
+        (status = 200, description = "The user exists and is signed in", body = NewUserToken),
+        (status = 400, description = "Invalid username", body = Envelope),
+        (status = 404, description = "Not in local mode", body = Envelope),
+        (status = 409, description = "Username is already registered", body = Envelope),
+    )
+)]
 async fn create_user(
     State(app): State<App>,
     Json(req): Json<NewUser>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NewUserToken>, ApiError> {
     if app.config.backend != Backend::Local {
         return Err(ApiError::not_found("Not Found"));
     }
     let username = Username::parse(&req.username)?;
     create_active_user(&app, username.as_str()).await?;
     let issued = session::issue(&app, username.as_str(), false).await?;
-    Ok(Json(
-        json!({ "username": username.as_str(), "token": issued.token }),
-    ))
+    Ok(Json(NewUserToken {
+        username: username.as_str().to_owned(),
+        token: issued.token,
+    }))
 }
 
 #[derive(Serialize)]

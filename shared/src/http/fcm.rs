@@ -4,18 +4,30 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{delete, post};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::auth::{ApiKeyHolder, AuthUser};
 use crate::devices::{self, Registration};
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult, Envelope, FieldError};
 use crate::http::{Json, Query};
 use crate::notify::Notification;
 
+#[utoipa::path(
+    post,
+    path = "/fcm/register",
+    tag = "fcm",
+    request_body = Registration,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Token registered: `{status, message}`", body = Object),
+    )
+)]
 async fn register(
     user: AuthUser,
     State(app): State<App>,
@@ -27,11 +39,23 @@ async fn register(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TokenQuery {
     token: Option<String>,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/fcm/token",
+    tag = "fcm",
+    params(TokenQuery),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Token removed: `{status, message}`", body = Object),
+        (status = 404, description = "Token Not Found", body = Envelope),
+    )
+)]
 async fn remove(
     user: AuthUser,
     State(app): State<App>,
@@ -42,12 +66,14 @@ async fn remove(
     Ok(Json(json!({ "status": true, "message": "Token removed" })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SendReq {
     username: Option<String>,
     title: Option<String>,
     body: Option<String>,
+    /// String, number or boolean values (sent as strings).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     data: Option<serde_json::Map<String, Value>>,
 }
 
@@ -120,6 +146,17 @@ fn validate(req: SendReq) -> Result<Notification, ApiError> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/fcm/send",
+    tag = "fcm",
+    request_body = SendReq,
+    security(("basicAuth" = [])),
+    responses(
+        (status = 202, description = "Notification queued: `{status, message}`", body = Object),
+        (status = 404, description = "Account does not exist", body = Envelope),
+    )
+)]
 async fn send(
     _caller: ApiKeyHolder,
     State(app): State<App>,
@@ -147,10 +184,15 @@ async fn send(
     ))
 }
 
+/// The fcm route group, with its documentation.
+pub fn openapi_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(remove))
+        .routes(routes!(send))
+}
+
 /// The fcm route group.
 pub fn router() -> Router<App> {
-    Router::new()
-        .route("/fcm/register", post(register))
-        .route("/fcm/token", delete(remove))
-        .route("/fcm/send", post(send))
+    openapi_router().split_for_parts().0
 }

@@ -3,21 +3,41 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post, put};
 use http::StatusCode;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::auth::{ApiKeyHolder, AuthUser};
-use crate::error::ApiResult;
+use crate::error::{ApiResult, Envelope};
 use crate::http::{Json, Path};
 use crate::marketing::faq::{self, Faq, FaqInput};
 use crate::marketing::{self, NewOffer, Offer};
 
+#[utoipa::path(
+    get,
+    path = "/marketing-offer/list",
+    tag = "marketing",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Offers for the caller", body = Vec<Offer>),
+    )
+)]
 async fn list_offers(user: AuthUser, State(app): State<App>) -> ApiResult<Json<Vec<Offer>>> {
     Ok(Json(marketing::list_for(&app, &user.username).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/marketing-offer",
+    tag = "marketing",
+    request_body = NewOffer,
+    security(("basicAuth" = [])),
+    responses(
+        (status = 201, description = "Offer created", body = Offer),
+    )
+)]
 async fn create_offer(
     _: ApiKeyHolder,
     State(app): State<App>,
@@ -29,10 +49,28 @@ async fn create_offer(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/faq",
+    tag = "marketing",
+    responses(
+        (status = 200, description = "Frequently asked questions", body = Vec<Faq>),
+    )
+)]
 async fn list_faq(State(app): State<App>) -> ApiResult<Json<Vec<Faq>>> {
     Ok(Json(faq::list(&app).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/faq",
+    tag = "marketing",
+    request_body = FaqInput,
+    security(("basicAuth" = [])),
+    responses(
+        (status = 201, description = "FAQ created", body = Faq),
+    )
+)]
 async fn create_faq(
     _: ApiKeyHolder,
     State(app): State<App>,
@@ -41,6 +79,18 @@ async fn create_faq(
     Ok((StatusCode::CREATED, Json(faq::create(&app, &req).await?)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/faq/{id}",
+    tag = "marketing",
+    request_body = FaqInput,
+    params(("id" = i64, Path, description = "Record id")),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "FAQ updated", body = Faq),
+        (status = 404, description = "FAQ Not Found", body = Envelope),
+    )
+)]
 async fn update_faq(
     _: ApiKeyHolder,
     State(app): State<App>,
@@ -50,6 +100,17 @@ async fn update_faq(
     Ok(Json(faq::update(&app, id, &req).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/faq/{id}",
+    tag = "marketing",
+    params(("id" = i64, Path, description = "Record id")),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "FAQ deleted: `{status, message}`", body = Object),
+        (status = 404, description = "FAQ Not Found", body = Envelope),
+    )
+)]
 async fn delete_faq(
     _: ApiKeyHolder,
     State(app): State<App>,
@@ -59,11 +120,16 @@ async fn delete_faq(
     Ok(Json(json!({ "status": true, "message": "FAQ deleted" })))
 }
 
+/// The marketing route group, with its documentation.
+pub fn openapi_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(list_offers))
+        .routes(routes!(create_offer))
+        .routes(routes!(list_faq, create_faq))
+        .routes(routes!(update_faq, delete_faq))
+}
+
 /// The marketing route group.
 pub fn router() -> Router<App> {
-    Router::new()
-        .route("/marketing-offer/list", get(list_offers))
-        .route("/marketing-offer", post(create_offer))
-        .route("/faq", get(list_faq).post(create_faq))
-        .route("/faq/{id}", put(update_faq).delete(delete_faq))
+    openapi_router().split_for_parts().0
 }

@@ -3,10 +3,12 @@
 pub mod address;
 pub mod auth;
 pub mod dev;
+pub mod docs;
 pub mod extract;
 pub mod fcm;
 pub mod health;
 pub mod marketing;
+pub mod openapi;
 pub mod payment;
 pub mod points;
 pub mod user;
@@ -30,8 +32,10 @@ use crate::app::App;
 use crate::error::ApiError;
 
 pub use extract::{ClientIp, Json, Path, Query};
+pub use openapi::{openapi, openapi_router};
 
-/// Every HTTP route group merged: what the local server serves and in-process tests exercise.
+/// Every public HTTP route group merged: what the local server serves (plus `dev` in local
+/// mode) and in-process tests exercise. A new group goes here AND in [`openapi::openapi_router`].
 pub fn routes() -> Router<App> {
     Router::new()
         .merge(health::router())

@@ -3,17 +3,19 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{Json, Query};
 use crate::app::App;
 use crate::auth::extract::{ApiKeyHolder, AuthUser};
 use crate::domain::account::{AccountStatus, LoginRecord, Username};
 use crate::domain::money::Money;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, Envelope, FieldError};
 use crate::payments::callback::{self, CallbackBody, CallbackToken};
 use crate::payments::catalog;
 use crate::payments::invoice::{
@@ -25,41 +27,75 @@ use crate::payments::voucher::{self, NewVoucher, VoucherView};
 use crate::store::keys;
 use crate::wallet::{self, Change, EntryType, Idem, Outcome};
 
+/// The payment route group, with its documentation.
+pub fn openapi_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(balance))
+        .routes(routes!(decrease))
+        .routes(routes!(checkout))
+        .routes(routes!(sys_checkout))
+        .routes(routes!(detail))
+        .routes(routes!(detail_xendit))
+        .routes(routes!(list))
+        .routes(routes!(cancel))
+        .routes(routes!(sync_now))
+        .routes(routes!(voucher_create, voucher_show))
+        .routes(routes!(voucher_redeem))
+        .routes(routes!(voucher_check))
+        .routes(routes!(bank_list))
+        .routes(routes!(payment_list))
+        .routes(routes!(bank_refresh))
+        .routes(routes!(bank_account_add))
+        .routes(routes!(bank_account_list))
+        .routes(routes!(payout_request))
+        .routes(routes!(payout_list))
+}
+
 /// The payment route group.
 pub fn router() -> Router<App> {
-    Router::new()
-        .route("/balance", get(balance))
-        .route("/balance/decrease", post(decrease))
-        .route("/payment-checkout", post(checkout))
-        .route("/sys/payment-checkout", post(sys_checkout))
-        .route("/invoice/detail", get(detail))
-        .route("/invoice/detail/xendit", get(detail_xendit))
-        .route("/invoice/list/xendit", get(list))
-        .route("/invoice/cancel/xendit", post(cancel))
-        .route("/sys/xendit-sync", post(sync_now))
-        .route("/sys/voucher", post(voucher_create).get(voucher_show))
-        .route("/redeem-voucher", post(voucher_redeem))
-        .route("/check-voucher-redemption", get(voucher_check))
-        .route("/bank/list", post(bank_list))
-        .route("/payment/list", get(payment_list))
-        .route("/sys/bank/refresh", post(bank_refresh))
-        .route("/bank-account", post(bank_account_add))
-        .route("/bank-account/list", get(bank_account_list))
-        .route("/payout", post(payout_request))
-        .route("/payout/list", get(payout_list))
+    openapi_router().split_for_parts().0
+}
+
+/// The Xendit callbacks, with their documentation (served by the local server and the HTTP API).
+pub fn callback_openapi_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(payment_callback))
+        .routes(routes!(disbursement_callback))
 }
 
 /// The Xendit callback as the local server and the HTTP API serve it.
 pub fn callback_router() -> Router<App> {
-    Router::new()
-        .route("/payment-callback", post(payment_callback))
-        .route("/disbursement-callback", post(disbursement_callback))
+    callback_openapi_router().split_for_parts().0
 }
 
 /// The `xendit-callback` function's router: behind a Lambda function URL the callback arrives at
 /// `/` (the URL itself is what is configured at Xendit), so both paths are served.
 pub fn callback_function_router() -> Router<App> {
-    callback_router().route("/", post(payment_callback))
+    callback_openapi_router()
+        .routes(routes!(payment_callback_at_root))
+        .split_for_parts()
+        .0
+}
+
+/// The payment callback at the root of the `xendit-callback` function URL (same as
+/// `/payment-callback`; not part of the HTTP API's document).
+#[utoipa::path(
+    post,
+    path = "/",
+    tag = "payment",
+    request_body = CallbackBody,
+    security(("callbackToken" = [])),
+    responses(
+        (status = 200, description = "Processed (idempotent): `{status, message}`", body = Object),
+        (status = 404, description = "Invoice Not Found", body = Envelope),
+    )
+)]
+async fn payment_callback_at_root(
+    token: CallbackToken,
+    state: State<App>,
+    body: Json<CallbackBody>,
+) -> Result<Json<Value>, ApiError> {
+    payment_callback(token, state, body).await
 }
 
 const MAX_DESCRIPTION: usize = 255;
@@ -78,18 +114,42 @@ fn description(d: Option<String>, default: &str) -> Result<String, ApiError> {
     Ok(d)
 }
 
+#[utoipa::path(
+    get,
+    path = "/balance",
+    tag = "payment",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Wallet balance and points: `{balance, points}`", body = Object),
+    )
+)]
 async fn balance(user: AuthUser, State(app): State<App>) -> Result<Json<Value>, ApiError> {
     let w = wallet::read(&app, &user.username).await?;
     Ok(Json(json!({ "balance": w.balance, "points": w.points })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct DecreaseReq {
+    /// Whole rupiah.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     amount: i64,
     #[serde(default)]
     description: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/balance/decrease",
+    tag = "payment",
+    request_body = DecreaseReq,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for a repeated key (1-128 visible characters)")),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Debited: `{status, message, balance, amount, transaction_id}`", body = Object),
+        (status = 400, description = "Invalid amount/description, bad Idempotency-Key, or Insufficient Balance", body = Envelope),
+        (status = 422, description = "Idempotency-Key was used with a different request", body = Envelope),
+    )
+)]
 async fn decrease(
     user: AuthUser,
     State(app): State<App>,
@@ -148,8 +208,10 @@ async fn decrease(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CheckoutReq {
+    /// Whole rupiah.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     amount: i64,
     #[serde(default)]
     description: Option<String>,
@@ -183,6 +245,19 @@ impl CheckoutReq {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/payment-checkout",
+    tag = "payment",
+    request_body = CheckoutReq,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Invoice created at Xendit", body = CheckoutResponse),
+        (status = 400, description = "Invalid amount, description or payment code; or refused by Xendit", body = Envelope),
+        (status = 422, description = "Refused by Xendit", body = Envelope),
+        (status = 502, description = "Payment provider unavailable (no invoice was recorded)", body = Envelope),
+    )
+)]
 async fn checkout(
     user: AuthUser,
     State(app): State<App>,
@@ -192,13 +267,28 @@ async fn checkout(
     Ok(Json(invoice::checkout(&app, &user.username, req).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SysCheckoutReq {
     username: String,
     #[serde(flatten)]
     rest: CheckoutReq,
 }
 
+#[utoipa::path(
+    post,
+    path = "/sys/payment-checkout",
+    tag = "payment",
+    request_body = SysCheckoutReq,
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Invoice created at Xendit for the user", body = CheckoutResponse),
+        (status = 400, description = "Invalid username, amount, description or payment code; or refused by Xendit", body = Envelope),
+        (status = 403, description = "Account is Disabled", body = Envelope),
+        (status = 404, description = "Account does not exist", body = Envelope),
+        (status = 422, description = "Refused by Xendit", body = Envelope),
+        (status = 502, description = "Payment provider unavailable (no invoice was recorded)", body = Envelope),
+    )
+)]
 async fn sys_checkout(
     ApiKeyHolder(holder): ApiKeyHolder,
     State(app): State<App>,
@@ -213,11 +303,22 @@ async fn sys_checkout(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InvoiceQuery {
     invoice_id: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/invoice/detail",
+    tag = "payment",
+    params(InvoiceQuery),
+    responses(
+        (status = 200, description = "Public view of an invoice", body = PublicInvoice),
+        (status = 404, description = "Invoice Not Found", body = Envelope),
+    )
+)]
 async fn detail(
     State(app): State<App>,
     Query(q): Query<InvoiceQuery>,
@@ -228,6 +329,20 @@ async fn detail(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/invoice/detail/xendit",
+    tag = "payment",
+    params(InvoiceQuery),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The invoice as Xendit has it", body = Object),
+        (status = 400, description = "Refused by Xendit", body = Envelope),
+        (status = 404, description = "Invoice Not Found (or not the caller's)", body = Envelope),
+        (status = 422, description = "Refused by Xendit", body = Envelope),
+        (status = 502, description = "Payment provider unavailable", body = Envelope),
+    )
+)]
 async fn detail_xendit(
     user: AuthUser,
     State(app): State<App>,
@@ -240,14 +355,28 @@ async fn detail_xendit(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     #[serde(default)]
+    /// Page size (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
     #[serde(default)]
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/invoice/list/xendit",
+    tag = "payment",
+    params(ListQuery),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The caller's invoices, newest first: `{status, data: [OwnInvoice], next_cursor}`", body = Object),
+    )
+)]
 async fn list(
     user: AuthUser,
     State(app): State<App>,
@@ -272,11 +401,25 @@ async fn list(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CancelReq {
     invoice_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/invoice/cancel/xendit",
+    tag = "payment",
+    request_body = CancelReq,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Invoice Cancelled: `{status, message, data: OwnInvoice}`", body = Object),
+        (status = 400, description = "Invoice Already Paid, or refused by Xendit", body = Envelope),
+        (status = 404, description = "Invoice Not Found", body = Envelope),
+        (status = 422, description = "Refused by Xendit", body = Envelope),
+        (status = 502, description = "Payment provider unavailable", body = Envelope),
+    )
+)]
 async fn cancel(
     user: AuthUser,
     State(app): State<App>,
@@ -288,6 +431,16 @@ async fn cancel(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/sys/xendit-sync",
+    tag = "payment",
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Reconciliation summary: `{status, data}`", body = Object),
+        (status = 502, description = "Payment provider unavailable", body = Envelope),
+    )
+)]
 async fn sync_now(
     ApiKeyHolder(holder): ApiKeyHolder,
     State(app): State<App>,
@@ -297,6 +450,17 @@ async fn sync_now(
     Ok(Json(json!({ "status": true, "data": summary })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/payment-callback",
+    tag = "payment",
+    request_body = CallbackBody,
+    security(("callbackToken" = [])),
+    responses(
+        (status = 200, description = "Processed (idempotent): `{status, message}`", body = Object),
+        (status = 404, description = "Invoice Not Found", body = Envelope),
+    )
+)]
 async fn payment_callback(
     _token: CallbackToken,
     State(app): State<App>,
@@ -306,6 +470,17 @@ async fn payment_callback(
     Ok(Json(json!({ "status": true, "message": message })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/sys/voucher",
+    tag = "voucher",
+    request_body = NewVoucher,
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Voucher created", body = VoucherView),
+        (status = 409, description = "Voucher already exists", body = Envelope),
+    )
+)]
 async fn voucher_create(
     ApiKeyHolder(holder): ApiKeyHolder,
     State(app): State<App>,
@@ -316,11 +491,23 @@ async fn voucher_create(
     Ok(Json(v))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct VoucherQuery {
     voucher_code: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/sys/voucher",
+    tag = "voucher",
+    params(VoucherQuery),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Voucher definition and usage", body = VoucherView),
+        (status = 404, description = "Voucher Not Found", body = Envelope),
+    )
+)]
 async fn voucher_show(
     _holder: ApiKeyHolder,
     State(app): State<App>,
@@ -333,12 +520,26 @@ async fn voucher_show(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RedeemReq {
     username: String,
     voucher_code: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/redeem-voucher",
+    tag = "voucher",
+    request_body = RedeemReq,
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Voucher Redeemed: `{status, message, data}`", body = Object),
+        (status = 400, description = "Invalid input, Voucher Expired or Voucher Quota Exceeded", body = Envelope),
+        (status = 403, description = "Account is Disabled", body = Envelope),
+        (status = 404, description = "Account does not exist or Voucher Not Found", body = Envelope),
+        (status = 409, description = "Voucher Already Redeemed", body = Envelope),
+    )
+)]
 async fn voucher_redeem(
     _holder: ApiKeyHolder,
     State(app): State<App>,
@@ -353,6 +554,17 @@ async fn voucher_redeem(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/check-voucher-redemption",
+    tag = "voucher",
+    params(VoucherQuery),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Whether the caller redeemed it: `{status, data}`", body = Object),
+        (status = 404, description = "Voucher Not Found", body = Envelope),
+    )
+)]
 async fn voucher_check(
     user: AuthUser,
     State(app): State<App>,
@@ -363,12 +575,21 @@ async fn voucher_check(
     Ok(Json(json!({ "status": true, "data": r })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct BankListReq {
     #[serde(rename = "type", default)]
     kind: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/bank/list",
+    tag = "payout",
+    request_body = BankListReq,
+    responses(
+        (status = 200, description = "Banks of a type: `{status, data}`", body = Object),
+    )
+)]
 async fn bank_list(
     State(app): State<App>,
     Json(req): Json<BankListReq>,
@@ -379,12 +600,32 @@ async fn bank_list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/payment/list",
+    tag = "payment",
+    responses(
+        (status = 200, description = "Payment types: `{status, data}`", body = Object),
+    )
+)]
 async fn payment_list(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     Ok(Json(
         json!({ "status": true, "data": catalog::payment_types(&app).await? }),
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/sys/bank/refresh",
+    tag = "payout",
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Banks refreshed from Xendit: `{status, data: {banks}}`", body = Object),
+        (status = 400, description = "Refused by Xendit", body = Envelope),
+        (status = 422, description = "Refused by Xendit", body = Envelope),
+        (status = 502, description = "Payment provider unavailable", body = Envelope),
+    )
+)]
 async fn bank_refresh(
     _holder: ApiKeyHolder,
     State(app): State<App>,
@@ -393,13 +634,25 @@ async fn bank_refresh(
     Ok(Json(json!({ "status": true, "data": { "banks": n } })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct BankAccountReq {
     bank_code: String,
     account_number: String,
     account_holder_name: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/bank-account",
+    tag = "payout",
+    request_body = BankAccountReq,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Bank account registered (number masked)", body = BankAccountView),
+        (status = 400, description = "Invalid bank code, number or holder name; or at most 10 bank accounts", body = Envelope),
+        (status = 409, description = "Bank account already registered", body = Envelope),
+    )
+)]
 async fn bank_account_add(
     user: AuthUser,
     State(app): State<App>,
@@ -416,6 +669,15 @@ async fn bank_account_add(
     Ok(Json(v))
 }
 
+#[utoipa::path(
+    get,
+    path = "/bank-account/list",
+    tag = "payout",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The caller's bank accounts (masked): `{status, data}`", body = Object),
+    )
+)]
 async fn bank_account_list(
     user: AuthUser,
     State(app): State<App>,
@@ -428,14 +690,31 @@ async fn bank_account_list(
     Ok(Json(json!({ "status": true, "data": list })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PayoutReq {
     bank_account_id: String,
+    /// Whole rupiah.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     amount: i64,
     #[serde(default)]
     description: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/payout",
+    tag = "payout",
+    request_body = PayoutReq,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for a repeated key (1-128 visible characters)")),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Payout requested, funds held: `{status, data}`", body = Object),
+        (status = 400, description = "Invalid amount, bad Idempotency-Key, Insufficient Balance, or refused by Xendit", body = Envelope),
+        (status = 404, description = "Bank Account Not Found", body = Envelope),
+        (status = 422, description = "Idempotency-Key was used with a different request, or refused by Xendit", body = Envelope),
+        (status = 502, description = "Payment provider unavailable", body = Envelope),
+    )
+)]
 async fn payout_request(
     user: AuthUser,
     State(app): State<App>,
@@ -469,6 +748,16 @@ async fn payout_request(
     Ok(Json(json!({ "status": true, "data": v })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/payout/list",
+    tag = "payout",
+    params(ListQuery),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The caller's payouts, newest first: `{status, data, next_cursor}`", body = Object),
+    )
+)]
 async fn payout_list(
     user: AuthUser,
     State(app): State<App>,
@@ -493,6 +782,18 @@ async fn payout_list(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/disbursement-callback",
+    tag = "payout",
+    request_body = DisbursementCallback,
+    security(("callbackToken" = [])),
+    responses(
+        (status = 200, description = "Processed (idempotent): `{status, message}`", body = Object),
+        (status = 400, description = "Payout Mismatch", body = Envelope),
+        (status = 404, description = "Payout Not Found", body = Envelope),
+    )
+)]
 async fn disbursement_callback(
     _token: CallbackToken,
     State(app): State<App>,

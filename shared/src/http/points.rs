@@ -2,41 +2,83 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::{get, post};
 use http::HeaderMap;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{Json, Query};
 use crate::app::App;
 use crate::auth::extract::AuthUser;
 use crate::domain::money::Points;
-use crate::error::{ApiError, FieldError};
-use crate::points;
+use crate::error::{ApiError, Envelope, FieldError};
+use crate::points::{self, PointsView};
 use crate::referral::{self, ReferralView, Stats};
+
+/// The points route group, documented.
+pub fn openapi_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(history))
+        .routes(routes!(redeem))
+        .routes(routes!(referral_history))
+        .routes(routes!(referral_stats))
+}
 
 /// The points route group.
 pub fn router() -> Router<App> {
-    Router::new()
-        .route("/points/history", get(history))
-        .route("/points/redeem", post(redeem))
-        .route("/referral/history", get(referral_history))
-        .route("/referral/stats", get(referral_stats))
+    openapi_router().split_for_parts().0
 }
 
-#[derive(Deserialize)]
+/// A page of the points ledger, newest first.
+#[derive(Serialize, ToSchema)]
+struct HistoryPage {
+    status: bool,
+    data: Vec<PointsView>,
+    /// Pass as `cursor` to read the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// What a redemption did.
+#[derive(Serialize, ToSchema)]
+struct RedeemResponse {
+    status: bool,
+    message: String,
+    points_redeemed: i64,
+    /// Rupiah credited to the wallet.
+    amount: i64,
+    balance: i64,
+    points: i64,
+    transaction_id: String,
+}
+
+#[derive(Deserialize, IntoParams)]
 struct PageQuery {
+    /// Page size, 1-100 (default 20).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
+    /// Cursor from the previous page.
     #[serde(default)]
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/points/history",
+    tag = "points",
+    params(PageQuery),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Points ledger entries, newest first", body = HistoryPage),
+        (status = 400, description = "Invalid limit or cursor", body = Envelope),
+    )
+)]
 async fn history(
     user: AuthUser,
     State(app): State<App>,
     Query(q): Query<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HistoryPage>, ApiError> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::validation(vec![FieldError::new(
@@ -51,13 +93,17 @@ async fn history(
         q.cursor.filter(|c| !c.is_empty()),
     )
     .await?;
-    Ok(Json(
-        json!({ "status": true, "data": items, "next_cursor": next }),
-    ))
+    Ok(Json(HistoryPage {
+        status: true,
+        data: items,
+        next_cursor: next,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RedeemReq {
+    /// Points to convert into balance (at least `POINTS_REDEEM_MIN`).
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     points: i64,
 }
 
@@ -73,26 +119,46 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1-128 visible characters"))
 }
 
+#[utoipa::path(
+    post,
+    path = "/points/redeem",
+    tag = "points",
+    request_body = RedeemReq,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays answer the first result")),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Points converted into balance", body = RedeemResponse),
+        (status = 400, description = "Insufficient Points, below the minimum, or invalid input", body = Envelope),
+        (status = 422, description = "Idempotency-Key was used with a different request", body = Envelope),
+    )
+)]
 async fn redeem(
     user: AuthUser,
     State(app): State<App>,
     headers: HeaderMap,
     Json(req): Json<RedeemReq>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RedeemResponse>, ApiError> {
     let n = Points::positive("points", req.points)?;
     let key = idempotency_key(&headers)?;
     let r = points::redeem(&app, &user.username, n, key).await?;
-    Ok(Json(json!({
-        "status": true,
-        "message": "Points Redeemed",
-        "points_redeemed": r.points_redeemed,
-        "amount": r.amount,
-        "balance": r.balance,
-        "points": r.points,
-        "transaction_id": r.transaction_id,
-    })))
+    Ok(Json(RedeemResponse {
+        status: true,
+        message: "Points Redeemed".into(),
+        points_redeemed: r.points_redeemed,
+        amount: r.amount,
+        balance: r.balance,
+        points: r.points,
+        transaction_id: r.transaction_id,
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/referral/history",
+    tag = "points",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "Users the caller referred", body = Vec<ReferralView>))
+)]
 async fn referral_history(
     user: AuthUser,
     State(app): State<App>,
@@ -100,6 +166,13 @@ async fn referral_history(
     Ok(Json(referral::history(&app, &user.username).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/referral/stats",
+    tag = "points",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "Referral counts and bonus points earned", body = Stats))
+)]
 async fn referral_stats(user: AuthUser, State(app): State<App>) -> Result<Json<Stats>, ApiError> {
     Ok(Json(referral::stats(&app, &user.username).await?))
 }

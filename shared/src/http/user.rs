@@ -5,20 +5,60 @@ use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::response::Response;
-use axum::routing::{get, post};
 use http::{StatusCode, header};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult, Envelope, FieldError};
 use crate::http::{Json, Path};
 use crate::profile::{self, Profile, ProfileUpdate, image};
 
+/// The `multipart/form-data` body of `/user/update-profile-img` (documentation only; the handler
+/// reads the parts itself).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ProfileImageUpload {
+    /// A JPEG, PNG or WebP image.
+    #[schema(value_type = String, format = Binary)]
+    profile_img: Vec<u8>,
+}
+
+/// Raw image bytes (documentation only).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+struct ImageBytes(Vec<u8>);
+
+#[utoipa::path(
+    get,
+    path = "/user/profile",
+    tag = "user",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The caller's profile", body = Profile),
+        (status = 404, description = "Account does not exist", body = Envelope),
+    )
+)]
 async fn get_profile(user: AuthUser, State(app): State<App>) -> ApiResult<Json<Profile>> {
     Ok(Json(profile::get(&app, &user.username).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/user/profile",
+    tag = "user",
+    request_body = ProfileUpdate,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The updated profile", body = Profile),
+        (status = 404, description = "Account does not exist", body = Envelope),
+        (status = 409, description = "Phone number is already registered", body = Envelope),
+    )
+)]
 async fn put_profile(
     user: AuthUser,
     State(app): State<App>,
@@ -27,6 +67,16 @@ async fn put_profile(
     Ok(Json(profile::update(&app, &user.username, &req).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/user/referral-code",
+    tag = "user",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "`{referral_code}`", body = Object),
+        (status = 404, description = "Account does not exist", body = Envelope),
+    )
+)]
 async fn referral_code(user: AuthUser, State(app): State<App>) -> ApiResult<Json<Value>> {
     Ok(Json(
         json!({ "referral_code": profile::referral_code(&app, &user.username).await? }),
@@ -42,6 +92,18 @@ fn multipart_error(status: StatusCode, detail: String) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/user/update-profile-img",
+    tag = "user",
+    request_body(content = ProfileImageUpload, content_type = "multipart/form-data"),
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Profile image replaced: `{status, message, profile_img}` (its URL)", body = Object),
+        (status = 400, description = "Invalid multipart body, `profile_img` missing or empty, or not a JPEG, PNG or WebP image", body = Envelope),
+        (status = 413, description = "Image too large", body = Envelope),
+    )
+)]
 async fn update_image(
     user: AuthUser,
     State(app): State<App>,
@@ -71,10 +133,20 @@ async fn update_image(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/resources/user_profile_img/{file}",
+    tag = "user",
+    params(("file" = String, Path, description = "Image file name as found in `profile_img`")),
+    responses(
+        (status = 200, description = "The image", content((ImageBytes = "image/jpeg"), (ImageBytes = "image/png"), (ImageBytes = "image/webp"))),
+        (status = 404, description = "Image Not Found (also for any name this service did not generate)", body = Envelope),
+    )
+)]
 async fn serve_image(State(app): State<App>, Path(file): Path<String>) -> ApiResult<Response> {
     let (bytes, content_type) = image::read(&app, &file)
         .await?
-        .ok_or_else(|| ApiError::not_found("Not Found"))?;
+        .ok_or_else(|| ApiError::not_found("Image Not Found"))?;
     Response::builder()
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "public, max-age=86400, immutable")
@@ -84,14 +156,16 @@ async fn serve_image(State(app): State<App>, Path(file): Path<String>) -> ApiRes
         .map_err(|_| ApiError::internal())
 }
 
-/// The user route group (image serving included: in aws mode images are served from S3 instead).
+/// The user route group, with its documentation.
+pub fn openapi_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(get_profile, put_profile))
+        .routes(routes!(referral_code))
+        .routes(routes!(update_image).layer(DefaultBodyLimit::max(image::UPLOAD_BODY_LIMIT)))
+        .routes(routes!(serve_image))
+}
+
+/// The user route group.
 pub fn router() -> Router<App> {
-    Router::new()
-        .route("/user/profile", get(get_profile).put(put_profile))
-        .route("/user/referral-code", get(referral_code))
-        .route(
-            "/user/update-profile-img",
-            post(update_image).layer(DefaultBodyLimit::max(image::UPLOAD_BODY_LIMIT)),
-        )
-        .route("/resources/user_profile_img/{file}", get(serve_image))
+    openapi_router().split_for_parts().0
 }

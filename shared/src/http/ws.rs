@@ -6,27 +6,48 @@ use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Query;
 use crate::app::App;
 use crate::auth::session;
-use crate::error::ApiError;
+use crate::error::{ApiError, Envelope};
 use crate::ws::{Action, parse_action, reply};
 
 /// The local WebSocket route (404 when the app has no in-process hub, i.e. on AWS).
-pub fn router() -> Router<App> {
-    Router::new().route("/ws", get(upgrade))
+pub fn openapi_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new().routes(routes!(upgrade))
 }
 
-#[derive(Deserialize)]
+/// The local WebSocket route.
+pub fn router() -> Router<App> {
+    openapi_router().split_for_parts().0
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct WsQuery {
+    /// Session token from `POST /auth` (browsers cannot set headers on a WebSocket).
     #[serde(default)]
     token: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/ws",
+    tag = "payment",
+    params(WsQuery),
+    responses(
+        (status = 101, description = "Switching Protocols: a WebSocket carrying `{\"action\":\"subscribe\"|\"unsubscribe\"}` from the client and payment status messages (JSON text frames) to it"),
+        (status = 400, description = "WebSocket upgrade required", body = Envelope),
+        (status = 401, description = "Missing, invalid, expired or revoked session token", body = Envelope),
+        (status = 404, description = "No WebSocket hub in this deployment (served by the WebSocket API)", body = Envelope),
+    )
+)]
 async fn upgrade(
     State(app): State<App>,
     Query(q): Query<WsQuery>,

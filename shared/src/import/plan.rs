@@ -794,12 +794,12 @@ pub fn plan(src: &Source) -> Result<Plan, StoreError> {
     // --- globals ---
     let mut max_offer = 0;
     for o in &src.offers {
-        if let Some(u) = o.username.as_deref().filter(|u| !u.trim().is_empty()) {
-            if let Some(why) = owner_missing(u) {
-                p.bad_rows
-                    .push(bad("marketing_offer", o.id, why, "skipped"));
-                continue;
-            }
+        if let Some(u) = o.username.as_deref().filter(|u| !u.trim().is_empty())
+            && let Some(why) = owner_missing(u)
+        {
+            p.bad_rows
+                .push(bad("marketing_offer", o.id, why, "skipped"));
+            continue;
         }
         max_offer = max_offer.max(o.id);
         let k = keys::offer(&o.id.to_string());

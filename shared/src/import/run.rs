@@ -372,7 +372,8 @@ pub async fn execute(app: &App, plan: Plan, opts: Options) -> Result<Report, Imp
                     let r = import_user(app, u, opts.dry_run, &c).await;
                     let done = c.done.fetch_add(1, Ordering::Relaxed) + 1;
                     if opts.progress_every > 0
-                        && (done as usize % opts.progress_every == 0 || done as usize == total)
+                        && ((done as usize).is_multiple_of(opts.progress_every)
+                            || done as usize == total)
                     {
                         eprintln!(
                             "import: users {done}/{total}  items written {}  already present {}",

@@ -12,7 +12,7 @@ const MAX_ORDER: i64 = 999_999;
 const DEFAULT_CATEGORY: &str = "General";
 
 /// A FAQ entry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Faq {
     pub id: i64,
     pub question: String,
@@ -34,7 +34,7 @@ struct FaqRecord {
 }
 
 /// Create or update body; on update, absent fields keep their value.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct FaqInput {
     pub question: Option<String>,
     pub answer: Option<String>,

@@ -27,7 +27,7 @@ fn offer_gsi_sk(valid_until: i64, id: i64) -> String {
 }
 
 /// An offer as listed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Offer {
     pub id: i64,
     pub title: String,
@@ -74,7 +74,7 @@ impl OfferRecord {
 }
 
 /// `POST /marketing-offer` body.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct NewOffer {
     pub title: Option<String>,
     pub description: Option<String>,

@@ -16,7 +16,7 @@ use crate::store::{Item, Key, Query, StoreError, TableRef, from_item, keys, quer
 const OUTBOX_TTL_SECS: i64 = 86_400;
 
 /// One delivered message as the outbox shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OutboxEntry {
     /// `email`, `sms` or `push`.
     pub channel: String,

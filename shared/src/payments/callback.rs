@@ -44,7 +44,7 @@ impl FromRequestParts<App> for CallbackToken {
 }
 
 /// The callback fields we act on (integrations.md §3); others are ignored.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct CallbackBody {
     pub id: String,
     pub external_id: String,

@@ -17,7 +17,7 @@ use crate::wallet::{self, Change, EntryType, Idem, Outcome, PointsChange};
 use crate::ws::{self, PaymentStatus};
 
 /// Local invoice status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     Pending,
@@ -89,7 +89,7 @@ pub struct CheckoutRequest {
 }
 
 /// The checkout answer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckoutResponse {
     pub invoice_id: String,
     pub external_id: String,
@@ -104,7 +104,7 @@ pub struct CheckoutResponse {
 }
 
 /// The public view of an invoice (no personal data).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublicInvoice {
     pub invoice_id: String,
     pub status: Status,
@@ -128,7 +128,7 @@ impl From<&InvoiceRecord> for PublicInvoice {
 }
 
 /// The owner's view in listings.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OwnInvoice {
     pub invoice_id: String,
     pub external_id: String,

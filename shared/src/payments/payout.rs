@@ -92,7 +92,7 @@ pub struct BankAccount {
 }
 
 /// The client view of a bank account.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct BankAccountView {
     pub id: String,
     pub bank_code: String,
@@ -483,7 +483,7 @@ pub async fn release(app: &App, rec: &PayoutRecord, failure_code: &str) -> Resul
 }
 
 /// The disbursement callback body (integrations.md §4.3).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct DisbursementCallback {
     pub id: String,
     pub external_id: String,

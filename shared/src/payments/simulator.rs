@@ -18,12 +18,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
 use base64::Engine;
 use chrono::SecondsFormat;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::xendit::{CreateInvoice, XBank};
 use crate::app::App;
@@ -31,7 +32,7 @@ use crate::config::Backend;
 use crate::http::{Path, Query};
 
 /// A fault the simulator injects into its Xendit API routes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Fault {
     #[default]
@@ -146,6 +147,20 @@ fn local_only(app: &App) -> Result<(), XErr> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/v2/invoices",
+    tag = "dev",
+    request_body(content = Object, description = "Xendit create-invoice request"),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Xendit invoice", body = Object),
+        (status = 400, description = "Invalid request (Xendit error `{error_code, message}`)", body = Object),
+        (status = 401, description = "INVALID_API_KEY: Basic auth must be the configured Xendit secret key as user, empty password", body = Object),
+        (status = 404, description = "Not in local mode, or no such object (Xendit error)", body = Object),
+        (status = 500, description = "Injected fault (`/_dev/xendit/faults`)", body = Object),
+    )
+)]
 async fn create(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = gate(&app, &headers).await {
         return r.into_response();
@@ -191,6 +206,20 @@ async fn create(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Resp
     axum::Json(inv).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/_dev/xendit/v2/invoices/{id}",
+    tag = "dev",
+    params(("id" = String, Path, description = "Xendit invoice id (or external id where stated)")),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Xendit invoice", body = Object),
+        (status = 400, description = "Invalid request (Xendit error `{error_code, message}`)", body = Object),
+        (status = 401, description = "INVALID_API_KEY: Basic auth must be the configured Xendit secret key as user, empty password", body = Object),
+        (status = 404, description = "Not in local mode, or no such object (Xendit error)", body = Object),
+        (status = 500, description = "Injected fault (`/_dev/xendit/faults`)", body = Object),
+    )
+)]
 async fn get_one(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(r) = gate(&app, &headers).await {
         return r.into_response();
@@ -206,12 +235,27 @@ async fn get_one(State(app): State<App>, headers: HeaderMap, Path(id): Path<Stri
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     external_id: Option<String>,
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/_dev/xendit/v2/invoices",
+    tag = "dev",
+    params(ListQuery),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Xendit invoices, newest first", body = Object),
+        (status = 400, description = "Invalid request (Xendit error `{error_code, message}`)", body = Object),
+        (status = 401, description = "INVALID_API_KEY: Basic auth must be the configured Xendit secret key as user, empty password", body = Object),
+        (status = 404, description = "Not in local mode, or no such object (Xendit error)", body = Object),
+        (status = 500, description = "Injected fault (`/_dev/xendit/faults`)", body = Object),
+    )
+)]
 async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
     if let Err(r) = gate(&app, &headers).await {
         return r.into_response();
@@ -231,6 +275,20 @@ async fn list(State(app): State<App>, headers: HeaderMap, Query(q): Query<ListQu
     axum::Json(all).into_response()
 }
 
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/invoices/{id}/expire!",
+    tag = "dev",
+    params(("id" = String, Path, description = "Xendit invoice id (or external id where stated)")),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "The expired Xendit invoice", body = Object),
+        (status = 400, description = "Invalid request (Xendit error `{error_code, message}`)", body = Object),
+        (status = 401, description = "INVALID_API_KEY: Basic auth must be the configured Xendit secret key as user, empty password", body = Object),
+        (status = 404, description = "Not in local mode, or no such object (Xendit error)", body = Object),
+        (status = 500, description = "Injected fault (`/_dev/xendit/faults`)", body = Object),
+    )
+)]
 async fn api_expire(
     State(app): State<App>,
     headers: HeaderMap,
@@ -245,6 +303,19 @@ async fn api_expire(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/_dev/xendit/available_disbursements_banks",
+    tag = "dev",
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Xendit bank list", body = Object),
+        (status = 400, description = "Invalid request (Xendit error `{error_code, message}`)", body = Object),
+        (status = 401, description = "INVALID_API_KEY: Basic auth must be the configured Xendit secret key as user, empty password", body = Object),
+        (status = 404, description = "Not in local mode, or no such object (Xendit error)", body = Object),
+        (status = 500, description = "Injected fault (`/_dev/xendit/faults`)", body = Object),
+    )
+)]
 async fn banks(State(app): State<App>, headers: HeaderMap) -> Response {
     if let Err(r) = gate(&app, &headers).await {
         return r.into_response();
@@ -397,6 +468,18 @@ async fn control(app: &App, id: &str, to: &str, body: ControlBody) -> Response {
     axum::Json(json!({ "invoice": inv, "callback_status": callback_status })).into_response()
 }
 
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/invoices/{id}/pay",
+    tag = "dev",
+    params(("id" = String, Path, description = "Xendit invoice id (or external id where stated)")),
+    request_body(content = Object, description = "`{paid_amount?, status?: \"PAID\"|\"SETTLED\", deliver?: bool}`"),
+    responses(
+        (status = 200, description = "`{invoice, callback_status}` (the callback's HTTP status, 0 if undeliverable, null if not delivered)", body = Object),
+        (status = 400, description = "Transition not allowed (Xendit error)", body = Object),
+        (status = 404, description = "Invoice not found, or not in local mode (Xendit error)", body = Object),
+    )
+)]
 async fn pay(State(app): State<App>, Path(id): Path<String>, body: Bytes) -> Response {
     let b = control_body(&body);
     let to = if b.status.as_deref() == Some("SETTLED") {
@@ -407,10 +490,32 @@ async fn pay(State(app): State<App>, Path(id): Path<String>, body: Bytes) -> Res
     control(&app, &id, to, b).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/invoices/{id}/expire",
+    tag = "dev",
+    params(("id" = String, Path, description = "Xendit invoice id (or external id where stated)")),
+    request_body(content = Object, description = "`{deliver?: bool}`"),
+    responses(
+        (status = 200, description = "`{invoice, callback_status}`", body = Object),
+        (status = 400, description = "Transition not allowed (Xendit error)", body = Object),
+        (status = 404, description = "Invoice not found, or not in local mode (Xendit error)", body = Object),
+    )
+)]
 async fn ctl_expire(State(app): State<App>, Path(id): Path<String>, body: Bytes) -> Response {
     control(&app, &id, "EXPIRED", control_body(&body)).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/invoices/{id}/callback",
+    tag = "dev",
+    params(("id" = String, Path, description = "Xendit invoice id or external id")),
+    responses(
+        (status = 200, description = "`{invoice, callback_status}`", body = Object),
+        (status = 404, description = "Invoice not found, or not in local mode (Xendit error)", body = Object),
+    )
+)]
 async fn redeliver(State(app): State<App>, Path(id): Path<String>) -> Response {
     if let Err(r) = local_only(&app) {
         return r.into_response();
@@ -433,11 +538,22 @@ async fn redeliver(State(app): State<App>, Path(id): Path<String>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct FaultBody {
     mode: Fault,
 }
 
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/faults",
+    tag = "dev",
+    request_body = FaultBody,
+    responses(
+        (status = 200, description = "`{mode}` now in effect for the Xendit API routes", body = Object),
+        (status = 400, description = "Invalid mode", body = crate::error::Envelope),
+        (status = 404, description = "Not in local mode (Xendit error)", body = Object),
+    )
+)]
 async fn faults(
     State(app): State<App>,
     crate::http::Json(b): crate::http::Json<FaultBody>,
@@ -460,16 +576,27 @@ fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+#[utoipa::path(
+    get,
+    path = "/_dev/xendit/web/{id}",
+    tag = "dev",
+    params(("id" = String, Path, description = "Xendit invoice id (or external id where stated)")),
+    responses(
+        (status = 200, description = "Hosted checkout page with Pay / Expire buttons", content_type = "text/html", body = String),
+        (status = 404, description = "Invoice not found, or not in local mode (Xendit error)", body = Object),
+    )
+)]
 async fn web(State(app): State<App>, Path(id): Path<String>) -> Response {
     if let Err(r) = local_only(&app) {
         return r.into_response();
     }
     let Some(inv) = app.simulator.with(|m| m.get(&id).cloned()) else {
-        return (
+        return xerr(
             StatusCode::NOT_FOUND,
-            Html("<!doctype html><title>Not found</title><p>Invoice not found</p>".to_owned()),
+            "INVOICE_NOT_FOUND_ERROR",
+            "Invoice not found",
         )
-            .into_response();
+        .into_response();
     };
     let s = |k: &str| esc(inv[k].as_str().unwrap_or(""));
     let id = esc(&id);
@@ -493,6 +620,20 @@ async fn web(State(app): State<App>, Path(id): Path<String>) -> Response {
 
 // ---- Disbursements (integrations.md §4.1–4.3)
 
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/disbursements",
+    tag = "dev",
+    request_body(content = Object, description = "Xendit create-disbursement request; `X-IDEMPOTENCY-KEY` header"),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Xendit disbursement", body = Object),
+        (status = 400, description = "Invalid request (Xendit error `{error_code, message}`)", body = Object),
+        (status = 401, description = "INVALID_API_KEY: Basic auth must be the configured Xendit secret key as user, empty password", body = Object),
+        (status = 404, description = "Not in local mode, or no such object (Xendit error)", body = Object),
+        (status = 500, description = "Injected fault (`/_dev/xendit/faults`)", body = Object),
+    )
+)]
 async fn disb_create(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = gate(&app, &headers).await {
         return r.into_response();
@@ -547,11 +688,26 @@ async fn disb_create(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
     axum::Json(d).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DisbQuery {
     external_id: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/_dev/xendit/disbursements",
+    tag = "dev",
+    params(DisbQuery),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Xendit disbursements", body = Object),
+        (status = 400, description = "Invalid request (Xendit error `{error_code, message}`)", body = Object),
+        (status = 401, description = "INVALID_API_KEY: Basic auth must be the configured Xendit secret key as user, empty password", body = Object),
+        (status = 404, description = "Not in local mode, or no such object (Xendit error)", body = Object),
+        (status = 500, description = "Injected fault (`/_dev/xendit/faults`)", body = Object),
+    )
+)]
 async fn disb_list(
     State(app): State<App>,
     headers: HeaderMap,
@@ -643,34 +799,76 @@ async fn disb_finish(app: &App, id: &str, to: &str, body: &Bytes) -> Response {
     axum::Json(json!({ "disbursement": d, "callback_status": callback_status })).into_response()
 }
 
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/disbursements/{id}/complete",
+    tag = "dev",
+    params(("id" = String, Path, description = "Disbursement id")),
+    request_body(content = Object, description = "`{deliver?: bool}`"),
+    responses(
+        (status = 200, description = "`{disbursement, callback_status}`", body = Object),
+        (status = 400, description = "Disbursement is final (Xendit error)", body = Object),
+        (status = 404, description = "Disbursement not found, or not in local mode (Xendit error)", body = Object),
+    )
+)]
 async fn disb_complete(State(app): State<App>, Path(id): Path<String>, body: Bytes) -> Response {
     disb_finish(&app, &id, "COMPLETED", &body).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/disbursements/{id}/fail",
+    tag = "dev",
+    params(("id" = String, Path, description = "Disbursement id")),
+    request_body(content = Object, description = "`{failure_code?, deliver?: bool}`"),
+    responses(
+        (status = 200, description = "`{disbursement, callback_status}`", body = Object),
+        (status = 400, description = "Disbursement is final (Xendit error)", body = Object),
+        (status = 404, description = "Disbursement not found, or not in local mode (Xendit error)", body = Object),
+    )
+)]
 async fn disb_fail(State(app): State<App>, Path(id): Path<String>, body: Bytes) -> Response {
     disb_finish(&app, &id, "FAILED", &body).await
 }
 
+/// The simulator's routes with their documentation (all tagged `dev`; answer 404 unless the
+/// backend is local). Errors of the Xendit API routes are Xendit-shaped (`{error_code, message}`),
+/// not envelopes: the simulator stands in for Xendit.
+pub fn openapi_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(create_with_slash))
+        .routes(routes!(get_one))
+        .routes(routes!(api_expire))
+        .routes(routes!(banks))
+        .routes(routes!(web))
+        .routes(routes!(pay))
+        .routes(routes!(ctl_expire))
+        .routes(routes!(redeliver))
+        .routes(routes!(faults))
+        .routes(routes!(disb_create, disb_list))
+        .routes(routes!(disb_complete))
+        .routes(routes!(disb_fail))
+}
+
 /// The simulator's routes (answer 404 unless the backend is local).
 pub fn router() -> Router<App> {
-    Router::new()
-        .route("/_dev/xendit/v2/invoices", post(create).get(list))
-        .route("/_dev/xendit/v2/invoices/", post(create))
-        .route("/_dev/xendit/v2/invoices/{id}", get(get_one))
-        .route("/_dev/xendit/invoices/{id}/expire!", post(api_expire))
-        .route("/_dev/xendit/available_disbursements_banks", get(banks))
-        .route("/_dev/xendit/web/{id}", get(web))
-        .route("/_dev/xendit/invoices/{id}/pay", post(pay))
-        .route("/_dev/xendit/invoices/{id}/expire", post(ctl_expire))
-        .route("/_dev/xendit/invoices/{id}/callback", post(redeliver))
-        .route("/_dev/xendit/faults", post(faults))
-        .route(
-            "/_dev/xendit/disbursements",
-            post(disb_create).get(disb_list),
-        )
-        .route(
-            "/_dev/xendit/disbursements/{id}/complete",
-            post(disb_complete),
-        )
-        .route("/_dev/xendit/disbursements/{id}/fail", post(disb_fail))
+    openapi_router().split_for_parts().0
+}
+
+/// `create` under the trailing-slash spelling some Xendit clients use.
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/v2/invoices/",
+    tag = "dev",
+    request_body(content = Object, description = "Xendit create-invoice request"),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Xendit invoice", body = Object),
+        (status = 401, description = "INVALID_API_KEY (Xendit error)", body = Object),
+        (status = 404, description = "Not in local mode (Xendit error)", body = Object),
+    )
+)]
+async fn create_with_slash(state: State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    create(state, headers, body).await
 }

@@ -30,7 +30,7 @@ pub struct VoucherDef {
 }
 
 /// What an administrator submits.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewVoucher {
     pub code: String,
     pub discount_amount: i64,
@@ -42,7 +42,7 @@ pub struct NewVoucher {
 }
 
 /// The view of a definition.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct VoucherView {
     pub code: String,
     pub discount_amount: i64,

@@ -9,7 +9,7 @@ use crate::config::{Config, Secret};
 use crate::error::ApiError;
 
 /// An invoice status at Xendit (unknown values are kept as they came).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum XStatus {
     Pending,

@@ -33,7 +33,7 @@ pub struct PointsEntry {
 }
 
 /// What `GET /points/history` shows of an entry.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PointsView {
     pub id: String,
     #[serde(rename = "type")]

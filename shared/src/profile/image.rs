@@ -26,11 +26,26 @@ pub enum ImageKind {
 impl ImageKind {
     /// Recognises the format by its magic bytes.
     pub fn sniff(bytes: &[u8]) -> Option<ImageKind> {
-        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+        // Beyond the magic number, the first structure must be there too, so that a text file
+        // that merely starts with the signature is not taken (and later served) as an image:
+        // JPEG: SOI then a marker; PNG: the IHDR chunk (length 13) first; WebP: a VP8/VP8L/VP8X
+        // chunk first.
+        if bytes.len() >= 4
+            && bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+            && bytes[3] >= 0xC0
+            && bytes[3] != 0xFF
+        {
             Some(ImageKind::Jpeg)
-        } else if bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+        } else if bytes.starts_with(&PNG_SIGNATURE)
+            && bytes.get(8..16) == Some(&[0, 0, 0, 13, b'I', b'H', b'D', b'R'][..])
+        {
             Some(ImageKind::Png)
-        } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        } else if bytes.len() >= 16
+            && &bytes[0..4] == b"RIFF"
+            && &bytes[8..12] == b"WEBP"
+            && matches!(&bytes[12..16], b"VP8 " | b"VP8L" | b"VP8X")
+        {
             Some(ImageKind::Webp)
         } else {
             None
@@ -142,10 +157,10 @@ pub async fn replace(app: &App, username: &str, bytes: Bytes) -> Result<String, 
         let _ = app.blobs.delete(&blob_name(&file)).await;
         return Err(ApiError::unavailable());
     };
-    if let Some(old) = old.filter(|o| parse_file_name(o).is_some()) {
-        if let Err(e) = app.blobs.delete(&blob_name(&old)).await {
-            tracing::warn!(error = %e, "could not remove the previous profile image");
-        }
+    if let Some(old) = old.filter(|o| parse_file_name(o).is_some())
+        && let Err(e) = app.blobs.delete(&blob_name(&old)).await
+    {
+        tracing::warn!(error = %e, "could not remove the previous profile image");
     }
     let data = serde_json::json!({ "file": file, "bytes": size, "type": kind.content_type() });
     audit::record(
@@ -209,5 +224,9 @@ mod tests {
             None
         );
         assert_eq!(ImageKind::sniff(b"GIF89a"), None);
+        // The magic number alone is not enough.
+        assert_eq!(ImageKind::sniff(b"\x89PNG\r\n\x1a\nnot really a png"), None);
+        assert_eq!(ImageKind::sniff(b"\xFF\xD8\xFFhello"), None);
+        assert_eq!(ImageKind::sniff(b"RIFF\x10\0\0\0WEBPtext"), None);
     }
 }

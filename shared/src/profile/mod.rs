@@ -12,7 +12,7 @@ use crate::error::{ApiError, FieldError};
 use crate::store::{Cond, StoreError, TxOp, Update, from_item, keys};
 
 /// `GET /user/profile`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Profile {
     pub username: String,
     pub full_name: String,
@@ -57,7 +57,7 @@ pub async fn get(app: &App, username: &str) -> Result<Profile, ApiError> {
 }
 
 /// `PUT /user/profile` body.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ProfileUpdate {
     pub full_name: Option<String>,
     pub phone_number: Option<String>,

@@ -47,7 +47,7 @@ pub struct ReferredBy {
 }
 
 /// One line of `GET /referral/history`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ReferralView {
     pub username: String,
     pub referral_code: String,
@@ -56,7 +56,7 @@ pub struct ReferralView {
 }
 
 /// `GET /referral/stats`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Stats {
     pub total_referrals: i64,
     pub completed_referrals: i64,

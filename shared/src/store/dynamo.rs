@@ -562,10 +562,10 @@ pub async fn create_table(client: &Client, def: &TableDef, name: &str) -> Result
                 .map_err(build_err)?,
         );
     }
-    if let Err(e) = req.send().await {
-        if e.as_service_error().and_then(|s| s.code()) != Some("ResourceInUseException") {
-            return Err(classify(&e));
-        }
+    if let Err(e) = req.send().await
+        && e.as_service_error().and_then(|s| s.code()) != Some("ResourceInUseException")
+    {
+        return Err(classify(&e));
     }
     wait_active(client, name).await?;
 

@@ -11,6 +11,7 @@
 
 pub mod dynamo;
 pub mod expr;
+pub mod faulty;
 pub mod keys;
 pub mod local;
 pub mod policy;

@@ -21,7 +21,7 @@ use crate::store::{
 };
 
 /// Direction of a wallet change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EntryType {
     Credit,
@@ -207,10 +207,10 @@ pub async fn apply_full(
     idem: Option<&Idem>,
     extra: &[TxOp],
 ) -> Result<Outcome, WalletError> {
-    if let Some(idem) = idem {
-        if let Some(done) = read_idem(app, username, idem).await? {
-            return Ok(done);
-        }
+    if let Some(idem) = idem
+        && let Some(done) = read_idem(app, username, idem).await?
+    {
+        return Ok(done);
     }
     let overflow = || WalletError::Store(StoreError::Invalid("wallet overflow".into()));
     for attempt in 0..MAX_ATTEMPTS {
@@ -338,15 +338,15 @@ pub async fn apply_full(
             }
             Err(StoreError::Conflict) => continue,
             Err(e @ StoreError::TransactionCanceled { .. }) => {
-                if let StoreError::TransactionCanceled { failed } = &e {
-                    if let Some(i) = failed.iter().find(|i| **i >= first_extra) {
-                        return Ok(Outcome::ExtraRefused(i - first_extra));
-                    }
+                if let StoreError::TransactionCanceled { failed } = &e
+                    && let Some(i) = failed.iter().find(|i| **i >= first_extra)
+                {
+                    return Ok(Outcome::ExtraRefused(i - first_extra));
                 }
-                if let Some(idem) = idem.filter(|_| e.failed_at(idem_at)) {
-                    if let Some(done) = read_idem(app, username, idem).await? {
-                        return Ok(done);
-                    }
+                if let Some(idem) = idem.filter(|_| e.failed_at(idem_at))
+                    && let Some(done) = read_idem(app, username, idem).await?
+                {
+                    return Ok(done);
                 }
                 // Lost the optimistic race on the wallet (or a ledger id collided): read again.
                 continue;

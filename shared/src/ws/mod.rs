@@ -63,10 +63,10 @@ struct ClientMessage {
 pub fn parse_action(owner: &str, text: &str) -> Result<Action, String> {
     let msg: ClientMessage =
         serde_json::from_str(text).map_err(|_| "invalid message".to_owned())?;
-    if let Some(u) = msg.username.as_deref() {
-        if !u.eq_ignore_ascii_case(owner) {
-            return Err("forbidden: you may only subscribe to your own payments".into());
-        }
+    if let Some(u) = msg.username.as_deref()
+        && !u.eq_ignore_ascii_case(owner)
+    {
+        return Err("forbidden: you may only subscribe to your own payments".into());
     }
     match msg.action.as_str() {
         "subscribe:payment" => Ok(Action::Subscribe),
