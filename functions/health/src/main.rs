@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let app = shared::App::from_env().await?;
-    lambda_http::run(shared::http::finish(shared::http::health::router(), &app)).await
+    lambda_http::run(shared::http::functions::app_router("health", &app)?).await
 }

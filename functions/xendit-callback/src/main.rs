@@ -12,6 +12,9 @@ async fn main() -> Result<(), lambda_http::Error> {
             app.config.ws_management_endpoint.is_some(),
         ),
     ])?;
-    let router = shared::http::payment::callback_function_router();
-    lambda_http::run(shared::http::finish(router, &app)).await
+    lambda_http::run(shared::http::functions::app_router(
+        "xendit-callback",
+        &app,
+    )?)
+    .await
 }

@@ -6,6 +6,7 @@ pub mod dev;
 pub mod docs;
 pub mod extract;
 pub mod fcm;
+pub mod functions;
 pub mod health;
 pub mod marketing;
 pub mod openapi;

@@ -71,10 +71,12 @@ pub fn callback_router() -> Router<App> {
 /// The `xendit-callback` function's router: behind a Lambda function URL the callback arrives at
 /// `/` (the URL itself is what is configured at Xendit), so both paths are served.
 pub fn callback_function_router() -> Router<App> {
-    callback_openapi_router()
-        .routes(routes!(payment_callback_at_root))
-        .split_for_parts()
-        .0
+    callback_function_openapi_router().split_for_parts().0
+}
+
+/// [`callback_function_router`] with its documentation (the root path is the function URL's).
+pub fn callback_function_openapi_router() -> OpenApiRouter<App> {
+    callback_openapi_router().routes(routes!(payment_callback_at_root))
 }
 
 /// The payment callback at the root of the `xendit-callback` function URL (same as
