@@ -9,11 +9,13 @@
 //!   though — as in DynamoDB, whose TTL deletion lags — conditions still see it until it is replaced;
 //! - `update` creates a missing item unless a condition forbids it, and returns the item as written.
 
+pub mod counting;
 pub mod dynamo;
 pub mod expr;
 pub mod keys;
 pub mod local;
 pub mod schema;
+pub mod unconfigured;
 pub mod value;
 
 use std::sync::Arc;
