@@ -12,6 +12,7 @@ use crate::notify::sqs::{SqsQueue, UnconfiguredQueue};
 use crate::store::dynamo::DynamoTable;
 use crate::store::local::LocalStore;
 use crate::store::schema::{LOGS, MAIN};
+use crate::store::unconfigured::UnconfiguredTable;
 use crate::store::{StoreError, TableRef};
 
 /// Why the application could not start.
@@ -52,6 +53,24 @@ impl App {
     /// Builds the application from the process environment (the Lambda and CLI entry point).
     pub async fn from_env() -> Result<App, StartError> {
         App::from_config(Config::from_env()?).await
+    }
+
+    /// Builds the application from the environment without storage or queue clients, for
+    /// functions that use neither (`health`): no AWS SDK configuration is loaded and no client
+    /// built, so init is shorter and the SDK is left out of the binary. Every table or queue call
+    /// fails as unavailable.
+    pub fn stateless_from_env() -> Result<App, StartError> {
+        let config = Config::from_env()?;
+        let main: TableRef = Arc::new(UnconfiguredTable(&MAIN));
+        let logs: TableRef = Arc::new(UnconfiguredTable(&LOGS));
+        let queue: QueueRef = Arc::new(UnconfiguredQueue);
+        Ok(App::assemble_with_queue(
+            config,
+            main,
+            logs,
+            Arc::new(SystemClock),
+            queue,
+        ))
     }
 
     /// Builds the application for a configuration, choosing adapters by backend.
