@@ -19,6 +19,11 @@ enum Command {
     /// Manage API keys for Basic-auth (`/sys/*`, admin) routes.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Run the Xendit sync once: check PENDING invoices at Xendit, credit paid ones, expire the rest.
+    /// (Against a running local server use `POST /sys/xendit-sync`: it holds the store and the simulator.)
+    Sync,
+    /// Write the default banks and payment types (idempotent).
+    Seed,
 }
 
 #[derive(Subcommand)]
@@ -49,6 +54,18 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::ApiKey(cmd) => api_key(cmd).await,
+        Command::Seed => {
+            let app = shared::App::from_env().await?;
+            let (banks, types) = shared::payments::catalog::seed(&app).await?;
+            println!("seeded {banks} banks and {types} payment types");
+            Ok(())
+        }
+        Command::Sync => {
+            let app = shared::App::from_env().await?;
+            let summary = shared::payments::sync::run(&app).await?;
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(())
+        }
     }
 }
 

@@ -59,6 +59,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut routes = shared::http::routes();
     if app.config.backend == Backend::Local {
+        // Banks and payment types, so `/bank/list` and `/payment/list` answer out of the box.
+        shared::payments::catalog::seed(&app).await?;
         routes = routes.merge(shared::http::dev::router());
     }
     let router = shared::http::finish(routes, &app);

@@ -4,16 +4,20 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::blobs::{BlobsRef, DirBlobs, MemoryBlobs, S3Blobs};
 use crate::clock::{ClockRef, SystemClock};
 use crate::config::{Backend, Config, ConfigError};
 use crate::notify::QueueRef;
 use crate::notify::local::LocalQueue;
 use crate::notify::sqs::{SqsQueue, UnconfiguredQueue};
+use crate::payments::simulator::Simulator;
+use crate::payments::xendit::Xendit;
 use crate::store::dynamo::DynamoTable;
 use crate::store::local::LocalStore;
 use crate::store::schema::{LOGS, MAIN};
 use crate::store::unconfigured::UnconfiguredTable;
 use crate::store::{StoreError, TableRef};
+use crate::ws::{ApiGatewayPush, LocalHub, WsPushRef};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,16 @@ pub struct Inner {
     pub queue: QueueRef,
     /// When this process started (for `/health` uptime).
     pub started: Instant,
+    /// Stored files (profile images): S3 in aws mode, a directory (or memory) locally.
+    pub blobs: BlobsRef,
+    /// Xendit client (the simulator's URL in local mode).
+    pub xendit: Xendit,
+    /// Real-time push to WebSocket subscribers.
+    pub ws: WsPushRef,
+    /// The in-process WebSocket hub behind `ws` (local backend only; feeds `/ws`).
+    pub ws_hub: Option<Arc<LocalHub>>,
+    /// State of the local Xendit simulator (`/_dev/xendit`, local backend only).
+    pub simulator: Arc<Simulator>,
 }
 
 impl Deref for App {
@@ -96,7 +110,21 @@ impl App {
                     Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)),
                     None => Arc::new(UnconfiguredQueue),
                 };
-                Ok(App::assemble_with_queue(config, main, logs, clock, queue))
+                let bucket = config.image_bucket.clone().unwrap_or_default();
+                let public = config.image_public_base_url.clone();
+                let s3 = aws_sdk_s3::Client::new(&sdk);
+                let blobs: BlobsRef = Arc::new(S3Blobs::new(s3, &bucket, public));
+                let ws: Option<WsPushRef> =
+                    config.ws_management_endpoint.as_ref().map(|endpoint| {
+                        let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+                            .endpoint_url(endpoint)
+                            .build();
+                        let client = aws_sdk_apigatewaymanagement::Client::from_conf(conf);
+                        Arc::new(ApiGatewayPush::new(client, main.clone())) as WsPushRef
+                    });
+                Ok(App::assemble_all(
+                    config, main, logs, clock, queue, blobs, ws,
+                ))
             }
         }
     }
@@ -127,7 +155,7 @@ impl App {
         App::assemble_with_queue(config, main, logs, clock, queue)
     }
 
-    /// Assembles the state from ready adapters including the queue.
+    /// Assembles the state from ready adapters including the queue (local blob store).
     pub fn assemble_with_queue(
         config: Config,
         main: TableRef,
@@ -135,6 +163,52 @@ impl App {
         clock: ClockRef,
         queue: QueueRef,
     ) -> App {
+        let blobs = App::local_blobs(&config);
+        App::assemble_with_ports(config, main, logs, clock, queue, blobs)
+    }
+
+    /// The local blob store: `{data_dir}/resources`, or memory when there is no data dir.
+    fn local_blobs(config: &Config) -> BlobsRef {
+        match &config.data_dir {
+            Some(dir) => Arc::new(DirBlobs::new(
+                dir.join("resources"),
+                &config.public_base_url,
+            )),
+            None => Arc::new(MemoryBlobs::new(&config.public_base_url)),
+        }
+    }
+
+    /// Assembles the state with every port given (the WebSocket push is the in-process hub).
+    pub fn assemble_with_ports(
+        config: Config,
+        main: TableRef,
+        logs: TableRef,
+        clock: ClockRef,
+        queue: QueueRef,
+        blobs: BlobsRef,
+    ) -> App {
+        App::assemble_all(config, main, logs, clock, queue, blobs, None)
+    }
+
+    /// Assembles everything; without a push adapter, an in-process WebSocket hub is used (on AWS
+    /// without `WS_MANAGEMENT_ENDPOINT` it simply has no subscribers).
+    fn assemble_all(
+        config: Config,
+        main: TableRef,
+        logs: TableRef,
+        clock: ClockRef,
+        queue: QueueRef,
+        blobs: BlobsRef,
+        ws: Option<WsPushRef>,
+    ) -> App {
+        let xendit = Xendit::new(&config);
+        let (ws, ws_hub) = match ws {
+            Some(ws) => (ws, None),
+            None => {
+                let hub = Arc::new(LocalHub::default());
+                (hub.clone() as WsPushRef, Some(hub))
+            }
+        };
         App(Arc::new(Inner {
             config,
             main,
@@ -142,6 +216,28 @@ impl App {
             clock,
             queue,
             started: Instant::now(),
+            blobs,
+            xendit,
+            ws,
+            ws_hub,
+            simulator: Arc::new(Simulator::default()),
+        }))
+    }
+
+    /// The same application with another queue (tests inspect a `notify::memory::MemoryQueue`).
+    pub fn with_queue(&self, queue: QueueRef) -> App {
+        App(Arc::new(Inner {
+            config: self.config.clone(),
+            main: self.main.clone(),
+            logs: self.logs.clone(),
+            clock: self.clock.clone(),
+            queue,
+            started: self.started,
+            blobs: self.blobs.clone(),
+            xendit: self.xendit.clone(),
+            ws: self.ws.clone(),
+            ws_hub: self.ws_hub.clone(),
+            simulator: self.simulator.clone(),
         }))
     }
 }

@@ -67,10 +67,25 @@ pub struct Config {
     pub xendit_secret_key: Secret,
     pub xendit_callback_token: Secret,
     pub xendit_base_url: String,
+    /// `XENDIT_TIMEOUT_MS` (default 10000): per-request timeout of calls to Xendit.
+    pub xendit_timeout_ms: u64,
+    /// `INVOICE_DURATION_SECS` (default 86400): how long a checkout invoice stays payable.
+    pub invoice_duration_secs: i64,
     /// `NOTIFY_QUEUE_URL`: SQS queue for outbound mail/SMS/push (aws mode).
     pub notify_queue_url: Option<String>,
     /// `IMAGE_BUCKET`: S3 bucket for profile images (aws mode).
     pub image_bucket: Option<String>,
+    /// `IMAGE_PUBLIC_BASE_URL`: public base (e.g. CloudFront) for images in `IMAGE_BUCKET`; when unset,
+    /// aws mode hands out presigned GET URLs valid 24 h.
+    pub image_public_base_url: Option<String>,
+    /// `FCM_SERVICE_ACCOUNT_JSON`: Firebase service-account JSON, inline or as a file path (without
+    /// it the notifier drops push messages with an error log).
+    pub fcm_service_account: Option<Secret>,
+    /// `FCM_BASE_URL` (default `https://fcm.googleapis.com`): FCM HTTP v1 endpoint (tests point it at a fake).
+    pub fcm_base_url: String,
+    /// `NOTIFY_MAX_RECEIVES` (default 5): the notify queue's `maxReceiveCount`; a failure on that
+    /// receive is logged as dead-lettered.
+    pub notify_max_receives: i64,
     /// `WS_MANAGEMENT_ENDPOINT`: API Gateway Management endpoint of the WebSocket API (aws mode).
     pub ws_management_endpoint: Option<String>,
     /// `MAIL_FROM`: sender address of outgoing mail.
@@ -170,6 +185,9 @@ impl Config {
         let api_port = parse_num("API_PORT", 33010, 0, 65535) as u16;
         let jwt_ttl_secs = parse_num("JWT_TTL_SECS", 86_400, 60, 90 * 86_400);
         let log_retention_days = parse_num("LOG_RETENTION_DAYS", 90, 1, 3650);
+        let xendit_timeout_ms = parse_num("XENDIT_TIMEOUT_MS", 10_000, 100, 120_000) as u64;
+        let invoice_duration_secs = parse_num("INVOICE_DURATION_SECS", 86_400, 60, 31 * 86_400);
+        let notify_max_receives = parse_num("NOTIFY_MAX_RECEIVES", 5, 1, 1000);
         let body_limit_bytes = parse_num("BODY_LIMIT_BYTES", 1 << 20, 1024, 64 << 20) as usize;
         let mut limits = RateLimits::default();
         for (name, slot) in [
@@ -224,6 +242,8 @@ impl Config {
                     format!("{public_base_url}/_dev/xendit")
                 }
             }),
+            xendit_timeout_ms,
+            invoice_duration_secs,
             public_base_url,
             main_table: main_table
                 .unwrap_or_else(|| crate::store::schema::MAIN.default_name.into()),
@@ -245,6 +265,11 @@ impl Config {
             notify_queue_url: get("NOTIFY_QUEUE_URL"),
             image_bucket: get("IMAGE_BUCKET"),
             ws_management_endpoint: get("WS_MANAGEMENT_ENDPOINT"),
+            image_public_base_url: get("IMAGE_PUBLIC_BASE_URL"),
+            notify_max_receives,
+            fcm_service_account: get("FCM_SERVICE_ACCOUNT_JSON").map(Secret::new),
+            fcm_base_url: get("FCM_BASE_URL")
+                .unwrap_or_else(|| "https://fcm.googleapis.com".into()),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "no-reply@userstate.local".into()),
             sms_base_url: get("API_URL_SMSVIRO"),
             sms_api_key: get("SMSVIROTOKEN").map(Secret::new),

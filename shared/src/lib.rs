@@ -1,18 +1,26 @@
 //! UserState domain logic, ports and adapters, and one axum router per route group.
 //! Function binaries under `functions/` and the `userstate` CLI only wire these together.
 
+pub mod address;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod blobs;
 pub mod clock;
 pub mod config;
+pub mod devices;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod marketing;
 pub mod notify;
+pub mod payments;
+pub mod profile;
 pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
+pub mod wallet;
+pub mod ws;
 
 pub use app::App;
 pub use error::ApiError;

@@ -1,9 +1,15 @@
 //! HTTP surface: one router per route group, the layers every router shares, and extractors.
 
+pub mod address;
 pub mod auth;
 pub mod dev;
 pub mod extract;
+pub mod fcm;
 pub mod health;
+pub mod marketing;
+pub mod payment;
+pub mod user;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -26,7 +32,16 @@ pub use extract::{ClientIp, Json, Path, Query};
 
 /// Every HTTP route group merged: what the local server serves and in-process tests exercise.
 pub fn routes() -> Router<App> {
-    Router::new().merge(health::router()).merge(auth::router())
+    Router::new()
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(payment::router())
+        .merge(payment::callback_router())
+        .merge(ws::router())
+        .merge(address::router())
+        .merge(user::router())
+        .merge(fcm::router())
+        .merge(marketing::router())
 }
 
 /// Header carrying the request id (set by us when the client or API Gateway did not).

@@ -2,7 +2,12 @@
 //! [`Notification`] on the queue port; a consumer (the `notifier` Lambda on SQS, or an in-process
 //! task locally) delivers it through the mail/SMS/push ports.
 
+pub mod deliver;
+pub mod fcm;
 pub mod local;
+pub mod memory;
+pub mod ses;
+pub mod sms;
 pub mod sqs;
 
 use std::collections::BTreeMap;

@@ -87,3 +87,132 @@ pub fn outbox_pk(to: &str) -> String {
 pub fn deactivation(username: &str, at_ms: i64) -> Key {
     Key::new(user_pk(username), format!("DEACTIVATE#{at_ms:013}"))
 }
+
+/// Sort-key prefix of a user's ledger entries.
+pub const LEDGER_PREFIX: &str = "LEDGER#";
+
+/// One append-only ledger entry of a user's wallet (`ts` zero-padded epoch millis, so entries sort by time).
+pub fn ledger(username: &str, ts_ms: i64, id: &str) -> Key {
+    Key::new(
+        user_pk(username),
+        format!("{LEDGER_PREFIX}{ts_ms:013}#{id}"),
+    )
+}
+
+/// A checkout invoice, by our invoice id (the `external_id` at Xendit).
+pub fn invoice(id: &str) -> Key {
+    Key::new(format!("INVOICE#{id}"), "INVOICE")
+}
+
+/// GSI1 partition of a user's invoices (sort key: zero-padded creation millis + id).
+pub fn user_invoices_gsi(username: &str) -> String {
+    format!("USERINV#{username}")
+}
+
+/// GSI2 (sparse) partition holding every invoice still PENDING (sort key: expiry).
+pub const PENDING_INVOICES_GSI_PK: &str = "PENDING";
+
+/// A WebSocket connection (API Gateway WebSocket API).
+pub fn ws_connection(connection_id: &str) -> Key {
+    Key::new(format!("WSCONN#{connection_id}"), "WSCONN")
+}
+
+/// GSI1 partition of a user's subscribed WebSocket connections.
+pub fn ws_user_gsi(username: &str) -> String {
+    format!("WSUSER#{username}")
+}
+
+/// A voucher definition, by code (upper-case).
+pub fn voucher_def(code: &str) -> Key {
+    Key::new(format!("VOUCHERDEF#{code}"), "VOUCHERDEF")
+}
+
+/// A user's redemptions of one voucher (a counter, guarded by the per-user limit).
+pub fn user_voucher(username: &str, code: &str) -> Key {
+    Key::new(user_pk(username), format!("VOUCHER#{code}"))
+}
+
+/// A bank (disbursement or virtual-account channel), by code.
+pub fn bank(code: &str) -> Key {
+    Key::new(format!("BANK#{code}"), "BANK")
+}
+
+/// GSI1 partition listing banks of one type (`DISBURSEMENT`, `VA`).
+pub fn banks_gsi(kind: &str) -> String {
+    format!("BANKS#{kind}")
+}
+
+/// A payment type (e-wallet, VA, QRIS, retail outlet), by code.
+pub fn payment_type(code: &str) -> Key {
+    Key::new(format!("PAYTYPE#{code}"), "PAYTYPE")
+}
+
+/// GSI1 partition listing every payment type.
+pub const PAYMENT_TYPES_GSI_PK: &str = "PAYTYPES";
+
+/// A registered bank account of a user.
+pub fn bank_account(username: &str, id: &str) -> Key {
+    Key::new(user_pk(username), format!("BANKACCT#{id}"))
+}
+
+/// Sort-key prefix of a user's bank accounts.
+pub const BANK_ACCOUNT_PREFIX: &str = "BANKACCT#";
+
+/// A payout (disbursement) request, by our id (Xendit's `external_id`).
+pub fn payout(id: &str) -> Key {
+    Key::new(format!("PAYOUT#{id}"), "PAYOUT")
+}
+
+/// GSI1 partition of a user's payouts (sort key: zero-padded creation millis + id).
+pub fn user_payouts_gsi(username: &str) -> String {
+    format!("USERPAYOUT#{username}")
+}
+
+/// GSI2 (sparse) partition of payouts still PENDING (read by the sync).
+pub const PENDING_PAYOUTS_GSI_PK: &str = "PAYOUT_PENDING";
+/// Sort-key prefix of a user's addresses.
+pub const ADDR_PREFIX: &str = "ADDR#";
+
+/// One address of a user; ids are per-user integers, zero-padded so sort order is creation order.
+pub fn address(username: &str, id: i64) -> Key {
+    Key::new(user_pk(username), format!("{ADDR_PREFIX}{id:010}"))
+}
+
+/// Per-user address bookkeeping: count, default id, id counter, version (guards every change).
+pub fn address_meta(username: &str) -> Key {
+    Key::new(user_pk(username), "ADDRMETA")
+}
+
+/// Sort-key prefix of a user's device tokens.
+pub const FCM_PREFIX: &str = "FCM#";
+
+/// One device token of a user, by the SHA-256 (hex) of the token.
+pub fn user_device(username: &str, token_hash: &str) -> Key {
+    Key::new(user_pk(username), format!("{FCM_PREFIX}{token_hash}"))
+}
+
+/// Global owner record of a device token (a token belongs to at most one user).
+pub fn device_owner(token_hash: &str) -> Key {
+    Key::new(format!("FCMTOKEN#{token_hash}"), "OWNER")
+}
+
+/// A marketing offer.
+pub fn offer(id: &str) -> Key {
+    Key::new(format!("OFFER#{id}"), "OFFER")
+}
+
+/// GSI1 partition holding every offer (listing without a scan).
+pub const OFFERS_GSI_PK: &str = "OFFERS";
+
+/// A FAQ entry.
+pub fn faq(id: &str) -> Key {
+    Key::new(format!("FAQ#{id}"), "FAQ")
+}
+
+/// GSI1 partition holding every FAQ entry.
+pub const FAQS_GSI_PK: &str = "FAQS";
+
+/// A named counter (integer ids for offers and FAQ entries, like the original's).
+pub fn counter(name: &str) -> Key {
+    Key::new(format!("COUNTER#{name}"), "COUNTER")
+}

@@ -1,0 +1,18 @@
+//! Lambda: consumes the notify SQS queue, reporting partial batch failures (transient errors are
+//! retried by SQS and dead-lettered after the queue's maxReceiveCount).
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::notify::deliver::{Delivery, Providers};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let app = shared::App::from_env().await?;
+    let delivery = Delivery::new(app.clone(), Providers::from_app(&app).await?);
+    let delivery = &delivery;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(delivery.handle_sqs(event.payload).await)
+    }))
+    .await
+}

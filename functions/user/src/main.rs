@@ -1,0 +1,10 @@
+//! Lambda: the `user` route group (profile, referral code, profile image) on the HTTP API.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let app = shared::App::from_env().await?;
+    app.config
+        .require(&[("IMAGE_BUCKET", app.config.image_bucket.is_some())])?;
+    lambda_http::run(shared::http::finish(shared::http::user::router(), &app)).await
+}

@@ -1,0 +1,18 @@
+//! Lambda: the WebSocket API (`$connect` authenticates `?token=`, `$disconnect`, `$default`
+//! handles `subscribe:payment` / `unsubscribe:payment`).
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let app = shared::App::from_env().await?;
+    let app = &app;
+    lambda_runtime::run(service_fn(
+        move |ev: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            Ok::<ApiGatewayProxyResponse, Error>(shared::ws::handle_event(app, ev.payload).await)
+        },
+    ))
+    .await
+}

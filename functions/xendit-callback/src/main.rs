@@ -1,0 +1,17 @@
+//! Lambda (function URL): the Xendit invoice callback, credited exactly once.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let app = shared::App::from_env().await?;
+    let env = |n: &str| std::env::var_os(n).is_some();
+    app.config.require(&[
+        ("XENDIT_CALLBACK_TOKEN", env("XENDIT_CALLBACK_TOKEN")),
+        (
+            "WS_MANAGEMENT_ENDPOINT",
+            app.config.ws_management_endpoint.is_some(),
+        ),
+    ])?;
+    let router = shared::http::payment::callback_function_router();
+    lambda_http::run(shared::http::finish(router, &app)).await
+}

@@ -1,0 +1,190 @@
+//! Device tokens for push. A token belongs to at most one user: the global `FCMTOKEN#{sha256}`
+//! owner item and the user's `USER#{u}/FCM#{sha256}` item are written in one transaction, and a
+//! token registered by another user moves to them (the old user's item is deleted in the same
+//! transaction) — a shared or resold device never pushes to its previous owner.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::error::{ApiError, FieldError};
+use crate::store::{Cond, Query, StoreError, TxOp, from_item, keys, query_all, to_item};
+
+/// Most devices kept per user; registering another forgets the least recently registered one.
+pub const MAX_DEVICES: usize = 10;
+
+/// Device kinds the original stored.
+const DEVICE_TYPES: [&str; 3] = ["android", "ios", "web"];
+
+/// Hex SHA-256 of a token: the key part (tokens are long and opaque).
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `FCMTOKEN#{h}` / `OWNER` and `USER#{u}` / `FCM#{h}` share this shape.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub pk: String,
+    pub sk: String,
+    pub username: String,
+    pub token: String,
+    pub device_type: String,
+    pub updated_at: i64,
+}
+
+/// `POST /fcm/register` body.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Registration {
+    pub token: Option<String>,
+    pub device_type: Option<String>,
+}
+
+/// Checks a device token's shape (FCM tokens are ~150–300 printable ASCII characters).
+pub fn parse_token(raw: Option<&str>) -> Result<String, ApiError> {
+    let t = raw.map(str::trim).unwrap_or_default();
+    let ok = (16..=4096).contains(&t.len()) && t.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        Ok(t.to_owned())
+    } else {
+        Err(ApiError::validation(vec![FieldError::new(
+            "token",
+            "must be a device registration token",
+        )]))
+    }
+}
+
+fn parse_device_type(raw: Option<&str>) -> Result<String, ApiError> {
+    let d = raw.map(|s| s.trim().to_lowercase()).unwrap_or_default();
+    if DEVICE_TYPES.contains(&d.as_str()) {
+        Ok(d)
+    } else {
+        Err(ApiError::validation(vec![FieldError::new(
+            "device_type",
+            "must be android, ios or web",
+        )]))
+    }
+}
+
+async fn owner(app: &App, hash: &str) -> Result<Option<DeviceRecord>, ApiError> {
+    match app.main.get(&keys::device_owner(hash)).await? {
+        Some(item) => Ok(Some(from_item(&item)?)),
+        None => Ok(None),
+    }
+}
+
+fn owner_cond(prev: &Option<DeviceRecord>) -> Cond {
+    match prev {
+        Some(p) => Cond::eq("username", p.username.as_str()),
+        None => Cond::item_absent(),
+    }
+}
+
+/// Registers a token for a user (idempotent; moves it from any previous owner).
+pub async fn register(app: &App, username: &str, req: &Registration) -> Result<(), ApiError> {
+    let token = parse_token(req.token.as_deref())?;
+    let device_type = parse_device_type(req.device_type.as_deref())?;
+    let hash = token_hash(&token);
+    for _ in 0..5 {
+        let prev = owner(app, &hash).await?;
+        let now = app.clock.epoch();
+        let record = |key: crate::store::Key| DeviceRecord {
+            pk: key.pk,
+            sk: key.sk,
+            username: username.to_owned(),
+            token: token.clone(),
+            device_type: device_type.clone(),
+            updated_at: now,
+        };
+        let mut ops = vec![
+            TxOp::Put {
+                item: to_item(&record(keys::device_owner(&hash)))?,
+                cond: Some(owner_cond(&prev)),
+            },
+            TxOp::Put {
+                item: to_item(&record(keys::user_device(username, &hash)))?,
+                cond: None,
+            },
+        ];
+        if let Some(p) = prev.as_ref().filter(|p| p.username != username) {
+            ops.push(TxOp::Delete {
+                key: keys::user_device(&p.username, &hash),
+                cond: None,
+            });
+        }
+        match app.main.transact(ops).await {
+            Ok(()) => return prune(app, username, &hash).await,
+            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::unavailable())
+}
+
+/// Keeps the newest [`MAX_DEVICES`] registrations of a user (bounded push fan-out).
+/// The device just registered (`keep`) always stays.
+async fn prune(app: &App, username: &str, keep: &str) -> Result<(), ApiError> {
+    let mut devices = of_user(app, username).await?;
+    if devices.len() <= MAX_DEVICES {
+        return Ok(());
+    }
+    devices.sort_by_key(|d| std::cmp::Reverse((token_hash(&d.token) == keep, d.updated_at)));
+    for stale in &devices[MAX_DEVICES..] {
+        remove(app, username, &token_hash(&stale.token)).await?;
+    }
+    Ok(())
+}
+
+/// Removes one of the user's own tokens; another user's (or an unknown) token is a 404.
+pub async fn unregister(app: &App, username: &str, token: &str) -> Result<(), ApiError> {
+    let hash = token_hash(token);
+    let mine = owner(app, &hash)
+        .await?
+        .is_some_and(|o| o.username == username);
+    if !mine {
+        return Err(ApiError::not_found("Token Not Found"));
+    }
+    remove(app, username, &hash).await
+}
+
+/// Deletes a user's token item, and the owner item while it still names that user.
+async fn remove(app: &App, username: &str, hash: &str) -> Result<(), ApiError> {
+    let ops = vec![
+        TxOp::Delete {
+            key: keys::user_device(username, hash),
+            cond: None,
+        },
+        TxOp::Delete {
+            key: keys::device_owner(hash),
+            cond: Some(Cond::eq("username", username)),
+        },
+    ];
+    match app.main.transact(ops).await {
+        Ok(()) => Ok(()),
+        // The token moved to someone else meanwhile: only our stale item goes.
+        Err(e) if e.failed_at(1) => {
+            app.main
+                .delete(&keys::user_device(username, hash), None)
+                .await?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Forgets a token the push provider reported as dead.
+pub async fn remove_dead(app: &App, username: &str, token: &str) -> Result<(), ApiError> {
+    remove(app, username, &token_hash(token)).await
+}
+
+/// Every registered device of a user.
+pub async fn of_user(app: &App, username: &str) -> Result<Vec<DeviceRecord>, ApiError> {
+    let q = Query::pk(keys::user_pk(username)).prefix(keys::FCM_PREFIX);
+    let items = query_all(app.main.as_ref(), q).await?;
+    items
+        .iter()
+        .map(|i| from_item(i).map_err(ApiError::from))
+        .collect()
+}

@@ -1,0 +1,473 @@
+//! Checkout invoices: creation (Xendit first, then one conditional put — never half-written),
+//! settlement exactly once (status change + wallet credit + ledger + idempotency record in one
+//! transaction, shared by the callback and the sync), expiry, cancellation and the views clients see.
+
+use serde::{Deserialize, Serialize};
+
+use super::xendit::{CreateInvoice, XInvoice, XStatus};
+use crate::app::App;
+use crate::audit::{self, LogKind};
+use crate::domain::money::Money;
+use crate::error::ApiError;
+use crate::store::{AttrValue, Cond, StoreError, TxOp, Update, from_item, get_s, keys, to_item};
+use crate::wallet::{self, Change, EntryType, Idem, Outcome};
+use crate::ws::{self, PaymentStatus};
+
+/// Local invoice status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Pending,
+    Paid,
+    Expired,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "PENDING",
+            Status::Paid => "PAID",
+            Status::Expired => "EXPIRED",
+        }
+    }
+}
+
+/// `INVOICE#{id}`: one checkout. `gsi1` lists a user's invoices newest first; the sparse `gsi2`
+/// holds it only while PENDING (read by the sync).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InvoiceRecord {
+    pub pk: String,
+    pub sk: String,
+    /// Our id, sent to Xendit as `external_id`.
+    pub invoice_id: String,
+    pub username: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    #[serde(default)]
+    pub ewallet_type: Option<String>,
+    pub status: Status,
+    pub xendit_id: String,
+    pub invoice_url: String,
+    pub expiry_date: String,
+    #[serde(default)]
+    pub paid_at: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
+}
+
+impl InvoiceRecord {
+    /// The real-time event payload of this invoice.
+    pub fn status_event(&self) -> PaymentStatus {
+        PaymentStatus {
+            invoice_id: self.invoice_id.clone(),
+            status: self.status.as_str().into(),
+            amount: self.amount,
+            paid_at: self.paid_at.clone(),
+        }
+    }
+}
+
+/// What a checkout asks for.
+#[derive(Clone, Debug)]
+pub struct CheckoutRequest {
+    pub amount: Money,
+    pub description: String,
+    pub payment_method: Option<String>,
+    pub ewallet_type: Option<String>,
+}
+
+/// The checkout answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckoutResponse {
+    pub invoice_id: String,
+    pub external_id: String,
+    /// Xendit's invoice id.
+    pub id: String,
+    pub invoice_url: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub expiry_date: String,
+    pub description: String,
+}
+
+/// The public view of an invoice (no personal data).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PublicInvoice {
+    pub invoice_id: String,
+    pub status: Status,
+    pub amount: i64,
+    pub currency: String,
+    pub expiry_date: String,
+    pub paid_at: Option<String>,
+}
+
+impl From<&InvoiceRecord> for PublicInvoice {
+    fn from(r: &InvoiceRecord) -> Self {
+        PublicInvoice {
+            invoice_id: r.invoice_id.clone(),
+            status: r.status,
+            amount: r.amount,
+            currency: r.currency.clone(),
+            expiry_date: r.expiry_date.clone(),
+            paid_at: r.paid_at.clone(),
+        }
+    }
+}
+
+/// The owner's view in listings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OwnInvoice {
+    pub invoice_id: String,
+    pub external_id: String,
+    pub xendit_id: String,
+    pub status: Status,
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub payment_method: Option<String>,
+    pub invoice_url: String,
+    pub expiry_date: String,
+    pub paid_at: Option<String>,
+    pub created_at: i64,
+}
+
+impl From<&InvoiceRecord> for OwnInvoice {
+    fn from(r: &InvoiceRecord) -> Self {
+        OwnInvoice {
+            invoice_id: r.invoice_id.clone(),
+            external_id: r.invoice_id.clone(),
+            xendit_id: r.xendit_id.clone(),
+            status: r.status,
+            amount: r.amount,
+            currency: r.currency.clone(),
+            description: r.description.clone(),
+            payment_method: r.payment_method.clone(),
+            invoice_url: r.invoice_url.clone(),
+            expiry_date: r.expiry_date.clone(),
+            paid_at: r.paid_at.clone(),
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Reads an invoice by our id.
+pub async fn load(app: &App, invoice_id: &str) -> Result<Option<InvoiceRecord>, StoreError> {
+    match app.main.get(&keys::invoice(invoice_id)).await? {
+        Some(item) => Ok(Some(from_item(&item)?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads an invoice owned by `username`; someone else's invoice is "not found".
+pub async fn load_owned(
+    app: &App,
+    username: &str,
+    invoice_id: &str,
+) -> Result<InvoiceRecord, ApiError> {
+    match load(app, invoice_id).await? {
+        Some(r) if r.username == username => Ok(r),
+        _ => Err(ApiError::not_found("Invoice Not Found")),
+    }
+}
+
+fn payment_methods(req: &CheckoutRequest) -> Option<Vec<String>> {
+    match (req.payment_method.as_deref(), req.ewallet_type.as_deref()) {
+        (Some(m), Some(e)) if m.eq_ignore_ascii_case("EWALLET") && !e.is_empty() => {
+            Some(vec![e.to_uppercase()])
+        }
+        _ => None,
+    }
+}
+
+/// Creates an invoice for `username`: Xendit first (our id as `external_id`), then one conditional
+/// put. A provider failure stores nothing; a store failure after Xendit accepted expires the
+/// orphan at Xendit (best effort) so it cannot be paid.
+pub async fn checkout(
+    app: &App,
+    username: &str,
+    req: CheckoutRequest,
+) -> Result<CheckoutResponse, ApiError> {
+    let invoice_id = format!("inv-{}", uuid::Uuid::now_v7().simple());
+    let payer_email = match app.main.get(&keys::info(username)).await? {
+        Some(info) => get_s(&info, "email").map(str::to_owned),
+        None => None,
+    };
+    let create = CreateInvoice {
+        external_id: invoice_id.clone(),
+        amount: req.amount.rupiah(),
+        description: Some(req.description.clone()),
+        payer_email,
+        invoice_duration: Some(app.config.invoice_duration_secs),
+        currency: Some("IDR".into()),
+        payment_methods: payment_methods(&req),
+    };
+    let x = match app.xendit.create_invoice(&create).await {
+        Ok(x) => x,
+        Err(e) => {
+            audit::record(
+                app,
+                LogKind::XenditCheckout,
+                &invoice_id,
+                Some(username),
+                "create_failed",
+                serde_json::json!({ "amount": req.amount.rupiah(), "error": e.to_string() }),
+            )
+            .await;
+            return Err(e.into());
+        }
+    };
+    if x.amount != req.amount.rupiah() || x.external_id != invoice_id {
+        tracing::error!(invoice_id, "xendit answered a different invoice than asked");
+        return Err(ApiError::bad_gateway("Payment provider unavailable"));
+    }
+    let now = app.clock.now();
+    let key = keys::invoice(&invoice_id);
+    let rec = InvoiceRecord {
+        pk: key.pk,
+        sk: key.sk,
+        invoice_id: invoice_id.clone(),
+        username: username.to_owned(),
+        amount: x.amount,
+        currency: x.currency.clone().unwrap_or_else(|| "IDR".into()),
+        description: req.description.clone(),
+        payment_method: req.payment_method.clone(),
+        ewallet_type: req.ewallet_type.clone(),
+        status: Status::Pending,
+        xendit_id: x.id.clone(),
+        invoice_url: x.invoice_url.clone(),
+        expiry_date: x.expiry_date.clone(),
+        paid_at: None,
+        created_at: now.timestamp(),
+        updated_at: now.timestamp(),
+        gsi1pk: keys::user_invoices_gsi(username),
+        gsi1sk: format!("{:013}#{invoice_id}", now.timestamp_millis()),
+        gsi2pk: Some(keys::PENDING_INVOICES_GSI_PK.into()),
+        gsi2sk: Some(format!("{}#{invoice_id}", x.expiry_date)),
+    };
+    if let Err(e) = app
+        .main
+        .put(to_item(&rec)?, Some(Cond::item_absent()))
+        .await
+    {
+        tracing::error!(error = %e, invoice_id, "invoice not stored after xendit accepted it; expiring it there");
+        if let Err(xe) = app.xendit.expire_invoice(&x.id).await {
+            tracing::error!(error = %xe, invoice_id, "could not expire the orphan invoice at xendit");
+        }
+        return Err(e.into());
+    }
+    audit::record(
+        app,
+        LogKind::XenditCheckout,
+        &invoice_id,
+        Some(username),
+        "created",
+        serde_json::json!({
+            "invoice_id": invoice_id, "external_id": invoice_id, "xendit_id": x.id, "amount": x.amount,
+            "status": "PENDING", "payment_method": req.payment_method, "description": req.description,
+            "invoice_url": x.invoice_url, "expiry_date": x.expiry_date,
+        }),
+    )
+    .await;
+    Ok(CheckoutResponse {
+        invoice_id: invoice_id.clone(),
+        external_id: invoice_id,
+        id: x.id,
+        invoice_url: x.invoice_url,
+        amount: x.amount,
+        currency: rec.currency,
+        status: "PENDING".into(),
+        expiry_date: x.expiry_date,
+        description: req.description,
+    })
+}
+
+/// What a settlement or expiry did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The status changed (and, for PAID, the wallet was credited).
+    Changed,
+    /// Already in that state, or a later state wins: nothing changed.
+    Unchanged,
+}
+
+/// Credits a paid invoice exactly once: invoice → PAID (unless already PAID), wallet credit, ledger
+/// entry and `IDEM#xendit#{xendit_id}`, all in one transaction. Used by the callback and the sync.
+pub async fn settle_paid(
+    app: &App,
+    rec: &InvoiceRecord,
+    paid_at: Option<String>,
+    source: &str,
+) -> Result<Applied, ApiError> {
+    if rec.status == Status::Paid {
+        return Ok(Applied::Unchanged);
+    }
+    let now = app.clock.now();
+    let paid_at =
+        paid_at.unwrap_or_else(|| now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    // A payment that arrives after a local expiry still counts: Xendit took the money.
+    let invoice_op = TxOp::Update {
+        key: keys::invoice(&rec.invoice_id),
+        update: Update::new()
+            .set("status", Status::Paid.as_str())
+            .set("paid_at", paid_at.as_str())
+            .set("updated_at", now.timestamp())
+            .remove("gsi2pk")
+            .remove("gsi2sk"),
+        cond: Some(Cond::item_exists().and(Cond::ne("status", Status::Paid.as_str()))),
+    };
+    let change = Change {
+        kind: EntryType::Credit,
+        amount: Money::from_rupiah(rec.amount),
+        description: format!("Top up via Xendit invoice {}", rec.invoice_id),
+        reference_id: rec.invoice_id.clone(),
+    };
+    let idem = Idem {
+        scope: "xendit".into(),
+        key: rec.xendit_id.clone(),
+        fingerprint: rec.invoice_id.clone(),
+    };
+    let outcome = wallet::apply(app, &rec.username, &change, Some(&idem), &[invoice_op]).await?;
+    match outcome {
+        Outcome::Applied { balance_after, .. } => {
+            audit::record(
+                app,
+                LogKind::XenditCallback,
+                &rec.invoice_id,
+                Some(&rec.username),
+                "credited",
+                serde_json::json!({ "source": source, "amount": rec.amount, "balance_after": balance_after.rupiah() }),
+            )
+            .await;
+            let mut paid = rec.clone();
+            paid.status = Status::Paid;
+            paid.paid_at = Some(paid_at);
+            ws::emit_payment_status(app, &rec.username, &paid.status_event()).await;
+            Ok(Applied::Changed)
+        }
+        Outcome::Replayed { .. } | Outcome::ExtraRefused(_) => Ok(Applied::Unchanged),
+    }
+}
+
+/// Marks a PENDING invoice EXPIRED (a PAID one never goes back).
+pub async fn mark_expired(
+    app: &App,
+    rec: &InvoiceRecord,
+    source: &str,
+) -> Result<Applied, ApiError> {
+    if rec.status != Status::Pending {
+        return Ok(Applied::Unchanged);
+    }
+    let now = app.clock.epoch();
+    let update = Update::new()
+        .set("status", Status::Expired.as_str())
+        .set("updated_at", now)
+        .remove("gsi2pk")
+        .remove("gsi2sk");
+    let cond = Cond::eq("status", Status::Pending.as_str());
+    match app
+        .main
+        .update(&keys::invoice(&rec.invoice_id), update, Some(cond))
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::ConditionFailed) => return Ok(Applied::Unchanged),
+        Err(e) => return Err(e.into()),
+    }
+    audit::record(
+        app,
+        LogKind::XenditCallback,
+        &rec.invoice_id,
+        Some(&rec.username),
+        "expired",
+        serde_json::json!({ "source": source }),
+    )
+    .await;
+    let mut expired = rec.clone();
+    expired.status = Status::Expired;
+    ws::emit_payment_status(app, &rec.username, &expired.status_event()).await;
+    Ok(Applied::Changed)
+}
+
+/// Brings a local invoice in line with Xendit's view of it.
+pub async fn reconcile(
+    app: &App,
+    rec: &InvoiceRecord,
+    x: &XInvoice,
+    source: &str,
+) -> Result<Applied, ApiError> {
+    if x.status.is_paid() {
+        settle_paid(app, rec, x.paid_at.clone(), source).await
+    } else if x.status == XStatus::Expired {
+        mark_expired(app, rec, source).await
+    } else {
+        Ok(Applied::Unchanged)
+    }
+}
+
+/// Cancels the owner's PENDING invoice: expire at Xendit, then locally. If Xendit says it was
+/// paid meanwhile, the payment is settled and the cancel refused.
+pub async fn cancel(
+    app: &App,
+    username: &str,
+    invoice_id: &str,
+) -> Result<InvoiceRecord, ApiError> {
+    let rec = load_owned(app, username, invoice_id).await?;
+    match rec.status {
+        Status::Paid => return Err(ApiError::bad_request("Invoice Already Paid")),
+        Status::Expired => return Ok(rec),
+        Status::Pending => {}
+    }
+    match app.xendit.expire_invoice(&rec.xendit_id).await {
+        Ok(_) => {}
+        Err(super::xendit::XenditError::Rejected { .. }) => {
+            let x = app.xendit.get_invoice(&rec.xendit_id).await?;
+            reconcile(app, &rec, &x, "cancel").await?;
+            if x.status.is_paid() {
+                return Err(ApiError::bad_request("Invoice Already Paid"));
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    mark_expired(app, &rec, "cancel").await?;
+    let now = load(app, invoice_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Invoice Not Found"))?;
+    if now.status == Status::Paid {
+        return Err(ApiError::bad_request("Invoice Already Paid"));
+    }
+    Ok(now)
+}
+
+/// A page of the owner's invoices, newest first.
+pub async fn list_own(
+    app: &App,
+    username: &str,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<(Vec<OwnInvoice>, Option<String>), ApiError> {
+    let q = crate::store::Query::index(
+        crate::store::schema::GSI1,
+        keys::user_invoices_gsi(username),
+    )
+    .descending()
+    .limit(limit)
+    .after(cursor);
+    let page = app.main.query(q).await?;
+    let items = page
+        .items
+        .iter()
+        .filter(|i| matches!(i.get("sk"), Some(AttrValue::S(s)) if s == "INVOICE"))
+        .map(|i| from_item::<InvoiceRecord>(i).map(|r| OwnInvoice::from(&r)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((items, page.cursor))
+}

@@ -1,0 +1,326 @@
+//! Xendit client (invoices and banks), `reqwest` with the secret key as Basic user and a bounded
+//! timeout. Wire format: integrations.md §1–3. Provider failures map to 502 envelopes.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::config::{Config, Secret};
+use crate::error::ApiError;
+
+/// An invoice status at Xendit (unknown values are kept as they came).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum XStatus {
+    Pending,
+    Paid,
+    Settled,
+    Expired,
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl XStatus {
+    /// PAID and SETTLED both mean the payer paid.
+    pub fn is_paid(&self) -> bool {
+        matches!(self, XStatus::Paid | XStatus::Settled)
+    }
+}
+
+/// Parses a JSON amount given as `50000` or `50000.0`; fractional amounts are refused.
+pub fn de_amount<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    whole(&n).ok_or_else(|| serde::de::Error::custom(format!("amount {n} is not a whole number")))
+}
+
+/// Like [`de_amount`] for an optional field.
+pub fn de_opt_amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => whole(&n)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("amount {n} is not whole"))),
+    }
+}
+
+fn whole(n: &serde_json::Number) -> Option<i64> {
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    let f = n.as_f64()?;
+    // Amounts are far below 2^53, where f64 holds integers exactly.
+    (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+}
+
+/// The parts of Xendit's Invoice object we use; the rest is kept in `extra`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct XInvoice {
+    pub id: String,
+    pub external_id: String,
+    pub status: XStatus,
+    #[serde(deserialize_with = "de_amount")]
+    pub amount: i64,
+    #[serde(default)]
+    pub invoice_url: String,
+    #[serde(default)]
+    pub expiry_date: String,
+    #[serde(default)]
+    pub paid_at: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_amount")]
+    pub paid_amount: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `POST /v2/invoices` request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateInvoice {
+    pub external_id: String,
+    pub amount: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice_duration: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_methods: Option<Vec<String>>,
+}
+
+/// `POST /disbursements` request (legacy disbursements, integrations.md §4.1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateDisbursement {
+    pub external_id: String,
+    pub bank_code: String,
+    pub account_holder_name: String,
+    pub account_number: String,
+    pub description: String,
+    pub amount: i64,
+}
+
+/// A disbursement as Xendit answers it (the account number is not echoed).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct XDisbursement {
+    pub id: String,
+    pub external_id: String,
+    #[serde(deserialize_with = "de_amount")]
+    pub amount: i64,
+    #[serde(default)]
+    pub bank_code: String,
+    /// `PENDING`, `COMPLETED`, `FAILED`.
+    pub status: String,
+    #[serde(default)]
+    pub failure_code: Option<String>,
+}
+
+/// One bank of `GET /available_disbursements_banks`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct XBank {
+    pub name: String,
+    pub code: String,
+    #[serde(default)]
+    pub can_disburse: bool,
+    #[serde(default)]
+    pub can_name_validate: bool,
+}
+
+/// Xendit's error body.
+#[derive(Clone, Debug, Default, Deserialize)]
+struct XErrorBody {
+    #[serde(default)]
+    error_code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub enum XenditError {
+    /// Timeout, transport failure, 5xx, 429 or an unreadable answer: the provider is unavailable.
+    #[error("xendit unavailable: {0}")]
+    Unavailable(String),
+    /// The object does not exist (404).
+    #[error("xendit: not found")]
+    NotFound,
+    /// Our credentials were refused (401/403): a configuration problem.
+    #[error("xendit refused our credentials: {0}")]
+    Auth(String),
+    /// Xendit refused the request (other 4xx).
+    #[error("xendit rejected the request: {status} {code}: {message}")]
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
+}
+
+impl From<XenditError> for ApiError {
+    fn from(e: XenditError) -> Self {
+        match e {
+            XenditError::Unavailable(why) => {
+                tracing::warn!(why, "xendit unavailable");
+                ApiError::bad_gateway("Payment provider unavailable")
+            }
+            XenditError::Auth(code) => {
+                tracing::error!(code, "xendit refused our API key");
+                ApiError::bad_gateway("Payment provider unavailable")
+            }
+            XenditError::NotFound => ApiError::not_found("Invoice Not Found"),
+            XenditError::Rejected {
+                status,
+                code,
+                message,
+            } => {
+                let text = if message.is_empty() { code } else { message };
+                if status == 422 {
+                    ApiError::unprocessable(text)
+                } else {
+                    ApiError::bad_request(text)
+                }
+            }
+        }
+    }
+}
+
+/// The Xendit client. Cheap to clone.
+#[derive(Clone)]
+pub struct Xendit {
+    http: reqwest::Client,
+    base: String,
+    key: Secret,
+}
+
+impl Xendit {
+    /// A client for the configured base URL, secret key and timeout.
+    pub fn new(config: &Config) -> Xendit {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.xendit_timeout_ms))
+            .connect_timeout(Duration::from_millis(config.xendit_timeout_ms.min(5_000)))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Xendit {
+            http,
+            base: config.xendit_base_url.trim_end_matches('/').to_owned(),
+            key: config.xendit_secret_key.clone(),
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth(self.key.expose(), Some(""))
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<T, XenditError> {
+        let res = rb.send().await.map_err(|e| {
+            XenditError::Unavailable(if e.is_timeout() {
+                "timeout".into()
+            } else {
+                "transport error".into()
+            })
+        })?;
+        let status = res.status();
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|_| XenditError::Unavailable("body read failed".into()))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| XenditError::Unavailable(format!("unreadable answer: {e}")));
+        }
+        let body: XErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
+        Err(match status.as_u16() {
+            404 => XenditError::NotFound,
+            401 | 403 => XenditError::Auth(body.error_code),
+            429 => XenditError::Unavailable("rate limited".into()),
+            s if status.is_server_error() => XenditError::Unavailable(format!("HTTP {s}")),
+            s => XenditError::Rejected {
+                status: s,
+                code: body.error_code,
+                message: body.message,
+            },
+        })
+    }
+
+    /// `POST /v2/invoices`.
+    pub async fn create_invoice(&self, req: &CreateInvoice) -> Result<XInvoice, XenditError> {
+        self.send(self.req(reqwest::Method::POST, "/v2/invoices").json(req))
+            .await
+    }
+
+    /// `GET /v2/invoices/{id}`.
+    pub async fn get_invoice(&self, xendit_id: &str) -> Result<XInvoice, XenditError> {
+        self.send(self.req(
+            reqwest::Method::GET,
+            &format!("/v2/invoices/{}", seg(xendit_id)),
+        ))
+        .await
+    }
+
+    /// `GET /v2/invoices?external_id=…` (Xendit may hold several invoices per external id).
+    pub async fn list_invoices(
+        &self,
+        external_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<XInvoice>, XenditError> {
+        let mut q: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+        if let Some(e) = external_id {
+            q.push(("external_id", e.to_owned()));
+        }
+        self.send(self.req(reqwest::Method::GET, "/v2/invoices").query(&q))
+            .await
+    }
+
+    /// `POST /invoices/{id}/expire!`.
+    pub async fn expire_invoice(&self, xendit_id: &str) -> Result<XInvoice, XenditError> {
+        self.send(self.req(
+            reqwest::Method::POST,
+            &format!("/invoices/{}/expire!", seg(xendit_id)),
+        ))
+        .await
+    }
+
+    /// `POST /disbursements` with `X-IDEMPOTENCY-KEY` (a reused key answers 400 `DUPLICATE_TRANSACTION_ERROR`).
+    pub async fn create_disbursement(
+        &self,
+        req: &CreateDisbursement,
+        idempotency_key: &str,
+    ) -> Result<XDisbursement, XenditError> {
+        let rb = self
+            .req(reqwest::Method::POST, "/disbursements")
+            .header("x-idempotency-key", idempotency_key)
+            .json(req);
+        self.send(rb).await
+    }
+
+    /// `GET /disbursements?external_id=…` (an array).
+    pub async fn disbursements_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Vec<XDisbursement>, XenditError> {
+        let rb = self
+            .req(reqwest::Method::GET, "/disbursements")
+            .query(&[("external_id", external_id)]);
+        self.send(rb).await
+    }
+
+    /// `GET /available_disbursements_banks`.
+    pub async fn available_banks(&self) -> Result<Vec<XBank>, XenditError> {
+        self.send(self.req(reqwest::Method::GET, "/available_disbursements_banks"))
+            .await
+    }
+}
+
+/// Keeps an id to one safe path segment (ids are ours or Xendit's hex ids).
+fn seg(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .collect()
+}

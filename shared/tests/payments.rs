@@ -1,0 +1,1413 @@
+//! The money path in-process: wallet debits under races and retries, checkout through the Xendit
+//! simulator, the callback exactly once, faults, the sync, ownership, and the Lambda event shapes.
+//! The app listens on a real loopback port, because the Xendit client and the simulator's callback
+//! delivery speak HTTP.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use common::{assert_envelope, send};
+use http::{Request, StatusCode};
+use serde_json::{Value, json};
+use shared::App;
+use shared::clock::SystemClock;
+use shared::config::Config;
+use shared::domain::money::Money;
+use shared::payments::invoice::{self, InvoiceRecord, Status};
+use shared::payments::sync;
+use shared::store::local::LocalStore;
+use shared::store::schema::{GSI1, GSI2};
+use shared::store::{Query, keys, query_all, to_item};
+use shared::wallet::{self, Change, EntryType};
+
+/// A running app: state, in-process router and the base URL it also listens on.
+struct Env {
+    app: App,
+    router: Router,
+    base: String,
+}
+
+async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let mut config = Config::for_tests();
+    config.public_base_url = base.clone();
+    config.xendit_base_url = format!("{base}/_dev/xendit");
+    tweak(&mut config);
+    let clock = Arc::new(SystemClock);
+    let store = LocalStore::memory(clock.clone()).expect("memory store");
+    let app = App::with_local_store(config, &store, clock);
+    let routes = shared::http::routes().merge(shared::http::dev::router());
+    let router = shared::http::finish(routes, &app);
+    let served = router.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            served.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    Env { app, router, base }
+}
+
+async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+impl Env {
+    /// Creates an active user with an empty wallet; returns its token.
+    async fn user(&self, name: &str) -> String {
+        let (s, _, body) = send(
+            &self.router,
+            post_json("/_dev/users", None, json!({ "username": name })),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    async fn credit(&self, user: &str, amount: i64) {
+        let change = Change {
+            kind: EntryType::Credit,
+            amount: Money::from_rupiah(amount),
+            description: "test top-up".into(),
+            reference_id: "test".into(),
+        };
+        wallet::apply(&self.app, user, &change, None, &[])
+            .await
+            .expect("credit");
+    }
+
+    async fn balance(&self, token: &str) -> i64 {
+        let (s, _, body) = send(&self.router, get("/balance", Some(token))).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        body["balance"].as_i64().expect("balance")
+    }
+
+    async fn checkout(&self, token: &str, amount: i64) -> Value {
+        let req = json!({ "amount": amount, "description": "Top up", "payment_method": "EWALLET", "ewallet_type": "OVO" });
+        let (s, _, body) = send(
+            &self.router,
+            post_json("/payment-checkout", Some(token), req),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// A simulator control call over real HTTP (it delivers the callback over HTTP too).
+    async fn sim(&self, path: &str, body: Value) -> (u16, Value) {
+        let res = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("sim");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn invoice(&self, id: &str) -> InvoiceRecord {
+        invoice::load(&self.app, id)
+            .await
+            .expect("load")
+            .expect("invoice stored")
+    }
+
+    async fn assert_reconciled(&self, user: &str, token: &str) {
+        let balance = self.balance(token).await;
+        let sum = wallet::ledger_sum(&self.app, user).await.expect("ledger");
+        assert_eq!(sum.rupiah(), balance, "ledger sum must equal the balance");
+    }
+}
+
+fn get(path: &str, token: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(path);
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(Body::empty()).expect("req")
+}
+
+fn post_json(path: &str, token: Option<&str>, body: Value) -> Request<Body> {
+    let mut b = Request::post(path).header("content-type", "application/json");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(Body::from(body.to_string())).expect("req")
+}
+
+fn callback(token: &str, body: &Value) -> Request<Body> {
+    Request::post("/payment-callback")
+        .header("content-type", "application/json")
+        .header("x-callback-token", token)
+        .body(Body::from(body.to_string()))
+        .expect("req")
+}
+
+fn decrease(token: &str, amount: Value, key: Option<&str>) -> Request<Body> {
+    let mut b = Request::post("/balance/decrease")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(k) = key {
+        b = b.header("idempotency-key", k);
+    }
+    b.body(Body::from(
+        json!({ "amount": amount, "description": "Purchase" }).to_string(),
+    ))
+    .expect("req")
+}
+
+fn subscribe(app: &App, user: &str) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let hub = app.ws_hub.clone().expect("local hub");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    hub.subscribe(user, hub.connection_id(), tx);
+    rx
+}
+
+fn events(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Ok(m) = rx.try_recv() {
+        out.push(serde_json::from_str(&m).expect("json event"));
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------------------------
+// Wallet
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn debit_never_overdraws_under_100_parallel_requests() {
+    let e = env().await;
+    let token = e.user("racer").await;
+    e.credit("racer", 500).await;
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let r = e.router.clone();
+        let t = token.clone();
+        tasks.push(tokio::spawn(async move {
+            send(&r, decrease(&t, json!(10), None)).await
+        }));
+    }
+    let (mut ok, mut short) = (0, 0);
+    for t in tasks {
+        let (s, _, body) = t.await.expect("task");
+        match s {
+            StatusCode::OK => ok += 1,
+            StatusCode::BAD_REQUEST => {
+                assert_eq!(body["message"], "Insufficient Balance");
+                short += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((ok, short), (50, 50));
+    assert_eq!(e.balance(&token).await, 0);
+    e.assert_reconciled("racer", &token).await;
+    assert_eq!(
+        wallet::ledger(&e.app, "racer").await.expect("ledger").len(),
+        51
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_repeated_idempotency_key_debits_once_and_answers_the_same() {
+    let e = env().await;
+    let token = e.user("idem").await;
+    e.credit("idem", 100).await;
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let r = e.router.clone();
+        let t = token.clone();
+        tasks.push(tokio::spawn(async move {
+            send(&r, decrease(&t, json!(30), Some("order-1"))).await
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        let (s, _, body) = t.await.expect("task");
+        assert_eq!(s, StatusCode::OK, "{body}");
+        answers.push((body["balance"].clone(), body["transaction_id"].clone()));
+    }
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "same key, same answer: {answers:?}"
+    );
+    assert_eq!(e.balance(&token).await, 70);
+    // The same key with a different request is refused, and changes nothing.
+    let (s, _, body) = send(&e.router, decrease(&token, json!(31), Some("order-1"))).await;
+    assert_envelope(s, &body, 422);
+    assert_eq!(e.balance(&token).await, 70);
+    e.assert_reconciled("idem", &token).await;
+}
+
+#[tokio::test]
+async fn decrease_refuses_bad_amounts_and_overdrafts_with_envelopes() {
+    let e = env().await;
+    let token = e.user("strict").await;
+    e.credit("strict", 50).await;
+    for bad in [
+        json!(10.5),
+        json!(-10),
+        json!(0),
+        json!(1_000_000_000_000i64),
+        json!(1e30),
+        json!("10"),
+    ] {
+        let (s, _, body) = send(&e.router, decrease(&token, bad.clone(), None)).await;
+        assert_envelope(s, &body, 400);
+    }
+    let (s, _, body) = send(&e.router, decrease(&token, json!(51), None)).await;
+    assert_envelope(s, &body, 400);
+    assert_eq!(body["message"], "Insufficient Balance");
+    let (s, _, body) = send(&e.router, decrease("not-a-token", json!(1), None)).await;
+    assert_envelope(s, &body, 401);
+    assert_eq!(e.balance(&token).await, 50);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Checkout, callback
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn paying_an_invoice_credits_the_wallet_once_and_notifies_the_owner() {
+    let e = env().await;
+    let token = e.user("payer").await;
+    let mut rx = subscribe(&e.app, "payer");
+    let co = e.checkout(&token, 75_000).await;
+    let id = co["invoice_id"].as_str().expect("invoice id");
+    assert_eq!(co["external_id"], id);
+    assert_eq!(co["status"], "PENDING");
+    let rec = e.invoice(id).await;
+    assert_eq!(
+        (rec.status, rec.amount, rec.gsi2pk.as_deref()),
+        (Status::Pending, 75_000, Some("PENDING"))
+    );
+
+    let page = reqwest::get(co["invoice_url"].as_str().expect("url"))
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("html").contains("Pay"));
+
+    let (s, body) = e
+        .sim(
+            &format!(
+                "/_dev/xendit/invoices/{}/pay",
+                co["id"].as_str().expect("xid")
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["callback_status"].as_u64()),
+        (200, Some(200)),
+        "{body}"
+    );
+    assert_eq!(e.balance(&token).await, 75_000);
+    let rec = e.invoice(id).await;
+    assert_eq!(rec.status, Status::Paid);
+    assert!(
+        rec.gsi2pk.is_none(),
+        "a paid invoice leaves the pending index"
+    );
+    let got = events(&mut rx);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["event"], "payment:status:update");
+    assert_eq!(got[0]["data"]["invoice_id"], id);
+    assert_eq!(got[0]["data"]["status"], "PAID");
+    assert_eq!(got[0]["data"]["amount"], 75_000);
+    assert!(got[0]["data"]["paid_at"].is_string());
+
+    // Re-delivery of the same callback changes nothing.
+    let (_, body) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/callback"), json!({}))
+        .await;
+    assert_eq!(body["callback_status"], 200);
+    assert_eq!(e.balance(&token).await, 75_000);
+    assert!(events(&mut rx).is_empty());
+    e.assert_reconciled("payer", &token).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_callback_delivered_20_times_concurrently_credits_once() {
+    let e = env().await;
+    let token = e.user("dupes").await;
+    let co = e.checkout(&token, 20_000).await;
+    let (_, sim) = e
+        .sim(
+            &format!(
+                "/_dev/xendit/invoices/{}/pay",
+                co["id"].as_str().expect("xid")
+            ),
+            json!({ "deliver": false }),
+        )
+        .await;
+    let payload = shared::payments::simulator::callback_payload(&sim["invoice"]);
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let r = e.router.clone();
+        let p = payload.clone();
+        tasks.push(tokio::spawn(async move {
+            send(&r, callback("local-callback-token", &p)).await
+        }));
+    }
+    for t in tasks {
+        let (s, _, body) = t.await.expect("task");
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    assert_eq!(e.balance(&token).await, 20_000);
+    assert_eq!(
+        wallet::ledger(&e.app, "dupes").await.expect("ledger").len(),
+        1
+    );
+    e.assert_reconciled("dupes", &token).await;
+}
+
+#[tokio::test]
+async fn a_callback_with_a_wrong_or_missing_token_is_refused_and_changes_nothing() {
+    let e = env().await;
+    let token = e.user("victim").await;
+    let co = e.checkout(&token, 10_000).await;
+    let (_, sim) = e
+        .sim(
+            &format!(
+                "/_dev/xendit/invoices/{}/pay",
+                co["invoice_id"].as_str().expect("id")
+            ),
+            json!({ "deliver": false }),
+        )
+        .await;
+    let payload = shared::payments::simulator::callback_payload(&sim["invoice"]);
+    for tok in ["wrong-token", "local-callback-tokeN", ""] {
+        let (s, _, body) = send(&e.router, callback(tok, &payload)).await;
+        assert_envelope(s, &body, 401);
+    }
+    let req = Request::post("/payment-callback")
+        .header("content-type", "application/json")
+        .body(Body::from(payload.to_string()))
+        .expect("req");
+    let (s, _, body) = send(&e.router, req).await;
+    assert_envelope(s, &body, 401);
+    assert_eq!(e.balance(&token).await, 0);
+    assert_eq!(
+        e.invoice(co["invoice_id"].as_str().expect("id"))
+            .await
+            .status,
+        Status::Pending
+    );
+}
+
+#[tokio::test]
+async fn a_callback_whose_amount_differs_is_refused_and_logged() {
+    let e = env().await;
+    let token = e.user("shortpay").await;
+    let co = e.checkout(&token, 10_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    let (_, body) = e
+        .sim(
+            &format!("/_dev/xendit/invoices/{id}/pay"),
+            json!({ "paid_amount": 1_000 }),
+        )
+        .await;
+    assert_eq!(body["callback_status"], 400);
+    assert_eq!(e.balance(&token).await, 0);
+    assert_eq!(e.invoice(id).await.status, Status::Pending);
+    let logs = query_all(
+        e.app.logs.as_ref(),
+        Query::pk(format!("XENDIT_CALLBACK#{id}")),
+    )
+    .await
+    .expect("logs");
+    assert!(
+        logs.iter()
+            .any(|l| l.get("event").and_then(|v| v.as_str()) == Some("refused_amount_mismatch")),
+        "mismatch must be logged"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_callback_after_payment_changes_nothing() {
+    let e = env().await;
+    let token = e.user("ooo").await;
+    let co = e.checkout(&token, 5_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    let (_, sim) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({}))
+        .await;
+    let mut late = shared::payments::simulator::callback_payload(&sim["invoice"]);
+    late["status"] = "EXPIRED".into();
+    let (s, _, body) = send(&e.router, callback("local-callback-token", &late)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(e.invoice(id).await.status, Status::Paid);
+    assert_eq!(e.balance(&token).await, 5_000);
+}
+
+#[tokio::test]
+async fn an_expired_callback_on_a_pending_invoice_marks_it_expired() {
+    let e = env().await;
+    let token = e.user("lapsed").await;
+    let mut rx = subscribe(&e.app, "lapsed");
+    let co = e.checkout(&token, 5_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    let (_, body) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/expire"), json!({}))
+        .await;
+    assert_eq!(body["callback_status"], 200);
+    assert_eq!(e.invoice(id).await.status, Status::Expired);
+    assert_eq!(events(&mut rx)[0]["data"]["status"], "EXPIRED");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Faults
+
+async fn assert_no_invoice_stored(e: &Env, user: &str) {
+    let mine = query_all(
+        e.app.main.as_ref(),
+        Query::index(GSI1, keys::user_invoices_gsi(user)),
+    )
+    .await
+    .expect("q");
+    assert!(mine.is_empty(), "no invoice may be stored: {mine:?}");
+    let pending = query_all(
+        e.app.main.as_ref(),
+        Query::index(GSI2, keys::PENDING_INVOICES_GSI_PK),
+    )
+    .await
+    .expect("q");
+    assert!(pending.is_empty(), "nothing pending: {pending:?}");
+}
+
+#[tokio::test]
+async fn checkout_answers_502_and_stores_nothing_when_xendit_fails() {
+    let e = env().await;
+    let token = e.user("unlucky").await;
+    let (s, _) = e
+        .sim("/_dev/xendit/faults", json!({ "mode": "error500" }))
+        .await;
+    assert_eq!(s, 200);
+    let req = json!({ "amount": 10_000, "description": "x" });
+    let (s, _, body) = send(&e.router, post_json("/payment-checkout", Some(&token), req)).await;
+    assert_envelope(s, &body, 502);
+    assert_eq!(body["message"], "Payment provider unavailable");
+    assert_no_invoice_stored(&e, "unlucky").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_answers_502_and_stores_nothing_when_xendit_times_out() {
+    let e = env_with(|c| c.xendit_timeout_ms = 300).await;
+    let token = e.user("slowpoke").await;
+    e.sim("/_dev/xendit/faults", json!({ "mode": "timeout" }))
+        .await;
+    let req = json!({ "amount": 10_000, "description": "x" });
+    let started = std::time::Instant::now();
+    let (s, _, body) = send(&e.router, post_json("/payment-checkout", Some(&token), req)).await;
+    assert_envelope(s, &body, 502);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the client timeout bounds the wait"
+    );
+    assert_no_invoice_stored(&e, "slowpoke").await;
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_a_wrong_api_key_like_xendit() {
+    let e =
+        env_with(|c| c.xendit_secret_key = shared::config::Secret::new("xnd_development_wrong"))
+            .await;
+    // The simulator checks against the configured key, so make the client use a different one.
+    let res = reqwest::Client::new()
+        .get(format!("{}/_dev/xendit/v2/invoices", e.base))
+        .basic_auth("xnd_other", Some(""))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error_code"], "INVALID_API_KEY");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Sync
+
+#[tokio::test]
+async fn sync_marks_an_invoice_expired_at_xendit_and_emits_an_event() {
+    let e = env().await;
+    let token = e.user("syncexp").await;
+    let co = e.checkout(&token, 9_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    e.sim(
+        &format!("/_dev/xendit/invoices/{id}/expire"),
+        json!({ "deliver": false }),
+    )
+    .await;
+    let mut rx = subscribe(&e.app, "syncexp");
+    let summary = sync::run(&e.app).await.expect("sync");
+    assert_eq!((summary.checked, summary.expired), (1, 1), "{summary:?}");
+    assert_eq!(e.invoice(id).await.status, Status::Expired);
+    let got = events(&mut rx);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["data"]["status"], "EXPIRED");
+    assert_eq!(
+        sync::run(&e.app).await.expect("sync").checked,
+        0,
+        "expired invoices leave the pending index"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sync_credits_a_paid_invoice_whose_callback_was_lost_once_and_a_late_callback_changes_nothing()
+ {
+    let e = env().await;
+    let token = e.user("lost").await;
+    let co = e.checkout(&token, 42_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    e.sim(
+        &format!("/_dev/xendit/invoices/{id}/pay"),
+        json!({ "deliver": false }),
+    )
+    .await;
+    let mut rx = subscribe(&e.app, "lost");
+    // Two syncs at once (e.g. the schedule and a manual trigger) still credit once.
+    let (a, b) = tokio::join!(sync::run(&e.app), sync::run(&e.app));
+    let (a, b) = (a.expect("sync a"), b.expect("sync b"));
+    assert_eq!(a.paid + b.paid, 1, "{a:?} {b:?}");
+    assert_eq!(e.balance(&token).await, 42_000);
+    assert_eq!(e.invoice(id).await.status, Status::Paid);
+    assert_eq!(events(&mut rx).len(), 1);
+    let (_, body) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/callback"), json!({}))
+        .await;
+    assert_eq!(body["callback_status"], 200);
+    assert_eq!(e.balance(&token).await, 42_000);
+    e.assert_reconciled("lost", &token).await;
+}
+
+#[tokio::test]
+async fn sync_trigger_route_requires_an_api_key() {
+    let e = env().await;
+    let (s, _, body) = send(
+        &e.router,
+        Request::post("/sys/xendit-sync")
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await;
+    assert_envelope(s, &body, 401);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Invoice routes, ownership
+
+#[tokio::test]
+async fn another_users_invoice_is_not_found_for_detail_and_cancel() {
+    let e = env().await;
+    let alice = e.user("alice").await;
+    let mallory = e.user("mallory").await;
+    let co = e.checkout(&alice, 10_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    let (s, _, body) = send(
+        &e.router,
+        get(
+            &format!("/invoice/detail/xendit?invoice_id={id}"),
+            Some(&mallory),
+        ),
+    )
+    .await;
+    assert_envelope(s, &body, 404);
+    assert_eq!(body["message"], "Invoice Not Found");
+    let (s, _, body) = send(
+        &e.router,
+        post_json(
+            "/invoice/cancel/xendit",
+            Some(&mallory),
+            json!({ "invoice_id": id }),
+        ),
+    )
+    .await;
+    assert_envelope(s, &body, 404);
+    assert_eq!(e.invoice(id).await.status, Status::Pending);
+    // The owner sees it.
+    let (s, _, body) = send(
+        &e.router,
+        get(
+            &format!("/invoice/detail/xendit?invoice_id={id}"),
+            Some(&alice),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["external_id"], id);
+}
+
+#[tokio::test]
+async fn public_invoice_detail_leaks_no_personal_data() {
+    let e = env().await;
+    let token = e.user("private.person").await;
+    let co = e.checkout(&token, 10_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    let (s, _, body) = send(
+        &e.router,
+        get(&format!("/invoice/detail?invoice_id={id}"), None),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let keys: Vec<&str> = body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for k in &keys {
+        assert!(
+            [
+                "invoice_id",
+                "status",
+                "amount",
+                "currency",
+                "expiry_date",
+                "paid_at"
+            ]
+            .contains(k),
+            "unexpected field {k}"
+        );
+    }
+    let text = body.to_string();
+    assert!(
+        !text.contains("private.person") && !text.contains('@'),
+        "{text}"
+    );
+    let (s, _, body) = send(&e.router, get("/invoice/detail?invoice_id=inv-nope", None)).await;
+    assert_envelope(s, &body, 404);
+}
+
+#[tokio::test]
+async fn the_owner_cancels_a_pending_invoice_but_not_a_paid_one() {
+    let e = env().await;
+    let token = e.user("canceller").await;
+    let co = e.checkout(&token, 10_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    let (s, _, body) = send(
+        &e.router,
+        post_json(
+            "/invoice/cancel/xendit",
+            Some(&token),
+            json!({ "invoice_id": id }),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["status"], "EXPIRED");
+    assert_eq!(e.invoice(id).await.status, Status::Expired);
+
+    let co = e.checkout(&token, 10_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    e.sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({}))
+        .await;
+    let (s, _, body) = send(
+        &e.router,
+        post_json(
+            "/invoice/cancel/xendit",
+            Some(&token),
+            json!({ "invoice_id": id }),
+        ),
+    )
+    .await;
+    assert_envelope(s, &body, 400);
+    assert_eq!(body["message"], "Invoice Already Paid");
+    assert_eq!(e.balance(&token).await, 10_000);
+}
+
+#[tokio::test]
+async fn cancelling_an_invoice_paid_at_xendit_but_not_yet_called_back_settles_it() {
+    let e = env().await;
+    let token = e.user("racecancel").await;
+    let co = e.checkout(&token, 10_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    e.sim(
+        &format!("/_dev/xendit/invoices/{id}/pay"),
+        json!({ "deliver": false }),
+    )
+    .await;
+    let (s, _, body) = send(
+        &e.router,
+        post_json(
+            "/invoice/cancel/xendit",
+            Some(&token),
+            json!({ "invoice_id": id }),
+        ),
+    )
+    .await;
+    assert_envelope(s, &body, 400);
+    assert_eq!(body["message"], "Invoice Already Paid");
+    assert_eq!(e.invoice(id).await.status, Status::Paid);
+    assert_eq!(e.balance(&token).await, 10_000);
+}
+
+#[tokio::test]
+async fn own_invoices_are_listed_newest_first_in_pages() {
+    let e = env().await;
+    let token = e.user("lister").await;
+    let other = e.user("other").await;
+    let mut ids = Vec::new();
+    for amount in [1_000, 2_000, 3_000] {
+        ids.push(
+            e.checkout(&token, amount).await["invoice_id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    e.checkout(&other, 9_999).await;
+    let (s, _, p1) = send(&e.router, get("/invoice/list/xendit?limit=2", Some(&token))).await;
+    assert_eq!(s, StatusCode::OK, "{p1}");
+    let got: Vec<&str> = p1["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|i| i["invoice_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(got, vec![ids[2].as_str(), ids[1].as_str()]);
+    let cursor = p1["next_cursor"].as_str().expect("more pages");
+    let (_, _, p2) = send(
+        &e.router,
+        get(
+            &format!("/invoice/list/xendit?limit=2&cursor={cursor}"),
+            Some(&token),
+        ),
+    )
+    .await;
+    let got: Vec<&str> = p2["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|i| i["invoice_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(got, vec![ids[0].as_str()]);
+    let (s, _, body) = send(&e.router, get("/invoice/list/xendit?limit=0", Some(&token))).await;
+    assert_envelope(s, &body, 400);
+}
+
+#[tokio::test]
+async fn system_checkout_needs_an_api_key_and_an_existing_user() {
+    let e = env().await;
+    e.user("customer").await;
+    shared::auth::apikey::register(&e.app, "shop", "shop-key-0123456789abcdef", "test", true)
+        .await
+        .expect("key");
+    let basic = |k: &str| {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(k)
+        )
+    };
+    let req = |auth: &str, user: &str| {
+        Request::post("/sys/payment-checkout")
+            .header("content-type", "application/json")
+            .header("authorization", auth)
+            .body(Body::from(
+                json!({ "username": user, "amount": 10_000, "description": "Order" }).to_string(),
+            ))
+            .expect("req")
+    };
+    let (s, _, body) = send(&e.router, req(&basic("shop:wrong"), "customer")).await;
+    assert_envelope(s, &body, 401);
+    let (s, _, body) = send(
+        &e.router,
+        req(&basic("shop:shop-key-0123456789abcdef"), "nobody"),
+    )
+    .await;
+    assert_envelope(s, &body, 404);
+    let (s, _, body) = send(
+        &e.router,
+        req(&basic("shop:shop-key-0123456789abcdef"), "customer"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        e.invoice(body["invoice_id"].as_str().expect("id"))
+            .await
+            .username,
+        "customer"
+    );
+    // Not on behalf of a disabled account.
+    e.app
+        .main
+        .update(
+            &keys::login("customer"),
+            shared::store::Update::new().set("disabled", true),
+            None,
+        )
+        .await
+        .expect("disable");
+    let (s, _, body) = send(
+        &e.router,
+        req(&basic("shop:shop-key-0123456789abcdef"), "customer"),
+    )
+    .await;
+    assert_envelope(s, &body, 403);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Lambda event shapes
+
+#[tokio::test]
+async fn the_callback_function_credits_from_a_function_url_event() {
+    let e = env().await;
+    let token = e.user("lambdauser").await;
+    // The sample event pays invoice `inv_local_0001` (Xendit id 579c8d61f23fa4ca35e52da4) 50 000.
+    let now = chrono::Utc::now().timestamp();
+    let k = keys::invoice("inv_local_0001");
+    let rec = InvoiceRecord {
+        pk: k.pk,
+        sk: k.sk,
+        invoice_id: "inv_local_0001".into(),
+        username: "lambdauser".into(),
+        amount: 50_000,
+        currency: "IDR".into(),
+        description: "Top up balance".into(),
+        payment_method: None,
+        ewallet_type: None,
+        status: Status::Pending,
+        xendit_id: "579c8d61f23fa4ca35e52da4".into(),
+        invoice_url: "https://checkout.xendit.co/web/579c8d61f23fa4ca35e52da4".into(),
+        expiry_date: "2099-01-01T00:00:00.000Z".into(),
+        paid_at: None,
+        created_at: now,
+        updated_at: now,
+        gsi1pk: keys::user_invoices_gsi("lambdauser"),
+        gsi1sk: format!("{:013}#inv_local_0001", now * 1000),
+        gsi2pk: Some("PENDING".into()),
+        gsi2sk: Some("2099-01-01T00:00:00.000Z#inv_local_0001".into()),
+    };
+    e.app
+        .main
+        .put(to_item(&rec).expect("item"), None)
+        .await
+        .expect("put");
+    let router = shared::http::finish(shared::http::payment::callback_function_router(), &e.app);
+    for expected_balance in [50_000, 50_000] {
+        let req = lambda_http::request::from_str(include_str!("../../events/xendit-callback.json"))
+            .expect("function URL event");
+        let (parts, body) = req.into_parts();
+        let body = match body {
+            lambda_http::Body::Text(t) => Body::from(t),
+            lambda_http::Body::Binary(b) => Body::from(b),
+            _ => Body::empty(),
+        };
+        let (s, _, json) = send(&router, Request::from_parts(parts, body)).await;
+        assert_eq!(s, StatusCode::OK, "{json}");
+        assert_eq!(e.balance(&token).await, expected_balance);
+    }
+}
+
+#[tokio::test]
+async fn the_ws_function_connects_subscribes_for_the_token_user_only_and_disconnects() {
+    use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+    let e = env().await;
+    let token = e.user("wsuser").await;
+    let connect_json =
+        include_str!("../../events/ws-connect.json").replace("<jwt-from-POST-/auth>", &token);
+    let connect: ApiGatewayWebsocketProxyRequest =
+        serde_json::from_str(&connect_json).expect("connect event");
+    let conn = connect
+        .request_context
+        .connection_id
+        .clone()
+        .expect("connection id");
+    let res = shared::ws::handle_event(&e.app, connect.clone()).await;
+    assert_eq!(res.status_code, 200);
+
+    let mut bad = connect.clone();
+    bad.query_string_parameters = Default::default();
+    assert_eq!(
+        shared::ws::handle_event(&e.app, bad).await.status_code,
+        401,
+        "missing token refused"
+    );
+
+    let msg: ApiGatewayWebsocketProxyRequest =
+        serde_json::from_str(include_str!("../../events/ws-message.json")).expect("message event");
+    assert_eq!(
+        msg.request_context.connection_id.as_deref(),
+        Some(conn.as_str())
+    );
+    assert_eq!(
+        shared::ws::handle_event(&e.app, msg.clone())
+            .await
+            .status_code,
+        200
+    );
+    let subscribed = query_all(
+        e.app.main.as_ref(),
+        Query::index(GSI1, keys::ws_user_gsi("wsuser")),
+    )
+    .await
+    .expect("q");
+    assert_eq!(subscribed.len(), 1);
+
+    let mut spoof = msg.clone();
+    spoof.body =
+        Some(json!({ "action": "subscribe:payment", "username": "someone-else" }).to_string());
+    let res = shared::ws::handle_event(&e.app, spoof).await;
+    let body = match res.body {
+        Some(aws_lambda_events::encodings::Body::Text(t)) => t,
+        _ => String::new(),
+    };
+    assert!(body.contains("\"error\""), "{body}");
+    assert!(
+        query_all(
+            e.app.main.as_ref(),
+            Query::index(GSI1, keys::ws_user_gsi("someone-else"))
+        )
+        .await
+        .expect("q")
+        .is_empty()
+    );
+
+    let disconnect: ApiGatewayWebsocketProxyRequest =
+        serde_json::from_str(include_str!("../../events/ws-disconnect.json"))
+            .expect("disconnect event");
+    assert_eq!(
+        shared::ws::handle_event(&e.app, disconnect)
+            .await
+            .status_code,
+        200
+    );
+    assert!(
+        e.app
+            .main
+            .get(&keys::ws_connection(&conn))
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_sync_function_runs_from_a_scheduled_event() {
+    let e = env().await;
+    let token = e.user("scheduled").await;
+    let co = e.checkout(&token, 8_000).await;
+    e.sim(
+        &format!(
+            "/_dev/xendit/invoices/{}/pay",
+            co["invoice_id"].as_str().expect("id")
+        ),
+        json!({ "deliver": false }),
+    )
+    .await;
+    let event: aws_lambda_events::eventbridge::EventBridgeEvent =
+        serde_json::from_str(include_str!("../../events/xendit-sync.json"))
+            .expect("scheduled event");
+    let summary = sync::handle_event(&e.app, event).await.expect("sync");
+    assert_eq!(summary.paid, 1);
+    assert_eq!(e.balance(&token).await, 8_000);
+}
+
+/// Feeds an API Gateway v2 sample event (with the placeholder token replaced) through a router.
+async fn lambda_event(router: &Router, event: &str, token: &str) -> (StatusCode, Value) {
+    let event = event.replace("<jwt-from-POST-/auth>", token);
+    let req = lambda_http::request::from_str(&event).expect("API Gateway v2 event");
+    let (parts, body) = req.into_parts();
+    let body = match body {
+        lambda_http::Body::Text(t) => Body::from(t),
+        lambda_http::Body::Binary(b) => Body::from(b),
+        _ => Body::empty(),
+    };
+    let (s, _, json) = send(router, Request::from_parts(parts, body)).await;
+    (s, json)
+}
+
+#[tokio::test]
+async fn the_payment_function_serves_balance_and_checkout_events() {
+    let e = env().await;
+    let token = e.user("apigw").await;
+    e.credit("apigw", 1_234).await;
+    let router = shared::http::finish(shared::http::payment::router(), &e.app);
+    let (s, body) = lambda_event(
+        &router,
+        include_str!("../../events/payment-balance.json"),
+        &token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({ "balance": 1_234, "points": 0 }));
+    let (s, body) = lambda_event(
+        &router,
+        include_str!("../../events/payment-checkout.json"),
+        &token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["amount"], 100_000);
+    assert_eq!(
+        e.invoice(body["invoice_id"].as_str().expect("id"))
+            .await
+            .status,
+        Status::Pending
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Banks and payment types
+
+#[tokio::test]
+async fn seeded_banks_and_payment_types_are_listed_and_banks_refresh_from_xendit() {
+    let e = env().await;
+    shared::payments::catalog::seed(&e.app).await.expect("seed");
+    let (s, _, body) = send(
+        &e.router,
+        post_json("/bank/list", None, json!({ "type": "DISBURSEMENT" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let codes: Vec<&str> = body["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|b| b["code"].as_str().expect("code"))
+        .collect();
+    assert!(
+        codes.contains(&"BCA") && codes.contains(&"MANDIRI"),
+        "{codes:?}"
+    );
+    let (s, _, body) = send(
+        &e.router,
+        post_json("/bank/list", None, json!({ "type": "VA" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .all(|b| b["type"] == "VA")
+    );
+    let (s, _, body) = send(
+        &e.router,
+        post_json("/bank/list", None, json!({ "type": "CASH" })),
+    )
+    .await;
+    assert_envelope(s, &body, 400);
+    let (s, _, body) = send(&e.router, get("/payment/list", None)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .any(|t| t["code"] == "OVO" && t["payment_method"] == "EWALLET")
+    );
+    // Refresh from Xendit (the simulator) needs an API key.
+    let (s, _, body) = send(
+        &e.router,
+        Request::post("/sys/bank/refresh")
+            .body(Body::empty())
+            .expect("req"),
+    )
+    .await;
+    assert_envelope(s, &body, 401);
+    shared::auth::apikey::register(&e.app, "ops", "ops-key-0123456789abcdef", "test", true)
+        .await
+        .expect("key");
+    let req = Request::post("/sys/bank/refresh")
+        .header(
+            "authorization",
+            format!("Basic {}", {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode("ops:ops-key-0123456789abcdef")
+            }),
+        )
+        .body(Body::empty())
+        .expect("req");
+    let (s, _, body) = send(&e.router, req).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body["data"]["banks"].as_u64().expect("count") > 0);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Bank accounts and payouts
+
+async fn bank_account(e: &Env, token: &str, bank: &str, number: &str) -> (StatusCode, Value) {
+    let body = json!({ "bank_code": bank, "account_number": number, "account_holder_name": "Budi Santoso" });
+    let (s, _, v) = send(&e.router, post_json("/bank-account", Some(token), body)).await;
+    (s, v)
+}
+
+async fn payout(
+    e: &Env,
+    token: &str,
+    account: &str,
+    amount: i64,
+    key: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut b = Request::post("/payout")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(k) = key {
+        b = b.header("idempotency-key", k);
+    }
+    let req = b
+        .body(Body::from(
+            json!({ "bank_account_id": account, "amount": amount }).to_string(),
+        ))
+        .expect("req");
+    let (s, _, v) = send(&e.router, req).await;
+    (s, v)
+}
+
+#[tokio::test]
+async fn bank_accounts_are_validated_per_bank_and_never_shown_or_logged_unmasked() {
+    let e = env().await;
+    let token = e.user("banker").await;
+    let (s, v) = bank_account(&e, &token, "BCA", "1234567890").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["account_number"], "******7890");
+    for (bank, number) in [
+        ("BCA", "123456789"),
+        ("BRI", "1234567890"),
+        ("OVO", "628123456789"),
+        ("XYZ", "1234567890"),
+        ("BCA", "12345abcde"),
+    ] {
+        let (s, v) = bank_account(&e, &token, bank, number).await;
+        assert_envelope(s, &v, 400);
+    }
+    let (s, v) = bank_account(&e, &token, "BCA", "1234567890").await;
+    assert_envelope(s, &v, 409);
+    let (_, _, list) = send(&e.router, get("/bank-account/list", Some(&token))).await;
+    assert!(!list.to_string().contains("1234567890"), "{list}");
+    e.credit("banker", 100_000).await;
+    let id = v_id(&list["data"][0]);
+    let (s, v) = payout(&e, &token, &id, 10_000, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(!v.to_string().contains("1234567890"), "{v}");
+    let logs = query_all(e.app.logs.as_ref(), Query::index(GSI1, "LOGUSER#banker"))
+        .await
+        .expect("logs");
+    assert!(!logs.is_empty());
+    for l in &logs {
+        let text = serde_json::to_string(
+            &l.iter()
+                .map(|(k, v)| (k.clone(), shared::store::value::to_json(v)))
+                .collect::<serde_json::Map<_, _>>(),
+        )
+        .expect("json");
+        assert!(
+            !text.contains("1234567890"),
+            "log line leaks the account number: {text}"
+        );
+    }
+}
+
+fn v_id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn a_payout_holds_funds_completes_or_releases_them_exactly_once() {
+    let e = env().await;
+    let token = e.user("earner").await;
+    e.credit("earner", 100_000).await;
+    let (_, acct) = bank_account(&e, &token, "MANDIRI", "1234567890123").await;
+    let acct = v_id(&acct);
+
+    let (s, v) = payout(&e, &token, &acct, 30_000, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["status"], "PENDING");
+    assert_eq!(e.balance(&token).await, 70_000, "funds are held at request");
+    let first = v["data"]["payout_id"].as_str().expect("id").to_owned();
+    let (_, done) = e
+        .sim(
+            &format!("/_dev/xendit/disbursements/{first}/complete"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(done["callback_status"], 200, "{done}");
+    assert_eq!(e.balance(&token).await, 70_000);
+
+    let (_, v) = payout(&e, &token, &acct, 50_000, None).await;
+    let second = v["data"]["payout_id"].as_str().expect("id").to_owned();
+    assert_eq!(e.balance(&token).await, 20_000);
+    let (_, failed) = e
+        .sim(
+            &format!("/_dev/xendit/disbursements/{second}/fail"),
+            json!({ "failure_code": "INVALID_DESTINATION", "deliver": false }),
+        )
+        .await;
+    let cb = failed["disbursement"].clone();
+    for _ in 0..3 {
+        let req = Request::post("/disbursement-callback")
+            .header("content-type", "application/json")
+            .header("x-callback-token", "local-callback-token")
+            .body(Body::from(cb.to_string()))
+            .expect("req");
+        let (s, _, body) = send(&e.router, req).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    assert_eq!(
+        e.balance(&token).await,
+        70_000,
+        "a failed payout releases its hold once"
+    );
+    let (s, v) = payout(&e, &token, &acct, 70_001, None).await;
+    assert_envelope(s, &v, 400);
+    assert_eq!(v["message"], "Insufficient Balance");
+
+    let (_, _, list) = send(&e.router, get("/payout/list", Some(&token))).await;
+    let statuses: Vec<&str> = list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|p| p["status"].as_str().expect("s"))
+        .collect();
+    assert_eq!(statuses, vec!["FAILED", "COMPLETED"]);
+    e.assert_reconciled("earner", &token).await;
+}
+
+#[tokio::test]
+async fn a_repeated_payout_request_with_the_same_key_holds_once() {
+    let e = env().await;
+    let token = e.user("twice").await;
+    e.credit("twice", 50_000).await;
+    let (_, acct) = bank_account(&e, &token, "BNI", "0987654321").await;
+    let acct = v_id(&acct);
+    let (s1, a) = payout(&e, &token, &acct, 20_000, Some("po-key-1")).await;
+    let (s2, b) = payout(&e, &token, &acct, 20_000, Some("po-key-1")).await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{a} {b}");
+    assert_eq!(a["data"]["payout_id"], b["data"]["payout_id"]);
+    assert_eq!(e.balance(&token).await, 30_000);
+    let (s, v) = payout(&e, &token, &acct, 25_000, Some("po-key-1")).await;
+    assert_envelope(s, &v, 422);
+}
+
+#[tokio::test]
+async fn a_payout_whose_submission_fails_keeps_its_hold_until_the_sync_submits_it() {
+    let e = env().await;
+    let token = e.user("patient").await;
+    e.credit("patient", 40_000).await;
+    let (_, acct) = bank_account(&e, &token, "BCA", "1111222233").await;
+    let acct = v_id(&acct);
+    e.sim("/_dev/xendit/faults", json!({ "mode": "error500" }))
+        .await;
+    let (s, v) = payout(&e, &token, &acct, 15_000, None).await;
+    assert_envelope(s, &v, 502);
+    assert_eq!(
+        e.balance(&token).await,
+        25_000,
+        "an unconfirmed submission keeps the hold"
+    );
+    e.sim("/_dev/xendit/faults", json!({ "mode": "none" }))
+        .await;
+    let summary = sync::run(&e.app).await.expect("sync");
+    assert_eq!(summary.payouts.submitted, 1, "{summary:?}");
+    assert_eq!(
+        sync::run(&e.app).await.expect("sync").payouts.submitted,
+        0,
+        "submitted once"
+    );
+    let (_, _, list) = send(&e.router, get("/payout/list", Some(&token))).await;
+    let id = list["data"][0]["payout_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (_, done) = e
+        .sim(&format!("/_dev/xendit/disbursements/{id}/fail"), json!({}))
+        .await;
+    assert_eq!(done["callback_status"], 200);
+    assert_eq!(e.balance(&token).await, 40_000);
+}
+
+#[tokio::test]
+async fn another_users_bank_account_cannot_be_paid_out_to() {
+    let e = env().await;
+    let alice = e.user("alice2").await;
+    let bob = e.user("bob2").await;
+    e.credit("bob2", 10_000).await;
+    let (_, acct) = bank_account(&e, &alice, "BCA", "5555666677").await;
+    let (s, v) = payout(&e, &bob, &v_id(&acct), 1_000, None).await;
+    assert_envelope(s, &v, 404);
+    assert_eq!(e.balance(&bob).await, 10_000);
+}
+
+#[tokio::test]
+async fn sync_settles_payouts_whose_disbursement_callback_was_lost() {
+    let e = env().await;
+    let token = e.user("quiet").await;
+    e.credit("quiet", 60_000).await;
+    let (_, acct) = bank_account(&e, &token, "BRI", "123456789012345").await;
+    let acct = v_id(&acct);
+    let (_, a) = payout(&e, &token, &acct, 10_000, None).await;
+    let (_, b) = payout(&e, &token, &acct, 20_000, None).await;
+    let a = a["data"]["payout_id"].as_str().expect("id").to_owned();
+    let b = b["data"]["payout_id"].as_str().expect("id").to_owned();
+    assert_eq!(e.balance(&token).await, 30_000);
+    e.sim(
+        &format!("/_dev/xendit/disbursements/{a}/complete"),
+        json!({ "deliver": false }),
+    )
+    .await;
+    let (_, failed) = e
+        .sim(
+            &format!("/_dev/xendit/disbursements/{b}/fail"),
+            json!({ "deliver": false }),
+        )
+        .await;
+    let summary = sync::run(&e.app).await.expect("sync");
+    assert_eq!(
+        (summary.payouts.completed, summary.payouts.released),
+        (1, 1),
+        "{summary:?}"
+    );
+    assert_eq!(e.balance(&token).await, 50_000);
+    let again = sync::run(&e.app).await.expect("sync");
+    assert_eq!(
+        again.payouts,
+        Default::default(),
+        "nothing pending any more"
+    );
+    // The late callback changes nothing.
+    let req = Request::post("/disbursement-callback")
+        .header("content-type", "application/json")
+        .header("x-callback-token", "local-callback-token")
+        .body(Body::from(failed["disbursement"].to_string()))
+        .expect("req");
+    let (s, _, body) = send(&e.router, req).await;
+    assert_eq!(
+        (s, body["message"].as_str()),
+        (StatusCode::OK, Some("Already Processed"))
+    );
+    assert_eq!(e.balance(&token).await, 50_000);
+    e.assert_reconciled("quiet", &token).await;
+}
+
+#[tokio::test]
+async fn a_balance_change_leaves_points_alone() {
+    let e = env().await;
+    let token = e.user("pointy").await;
+    e.credit("pointy", 1_000).await;
+    e.app
+        .main
+        .update(
+            &keys::wallet("pointy"),
+            shared::store::Update::new()
+                .add("points", 7)
+                .add("version", 1),
+            None,
+        )
+        .await
+        .expect("points");
+    let (s, _, body) = send(&e.router, decrease(&token, json!(100), None)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, _, bal) = send(&e.router, get("/balance", Some(&token))).await;
+    assert_eq!(bal, json!({ "balance": 900, "points": 7 }));
+}

@@ -1,0 +1,483 @@
+//! Profile: read with wallet figures, name/phone change with phone uniqueness, referral code,
+//! profile image upload (sniffed, capped) and serving.
+
+mod common;
+mod common_users;
+
+use axum::Router;
+use axum::body::Body;
+use common::{assert_envelope, send};
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use shared::App;
+use tower::ServiceExt;
+
+fn setup() -> (App, Router) {
+    let app = App::for_tests();
+    let router = shared::http::finish(shared::http::routes(), &app);
+    (app, router)
+}
+
+fn get(path: &str, token: &str) -> Request<Body> {
+    Request::get(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("req")
+}
+
+fn put_json(path: &str, token: &str, body: Value) -> Request<Body> {
+    Request::put(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("req")
+}
+
+const BOUNDARY: &str = "----userstate-test-boundary";
+
+fn upload(
+    token: &str,
+    field: &str,
+    filename: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Request<Body> {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    Request::post("/user/update-profile-img")
+        .header("authorization", format!("Bearer {token}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(Body::from(body))
+        .expect("req")
+}
+
+/// A real 1×1 PNG (signature, IHDR, IDAT, IEND with valid CRCs).
+fn png() -> Vec<u8> {
+    vec![
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F,
+        0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00,
+        0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49,
+        0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    ]
+}
+
+/// Fetches a URL the profile handed out, through the router; returns status, content type, bytes.
+async fn fetch(r: &Router, app: &App, url: &str) -> (StatusCode, String, Vec<u8>) {
+    let path = url
+        .strip_prefix(app.config.public_base_url.as_str())
+        .expect("URL under the public base");
+    let res = r
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).expect("req"))
+        .await
+        .expect("infallible");
+    let status = res.status();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = res
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    (status, ct, bytes)
+}
+
+#[tokio::test]
+async fn profile_shows_the_documented_fields_with_balance_and_points() {
+    let (app, r) = setup();
+    let t = common_users::create_user(&app, "john_doe", Some("628123456789")).await;
+    let (status, _, body) = send(&r, get("/user/profile", &t)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["username"], "john_doe");
+    assert_eq!(body["email"], "john_doe@example.com");
+    assert_eq!(body["phone_number"], "628123456789");
+    assert_eq!(body["profile_img"], Value::Null);
+    assert_eq!(body["referral_code"], "REFJOHN_DOE");
+    assert_eq!(
+        (body["balance"].as_i64(), body["points"].as_i64()),
+        (Some(50_000), Some(150))
+    );
+    let (status, _, body) = send(&r, get("/user/referral-code", &t)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({ "referral_code": "REFJOHN_DOE" }));
+    let (status, _, body) = send(&r, get("/user/profile", "garbage")).await;
+    assert_envelope(status, &body, 401);
+}
+
+#[tokio::test]
+async fn changing_phone_moves_its_uniqueness_guard() {
+    let (app, r) = setup();
+    let a = common_users::create_user(&app, "anna", Some("628111111111")).await;
+    let b = common_users::create_user(&app, "bert", Some("628222222222")).await;
+
+    let (status, _, body) = send(
+        &r,
+        put_json(
+            "/user/profile",
+            &a,
+            json!({ "full_name": "Anna B", "phone_number": "0822-2222-222" }),
+        ),
+    )
+    .await;
+    assert_envelope(status, &body, 409);
+    assert_eq!(body["message"], "Phone number is already registered");
+    let (_, _, body) = send(&r, get("/user/profile", &a)).await;
+    assert_eq!(
+        body["full_name"], "anna Test",
+        "a refused change changes nothing"
+    );
+
+    let (status, _, body) = send(
+        &r,
+        put_json(
+            "/user/profile",
+            &a,
+            json!({ "full_name": "Anna B", "phone_number": "08133333333" }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["full_name"], "Anna B");
+    assert_eq!(body["phone_number"], "628133333333");
+    // Anna's old number is free again; her new one is taken.
+    let (status, _, body) = send(
+        &r,
+        put_json(
+            "/user/profile",
+            &b,
+            json!({ "phone_number": "628111111111" }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = send(
+        &r,
+        put_json(
+            "/user/profile",
+            &b,
+            json!({ "phone_number": "628133333333" }),
+        ),
+    )
+    .await;
+    assert_envelope(status, &body, 409);
+    assert!(
+        app.main
+            .get(&shared::store::keys::phone_guard("628222222222"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn profile_update_validates_its_fields() {
+    let (app, r) = setup();
+    let t = common_users::create_user(&app, "vera", None).await;
+    let (status, _, body) = send(
+        &r,
+        put_json("/user/profile", &t, json!({ "phone_number": "12345" })),
+    )
+    .await;
+    assert_envelope(status, &body, 400);
+    assert_eq!(body["message"], "PhoneFormatErr");
+    let (status, _, body) = send(
+        &r,
+        put_json("/user/profile", &t, json!({ "full_name": "" })),
+    )
+    .await;
+    assert_envelope(status, &body, 400);
+    let (status, _, body) = send(&r, put_json("/user/profile", &t, json!({}))).await;
+    assert_envelope(status, &body, 400);
+    let (status, _, body) = send(
+        &r,
+        put_json(
+            "/user/profile",
+            &t,
+            json!({ "phone_number": "628155555555" }),
+        ),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a user without a phone can add one: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_real_png_is_accepted_and_served_back_byte_identical() {
+    let (app, r) = setup();
+    let t = common_users::create_user(&app, "pic", None).await;
+    let (status, _, body) = send(
+        &r,
+        upload(&t, "profile_img", "me.jpg", "image/jpeg", &png()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let url = body["profile_img"].as_str().expect("url").to_owned();
+    assert!(
+        url.ends_with(".png"),
+        "stored by sniffed type, not by the claimed name: {url}"
+    );
+    let (_, _, profile) = send(&r, get("/user/profile", &t)).await;
+    assert_eq!(profile["profile_img"], url.as_str());
+    let (status, ct, bytes) = fetch(&r, &app, &url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ct, "image/png");
+    assert_eq!(bytes, png());
+
+    // A second upload replaces the first; the old file is gone.
+    let (status, _, body) = send(
+        &r,
+        upload(&t, "profile_img", "again.png", "image/png", &png()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let url2 = body["profile_img"].as_str().expect("url").to_owned();
+    assert_ne!(url, url2);
+    assert_eq!(fetch(&r, &app, &url).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(fetch(&r, &app, &url2).await.2, png());
+}
+
+#[tokio::test]
+async fn a_text_file_named_png_is_rejected_400() {
+    let (app, r) = setup();
+    let t = common_users::create_user(&app, "txt", None).await;
+    let (status, _, body) = send(
+        &r,
+        upload(
+            &t,
+            "profile_img",
+            "me.png",
+            "image/png",
+            b"just some text, honest",
+        ),
+    )
+    .await;
+    assert_envelope(status, &body, 400);
+    let (_, _, profile) = send(&r, get("/user/profile", &t)).await;
+    assert_eq!(profile["profile_img"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_three_mib_upload_is_rejected_413_envelope() {
+    let (app, r) = setup();
+    let t = common_users::create_user(&app, "big", None).await;
+    let mut bytes = png();
+    bytes.resize(3 * 1024 * 1024, 0);
+    let (status, _, body) = send(
+        &r,
+        upload(&t, "profile_img", "big.png", "image/png", &bytes),
+    )
+    .await;
+    assert_envelope(status, &body, 413);
+    // Just over the image cap but within the body limit: the explicit size check answers.
+    bytes.truncate(2 * 1024 * 1024 + 10);
+    let (status, _, body) = send(
+        &r,
+        upload(&t, "profile_img", "big.png", "image/png", &bytes),
+    )
+    .await;
+    assert_envelope(status, &body, 413);
+}
+
+#[tokio::test]
+async fn an_upload_without_the_profile_img_field_is_400() {
+    let (app, r) = setup();
+    let t = common_users::create_user(&app, "nofield", None).await;
+    let (status, _, body) = send(&r, upload(&t, "avatar", "me.png", "image/png", &png())).await;
+    assert_envelope(status, &body, 400);
+    assert_eq!(body["errors"][0]["field"], "profile_img");
+    let not_multipart = Request::post("/user/update-profile-img")
+        .header("authorization", format!("Bearer {t}"))
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .expect("req");
+    let (status, _, body) = send(&r, not_multipart).await;
+    assert_envelope(status, &body, 400);
+}
+
+#[tokio::test]
+async fn only_generated_image_names_are_served() {
+    let (_, r) = setup();
+    for path in [
+        "/resources/user_profile_img/..%2F..%2Fetc%2Fpasswd",
+        "/resources/user_profile_img/john_doe.jpg",
+        "/resources/user_profile_img/0123456789abcdef0123456789abcdef.png",
+    ] {
+        let (status, _, body) =
+            send(&r, Request::get(path).body(Body::empty()).expect("req")).await;
+        assert_envelope(status, &body, 404);
+    }
+}
+
+#[tokio::test]
+async fn a_base64_multipart_api_gateway_event_uploads_the_image() {
+    let (app, r) = setup();
+    let t = common_users::create_user(&app, "lambda_user", None).await;
+    let event =
+        include_str!("../../events/user-update-profile-img.json").replace("REPLACE_WITH_TOKEN", &t);
+    let req =
+        lambda_http::request::from_str(&event).expect("event parses as an API Gateway v2 request");
+    let (parts, body) = req.into_parts();
+    let body = match body {
+        lambda_http::Body::Binary(b) => Body::from(b),
+        other => panic!("API Gateway base64 bodies arrive as binary, got {other:?}"),
+    };
+    let (status, _, json) = send(&r, Request::from_parts(parts, body)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let url = json["profile_img"].as_str().expect("url");
+    assert_eq!(fetch(&r, &app, url).await.2, png());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_uploads_leave_exactly_the_current_image_stored() {
+    use shared::store::schema::{LOGS, MAIN};
+    let clock: shared::clock::ClockRef = std::sync::Arc::new(shared::clock::SystemClock);
+    let config = shared::config::Config::for_tests();
+    let store = shared::store::local::LocalStore::memory(clock.clone()).expect("store");
+    let blobs = std::sync::Arc::new(shared::blobs::MemoryBlobs::new(&config.public_base_url));
+    let app = App::assemble_with_ports(
+        config.clone(),
+        std::sync::Arc::new(store.table(&MAIN, &config.main_table)),
+        std::sync::Arc::new(store.table(&LOGS, &config.logs_table)),
+        clock,
+        std::sync::Arc::new(shared::notify::memory::MemoryQueue::new()),
+        blobs.clone(),
+    );
+    let r = shared::http::finish(shared::http::routes(), &app);
+    let t = common_users::create_user(&app, "racer", None).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (r, t) = (r.clone(), t.clone());
+            tokio::spawn(async move {
+                send(&r, upload(&t, "profile_img", "p.png", "image/png", &png()))
+                    .await
+                    .0
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("task"), StatusCode::OK);
+    }
+    let (_, _, profile) = send(&r, get("/user/profile", &t)).await;
+    let current = profile["profile_img"]
+        .as_str()
+        .expect("url")
+        .rsplit('/')
+        .next()
+        .expect("file")
+        .to_owned();
+    assert_eq!(
+        blobs.names(),
+        vec![format!("user_profile_img/{current}")],
+        "no orphaned uploads"
+    );
+}
+
+/// Counts calls to the wrapped table.
+struct Counting {
+    inner: shared::store::TableRef,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn tick(&self) {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl shared::store::Table for Counting {
+    fn def(&self) -> &'static shared::store::TableDef {
+        self.inner.def()
+    }
+    async fn get(
+        &self,
+        key: &shared::store::Key,
+    ) -> Result<Option<shared::store::Item>, shared::store::StoreError> {
+        self.tick();
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        item: shared::store::Item,
+        cond: Option<shared::store::Cond>,
+    ) -> Result<(), shared::store::StoreError> {
+        self.tick();
+        self.inner.put(item, cond).await
+    }
+    async fn update(
+        &self,
+        key: &shared::store::Key,
+        update: shared::store::Update,
+        cond: Option<shared::store::Cond>,
+    ) -> Result<shared::store::Item, shared::store::StoreError> {
+        self.tick();
+        self.inner.update(key, update, cond).await
+    }
+    async fn delete(
+        &self,
+        key: &shared::store::Key,
+        cond: Option<shared::store::Cond>,
+    ) -> Result<Option<shared::store::Item>, shared::store::StoreError> {
+        self.tick();
+        self.inner.delete(key, cond).await
+    }
+    async fn query(
+        &self,
+        query: shared::store::Query,
+    ) -> Result<shared::store::Page, shared::store::StoreError> {
+        self.tick();
+        self.inner.query(query).await
+    }
+    async fn transact(
+        &self,
+        ops: Vec<shared::store::TxOp>,
+    ) -> Result<(), shared::store::StoreError> {
+        self.tick();
+        self.inner.transact(ops).await
+    }
+}
+
+#[tokio::test]
+async fn reading_the_profile_costs_two_table_calls() {
+    let base = App::for_tests();
+    common_users::create_user(&base, "counted", Some("628123400000")).await;
+    let counting = std::sync::Arc::new(Counting {
+        inner: base.main.clone(),
+        calls: Default::default(),
+    });
+    let app = App::assemble_with_ports(
+        base.config.clone(),
+        counting.clone(),
+        base.logs.clone(),
+        base.clock.clone(),
+        base.queue.clone(),
+        base.blobs.clone(),
+    );
+    let profile = shared::profile::get(&app, "counted")
+        .await
+        .expect("profile");
+    assert_eq!(profile.balance, 50_000);
+    assert_eq!(
+        counting.calls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "INFO + WALLET"
+    );
+}

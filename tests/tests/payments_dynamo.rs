@@ -1,0 +1,185 @@
+//! The money path's exactly-once guarantees on the DynamoDB adapter (the moto emulator the test
+//! script starts): parallel debits, a duplicated payment settlement, and a contended voucher.
+//! Without `AWS_ENDPOINT_URL` the run is skipped, unless `USERSTATE_REQUIRE_EMULATOR=1`.
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use shared::App;
+use shared::clock::{ClockRef, SystemClock};
+use shared::config::Config;
+use shared::domain::money::Money;
+use shared::payments::invoice::{self, InvoiceRecord, Status};
+use shared::store::dynamo::{DynamoTable, create_table};
+use shared::store::schema::{LOGS, MAIN};
+use shared::store::{TableRef, keys, to_item};
+use shared::wallet::{self, Change, EntryType, WalletError};
+
+async fn app() -> Option<App> {
+    if std::env::var("AWS_ENDPOINT_URL")
+        .map(|v| v.trim().is_empty())
+        .unwrap_or(true)
+    {
+        if std::env::var("USERSTATE_REQUIRE_EMULATOR").as_deref() == Ok("1") {
+            panic!("USERSTATE_REQUIRE_EMULATOR=1 but AWS_ENDPOINT_URL is not set");
+        }
+        println!("payments[dynamodb]: SKIPPED — AWS_ENDPOINT_URL is not set");
+        return None;
+    }
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (main_name, logs_name) = (
+        format!("pay-main-{}", &run[..12]),
+        format!("pay-logs-{}", &run[..12]),
+    );
+    create_table(&client, &MAIN, &main_name)
+        .await
+        .expect("main table");
+    create_table(&client, &LOGS, &logs_name)
+        .await
+        .expect("logs table");
+    let main: TableRef = Arc::new(DynamoTable::new(client.clone(), &MAIN, &main_name));
+    let logs: TableRef = Arc::new(DynamoTable::new(client, &LOGS, &logs_name));
+    let clock: ClockRef = Arc::new(SystemClock);
+    Some(App::assemble(Config::for_tests(), main, logs, clock))
+}
+
+fn change(kind: EntryType, amount: i64) -> Change {
+    Change {
+        kind,
+        amount: Money::from_rupiah(amount),
+        description: "test".into(),
+        reference_id: "test".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_debits_never_overdraw_and_a_payment_is_credited_once() {
+    let Some(app) = app().await else { return };
+    wallet::apply(&app, "racer", &change(EntryType::Credit, 200), None, &[])
+        .await
+        .expect("credit");
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            wallet::apply(&app, "racer", &change(EntryType::Debit, 10), None, &[]).await
+        }));
+    }
+    let (mut ok, mut short) = (0, 0);
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => ok += 1,
+            Err(WalletError::Insufficient) => short += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!((ok, short), (20, 20));
+    assert_eq!(
+        wallet::read(&app, "racer").await.expect("wallet").balance,
+        0
+    );
+    assert_eq!(
+        wallet::ledger_sum(&app, "racer")
+            .await
+            .expect("sum")
+            .rupiah(),
+        0
+    );
+
+    // The same payment settled 10 times at once (callbacks and syncs racing) credits once.
+    let now = chrono::Utc::now().timestamp();
+    let k = keys::invoice("inv-dynamo-1");
+    let rec = InvoiceRecord {
+        pk: k.pk,
+        sk: k.sk,
+        invoice_id: "inv-dynamo-1".into(),
+        username: "payer".into(),
+        amount: 25_000,
+        currency: "IDR".into(),
+        description: "Top up".into(),
+        payment_method: None,
+        ewallet_type: None,
+        status: Status::Pending,
+        xendit_id: "x-dynamo-1".into(),
+        invoice_url: "http://example.invalid".into(),
+        expiry_date: "2099-01-01T00:00:00.000Z".into(),
+        paid_at: None,
+        created_at: now,
+        updated_at: now,
+        gsi1pk: keys::user_invoices_gsi("payer"),
+        gsi1sk: format!("{:013}#inv-dynamo-1", now * 1000),
+        gsi2pk: Some(keys::PENDING_INVOICES_GSI_PK.into()),
+        gsi2sk: Some("2099#inv-dynamo-1".into()),
+    };
+    app.main
+        .put(to_item(&rec).expect("item"), None)
+        .await
+        .expect("put");
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (app, rec) = (app.clone(), rec.clone());
+        tasks.push(tokio::spawn(async move {
+            invoice::settle_paid(&app, &rec, None, "test").await
+        }));
+    }
+    let mut changed = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("settle") == invoice::Applied::Changed {
+            changed += 1;
+        }
+    }
+    assert_eq!(changed, 1);
+    assert_eq!(
+        wallet::read(&app, "payer").await.expect("wallet").balance,
+        25_000
+    );
+    assert_eq!(
+        wallet::ledger(&app, "payer").await.expect("ledger").len(),
+        1
+    );
+    let stored = invoice::load(&app, "inv-dynamo-1")
+        .await
+        .expect("load")
+        .expect("invoice");
+    assert_eq!(stored.status, Status::Paid);
+    assert!(stored.gsi2pk.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_a_ten_use_voucher_is_redeemed_exactly_ten_times() {
+    let Some(app) = app().await else { return };
+    let def = shared::payments::voucher::NewVoucher {
+        code: "DYN10".into(),
+        discount_amount: 5_000,
+        valid_from: "2000-01-01T00:00:00Z".into(),
+        valid_until: "2999-01-01T00:00:00Z".into(),
+        total_limit: 10,
+        per_user_limit: None,
+    };
+    shared::payments::voucher::create(&app, def)
+        .await
+        .expect("voucher");
+    let mut tasks = Vec::new();
+    for i in 0..25 {
+        let app = app.clone();
+        // User 0 tries twice.
+        let user = format!("user{}", i % 24);
+        tasks.push(tokio::spawn(async move {
+            shared::payments::voucher::redeem(&app, &user, "DYN10").await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.expect("task").is_ok() {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 10);
+    let def = shared::payments::voucher::load(&app, "DYN10")
+        .await
+        .expect("load")
+        .expect("def");
+    assert_eq!(def.redeemed_count, 10);
+}
