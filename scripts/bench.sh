@@ -5,6 +5,7 @@
 #   scripts/bench.sh --seconds 5      shorter load phases (default 15 s each)
 #   scripts/bench.sh --runs 20        cold starts per function (default 30)
 #   scripts/bench.sh --out FILE       write somewhere else (default docs/BENCHMARKS.md)
+#   scripts/bench.sh --only health    only these functions (repeatable; default every one)
 #
 # Measures (1) cold init of every function binary (x86_64, this machine) against a local Lambda
 # Runtime API emulator, (2) stripped arm64 and x86_64 bootstrap sizes, (3) warm throughput and
@@ -21,12 +22,14 @@ command_line="scripts/bench.sh${*:+ $*}"
 seconds=15
 runs=30
 out=docs/BENCHMARKS.md
+only=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --seconds) seconds=$2; shift ;;
     --runs) runs=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only) only+=(--only "$2"); shift ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -37,7 +40,9 @@ started=$(date +%s)
 
 functions=()
 for manifest in functions/*/Cargo.toml; do
-  functions+=("$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$manifest" | head -n1)")
+  name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$manifest" | head -n1)
+  if [[ ${#only[@]} -gt 0 ]] && [[ " ${only[*]} " != *" $name "* ]]; then continue; fi
+  functions+=("$name")
 done
 target_dir=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
@@ -46,7 +51,7 @@ step "build: every function for arm64 and x86_64 (cargo lambda, release)"
 build_started=$(date +%s)
 sizes=$(mktemp)
 trap 'rm -f "$sizes"' EXIT
-nice -n 5 scripts/build-lambdas.sh --x86 | tee "$sizes"
+nice -n 5 scripts/build-lambdas.sh --x86 ${only[@]+"${only[@]}"} | tee "$sizes"
 
 step "build: local server and bench driver (x86_64, release, same toolchain and flags)"
 venv=$(scripts/build-lambdas.sh --print-venv | tail -n1)

@@ -211,8 +211,12 @@ pub async fn measure() -> anyhow::Result<Vec<Row>> {
 
     for (route, path) in [
         ("GET /balance", "/balance"),
-        ("GET /profile", "/profile"),
-        ("GET /notifications", "/notifications"),
+        ("GET /user/profile", "/user/profile"),
+        ("GET /user/referral-code", "/user/referral-code"),
+        ("GET /address/list", "/address/list"),
+        ("GET /bank-account/list", "/bank-account/list"),
+        ("GET /payment/list", "/payment/list"),
+        ("GET /payout/list", "/payout/list"),
     ] {
         let (row, body) = c
             .call(route, "valid session", get(path, Some(&token)))

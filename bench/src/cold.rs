@@ -143,27 +143,40 @@ pub async fn measure(
         let mut child = cmd
             .spawn()
             .with_context(|| format!("exec {}", binary.display()))?;
-        let event = tokio::time::timeout(Duration::from_secs(10), api.events.recv()).await;
+        // The emulator stamps the `next` call itself; polling here only notices an early exit.
+        let deadline = started + Duration::from_secs(10);
+        let event = loop {
+            if let Ok(e) = tokio::time::timeout(Duration::from_millis(5), api.events.recv()).await {
+                break e;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                bail!("exited ({status}) before asking for an invocation");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("no `next` call within 10 s");
+            }
+        };
         let _ = child.kill();
         let _ = child.wait();
         match event {
-            Ok(Some(Event::Next(at))) => {
+            Some(Event::Next(at)) => {
                 if i > 0 {
                     out.push(at.saturating_duration_since(started));
                 }
             }
-            Ok(Some(Event::InitError(body))) => bail!("{function}: init failed: {body}"),
-            Ok(None) => bail!("runtime API emulator stopped"),
-            Err(_) => bail!("{function}: no `next` call within 10 s"),
+            Some(Event::InitError(body)) => bail!("init failed: {body}"),
+            None => bail!("runtime API emulator stopped"),
         }
     }
     Ok(out)
 }
 
-/// One function's result.
+/// One function's result: init times, or why it did not start.
 pub struct Row {
     pub function: String,
-    pub summary: Summary,
+    pub summary: Result<Summary, String>,
 }
 
 /// Measures every `(function, binary)` and returns one row each.
@@ -174,8 +187,12 @@ pub async fn run(
     let mut api = RuntimeApi::start().await?;
     let mut rows = Vec::new();
     for (function, binary) in binaries {
-        let samples = measure(&mut api, function, binary, runs).await?;
-        let summary = summarize(&samples).context("no samples")?;
+        let summary = match measure(&mut api, function, binary, runs).await {
+            Ok(samples) => summarize(&samples)
+                .context("no samples")
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
         rows.push(Row {
             function: function.clone(),
             summary,
