@@ -16,6 +16,7 @@ use crate::store::dynamo::DynamoTable;
 use crate::store::local::LocalStore;
 use crate::store::policy::PolicyTable;
 use crate::store::schema::{LOGS, MAIN};
+use crate::store::unconfigured::UnconfiguredTable;
 use crate::store::{StoreError, TableRef};
 use crate::ws::{ApiGatewayPush, LocalHub, WsPushRef};
 
@@ -90,6 +91,24 @@ impl App {
         inner.main = Arc::new(PolicyTable::new(inner.main.clone(), access.main, function));
         inner.logs = Arc::new(PolicyTable::new(inner.logs.clone(), access.logs, function));
         Ok(self)
+    }
+
+    /// Builds the application from the environment without storage or queue clients, for
+    /// functions that use neither (`health`): no AWS SDK configuration is loaded and no client
+    /// built, so init is shorter and the SDK is left out of the binary. Every table or queue call
+    /// fails as unavailable.
+    pub fn stateless_from_env() -> Result<App, StartError> {
+        let config = Config::from_env()?;
+        let main: TableRef = Arc::new(UnconfiguredTable(&MAIN));
+        let logs: TableRef = Arc::new(UnconfiguredTable(&LOGS));
+        let queue: QueueRef = Arc::new(UnconfiguredQueue);
+        Ok(App::assemble_with_queue(
+            config,
+            main,
+            logs,
+            Arc::new(SystemClock),
+            queue,
+        ))
     }
 
     /// Builds the application for a configuration, choosing adapters by backend.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_yaml::Value;
-use shared::http::functions::{HTTP_FUNCTIONS, openapi_router};
+use shared::http::functions::{ALL, openapi_router};
 use shared::http::openapi::{documented_operations, without_tag};
 
 type Routes = BTreeSet<(String, String)>;
@@ -104,9 +104,8 @@ fn route_problems(t: &Value, served: &BTreeMap<String, Routes>) -> Vec<String> {
 }
 
 fn served_by_all() -> BTreeMap<String, Routes> {
-    HTTP_FUNCTIONS
-        .iter()
-        .map(|f| (f.to_string(), served_routes(f)))
+    ALL.iter()
+        .map(|f| (f.name.to_string(), served_routes(f.name)))
         .collect()
 }
 

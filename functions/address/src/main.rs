@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let app = shared::App::for_function("address").await?;
-    lambda_http::run(shared::http::functions::app_router("address", &app)?).await
+    lambda_http::run(shared::http::functions::ADDRESS.app_router(&app)).await
 }

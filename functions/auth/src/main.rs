@@ -12,5 +12,5 @@ async fn main() -> Result<(), lambda_http::Error> {
             std::env::var_os("PUBLIC_BASE_URL").is_some(),
         ),
     ])?;
-    lambda_http::run(shared::http::functions::app_router("auth", &app)?).await
+    lambda_http::run(shared::http::functions::AUTH.app_router(&app)).await
 }

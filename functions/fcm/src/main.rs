@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let app = shared::App::for_function("fcm").await?;
-    lambda_http::run(shared::http::functions::app_router("fcm", &app)?).await
+    lambda_http::run(shared::http::functions::FCM.app_router(&app)).await
 }

@@ -1,8 +1,9 @@
-//! Lambda: `GET /health` on the HTTP API.
+//! Lambda: `GET /health` on the HTTP API. It reads no table and sends nothing, so it starts
+//! without storage or SDK clients (`App::stateless_from_env`): shorter init, no SDK in the binary.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let app = shared::App::from_env().await?;
-    lambda_http::run(shared::http::functions::app_router("health", &app)?).await
+    let app = shared::App::stateless_from_env()?;
+    lambda_http::run(shared::http::functions::HEALTH.app_router(&app)).await
 }

@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let app = shared::App::for_function("marketing").await?;
-    lambda_http::run(shared::http::functions::app_router("marketing", &app)?).await
+    lambda_http::run(shared::http::functions::MARKETING.app_router(&app)).await
 }

@@ -12,5 +12,5 @@ async fn main() -> Result<(), lambda_http::Error> {
             app.config.ws_management_endpoint.is_some(),
         ),
     ])?;
-    lambda_http::run(shared::http::functions::app_router("payment", &app)?).await
+    lambda_http::run(shared::http::functions::PAYMENT.app_router(&app)).await
 }

@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let app = shared::App::for_function("points").await?;
-    lambda_http::run(shared::http::functions::app_router("points", &app)?).await
+    lambda_http::run(shared::http::functions::POINTS.app_router(&app)).await
 }

@@ -6,5 +6,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let app = shared::App::for_function("user").await?;
     app.config
         .require(&[("IMAGE_BUCKET", app.config.image_bucket.is_some())])?;
-    lambda_http::run(shared::http::functions::app_router("user", &app)?).await
+    lambda_http::run(shared::http::functions::USER.app_router(&app)).await
 }

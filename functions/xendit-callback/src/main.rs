@@ -12,9 +12,5 @@ async fn main() -> Result<(), lambda_http::Error> {
             app.config.ws_management_endpoint.is_some(),
         ),
     ])?;
-    lambda_http::run(shared::http::functions::app_router(
-        "xendit-callback",
-        &app,
-    )?)
-    .await
+    lambda_http::run(shared::http::functions::XENDIT_CALLBACK.app_router(&app)).await
 }

@@ -633,8 +633,8 @@ pub async fn login(app: &App, ip: &str, identifier: &str, pwd: &str) -> Result<L
     };
     let Some(record) = record.filter(|_| pwd.chars().count() <= password::MAX_LEN) else {
         let pwd = pwd.to_owned();
-        // Same work as a wrong password (the dummy hash is built on the blocking pool too).
-        let _ = tokio::task::spawn_blocking(move || password::verify(&pwd, dummy_hash())).await;
+        // Same work as a wrong password (the dummy hash is built on the hashing pool too).
+        let _ = password::on_hashing_pool(move || password::verify(&pwd, dummy_hash())).await;
         ratelimit::hit(app, &acct_bucket, app.config.limits.login_account)
             .await
             .ok();

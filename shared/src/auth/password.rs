@@ -89,16 +89,49 @@ pub fn needs_rehash(stored: &str) -> bool {
     !(params.m_cost() == M_COST && params.t_cost() == T_COST && params.p_cost() == P_COST)
 }
 
-/// [`hash`] on the blocking pool.
-pub async fn hash_async(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash(&password))
-        .await
-        .map_err(|_| ApiError::internal())?
+/// How many hashes may run at once in this process: one per core.
+pub fn hashing_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// [`verify`] on the blocking pool.
+/// Runs CPU-bound password work on the blocking pool, at most [`hashing_slots`] at once (the rest
+/// wait in FIFO order): more at once than there are cores adds latency and memory, not throughput.
+pub async fn on_hashing_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        pin_mmap_threshold();
+        tokio::sync::Semaphore::new(hashing_slots())
+    });
+    let _slot = slots.acquire().await.map_err(|_| ApiError::internal())?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| ApiError::internal())
+}
+
+/// Each argon2id run allocates and frees an `M_COST` KiB (19 MiB) block. glibc serves the first
+/// such allocation with mmap, and on its free raises the mmap threshold above 19 MiB, so later
+/// ones come from the heap arenas, which keep the freed memory: the local server grew by about
+/// 2 MiB per login (6 GiB after 15 s of parallel logins), and a 256 MB auth Lambda would run out.
+/// Pinning the threshold at glibc's default (128 KiB) turns off that adjustment: large blocks are
+/// always mmapped and returned to the system on free.
+fn pin_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; glibc serialises it with allocations.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+/// [`hash`] on the bounded hashing pool.
+pub async fn hash_async(password: String) -> Result<String, ApiError> {
+    on_hashing_pool(move || hash(&password)).await?
+}
+
+/// [`verify`] on the bounded hashing pool.
 pub async fn verify_async(password: String, stored: String) -> bool {
-    tokio::task::spawn_blocking(move || verify(&password, &stored))
+    on_hashing_pool(move || verify(&password, &stored))
         .await
         .unwrap_or(false)
 }
@@ -106,6 +139,30 @@ pub async fn verify_async(password: String, stored: String) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_hashes_than_cores_run_at_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..hashing_slots() * 4 + 4)
+            .map(|_| {
+                let (running, peak) = (running.clone(), peak.clone());
+                tokio::spawn(on_hashing_pool(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }))
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task").expect("slot");
+        }
+        let peak = peak.load(Ordering::SeqCst);
+        assert!((1..=hashing_slots()).contains(&peak), "peak {peak}");
+    }
 
     #[test]
     fn argon2id_hash_uses_owasp_parameters_and_verifies() {

@@ -189,7 +189,11 @@ impl From<XenditError> for ApiError {
 /// The Xendit client. Cheap to clone.
 #[derive(Clone)]
 pub struct Xendit {
-    http: reqwest::Client,
+    /// Built on first use: every function assembles an `App`, most never call Xendit, and
+    /// building the HTTP client (TLS stack, root certificates) at init would cost them start time
+    /// and, through the linker, binary size.
+    http: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
+    timeout_ms: u64,
     base: String,
     key: Secret,
 }
@@ -197,20 +201,26 @@ pub struct Xendit {
 impl Xendit {
     /// A client for the configured base URL, secret key and timeout.
     pub fn new(config: &Config) -> Xendit {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.xendit_timeout_ms))
-            .connect_timeout(Duration::from_millis(config.xendit_timeout_ms.min(5_000)))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
         Xendit {
-            http,
+            http: Default::default(),
+            timeout_ms: config.xendit_timeout_ms,
             base: config.xendit_base_url.trim_end_matches('/').to_owned(),
             key: config.xendit_secret_key.clone(),
         }
     }
 
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_millis(self.timeout_ms))
+                .connect_timeout(Duration::from_millis(self.timeout_ms.min(5_000)))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
+        })
+    }
+
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
+        self.http()
             .request(method, format!("{}{path}", self.base))
             .basic_auth(self.key.expose(), Some(""))
     }

@@ -9,6 +9,7 @@
 //!   though — as in DynamoDB, whose TTL deletion lags — conditions still see it until it is replaced;
 //! - `update` creates a missing item unless a condition forbids it, and returns the item as written.
 
+pub mod counting;
 pub mod dynamo;
 pub mod expr;
 pub mod faulty;
@@ -16,6 +17,7 @@ pub mod keys;
 pub mod local;
 pub mod policy;
 pub mod schema;
+pub mod unconfigured;
 pub mod value;
 
 use std::sync::Arc;

@@ -1,0 +1,91 @@
+//! Call budgets: how many DynamoDB requests (table-port calls) the main routes may make.
+//! Authenticated reads ≤ 2 calls (`GET /user/profile` makes 3 and is reported in
+//! docs/BENCHMARKS.md rather than asserted); login a bounded number; nothing on liveness.
+
+use bench::calls::{Row, measure};
+use shared::store::counting::CountingTable;
+use shared::store::schema::MAIN;
+use shared::store::{Key, Table};
+
+fn row<'a>(rows: &'a [Row], route: &str, case: &str) -> &'a Row {
+    rows.iter()
+        .find(|r| r.route == route && r.case == case)
+        .unwrap_or_else(|| panic!("no row for {route} ({case})"))
+}
+
+#[tokio::test]
+async fn authenticated_verify_makes_at_most_two_reads_and_no_write() {
+    let rows = measure().await.expect("measure");
+    let r = row(&rows, "GET /verify", "valid session");
+    assert!(r.main.total() + r.logs.total() <= 2, "{r:?}");
+    assert_eq!(r.main.writes() + r.logs.writes(), 0, "{r:?}");
+}
+
+#[tokio::test]
+async fn balance_reads_session_and_wallet_only() {
+    let rows = measure().await.expect("measure");
+    let r = row(&rows, "GET /balance", "valid session");
+    assert!(r.main.total() + r.logs.total() <= 2, "{r:?}");
+    assert_eq!(r.main.writes() + r.logs.writes(), 0, "{r:?}");
+}
+
+#[tokio::test]
+async fn list_reads_are_one_session_read_plus_one_query_page() {
+    let rows = measure().await.expect("measure");
+    for route in [
+        "GET /address/list",
+        "GET /bank-account/list",
+        "GET /payout/list",
+    ] {
+        let r = row(&rows, route, "valid session");
+        assert!(r.main.total() + r.logs.total() <= 2, "{route}: {r:?}");
+        assert!(r.main.query <= 1, "{route}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn rejected_tokens_cost_at_most_one_read() {
+    let rows = measure().await.expect("measure");
+    let none = row(&rows, "GET /verify", "no token");
+    assert_eq!(none.main.total() + none.logs.total(), 0, "{none:?}");
+    let revoked = row(&rows, "GET /verify", "revoked session");
+    assert!(
+        revoked.main.total() <= 1 && revoked.logs.total() == 0,
+        "{revoked:?}"
+    );
+}
+
+#[tokio::test]
+async fn login_makes_a_bounded_number_of_calls_with_one_session_write() {
+    let rows = measure().await.expect("measure");
+    let ok = row(&rows, "POST /auth", "valid credentials");
+    assert!(ok.main.total() <= 6, "{ok:?}");
+    assert!(ok.main.writes() <= 3, "{ok:?}");
+    assert!(ok.logs.total() <= 1, "{ok:?}");
+    for case in ["wrong password", "unknown user"] {
+        let r = row(&rows, "POST /auth", case);
+        assert!(r.main.total() + r.logs.total() <= 6, "{case}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn health_touches_no_table() {
+    let rows = measure().await.expect("measure");
+    let r = row(&rows, "GET /health", "liveness");
+    assert_eq!(r.main.total() + r.logs.total(), 0, "{r:?}");
+}
+
+#[tokio::test]
+async fn counting_table_counts_every_operation_including_failed_ones() {
+    let clock: shared::clock::ClockRef = std::sync::Arc::new(shared::clock::SystemClock);
+    let store = shared::store::local::LocalStore::memory(clock).expect("store");
+    let t = CountingTable::new(std::sync::Arc::new(store.table(&MAIN, "main")));
+    let key = Key::new("A", "B");
+    assert!(t.get(&key).await.expect("get").is_none());
+    let cond = shared::store::expr::Cond::item_exists();
+    assert!(t.delete(&key, Some(cond)).await.is_err(), "condition fails");
+    let c = t.calls();
+    assert_eq!((c.get, c.delete, c.total()), (1, 1, 2), "{c:?}");
+    assert_eq!(c.reads(), 1);
+    assert_eq!(c.writes(), 1);
+}
