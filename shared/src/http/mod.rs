@@ -32,7 +32,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::App;
 use crate::error::ApiError;
 
-pub use extract::{ClientIp, Json, Path, Query};
+pub use extract::{ClientIp, IdempotencyKey, Json, Path, Query};
 pub use openapi::{openapi, openapi_router};
 
 /// Every public HTTP route group merged: what the local server serves (plus `dev` in local

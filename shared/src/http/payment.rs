@@ -3,14 +3,13 @@
 
 use axum::Router;
 use axum::extract::State;
-use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Json, Query};
+use super::{IdempotencyKey, Json, Query};
 use crate::app::App;
 use crate::auth::extract::{ApiKeyHolder, AuthUser};
 use crate::domain::account::{AccountStatus, LoginRecord, Username};
@@ -155,27 +154,11 @@ struct DecreaseReq {
 async fn decrease(
     user: AuthUser,
     State(app): State<App>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Json(req): Json<DecreaseReq>,
 ) -> Result<Json<Value>, ApiError> {
     let amount = Money::positive("amount", req.amount)?;
     let description = description(req.description, "Balance decrease")?;
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let k = v
-                .to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= 128);
-            Some(
-                k.ok_or_else(|| {
-                    ApiError::bad_request("Idempotency-Key must be 1-128 visible characters")
-                })?
-                .to_owned(),
-            )
-        }
-    };
     let idem = key.map(|k| Idem {
         scope: format!("decrease:{}", user.username),
         key: k,
@@ -720,24 +703,11 @@ struct PayoutReq {
 async fn payout_request(
     user: AuthUser,
     State(app): State<App>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Json(req): Json<PayoutReq>,
 ) -> Result<Json<Value>, ApiError> {
     let amount = Money::positive("amount", req.amount)?;
     let description = description(req.description, "Payout")?;
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= 128)
-                .ok_or_else(|| {
-                    ApiError::bad_request("Idempotency-Key must be 1-128 visible characters")
-                })?
-                .to_owned(),
-        ),
-    };
     let v = payout::request(
         &app,
         &user.username,

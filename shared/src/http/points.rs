@@ -2,13 +2,12 @@
 
 use axum::Router;
 use axum::extract::State;
-use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Json, Query};
+use super::{IdempotencyKey, Json, Query};
 use crate::app::App;
 use crate::auth::extract::AuthUser;
 use crate::domain::money::Points;
@@ -107,18 +106,6 @@ struct RedeemReq {
     points: i64,
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(v) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    v.to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 128)
-        .map(|k| Some(k.to_owned()))
-        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1-128 visible characters"))
-}
-
 #[utoipa::path(
     post,
     path = "/points/redeem",
@@ -135,11 +122,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 async fn redeem(
     user: AuthUser,
     State(app): State<App>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     Json(req): Json<RedeemReq>,
 ) -> Result<Json<RedeemResponse>, ApiError> {
     let n = Points::positive("points", req.points)?;
-    let key = idempotency_key(&headers)?;
     let r = points::redeem(&app, &user.username, n, key).await?;
     Ok(Json(RedeemResponse {
         status: true,
