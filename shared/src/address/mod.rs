@@ -214,10 +214,7 @@ async fn load(app: &App, username: &str, id: i64) -> Result<Option<AddressRecord
     if id <= 0 {
         return Ok(None);
     }
-    match app.main.get(&keys::address(username, id)).await? {
-        Some(item) => Ok(Some(from_item(&item)?)),
-        None => Ok(None),
-    }
+    Ok(crate::store::get_record(app.main.as_ref(), &keys::address(username, id)).await?)
 }
 
 async fn all_records(app: &App, username: &str) -> Result<Vec<AddressRecord>, ApiError> {

@@ -19,7 +19,7 @@ use crate::domain::account::{
 use crate::error::{ApiError, FieldError};
 use crate::notify::Notification;
 use crate::ratelimit;
-use crate::store::{Cond, Key, StoreError, TxOp, Update, from_item, get_s, keys, to_item};
+use crate::store::{Cond, Key, StoreError, TxOp, Update, get_s, keys, to_item};
 
 /// OTP purpose of signup verification.
 const SIGNUP_OTP: &str = "SIGNUP";
@@ -146,17 +146,11 @@ async fn guard_owner(app: &App, key: &Key) -> Result<Option<String>, ApiError> {
 }
 
 async fn login_record(app: &App, username: &str) -> Result<Option<LoginRecord>, ApiError> {
-    match app.main.get(&keys::login(username)).await? {
-        Some(item) => Ok(Some(from_item(&item)?)),
-        None => Ok(None),
-    }
+    Ok(crate::store::get_record(app.main.as_ref(), &keys::login(username)).await?)
 }
 
 async fn info_record(app: &App, username: &str) -> Result<Option<UserInfo>, ApiError> {
-    match app.main.get(&keys::info(username)).await? {
-        Some(item) => Ok(Some(from_item(&item)?)),
-        None => Ok(None),
-    }
+    Ok(crate::store::get_record(app.main.as_ref(), &keys::info(username)).await?)
 }
 
 /// Puts a notification on the queue; a failure is logged, not returned (the account change it

@@ -69,10 +69,7 @@ fn parse_device_type(raw: Option<&str>) -> Result<String, ApiError> {
 }
 
 async fn owner(app: &App, hash: &str) -> Result<Option<DeviceRecord>, ApiError> {
-    match app.main.get(&keys::device_owner(hash)).await? {
-        Some(item) => Ok(Some(from_item(&item)?)),
-        None => Ok(None),
-    }
+    Ok(crate::store::get_record(app.main.as_ref(), &keys::device_owner(hash)).await?)
 }
 
 fn owner_cond(prev: &Option<DeviceRecord>) -> Cond {

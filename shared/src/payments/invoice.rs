@@ -165,10 +165,7 @@ impl From<&InvoiceRecord> for OwnInvoice {
 
 /// Reads an invoice by our id.
 pub async fn load(app: &App, invoice_id: &str) -> Result<Option<InvoiceRecord>, StoreError> {
-    match app.main.get(&keys::invoice(invoice_id)).await? {
-        Some(item) => Ok(Some(from_item(&item)?)),
-        None => Ok(None),
-    }
+    crate::store::get_record(app.main.as_ref(), &keys::invoice(invoice_id)).await
 }
 
 /// Reads an invoice owned by `username`; someone else's invoice is "not found".

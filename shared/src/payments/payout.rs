@@ -254,10 +254,7 @@ impl From<&PayoutRecord> for PayoutView {
 
 /// Reads a payout.
 pub async fn load(app: &App, id: &str) -> Result<Option<PayoutRecord>, StoreError> {
-    match app.main.get(&keys::payout(id)).await? {
-        Some(i) => Ok(Some(from_item(&i)?)),
-        None => Ok(None),
-    }
+    crate::store::get_record(app.main.as_ref(), &keys::payout(id)).await
 }
 
 async fn log(app: &App, p: &PayoutRecord, event: &str) {

@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::audit::{self, LogKind};
 use crate::domain::money::Money;
 use crate::error::{ApiError, FieldError};
-use crate::store::{Cond, StoreError, TxOp, Update, from_item, keys, to_item};
+use crate::store::{Cond, StoreError, TxOp, Update, keys, to_item};
 
 /// `VOUCHERDEF#{code}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -152,10 +152,7 @@ pub async fn create(app: &App, req: NewVoucher) -> Result<VoucherView, ApiError>
 
 /// Reads a definition.
 pub async fn load(app: &App, code: &str) -> Result<Option<VoucherDef>, StoreError> {
-    match app.main.get(&keys::voucher_def(code)).await? {
-        Some(i) => Ok(Some(from_item(&i)?)),
-        None => Ok(None),
-    }
+    crate::store::get_record(app.main.as_ref(), &keys::voucher_def(code)).await
 }
 
 /// The answer to a redemption.

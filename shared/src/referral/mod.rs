@@ -106,10 +106,7 @@ pub fn signup_ops(
 
 /// Who referred `username`, if anyone.
 pub async fn referred_by(app: &App, username: &str) -> Result<Option<ReferredBy>, StoreError> {
-    match app.main.get(&keys::referred_by(username)).await? {
-        Some(i) => Ok(Some(from_item(&i)?)),
-        None => Ok(None),
-    }
+    crate::store::get_record(app.main.as_ref(), &keys::referred_by(username)).await
 }
 
 /// The deletes of a (never verified) user's referral records, for the transaction removing it.

@@ -280,6 +280,18 @@ pub trait Table: Send + Sync + 'static {
 /// A shared handle to a table.
 pub type TableRef = Arc<dyn Table>;
 
+/// Reads one item as a record (`None` when absent or expired).
+pub async fn get_record<T: serde::de::DeserializeOwned>(
+    table: &dyn Table,
+    key: &Key,
+) -> Result<Option<T>, StoreError> {
+    table
+        .get(key)
+        .await?
+        .map(|item| from_item(&item))
+        .transpose()
+}
+
 /// Reads every page of a query (for bounded partitions only).
 pub async fn query_all(table: &dyn Table, mut query: Query) -> Result<Vec<Item>, StoreError> {
     let mut out = Vec::new();
