@@ -6,14 +6,22 @@
 #   scripts/bench.sh --runs 20        cold starts per function (default 30)
 #   scripts/bench.sh --out FILE       write somewhere else (default docs/BENCHMARKS.md)
 #   scripts/bench.sh --only health    only these functions (repeatable; default every one)
+#   scripts/bench.sh --mixed-seconds 60 --mixed-concurrency 32 --mixed-users 8
+#                                     the mixed workload phase (these are the defaults)
+#   scripts/bench.sh --mixed-only [--server BIN --driver BIN]
+#                                     only the mixed workload; replaces (or appends) its section
+#                                     in the existing output file; builds nothing when both
+#                                     binaries are given
 #
 # Measures (1) cold init of every function binary (x86_64, this machine) against a local Lambda
 # Runtime API emulator, (2) stripped arm64 and x86_64 bootstrap sizes, (3) warm throughput and
 # latency of `userstate serve --memory` at fixed concurrency, (4) DynamoDB calls per request of the
-# main routes, (5) the server's peak RSS under that load. Builds with cargo lambda (see
-# scripts/build-lambdas.sh); the release profile's fat LTO makes a cold build take 30+ minutes on
-# 2 cores, the measurements themselves about 2 minutes. Builds run under `nice`, measurements do
-# not. Loopback only; every phase is bounded.
+# main routes, (5) the server's peak RSS under that load, (6) a mixed workload (logins, reads,
+# checkouts paid through the Xendit simulator, replayed callbacks, debits with replayed
+# Idempotency-Keys) on a durable store, every wallet reconciled against its ledger afterwards.
+# Builds with cargo lambda (see scripts/build-lambdas.sh); the release profile's fat LTO makes a
+# cold build take 30+ minutes on 2 cores, the measurements themselves about 3 minutes. Builds run
+# under `nice`, measurements do not. Loopback only; every phase is bounded.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
@@ -23,13 +31,25 @@ seconds=15
 runs=30
 out=docs/BENCHMARKS.md
 only=()
+mixed_seconds=60
+mixed_concurrency=32
+mixed_users=8
+mixed_only=0
+server=""
+driver=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --seconds) seconds=$2; shift ;;
     --runs) runs=$2; shift ;;
     --out) out=$2; shift ;;
     --only) only+=(--only "$2"); shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --mixed-seconds) mixed_seconds=$2; shift ;;
+    --mixed-concurrency) mixed_concurrency=$2; shift ;;
+    --mixed-users) mixed_users=$2; shift ;;
+    --mixed-only) mixed_only=1 ;;
+    --server) server=$2; shift ;;
+    --driver) driver=$2; shift ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -37,6 +57,43 @@ done
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 started=$(date +%s)
+
+# Section 6: the mixed workload. Sets $mixed (the Markdown section) and $mixed_status.
+mixed_status=0
+run_mixed() {
+  step "mixed workload (${mixed_seconds} s, ${mixed_concurrency} connections, ${mixed_users} users)"
+  local report
+  report=$("$driver" mixed --server "$server" --duration "$mixed_seconds" \
+    --concurrency "$mixed_concurrency" --users "$mixed_users") || mixed_status=$?
+  echo "$report" >&2
+  local verdict="every check passed"
+  [[ $mixed_status -eq 0 ]] || verdict="FAILED (exit $mixed_status): see the counts and the reconciled column"
+  mixed="## 6. Mixed workload and wallet reconciliation
+
+Produced by \`$command_line\` at $(date -u '+%Y-%m-%d %H:%M') UTC, commit $(git rev-parse --short HEAD)
+(\`userstate-bench mixed\`, \`bench/src/mixed.rs\`; smoke version: \`tests/tests/load_smoke.rs\`).
+\`userstate serve --data-dir\` (durable embedded store, \`RUST_LOG=warn\`, rate limits raised) with
+${mixed_users} accounts signed up through \`/signup\` + OTP, then ${mixed_concurrency} closed-loop
+connections for ${mixed_seconds} s on loopback. Each connection walks a 20-step schedule from its own
+offset, rotating through the accounts: 1 login (\`POST /auth\`, the connection then uses the new
+session), 7 \`GET /balance\`, 4 top-ups (\`POST /payment-checkout\`, then
+\`POST /_dev/xendit/invoices/{id}/pay\`, which delivers the signed callback to \`/payment-callback\`),
+2 replays of an already-paid invoice's callback, 4 debits (\`POST /balance/decrease\` under a new
+Idempotency-Key) and 2 replays of a used key with the same body. Latencies are over every answer
+(any status); a pay's latency includes the callback's delivery and processing. Insufficient
+Balance (400) is an expected answer; a refused debit records no key, so its replay may debit.
+
+Checks: no 5xx and no transport error; every 4xx of an API route is an envelope
+(\`status: false\`, \`errorCode\` = HTTP status); every delivered callback answered 200; a replayed key
+of a successful debit answers that same \`transaction_id\`; after the load, for every account,
+\`GET /balance\` = the stored wallet balance = the ledger sum (\`shared::wallet::ledger_sum\` on the
+data dir, read after the server stopped) = credits − debits as the client saw them (each paid
+invoice once, each debit \`transaction_id\` once). Result: **${verdict}**.
+
+${server_note}
+
+${report}"
+}
 
 functions=()
 for manifest in functions/*/Cargo.toml; do
@@ -46,6 +103,39 @@ for manifest in functions/*/Cargo.toml; do
 done
 target_dir=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+
+if [[ $mixed_only -eq 1 ]]; then
+  if [[ -z $server || -z $driver ]]; then
+    step "build: local server and bench driver (x86_64, release)"
+    venv=$(scripts/build-lambdas.sh --print-venv | tail -n1)
+    PATH="$venv/bin:$PATH" nice -n 5 cargo lambda build --release --x86-64 --locked \
+      --lambda-dir "$target_dir/lambda-x86_64" -p infra -p bench
+    server="$target_dir/lambda-x86_64/userstate/bootstrap"
+    driver="$target_dir/lambda-x86_64/userstate-bench/bootstrap"
+    server_note="Server and driver: release builds (x86_64, same profile as the sections above)."
+  else
+    server_note="Server: \`$server\`; driver: \`$driver\` (given with --server/--driver)."
+  fi
+  [[ -x "$server" && -x "$driver" ]] || { echo "bench.sh: missing $server or $driver" >&2; exit 1; }
+  run_mixed
+  [[ -f "$out" ]] || printf '# Benchmarks\n' >"$out"
+  # Replace an existing section 6 (up to the next "## " heading) or append it.
+  MIXED="$mixed" python3 - "$out" <<'PY'
+import os, re, sys
+path = sys.argv[1]
+text = open(path).read()
+section = os.environ["MIXED"].rstrip("\n") + "\n"
+m = re.search(r"^## 6\. Mixed workload.*?(?=^## |\Z)", text, flags=re.S | re.M)
+if m:
+    rest = text[m.end():]
+    text = text[: m.start()] + section + ("\n" + rest if rest else "")
+else:
+    text = text.rstrip("\n") + "\n\n" + section
+open(path, "w").write(text)
+PY
+  step "wrote section 6 of $out"
+  exit "$mixed_status"
+fi
 
 step "build: every function for arm64 and x86_64 (cargo lambda, release)"
 build_started=$(date +%s)
@@ -77,6 +167,8 @@ echo "$calls" >&2
 step "warm load on the local server (${seconds} s per phase)"
 load=$("$driver" load --server "$server" --seconds "$seconds" --concurrency 64,8)
 echo "$load" >&2
+server_note="Server and driver: release builds (x86_64, same profile as the sections above)."
+run_mixed
 measure_secs=$(( $(date +%s) - measure_started ))
 
 # Sizes: "arm64 <fn> <bytes> bytes <MiB> MiB ..." lines printed by build-lambdas.sh.
@@ -160,5 +252,8 @@ $calls
 
 See the last column and the memory line under section 3: \`VmHWM\` of the server process from
 \`/proc/<pid>/status\`, read after each phase.
+
+$mixed
 EOF
 step "wrote $out in ${total_secs} s"
+exit "$mixed_status"

@@ -4,4 +4,5 @@
 pub mod calls;
 pub mod cold;
 pub mod load;
+pub mod mixed;
 pub mod stats;

@@ -114,11 +114,21 @@ impl Server {
     /// Starts `binary serve --memory --port 0` with request logging at `warn` and the login rate
     /// limits raised (the load logs in thousands of times from one address).
     pub async fn start(binary: &Path) -> anyhow::Result<Server> {
+        Server::spawn(binary, &["--memory".as_ref()]).await
+    }
+
+    /// Like [`Server::start`], on a durable store in `data_dir` (read back after [`Server::stop`]).
+    pub async fn start_durable(binary: &Path, data_dir: &Path) -> anyhow::Result<Server> {
+        Server::spawn(binary, &["--data-dir".as_ref(), data_dir.as_os_str()]).await
+    }
+
+    async fn spawn(binary: &Path, store: &[&std::ffi::OsStr]) -> anyhow::Result<Server> {
         let mut child = std::process::Command::new(binary)
-            .args(["serve", "--memory", "--port", "0"])
+            .arg("serve")
+            .args(store)
+            .args(["--port", "0"])
             .env("RUST_LOG", "warn")
-            .env("RATE_LIMIT_LOGIN_IP", "1000000000/60")
-            .env("RATE_LIMIT_LOGIN_ACCOUNT", "1000000000/60")
+            .envs(RAISED_LIMITS.iter().copied())
             .env_remove("USERSTATE_BACKEND")
             .env_remove("API_PORT")
             .stdin(Stdio::null())
@@ -182,18 +192,47 @@ impl Drop for Server {
     }
 }
 
+/// Rate limits raised for load runs: every request comes from one address, and the accounts are
+/// signed up and logged in far more often than the production limits allow.
+pub const RAISED_LIMITS: [(&str, &str); 5] = [
+    ("RATE_LIMIT_LOGIN_IP", "1000000000/60"),
+    ("RATE_LIMIT_LOGIN_ACCOUNT", "1000000000/60"),
+    ("RATE_LIMIT_SIGNUP_IP", "1000000/60"),
+    ("RATE_LIMIT_OTP_IP", "1000000/60"),
+    ("RATE_LIMIT_OTP_ID", "1000000/60"),
+];
+
 /// Credentials of the account the load uses.
 pub const USERNAME: &str = "bench_user";
 pub const PASSWORD: &str = "benchPassword123";
 
 /// Creates and verifies an account through the public API and the dev outbox; returns a token.
 pub async fn prepare_user(server: &Server) -> anyhow::Result<String> {
+    signup_and_login(
+        &server.base,
+        USERNAME,
+        PASSWORD,
+        "bench@example.com",
+        "628100200300",
+    )
+    .await
+}
+
+/// Signs an account up with OTP mode on the server at `base`, verifies it with the OTP from the
+/// dev outbox and logs it in; returns a session token.
+pub async fn signup_and_login(
+    base: &str,
+    username: &str,
+    password: &str,
+    email: &str,
+    phone: &str,
+) -> anyhow::Result<String> {
     let http = reqwest::Client::new();
-    let phone = "628100200300";
+    let url = |p: &str| format!("{base}{p}");
     let res = http
-        .post(server.url("/signup"))
+        .post(url("/signup"))
         .json(
-            &json!({"username": USERNAME, "password": PASSWORD, "email": "bench@example.com",
+            &json!({"username": username, "password": password, "email": email,
             "full_name": "Bench User", "phone_number": phone, "mode": "OTP"}),
         )
         .send()
@@ -210,7 +249,7 @@ pub async fn prepare_user(server: &Server) -> anyhow::Result<String> {
     let mut otp = None;
     for _ in 0..50 {
         let list: Value = http
-            .get(server.url(&format!("/_dev/outbox?to={phone}")))
+            .get(url(&format!("/_dev/outbox?to={phone}")))
             .send()
             .await?
             .json()
@@ -232,7 +271,7 @@ pub async fn prepare_user(server: &Server) -> anyhow::Result<String> {
     }
     let otp = otp.context("no OTP in the dev outbox")?;
     let res = http
-        .post(server.url("/verify-sign-up"))
+        .post(url("/verify-sign-up"))
         .bearer_auth(&reg)
         .json(&json!({"otp": otp}))
         .send()
@@ -241,8 +280,8 @@ pub async fn prepare_user(server: &Server) -> anyhow::Result<String> {
         bail!("verify-sign-up: {} {}", res.status(), res.text().await?);
     }
     let res = http
-        .post(server.url("/auth"))
-        .json(&json!({"username": USERNAME, "password": PASSWORD}))
+        .post(url("/auth"))
+        .json(&json!({"username": username, "password": password}))
         .send()
         .await?;
     let status = res.status();

@@ -40,6 +40,27 @@ enum Command {
     },
     /// DynamoDB calls per request of the main routes (in-process, counted at the table port).
     Calls,
+    /// Mixed workload (logins, reads, checkouts paid through the simulator, replayed callbacks,
+    /// debits with replayed Idempotency-Keys) on `userstate serve --data-dir`, then every wallet
+    /// reconciled against its stored ledger. Fails when any answer was a 5xx, a 4xx was not an
+    /// envelope, or a wallet does not reconcile.
+    Mixed {
+        /// The `userstate` binary.
+        #[arg(long)]
+        server: PathBuf,
+        /// Seconds of load.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// Closed-loop connections.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Accounts the connections share.
+        #[arg(long, default_value_t = 8)]
+        users: usize,
+        /// Also write the Markdown report to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -52,6 +73,20 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
         } => load(server, Duration::from_secs(seconds), concurrency).await,
         Command::Calls => calls().await,
+        Command::Mixed {
+            server,
+            duration,
+            concurrency,
+            users,
+            out,
+        } => {
+            let options = bench::mixed::Options {
+                duration: Duration::from_secs(duration),
+                concurrency,
+                users,
+            };
+            mixed(server, options, out).await
+        }
     }
 }
 
@@ -173,6 +208,39 @@ async fn calls() -> anyhow::Result<()> {
             r.logs,
             r.main.total() + r.logs.total()
         );
+    }
+    Ok(())
+}
+
+async fn mixed(
+    server: PathBuf,
+    options: bench::mixed::Options,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use bench::{load, mixed};
+    let dir = std::env::temp_dir().join(format!("userstate-mixed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let result = async {
+        let srv = load::Server::start_durable(&server, &dir).await?;
+        let accounts = mixed::prepare(&srv.base, options.users).await?;
+        let run = mixed::run(&srv.base, &accounts, &options).await?;
+        srv.stop();
+        let checks = mixed::reconcile(&dir, &run).await?;
+        Ok::<_, anyhow::Error>((run, checks))
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let (run, checks) = result?;
+    let text = mixed::report(&run, &checks);
+    print!("{text}");
+    if let Some(path) = out {
+        std::fs::write(&path, &text).with_context(|| format!("write {}", path.display()))?;
+    }
+    let bad = run.total(|o| o.server_errors + o.bad_envelopes + o.callback_not_ok)
+        + run.total(|o| o.replay_mismatches)
+        + checks.iter().filter(|c| !c.reconciled()).count() as u64;
+    if bad > 0 {
+        anyhow::bail!("mixed workload: {bad} failures (see the report)");
     }
     Ok(())
 }
