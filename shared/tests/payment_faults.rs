@@ -5,8 +5,8 @@
 //! FCM/SMS/SES errors — are in `payments.rs`, `push.rs` and `providers.rs`.)
 
 mod common;
+mod served;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -17,7 +17,6 @@ use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use shared::App;
 use shared::clock::SystemClock;
-use shared::config::Config;
 use shared::domain::money::Money;
 use shared::store::faulty::{Fault, FaultyTable, Op, Trigger};
 use shared::store::local::LocalStore;
@@ -33,34 +32,23 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let mut config = Config::for_tests();
-    config.public_base_url = base.clone();
-    config.xendit_base_url = format!("{base}/_dev/xendit");
-    let clock = Arc::new(SystemClock);
-    let store = LocalStore::memory(clock.clone()).expect("memory store");
-    let faulty = FaultyTable::wrap(store.table(&MAIN, &config.main_table));
-    let logs: TableRef = Arc::new(store.table(&LOGS, &config.logs_table));
-    let main: TableRef = faulty.clone();
-    let app = App::assemble(config, main, logs, clock);
-    let routes = shared::http::routes().merge(shared::http::dev::router());
-    let router = shared::http::finish(routes, &app);
-    let served = router.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            served.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
+    let mut faulty_out = None;
+    let s = served::serve(|config| {
+        let clock = Arc::new(SystemClock);
+        let store = LocalStore::memory(clock.clone()).expect("memory store");
+        let faulty = FaultyTable::wrap(store.table(&MAIN, &config.main_table));
+        let logs: TableRef = Arc::new(store.table(&LOGS, &config.logs_table));
+        let main: TableRef = faulty.clone();
+        faulty_out = Some(faulty);
+        App::assemble(config, main, logs, clock)
+    })
+    .await;
+    let faulty = faulty_out.expect("built");
     Env {
-        app,
+        app: s.app,
         faulty,
-        router,
-        base,
+        router: s.router,
+        base: s.base,
     }
 }
 

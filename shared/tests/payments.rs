@@ -4,8 +4,8 @@
 //! delivery speak HTTP.
 
 mod common;
+mod served;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -32,28 +32,18 @@ struct Env {
 }
 
 async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let mut config = Config::for_tests();
-    config.public_base_url = base.clone();
-    config.xendit_base_url = format!("{base}/_dev/xendit");
-    tweak(&mut config);
-    let clock = Arc::new(SystemClock);
-    let store = LocalStore::memory(clock.clone()).expect("memory store");
-    let app = App::with_local_store(config, &store, clock);
-    let routes = shared::http::routes().merge(shared::http::dev::router());
-    let router = shared::http::finish(routes, &app);
-    let served = router.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            served.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    Env { app, router, base }
+    let s = served::serve(|mut config| {
+        tweak(&mut config);
+        let clock = Arc::new(SystemClock);
+        let store = LocalStore::memory(clock.clone()).expect("memory store");
+        App::with_local_store(config, &store, clock)
+    })
+    .await;
+    Env {
+        app: s.app,
+        router: s.router,
+        base: s.base,
+    }
 }
 
 async fn env() -> Env {

@@ -4,9 +4,9 @@
 //! port because the Xendit simulator delivers callbacks over HTTP.
 
 mod common;
+mod served;
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -29,32 +29,19 @@ struct Env {
 }
 
 async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let mut config = Config::for_tests();
-    config.public_base_url = base.clone();
-    config.xendit_base_url = format!("{base}/_dev/xendit");
-    tweak(&mut config);
     let clock = ManualClock::new();
-    let store = LocalStore::memory(Arc::new(clock.clone())).expect("memory store");
-    let app = App::with_local_store(config, &store, Arc::new(clock.clone()));
-    let routes = shared::http::routes().merge(shared::http::dev::router());
-    let router = shared::http::finish(routes, &app);
-    let served = router.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            served.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
+    let app_clock = clock.clone();
+    let s = served::serve(|mut config| {
+        tweak(&mut config);
+        let store = LocalStore::memory(Arc::new(app_clock.clone())).expect("memory store");
+        App::with_local_store(config, &store, Arc::new(app_clock))
+    })
+    .await;
     Env {
-        app,
+        app: s.app,
         clock,
-        router,
-        base,
+        router: s.router,
+        base: s.base,
     }
 }
 
