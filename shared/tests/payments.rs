@@ -103,6 +103,18 @@ impl Env {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// Marks an invoice paid at the simulator without delivering its callback (a lost callback);
+    /// returns the simulator's invoice.
+    async fn pay_undelivered(&self, invoice_id: &str) -> Value {
+        let (_, body) = self
+            .sim(
+                &format!("/_dev/xendit/invoices/{invoice_id}/pay"),
+                json!({ "deliver": false }),
+            )
+            .await;
+        body["invoice"].clone()
+    }
+
     async fn invoice(&self, id: &str) -> InvoiceRecord {
         invoice::load(&self.app, id)
             .await
@@ -329,16 +341,8 @@ async fn the_same_callback_delivered_20_times_concurrently_credits_once() {
     let e = env().await;
     let token = e.user("dupes").await;
     let co = e.checkout(&token, 20_000).await;
-    let (_, sim) = e
-        .sim(
-            &format!(
-                "/_dev/xendit/invoices/{}/pay",
-                co["id"].as_str().expect("xid")
-            ),
-            json!({ "deliver": false }),
-        )
-        .await;
-    let payload = shared::payments::simulator::callback_payload(&sim["invoice"]);
+    let paid = e.pay_undelivered(co["id"].as_str().expect("xid")).await;
+    let payload = shared::payments::simulator::callback_payload(&paid);
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let r = e.router.clone();
@@ -364,16 +368,10 @@ async fn a_callback_with_a_wrong_or_missing_token_is_refused_and_changes_nothing
     let e = env().await;
     let token = e.user("victim").await;
     let co = e.checkout(&token, 10_000).await;
-    let (_, sim) = e
-        .sim(
-            &format!(
-                "/_dev/xendit/invoices/{}/pay",
-                co["invoice_id"].as_str().expect("id")
-            ),
-            json!({ "deliver": false }),
-        )
+    let paid = e
+        .pay_undelivered(co["invoice_id"].as_str().expect("id"))
         .await;
-    let payload = shared::payments::simulator::callback_payload(&sim["invoice"]);
+    let payload = shared::payments::simulator::callback_payload(&paid);
     for tok in ["wrong-token", "local-callback-tokeN", ""] {
         let (s, _, body) = send(&e.router, callback(tok, &payload)).await;
         assert_envelope(s, &body, 401);
@@ -557,11 +555,7 @@ async fn sync_credits_a_paid_invoice_whose_callback_was_lost_once_and_a_late_cal
     let token = e.user("lost").await;
     let co = e.checkout(&token, 42_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    e.sim(
-        &format!("/_dev/xendit/invoices/{id}/pay"),
-        json!({ "deliver": false }),
-    )
-    .await;
+    e.pay_undelivered(id).await;
     let mut rx = subscribe(&e.app, "lost");
     // Two syncs at once (e.g. the schedule and a manual trigger) still credit once.
     let (a, b) = tokio::join!(sync::run(&e.app), sync::run(&e.app));
@@ -719,11 +713,7 @@ async fn cancelling_an_invoice_paid_at_xendit_but_not_yet_called_back_settles_it
     let token = e.user("racecancel").await;
     let co = e.checkout(&token, 10_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    e.sim(
-        &format!("/_dev/xendit/invoices/{id}/pay"),
-        json!({ "deliver": false }),
-    )
-    .await;
+    e.pay_undelivered(id).await;
     let (s, _, body) = send(
         &e.router,
         post_json(
@@ -986,14 +976,8 @@ async fn the_sync_function_runs_from_a_scheduled_event() {
     let e = env().await;
     let token = e.user("scheduled").await;
     let co = e.checkout(&token, 8_000).await;
-    e.sim(
-        &format!(
-            "/_dev/xendit/invoices/{}/pay",
-            co["invoice_id"].as_str().expect("id")
-        ),
-        json!({ "deliver": false }),
-    )
-    .await;
+    e.pay_undelivered(co["invoice_id"].as_str().expect("id"))
+        .await;
     let event: aws_lambda_events::eventbridge::EventBridgeEvent =
         serde_json::from_str(include_str!("../../events/xendit-sync.json"))
             .expect("scheduled event");
