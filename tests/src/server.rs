@@ -16,7 +16,12 @@ pub struct Server {
 }
 
 fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    // The runtime value (set by cargo and nextest) names the checkout being tested; the
+    // compile-time one may name another clone that built into the same shared target dir.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("..")
 }
 
 /// Builds the CLI once per test process and returns its path.
