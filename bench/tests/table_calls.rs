@@ -1,6 +1,5 @@
 //! Call budgets: how many DynamoDB requests (table-port calls) the main routes may make.
-//! Authenticated reads ≤ 2 calls (`GET /user/profile` makes 3 and is reported in
-//! docs/BENCHMARKS.md rather than asserted); login a bounded number; nothing on liveness.
+//! Authenticated reads ≤ 2 calls and no write; login a bounded number; nothing on liveness.
 
 use bench::calls::{Row, measure};
 use shared::store::counting::CountingTable;
@@ -27,6 +26,25 @@ async fn balance_reads_session_and_wallet_only() {
     let r = row(&rows, "GET /balance", "valid session");
     assert!(r.main.total() + r.logs.total() <= 2, "{r:?}");
     assert_eq!(r.main.writes() + r.logs.writes(), 0, "{r:?}");
+}
+
+#[tokio::test]
+async fn every_authenticated_read_makes_at_most_two_calls_and_no_write() {
+    let rows = measure().await.expect("measure");
+    let reads: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.case == "valid session" && r.route.starts_with("GET "))
+        .filter(|r| !["GET /extend", "GET /logoff"].contains(&r.route.as_str()))
+        .collect();
+    assert!(reads.len() >= 8, "too few reads measured: {reads:?}");
+    assert!(
+        reads.iter().any(|r| r.route == "GET /user/profile"),
+        "{reads:?}"
+    );
+    for r in reads {
+        assert!(r.main.total() + r.logs.total() <= 2, "{}: {r:?}", r.route);
+        assert_eq!(r.main.writes() + r.logs.writes(), 0, "{}: {r:?}", r.route);
+    }
 }
 
 #[tokio::test]
@@ -84,8 +102,18 @@ async fn counting_table_counts_every_operation_including_failed_ones() {
     assert!(t.get(&key).await.expect("get").is_none());
     let cond = shared::store::expr::Cond::item_exists();
     assert!(t.delete(&key, Some(cond)).await.is_err(), "condition fails");
+    let read = t
+        .get_many(&[key.clone(), Key::new("A", "C")])
+        .await
+        .expect("batch get");
+    assert_eq!(read, vec![None, None]);
+    assert!(t.get_many(&[]).await.is_err(), "an empty batch is refused");
     let c = t.calls();
-    assert_eq!((c.get, c.delete, c.total()), (1, 1, 2), "{c:?}");
-    assert_eq!(c.reads(), 1);
+    assert_eq!(
+        (c.get, c.batch_get, c.delete, c.total()),
+        (1, 2, 1, 4),
+        "{c:?}"
+    );
+    assert_eq!(c.reads(), 3);
     assert_eq!(c.writes(), 1);
 }

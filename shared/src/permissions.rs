@@ -8,6 +8,8 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TableAction {
     GetItem,
+    /// [`crate::store::Table::get_many`].
+    BatchGetItem,
     PutItem,
     UpdateItem,
     DeleteItem,
@@ -20,6 +22,7 @@ impl TableAction {
     pub fn iam(self) -> &'static str {
         match self {
             TableAction::GetItem => "dynamodb:GetItem",
+            TableAction::BatchGetItem => "dynamodb:BatchGetItem",
             TableAction::PutItem => "dynamodb:PutItem",
             TableAction::UpdateItem => "dynamodb:UpdateItem",
             TableAction::DeleteItem => "dynamodb:DeleteItem",
@@ -91,7 +94,14 @@ pub const FUNCTIONS: &[FunctionAccess] = &[
     FunctionAccess {
         function: "user",
         main: TableGrant {
-            actions: &[GetItem, PutItem, UpdateItem, DeleteItem, ConditionCheckItem],
+            actions: &[
+                GetItem,
+                BatchGetItem,
+                PutItem,
+                UpdateItem,
+                DeleteItem,
+                ConditionCheckItem,
+            ],
             indexes: false,
         },
         logs: LOG_WRITE,

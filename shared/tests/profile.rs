@@ -390,82 +390,14 @@ async fn parallel_uploads_leave_exactly_the_current_image_stored() {
     );
 }
 
-/// Counts calls to the wrapped table.
-struct Counting {
-    inner: shared::store::TableRef,
-    calls: std::sync::atomic::AtomicUsize,
-}
-
-impl Counting {
-    fn tick(&self) {
-        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-#[async_trait::async_trait]
-impl shared::store::Table for Counting {
-    fn def(&self) -> &'static shared::store::TableDef {
-        self.inner.def()
-    }
-    async fn get(
-        &self,
-        key: &shared::store::Key,
-    ) -> Result<Option<shared::store::Item>, shared::store::StoreError> {
-        self.tick();
-        self.inner.get(key).await
-    }
-    async fn put(
-        &self,
-        item: shared::store::Item,
-        cond: Option<shared::store::Cond>,
-    ) -> Result<(), shared::store::StoreError> {
-        self.tick();
-        self.inner.put(item, cond).await
-    }
-    async fn update(
-        &self,
-        key: &shared::store::Key,
-        update: shared::store::Update,
-        cond: Option<shared::store::Cond>,
-    ) -> Result<shared::store::Item, shared::store::StoreError> {
-        self.tick();
-        self.inner.update(key, update, cond).await
-    }
-    async fn delete(
-        &self,
-        key: &shared::store::Key,
-        cond: Option<shared::store::Cond>,
-    ) -> Result<Option<shared::store::Item>, shared::store::StoreError> {
-        self.tick();
-        self.inner.delete(key, cond).await
-    }
-    async fn query(
-        &self,
-        query: shared::store::Query,
-    ) -> Result<shared::store::Page, shared::store::StoreError> {
-        self.tick();
-        self.inner.query(query).await
-    }
-    async fn transact(
-        &self,
-        ops: Vec<shared::store::TxOp>,
-    ) -> Result<(), shared::store::StoreError> {
-        self.tick();
-        self.inner.transact(ops).await
-    }
-}
-
 #[tokio::test]
-async fn reading_the_profile_costs_two_table_calls() {
+async fn reading_the_profile_is_one_batch_read() {
     let base = App::for_tests();
     common_users::create_user(&base, "counted", Some("628123400000")).await;
-    let counting = std::sync::Arc::new(Counting {
-        inner: base.main.clone(),
-        calls: Default::default(),
-    });
+    let counting = shared::store::counting::CountingTable::new(base.main.clone());
     let app = App::assemble_with_ports(
         base.config.clone(),
-        counting.clone(),
+        std::sync::Arc::new(counting.clone()),
         base.logs.clone(),
         base.clock.clone(),
         base.queue.clone(),
@@ -475,9 +407,10 @@ async fn reading_the_profile_costs_two_table_calls() {
         .await
         .expect("profile");
     assert_eq!(profile.balance, 50_000);
+    let calls = counting.calls();
     assert_eq!(
-        counting.calls.load(std::sync::atomic::Ordering::SeqCst),
-        2,
-        "INFO + WALLET"
+        (calls.batch_get, calls.total()),
+        (1, 1),
+        "INFO + WALLET in one BatchGetItem, got {calls}"
     );
 }

@@ -130,6 +130,7 @@ macro_rules! cases {
 
 cases![
     get_missing_is_none,
+    batch_get_answers_in_key_order,
     put_if_absent_succeeds_when_absent,
     put_if_absent_fails_on_existing_and_leaves_it,
     put_replaces_the_whole_item,
@@ -285,6 +286,51 @@ async fn get_missing_is_none(t: TableRef) -> Outcome {
         t.get(&Key::new("P", "present")).await.ctx("get")?.is_some(),
         "present item not found"
     );
+    Ok(())
+}
+
+async fn batch_get_answers_in_key_order(t: TableRef) -> Outcome {
+    let now = now();
+    let a = item("B", "A", &[("v", n(1))]);
+    let c = item("B2", "C", &[("v", n(3))]);
+    let dead = item("B", "DEAD", &[("ttl", n(now - 60))]);
+    for it in [&a, &c, &dead] {
+        t.put(it.clone(), None).await.ctx("put")?;
+    }
+    let keys = [
+        Key::new("B2", "C"),
+        Key::new("B", "MISSING"),
+        Key::new("B", "DEAD"),
+        Key::new("B", "A"),
+    ];
+    ensure_eq!(
+        t.get_many(&keys).await.ctx("batch get")?,
+        vec![Some(c), None, None, Some(a.clone())]
+    );
+    ensure_eq!(
+        t.get_many(&[Key::new("B", "A")]).await.ctx("batch get")?,
+        vec![Some(a)]
+    );
+    // 100 keys (DynamoDB's limit) in one request; more, none, or a key twice is refused.
+    let hundred: Vec<Key> = (0..100)
+        .map(|i| Key::new("B", format!("K{i:03}")))
+        .collect();
+    ensure_eq!(t.get_many(&hundred).await.ctx("batch of 100")?.len(), 100);
+    let too_many: Vec<Key> = (0..101)
+        .map(|i| Key::new("B", format!("K{i:03}")))
+        .collect();
+    for bad in [
+        &too_many[..],
+        &[][..],
+        &[Key::new("B", "A"), Key::new("B", "A")][..],
+    ] {
+        let got = t.get_many(bad).await;
+        ensure!(
+            matches!(got, Err(StoreError::Invalid(_))),
+            "{} keys: expected Invalid, got {got:?}",
+            bad.len()
+        );
+    }
     Ok(())
 }
 

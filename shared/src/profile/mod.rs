@@ -32,14 +32,24 @@ pub async fn info(app: &App, username: &str) -> Result<UserInfo, ApiError> {
     Ok(from_item(&item)?)
 }
 
-/// The profile with balance and points (two table reads).
+/// The profile with balance and points: the INFO and WALLET items in one batch read.
 pub async fn get(app: &App, username: &str) -> Result<Profile, ApiError> {
-    let (info, wallet) = tokio::try_join!(info(app, username), async {
-        match app.main.get(&keys::wallet(username)).await? {
-            Some(item) => Ok::<_, ApiError>(from_item::<WalletRecord>(&item)?),
-            None => Ok(WalletRecord::default()),
+    let read = app
+        .main
+        .get_many(&[keys::info(username), keys::wallet(username)])
+        .await?;
+    let (info, wallet) = match <[Option<_>; 2]>::try_from(read) {
+        Ok([info, wallet]) => (info, wallet),
+        Err(_) => {
+            return Err(StoreError::Invalid("batch read answered out of shape".into()).into());
         }
-    })?;
+    };
+    let info: UserInfo =
+        from_item(&info.ok_or_else(|| ApiError::not_found("Account does not exist"))?)?;
+    let wallet = match wallet {
+        Some(item) => from_item::<WalletRecord>(&item)?,
+        None => WalletRecord::default(),
+    };
     let profile_img = match &info.profile_img {
         Some(name) => Some(app.blobs.url(&image::blob_name(name)).await?),
         None => None,

@@ -1,6 +1,6 @@
 //! A [`Table`] wrapper that counts calls per operation: how many DynamoDB requests a route costs
-//! (each port call is one DynamoDB API call: `GetItem`, `PutItem`, `UpdateItem`, `DeleteItem`,
-//! `Query` page, `TransactWriteItems`). Used by the call-budget tests and the benchmark.
+//! (each port call is one DynamoDB API call: `GetItem`, `BatchGetItem`, `PutItem`, `UpdateItem`,
+//! `DeleteItem`, `Query` page, `TransactWriteItems`). Used by the call-budget tests and the benchmark.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +16,8 @@ use super::{Key, Page, Query, StoreError, Table, TableRef, TxOp};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Calls {
     pub get: u64,
+    /// `BatchGetItem` requests (however many keys each reads).
+    pub batch_get: u64,
     pub put: u64,
     pub update: u64,
     pub delete: u64,
@@ -30,9 +32,9 @@ impl Calls {
     pub fn total(&self) -> u64 {
         self.reads() + self.writes()
     }
-    /// `get` and `query` calls.
+    /// `get`, `batch_get` and `query` calls.
     pub fn reads(&self) -> u64 {
-        self.get + self.query
+        self.get + self.batch_get + self.query
     }
     /// `put`, `update`, `delete` and `transact` calls.
     pub fn writes(&self) -> u64 {
@@ -42,6 +44,7 @@ impl Calls {
     pub fn since(&self, earlier: &Calls) -> Calls {
         Calls {
             get: self.get - earlier.get,
+            batch_get: self.batch_get - earlier.batch_get,
             put: self.put - earlier.put,
             update: self.update - earlier.update,
             delete: self.delete - earlier.delete,
@@ -57,6 +60,7 @@ impl std::fmt::Display for Calls {
         let mut parts = Vec::new();
         for (n, name) in [
             (self.get, "get"),
+            (self.batch_get, "batch get"),
             (self.query, "query"),
             (self.put, "put"),
             (self.update, "update"),
@@ -83,6 +87,7 @@ impl std::fmt::Display for Calls {
 #[derive(Default)]
 struct Counters {
     get: AtomicU64,
+    batch_get: AtomicU64,
     put: AtomicU64,
     update: AtomicU64,
     delete: AtomicU64,
@@ -111,6 +116,7 @@ impl CountingTable {
         let c = &self.counters;
         Calls {
             get: c.get.load(Ordering::Relaxed),
+            batch_get: c.batch_get.load(Ordering::Relaxed),
             put: c.put.load(Ordering::Relaxed),
             update: c.update.load(Ordering::Relaxed),
             delete: c.delete.load(Ordering::Relaxed),
@@ -134,6 +140,11 @@ impl Table for CountingTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         Self::bump(&self.counters.get, 1);
         self.inner.get(key).await
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        Self::bump(&self.counters.batch_get, 1);
+        self.inner.get_many(keys).await
     }
 
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {

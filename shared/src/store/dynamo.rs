@@ -29,18 +29,22 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck, Delete,
-    GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType,
+    Put, ReturnValue, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    TransactWriteItem,
 };
 
 use super::value::AttrValue;
 use super::{
     CmpOp, Cond, Item, Key, Page, Query, SkCond, StoreError, Table, TableDef, TxOp, Update,
-    decode_cursor, encode_cursor, is_expired, validate_transaction,
+    decode_cursor, encode_cursor, is_expired, validate_batch_get, validate_transaction,
 };
 use crate::clock::{ClockRef, SystemClock};
 
 type AwsItem = HashMap<String, AttributeValue>;
+
+/// Requests one [`Table::get_many`] makes at most while DynamoDB returns unprocessed keys.
+const BATCH_GET_ATTEMPTS: u32 = 4;
 
 /// An attribute the application never stores: an update without actions is sent as its `REMOVE`.
 pub const NOOP_ATTR: &str = "__userstate_noop";
@@ -646,6 +650,53 @@ impl Table for DynamoTable {
             .map_err(|e| classify(&e))?;
         let item = out.item().map(item_from_aws).transpose()?;
         Ok(self.live(item, self.now()))
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        validate_batch_get(keys)?;
+        let mut found: HashMap<Key, Item> = HashMap::with_capacity(keys.len());
+        let mut pending: Vec<AwsItem> = keys.iter().map(|k| self.key_map(k)).collect();
+        // DynamoDB may leave keys unprocessed under load; ask again for those (with a short
+        // backoff), and give up as throttled rather than answer with holes.
+        for attempt in 0..BATCH_GET_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&*self.name, request)
+                .send()
+                .await
+                .map_err(|e| classify(&e))?;
+            for aws in out
+                .responses()
+                .and_then(|r| r.get(&*self.name))
+                .into_iter()
+                .flatten()
+            {
+                let item = item_from_aws(aws)?;
+                found.insert(self.key_of(&item)?, item);
+            }
+            pending = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&*self.name))
+                .map(|k| k.keys().to_vec())
+                .unwrap_or_default();
+            if pending.is_empty() {
+                let now = self.now();
+                return Ok(keys
+                    .iter()
+                    .map(|k| self.live(found.remove(k), now))
+                    .collect());
+            }
+        }
+        Err(StoreError::Throttled)
     }
 
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {

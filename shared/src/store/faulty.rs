@@ -190,6 +190,13 @@ impl Table for FaultyTable {
         self.inner.get(key).await
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        if let Some(e) = self.check(Op::Get) {
+            return Err(e);
+        }
+        self.inner.get_many(keys).await
+    }
+
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         if let Some(e) = self.check(Op::Put) {
             return Err(e);

@@ -253,6 +253,26 @@ pub fn validate_transaction(ops: &[TxOp]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Most keys one [`Table::get_many`] reads (DynamoDB's `BatchGetItem` limit).
+pub const MAX_BATCH_GET_KEYS: usize = 100;
+
+/// Checks a batch read before it is sent: 1..=100 keys, none twice (DynamoDB refuses both).
+pub fn validate_batch_get(keys: &[Key]) -> Result<(), StoreError> {
+    if keys.is_empty() || keys.len() > MAX_BATCH_GET_KEYS {
+        return Err(StoreError::Invalid(format!(
+            "a batch read holds 1..={MAX_BATCH_GET_KEYS} keys, got {}",
+            keys.len()
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if !keys.iter().all(|k| seen.insert(k)) {
+        return Err(StoreError::Invalid(
+            "the same key twice in one batch read".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The port. Implementations are cheap to clone behind an `Arc`.
 #[async_trait]
 pub trait Table: Send + Sync + 'static {
@@ -260,6 +280,9 @@ pub trait Table: Send + Sync + 'static {
     fn def(&self) -> &'static TableDef;
     /// Reads one item (expired items read as absent).
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+    /// Reads up to [`MAX_BATCH_GET_KEYS`] items in one request (DynamoDB `BatchGetItem`, strongly
+    /// consistent), answered in the order of `keys`; absent or expired items read as `None`.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError>;
     /// Writes a whole item, replacing any existing one, if `cond` holds.
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError>;
     /// Applies update actions if `cond` holds; returns the item as written.

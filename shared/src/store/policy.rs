@@ -51,6 +51,10 @@ impl Table for PolicyTable {
         self.allow(TableAction::GetItem)?;
         self.inner.get(key).await
     }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.allow(TableAction::BatchGetItem)?;
+        self.inner.get_many(keys).await
+    }
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         self.allow(TableAction::PutItem)?;
         self.inner.put(item, cond).await

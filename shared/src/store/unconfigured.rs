@@ -28,6 +28,9 @@ impl Table for UnconfiguredTable {
     async fn get(&self, _: &Key) -> Result<Option<Item>, StoreError> {
         self.refuse()
     }
+    async fn get_many(&self, _: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.refuse()
+    }
     async fn put(&self, _: Item, _: Option<Cond>) -> Result<(), StoreError> {
         self.refuse()
     }
