@@ -4,12 +4,13 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::blobs::{BlobsRef, DirBlobs, MemoryBlobs, S3Blobs};
+use crate::blobs::{BlobsRef, DirBlobs, MemoryBlobs, UnconfiguredBlobs};
 use crate::clock::{ClockRef, SystemClock};
 use crate::config::{Backend, Config, ConfigError};
+use crate::lambda::{AwsPorts, Function};
 use crate::notify::QueueRef;
 use crate::notify::local::LocalQueue;
-use crate::notify::sqs::{SqsQueue, UnconfiguredQueue};
+use crate::notify::sqs::UnconfiguredQueue;
 use crate::payments::simulator::Simulator;
 use crate::payments::xendit::Xendit;
 use crate::store::dynamo::DynamoTable;
@@ -18,7 +19,7 @@ use crate::store::policy::PolicyTable;
 use crate::store::schema::{LOGS, MAIN};
 use crate::store::unconfigured::UnconfiguredTable;
 use crate::store::{StoreError, TableRef};
-use crate::ws::{ApiGatewayPush, LocalHub, WsPushRef};
+use crate::ws::{LocalHub, WsPushRef};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,9 @@ pub struct Inner {
     pub ws_hub: Option<Arc<LocalHub>>,
     /// State of the local Xendit simulator (`/_dev/xendit`, local backend only).
     pub simulator: Arc<Simulator>,
+    /// The AWS SDK configuration loaded at start (aws backend only), for clients built later
+    /// (the notifier's SES client).
+    pub sdk: Option<aws_config::SdkConfig>,
 }
 
 impl Deref for App {
@@ -65,16 +69,40 @@ impl Deref for App {
 }
 
 impl App {
-    /// Builds the application from the process environment (the Lambda and CLI entry point).
+    /// Builds the application from the process environment (the CLI entry point).
     pub async fn from_env() -> Result<App, StartError> {
         App::from_config(Config::from_env()?).await
     }
 
-    /// Builds the application for one Lambda function: as [`App::from_env`], with the tables
-    /// wrapped so the function can only use the table actions it declares in
-    /// [`crate::permissions`] (the same grants its IAM policy carries).
-    pub async fn for_function(function: &'static str) -> Result<App, StartError> {
-        App::from_env().await?.with_grants(function)
+    /// Builds the application for one Lambda function from the environment: on AWS with only the
+    /// adapters the function declares in [`crate::lambda`], and with the tables wrapped so the
+    /// function can only use the table actions it declares in [`crate::permissions`] (the same
+    /// grants its IAM policy carries).
+    pub async fn for_function(function: &'static Function) -> Result<App, StartError> {
+        let config = Config::from_env()?;
+        let app = match config.backend {
+            Backend::Aws => App::on_aws(config, function.ports).await,
+            Backend::Local => App::local_for_function(config)?,
+        };
+        app.with_grants(function.name)
+    }
+
+    /// A function on the embedded store: debug builds only (`cargo lambda watch`), so release
+    /// builds of the functions (what `sam build` deploys) do not carry the embedded store.
+    #[cfg(debug_assertions)]
+    fn local_for_function(config: Config) -> Result<App, StartError> {
+        App::on_local_store(config)
+    }
+
+    #[cfg(not(debug_assertions))]
+    fn local_for_function(_: Config) -> Result<App, StartError> {
+        Err(ConfigError(
+            "USERSTATE_BACKEND=local needs a debug build of the function (e.g. under `cargo lambda \
+             watch`) or `userstate serve`: release builds of the Lambda functions carry only the \
+             AWS adapters"
+                .into(),
+        )
+        .into())
     }
 
     /// Wraps the tables so only the table actions `function` declares in
@@ -111,46 +139,59 @@ impl App {
         ))
     }
 
-    /// Builds the application for a configuration, choosing adapters by backend.
+    /// Builds the application for a configuration, choosing adapters by backend (every adapter
+    /// on AWS).
     pub async fn from_config(config: Config) -> Result<App, StartError> {
-        let clock: ClockRef = Arc::new(SystemClock);
+        App::from_config_with(config, AwsPorts::ALL).await
+    }
+
+    /// Builds the application for a configuration; on AWS, the tables plus the adapters in
+    /// `ports`. A port without an adapter answers as unconfigured: the queue and blob store
+    /// refuse, the WebSocket push has no subscribers.
+    pub async fn from_config_with(config: Config, ports: AwsPorts) -> Result<App, StartError> {
         match config.backend {
-            Backend::Local => {
-                let store = match &config.data_dir {
-                    Some(dir) => LocalStore::open(dir, clock.clone())?,
-                    None => LocalStore::memory(clock.clone())?,
-                };
-                Ok(App::with_local_store(config, &store, clock))
-            }
-            Backend::Aws => {
-                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .load()
-                    .await;
-                let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-                let main: TableRef =
-                    Arc::new(DynamoTable::new(ddb.clone(), &MAIN, &config.main_table));
-                let logs: TableRef = Arc::new(DynamoTable::new(ddb, &LOGS, &config.logs_table));
-                let queue: QueueRef = match &config.notify_queue_url {
-                    Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url)),
-                    None => Arc::new(UnconfiguredQueue),
-                };
-                let bucket = config.image_bucket.clone().unwrap_or_default();
-                let public = config.image_public_base_url.clone();
-                let s3 = aws_sdk_s3::Client::new(&sdk);
-                let blobs: BlobsRef = Arc::new(S3Blobs::new(s3, &bucket, public));
-                let ws: Option<WsPushRef> =
-                    config.ws_management_endpoint.as_ref().map(|endpoint| {
-                        let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
-                            .endpoint_url(endpoint)
-                            .build();
-                        let client = aws_sdk_apigatewaymanagement::Client::from_conf(conf);
-                        Arc::new(ApiGatewayPush::new(client, main.clone())) as WsPushRef
-                    });
-                Ok(App::assemble_all(
-                    config, main, logs, clock, queue, blobs, ws,
-                ))
-            }
+            Backend::Local => App::on_local_store(config),
+            Backend::Aws => Ok(App::on_aws(config, ports).await),
         }
+    }
+
+    /// The embedded store under `data_dir`, or in memory without one.
+    fn on_local_store(config: Config) -> Result<App, StartError> {
+        let clock: ClockRef = Arc::new(SystemClock);
+        let store = match &config.data_dir {
+            Some(dir) => LocalStore::open(dir, clock.clone())?,
+            None => LocalStore::memory(clock.clone())?,
+        };
+        Ok(App::with_local_store(config, &store, clock))
+    }
+
+    /// DynamoDB tables and the adapters in `ports`. Builds the SDK configuration and clients
+    /// without a request: credentials and endpoints resolve on the first call.
+    async fn on_aws(config: Config, ports: AwsPorts) -> App {
+        let clock: ClockRef = Arc::new(SystemClock);
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+        let main: TableRef = Arc::new(DynamoTable::new(ddb.clone(), &MAIN, &config.main_table));
+        let logs: TableRef = Arc::new(DynamoTable::new(ddb, &LOGS, &config.logs_table));
+        let queue: QueueRef = match (ports.queue, &config.notify_queue_url) {
+            (Some(sqs), Some(url)) => sqs(&sdk, url),
+            _ => Arc::new(UnconfiguredQueue),
+        };
+        let blobs: BlobsRef = match ports.blobs {
+            Some(s3) => s3(&sdk, &config),
+            None => Arc::new(UnconfiguredBlobs),
+        };
+        let ws = match (ports.ws_push, &config.ws_management_endpoint) {
+            (Some(push), Some(endpoint)) => Some(push(&sdk, endpoint, main.clone())),
+            _ => None,
+        };
+        let mut app = App::assemble_all(config, main, logs, clock, queue, blobs, ws);
+        if let Some(inner) = Arc::get_mut(&mut app.0) {
+            inner.sdk = Some(sdk);
+        }
+        app
     }
 
     /// Builds the application on an embedded store (used by `serve` and tests).
@@ -245,6 +286,7 @@ impl App {
             ws,
             ws_hub,
             simulator: Arc::new(Simulator::default()),
+            sdk: None,
         }))
     }
 
@@ -262,6 +304,7 @@ impl App {
             ws: self.ws.clone(),
             ws_hub: self.ws_hub.clone(),
             simulator: self.simulator.clone(),
+            sdk: self.sdk.clone(),
         }))
     }
 }

@@ -161,6 +161,29 @@ impl Blobs for MemoryBlobs {
     }
 }
 
+/// The blob store of a function that declares none (see [`crate::lambda`]): every call fails.
+pub struct UnconfiguredBlobs;
+
+#[async_trait]
+impl Blobs for UnconfiguredBlobs {
+    async fn put(&self, _: &str, _: Bytes, _: &str) -> Result<(), BlobError> {
+        Err(unconfigured())
+    }
+    async fn get(&self, _: &str) -> Result<Option<Bytes>, BlobError> {
+        Err(unconfigured())
+    }
+    async fn delete(&self, _: &str) -> Result<(), BlobError> {
+        Err(unconfigured())
+    }
+    async fn url(&self, _: &str) -> Result<String, BlobError> {
+        Err(unconfigured())
+    }
+}
+
+fn unconfigured() -> BlobError {
+    BlobError::Io("this function has no blob store".into())
+}
+
 /// Objects in an S3 bucket. URLs are presigned GETs (valid [`S3Blobs::URL_TTL`]) unless a public base
 /// URL (e.g. a CloudFront distribution in front of the bucket) is configured.
 pub struct S3Blobs {

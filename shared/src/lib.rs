@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod import;
+pub mod lambda;
 pub mod marketing;
 pub mod notify;
 pub mod payments;

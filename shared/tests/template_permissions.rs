@@ -49,6 +49,13 @@ fn granted(t: &Value) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
             .to_owned();
         let mut by_resource: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for policy in list(&r["Properties"]["Policies"]) {
+            // SAM policy templates stand for their statements (only the one the template uses).
+            if let Some(queue) = policy.get("SQSSendMessagePolicy") {
+                by_resource
+                    .entry(resource_text(&queue["QueueName"]))
+                    .or_default()
+                    .insert("sqs:SendMessage".into());
+            }
             for stmt in list(&policy["Statement"]) {
                 if stmt["Effect"].as_str() != Some("Allow") {
                     continue;
@@ -153,6 +160,81 @@ fn a_missing_grant_is_detected() {
     assert!(
         p.iter()
             .any(|m| m.contains("ws: dynamodb:Query on MainTable")),
+        "{p:?}"
+    );
+}
+
+/// The ports a function builds (`shared::lambda`) and the IAM actions they need: each function's
+/// policy grants the action exactly when the function builds the adapter (no unused grants).
+fn port_problems(t: &Value, functions: &[&shared::lambda::Function]) -> Vec<String> {
+    let granted = granted(t);
+    let mut out = Vec::new();
+    for f in functions {
+        let Some(by_resource) = granted.get(f.name) else {
+            out.push(format!(
+                "{}: in shared::lambda but not in template.yaml",
+                f.name
+            ));
+            continue;
+        };
+        let has = |action: &str| by_resource.values().any(|a| a.contains(action));
+        for (builds, action) in [
+            (f.ports.queue.is_some(), "sqs:SendMessage"),
+            (f.ports.blobs.is_some(), "s3:PutObject"),
+            (f.ports.ws_push.is_some(), "execute-api:ManageConnections"),
+        ] {
+            match (builds, has(action)) {
+                (true, false) => {
+                    out.push(format!("{}: builds the adapter but lacks {action}", f.name))
+                }
+                (false, true) => out.push(format!(
+                    "{}: granted {action} but builds no adapter for it",
+                    f.name
+                )),
+                _ => {}
+            }
+        }
+    }
+    for name in granted.keys() {
+        if name != "health" && !functions.iter().any(|f| f.name == name) {
+            out.push(format!(
+                "{name}: in template.yaml but not in shared::lambda::ALL"
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn each_function_is_granted_exactly_the_aws_services_its_adapters_use() {
+    let p = port_problems(&template(), shared::lambda::ALL);
+    assert!(
+        p.is_empty(),
+        "template.yaml vs shared/src/lambda.rs:\n{}",
+        p.join("\n")
+    );
+    for f in shared::lambda::ALL {
+        assert!(
+            shared::permissions::of(f.name).is_some(),
+            "{}: no table grants in permissions.rs",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn a_port_without_its_grant_is_detected() {
+    let user_with_queue = shared::lambda::Function {
+        name: "user",
+        ports: shared::lambda::AwsPorts {
+            queue: Some(shared::lambda::sqs_queue),
+            ..shared::lambda::USER.ports
+        },
+    };
+    let p = port_problems(&template(), &[&user_with_queue]);
+    assert!(
+        p.iter()
+            .any(|m| m == "user: builds the adapter but lacks sqs:SendMessage"),
         "{p:?}"
     );
 }

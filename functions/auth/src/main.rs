@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let app = shared::App::for_function("auth").await?;
+    let app = shared::App::for_function(&shared::lambda::AUTH).await?;
     // Signup and resets queue mail/SMS, and mails carry links to PUBLIC_BASE_URL.
     app.config.require(&[
         ("NOTIFY_QUEUE_URL", app.config.notify_queue_url.is_some()),

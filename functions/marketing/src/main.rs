@@ -3,6 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let app = shared::App::for_function("marketing").await?;
+    let app = shared::App::for_function(&shared::lambda::MARKETING).await?;
     lambda_http::run(shared::http::functions::MARKETING.app_router(&app)).await
 }

@@ -8,7 +8,7 @@ use shared::notify::deliver::{Delivery, Providers};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::App::for_function("notifier").await?;
+    let app = shared::App::for_function(&shared::lambda::NOTIFIER).await?;
     let delivery = Delivery::new(app.clone(), Providers::from_app(&app).await?);
     let delivery = &delivery;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

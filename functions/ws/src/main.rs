@@ -7,7 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::App::for_function("ws").await?;
+    let app = shared::App::for_function(&shared::lambda::WS).await?;
     let app = &app;
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let app = shared::App::for_function("xendit-callback").await?;
+    let app = shared::App::for_function(&shared::lambda::XENDIT_CALLBACK).await?;
     let env = |n: &str| std::env::var_os(n).is_some();
     app.config.require(&[
         ("XENDIT_CALLBACK_TOKEN", env("XENDIT_CALLBACK_TOKEN")),

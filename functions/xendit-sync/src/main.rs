@@ -6,7 +6,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = shared::App::for_function("xendit-sync").await?;
+    let app = shared::App::for_function(&shared::lambda::XENDIT_SYNC).await?;
     let env = |n: &str| std::env::var_os(n).is_some();
     app.config.require(&[
         ("XENDIT_SECRET_KEY", env("XENDIT_SECRET_KEY")),

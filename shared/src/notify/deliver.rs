@@ -101,11 +101,20 @@ impl Providers {
         let c = &app.config;
         let mut p = Providers::default();
         if c.backend == Backend::Aws {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .load()
-                .await;
+            // The configuration the app loaded at start (loading it again would repeat the
+            // credential and region lookups); the CLI's app always has it on AWS.
+            let loaded;
+            let sdk = match &app.sdk {
+                Some(sdk) => sdk,
+                None => {
+                    loaded = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                        .load()
+                        .await;
+                    &loaded
+                }
+            };
             p.mailer = Some(Arc::new(SesMailer::new(
-                aws_sdk_sesv2::Client::new(&sdk),
+                aws_sdk_sesv2::Client::new(sdk),
                 &c.mail_from,
             )));
         }

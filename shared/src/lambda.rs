@@ -1,0 +1,157 @@
+//! What each Lambda function builds at init besides its tables — declared once per function.
+//!
+//! A function binary names only its own constant here, and each adapter is reached only through
+//! the constructor a constant names, so the linker leaves out the adapters (and AWS SDK crates) a
+//! function does not use: only `user` contains S3, only `auth` and `fcm` contain SQS, only the
+//! payment functions contain the API Gateway Management client. A port a function does not
+//! declare answers as unconfigured (see [`crate::app::App::from_config_with`]).
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use crate::blobs::{BlobsRef, S3Blobs};
+use crate::config::Config;
+use crate::notify::QueueRef;
+use crate::notify::sqs::SqsQueue;
+use crate::store::TableRef;
+use crate::ws::{ApiGatewayPush, WsPushRef};
+
+/// Builds the notify queue adapter (given `NOTIFY_QUEUE_URL`).
+pub type QueueAdapter = fn(&SdkConfig, &str) -> QueueRef;
+/// Builds the blob store adapter.
+pub type BlobsAdapter = fn(&SdkConfig, &Config) -> BlobsRef;
+/// Builds the WebSocket push adapter (given `WS_MANAGEMENT_ENDPOINT` and the main table, where
+/// the connections are).
+pub type WsPushAdapter = fn(&SdkConfig, &str, TableRef) -> WsPushRef;
+
+/// The AWS adapters of the ports other than the tables (which every SDK function has).
+#[derive(Clone, Copy, Default)]
+pub struct AwsPorts {
+    pub queue: Option<QueueAdapter>,
+    pub blobs: Option<BlobsAdapter>,
+    pub ws_push: Option<WsPushAdapter>,
+}
+
+impl AwsPorts {
+    /// Tables only.
+    pub const NONE: AwsPorts = AwsPorts {
+        queue: None,
+        blobs: None,
+        ws_push: None,
+    };
+    /// Every adapter (the `userstate` CLI and local server against AWS).
+    pub const ALL: AwsPorts = AwsPorts {
+        queue: Some(sqs_queue),
+        blobs: Some(s3_blobs),
+        ws_push: Some(api_gateway_push),
+    };
+}
+
+/// SQS.
+pub fn sqs_queue(sdk: &SdkConfig, url: &str) -> QueueRef {
+    Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url))
+}
+
+/// S3 (`IMAGE_BUCKET`, URLs under `IMAGE_PUBLIC_BASE_URL` when set, else presigned).
+pub fn s3_blobs(sdk: &SdkConfig, config: &Config) -> BlobsRef {
+    let bucket = config.image_bucket.clone().unwrap_or_default();
+    let public = config.image_public_base_url.clone();
+    Arc::new(S3Blobs::new(aws_sdk_s3::Client::new(sdk), &bucket, public))
+}
+
+/// API Gateway Management API of the WebSocket stage.
+pub fn api_gateway_push(sdk: &SdkConfig, endpoint: &str, main: TableRef) -> WsPushRef {
+    let conf = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+        .endpoint_url(endpoint)
+        .build();
+    let client = aws_sdk_apigatewaymanagement::Client::from_conf(conf);
+    Arc::new(ApiGatewayPush::new(client, main))
+}
+
+/// A Lambda function: its name (binary, `BuildProperties.Binary`, key of its table grants in
+/// [`crate::permissions`]) and the adapters it builds.
+pub struct Function {
+    pub name: &'static str,
+    pub ports: AwsPorts,
+}
+
+pub const AUTH: Function = Function {
+    name: "auth",
+    // Signup, OTP and password-reset messages.
+    ports: AwsPorts {
+        queue: Some(sqs_queue),
+        ..AwsPorts::NONE
+    },
+};
+pub const USER: Function = Function {
+    name: "user",
+    // Profile images.
+    ports: AwsPorts {
+        blobs: Some(s3_blobs),
+        ..AwsPorts::NONE
+    },
+};
+pub const ADDRESS: Function = Function {
+    name: "address",
+    ports: AwsPorts::NONE,
+};
+pub const FCM: Function = Function {
+    name: "fcm",
+    // Admin push is queued for the notifier.
+    ports: AwsPorts {
+        queue: Some(sqs_queue),
+        ..AwsPorts::NONE
+    },
+};
+pub const MARKETING: Function = Function {
+    name: "marketing",
+    ports: AwsPorts::NONE,
+};
+pub const POINTS: Function = Function {
+    name: "points",
+    ports: AwsPorts::NONE,
+};
+/// Payment status changes are pushed to the payer's WebSocket connections.
+const PAYMENT_PORTS: AwsPorts = AwsPorts {
+    ws_push: Some(api_gateway_push),
+    ..AwsPorts::NONE
+};
+pub const PAYMENT: Function = Function {
+    name: "payment",
+    ports: PAYMENT_PORTS,
+};
+pub const XENDIT_CALLBACK: Function = Function {
+    name: "xendit-callback",
+    ports: PAYMENT_PORTS,
+};
+pub const XENDIT_SYNC: Function = Function {
+    name: "xendit-sync",
+    ports: PAYMENT_PORTS,
+};
+/// Connection bookkeeping only; pushes come from the payment functions.
+pub const WS: Function = Function {
+    name: "ws",
+    ports: AwsPorts::NONE,
+};
+/// Delivers queued messages; its providers (SES, FCM, SMS) are built by
+/// [`crate::notify::deliver::Providers::from_app`].
+pub const NOTIFIER: Function = Function {
+    name: "notifier",
+    ports: AwsPorts::NONE,
+};
+
+/// Every function that builds an [`crate::app::App`] with SDK clients (`health` builds none).
+pub const ALL: &[&Function] = &[
+    &AUTH,
+    &USER,
+    &ADDRESS,
+    &FCM,
+    &MARKETING,
+    &POINTS,
+    &PAYMENT,
+    &XENDIT_CALLBACK,
+    &XENDIT_SYNC,
+    &WS,
+    &NOTIFIER,
+];
