@@ -3,7 +3,6 @@
 //! tells login to replace them (and argon2 hashes with outdated parameters) on the next success.
 //! Hashing is CPU-bound, so the async wrappers run it on the blocking pool.
 
-use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
@@ -41,9 +40,16 @@ pub fn validate(field: &str, password: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A fresh 16-byte salt (the recommended length) from the thread-local CSPRNG.
+fn new_salt() -> Result<SaltString, ApiError> {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    SaltString::encode_b64(&bytes).map_err(|_| ApiError::internal())
+}
+
 /// Hashes a password to an argon2id PHC string.
 pub fn hash(password: &str) -> Result<String, ApiError> {
-    let salt = SaltString::generate(&mut OsRng);
+    let salt = new_salt()?;
     let hasher = argon2id().map_err(|_| ApiError::internal())?;
     hasher
         .hash_password(password.as_bytes(), &salt)
@@ -187,7 +193,7 @@ mod tests {
 
     #[test]
     fn weaker_argon2_parameters_need_rehash() {
-        let salt = SaltString::generate(&mut OsRng);
+        let salt = new_salt().expect("salt");
         let weak = Argon2::new(
             Algorithm::Argon2id,
             Version::V0x13,
