@@ -24,6 +24,25 @@ pub async fn send(
     (status, headers, json)
 }
 
+/// Feeds an API Gateway v2 sample event (`events/*.json`, the `<jwt-from-POST-/auth>` placeholder
+/// replaced by `token`) through a router; returns status and JSON body.
+pub async fn lambda_event(
+    router: &Router,
+    event: &str,
+    token: &str,
+) -> (http::StatusCode, serde_json::Value) {
+    let event = event.replace("<jwt-from-POST-/auth>", token);
+    let req = lambda_http::request::from_str(&event).expect("API Gateway v2 event");
+    let (parts, body) = req.into_parts();
+    let body = match body {
+        lambda_http::Body::Text(t) => Body::from(t),
+        lambda_http::Body::Binary(b) => Body::from(b),
+        _ => Body::empty(),
+    };
+    let (s, _, json) = send(router, Request::from_parts(parts, body)).await;
+    (s, json)
+}
+
 /// Asserts the error envelope shape and status.
 pub fn assert_envelope(status: http::StatusCode, body: &serde_json::Value, expected: u16) {
     assert_eq!(status.as_u16(), expected, "status; body = {body}");

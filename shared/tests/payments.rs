@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use common::{assert_envelope, send};
+use common::{assert_envelope, lambda_event, send};
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use shared::App;
@@ -984,20 +984,6 @@ async fn the_sync_function_runs_from_a_scheduled_event() {
     let summary = sync::handle_event(&e.app, event).await.expect("sync");
     assert_eq!(summary.paid, 1);
     assert_eq!(e.balance(&token).await, 8_000);
-}
-
-/// Feeds an API Gateway v2 sample event (with the placeholder token replaced) through a router.
-async fn lambda_event(router: &Router, event: &str, token: &str) -> (StatusCode, Value) {
-    let event = event.replace("<jwt-from-POST-/auth>", token);
-    let req = lambda_http::request::from_str(&event).expect("API Gateway v2 event");
-    let (parts, body) = req.into_parts();
-    let body = match body {
-        lambda_http::Body::Text(t) => Body::from(t),
-        lambda_http::Body::Binary(b) => Body::from(b),
-        _ => Body::empty(),
-    };
-    let (s, _, json) = send(router, Request::from_parts(parts, body)).await;
-    (s, json)
 }
 
 #[tokio::test]

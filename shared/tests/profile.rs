@@ -330,8 +330,8 @@ async fn only_generated_image_names_are_served() {
 async fn a_base64_multipart_api_gateway_event_uploads_the_image() {
     let (app, r) = setup();
     let t = common_users::create_user(&app, "lambda_user", None).await;
-    let event =
-        include_str!("../../events/user-update-profile-img.json").replace("REPLACE_WITH_TOKEN", &t);
+    let event = include_str!("../../events/user-update-profile-img.json")
+        .replace("<jwt-from-POST-/auth>", &t);
     let req =
         lambda_http::request::from_str(&event).expect("event parses as an API Gateway v2 request");
     let (parts, body) = req.into_parts();
