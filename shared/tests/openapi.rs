@@ -419,3 +419,37 @@ async fn payment_and_profile_operations_document_their_real_content_types_securi
     );
     assert!(paths.contains_key("/payment-checkout"));
 }
+
+/// `docs/openapi.json`, which the `health` function serves, is the generated deployed document.
+/// `UPDATE_OPENAPI=1 cargo test -p shared --test openapi` rewrites it.
+#[test]
+fn the_published_document_is_the_generated_one() {
+    let generated = shared::http::openapi::openapi_json(false);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).expect("write docs/openapi.json");
+        return;
+    }
+    let published = std::fs::read_to_string(&path).expect("docs/openapi.json");
+    assert!(
+        published == generated,
+        "docs/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test -p shared --test openapi`"
+    );
+    assert_eq!(
+        shared::http::openapi::PUBLISHED,
+        generated,
+        "rebuild after updating the file"
+    );
+}
+
+#[tokio::test]
+async fn the_health_function_serves_the_published_document() {
+    let app = App::for_tests();
+    let health = shared::http::functions::HEALTH.app_router(&app);
+    let (status, _, doc) = send(&health, get_req("/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    let published: Value =
+        serde_json::from_str(shared::http::openapi::PUBLISHED).expect("published JSON");
+    assert_eq!(doc, published);
+    assert!(doc["paths"]["/balance"]["get"].is_object());
+}

@@ -49,6 +49,9 @@ pub fn routes() -> Router<App> {
         .merge(fcm::router())
         .merge(marketing::router())
         .merge(points::router())
+        .layer(axum::Extension(health::GenerateDocument(
+            openapi::openapi_json,
+        )))
 }
 
 /// Header carrying the request id (set by us when the client or API Gateway did not).

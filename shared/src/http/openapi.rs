@@ -85,6 +85,10 @@ pub fn openapi() -> OpenApi {
     .clone()
 }
 
+/// The published document: `openapi_json(false)` as of the last `UPDATE_OPENAPI=1 cargo test -p
+/// shared --test openapi` (that test fails when it differs from the generated one).
+pub const PUBLISHED: &str = include_str!("../../../docs/openapi.json");
+
 /// Tag of the operations served only by the local server (`/_dev/*`, `/docs`).
 pub const LOCAL_ONLY_TAG: &str = "dev";
 
