@@ -12,11 +12,14 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use shared::App;
 use shared::clock::{ClockRef, SystemClock};
+use shared::domain::money::Money;
 use shared::notify::local::LocalQueue;
-use shared::store::TableRef;
+use shared::payments::invoice::{InvoiceRecord, Status};
 use shared::store::counting::{Calls, CountingTable};
 use shared::store::local::LocalStore;
 use shared::store::schema::{LOGS, MAIN};
+use shared::store::{TableRef, keys, to_item};
+use shared::wallet::{self, Change, EntryType, PointsChange};
 use tower::ServiceExt;
 
 /// Calls one request made on each table.
@@ -225,6 +228,8 @@ pub async fn measure() -> anyhow::Result<Vec<Row>> {
         rows.push(row);
     }
 
+    money_writes(&c, &token, &mut rows).await?;
+
     let (row, body) = c
         .call("GET /extend", "valid session", get("/extend", Some(&token)))
         .await?;
@@ -259,4 +264,117 @@ pub async fn measure() -> anyhow::Result<Vec<Row>> {
     rows.push(row);
 
     Ok(rows)
+}
+
+fn with_key(mut req: Request<Body>, key: &str) -> Request<Body> {
+    if let Ok(v) = http::HeaderValue::from_str(key) {
+        req.headers_mut().insert("idempotency-key", v);
+    }
+    req
+}
+
+/// The money writes: debits (new, replayed and refused), a points redemption and a paid invoice's
+/// callback (first delivery and a replay). Funds, points and the pending invoice are set up
+/// outside the measured requests.
+async fn money_writes(c: &Counted, token: &str, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let user = "calls_user";
+    let credit = Change {
+        kind: EntryType::Credit,
+        amount: Money::from_rupiah(100_000),
+        description: "bench setup".into(),
+        reference_id: "bench".into(),
+    };
+    let points = PointsChange {
+        kind: EntryType::Credit,
+        points: 500,
+        description: "bench setup".into(),
+        reference_id: "bench".into(),
+    };
+    wallet::apply_full(&c.app, user, Some(&credit), Some(&points), None, &[])
+        .await
+        .map_err(|e| anyhow::anyhow!("setup credit: {e:?}"))?;
+
+    let debit = || {
+        post(
+            "/balance/decrease",
+            json!({"amount": 10_000, "description": "Purchase"}),
+            Some(token),
+        )
+    };
+    for (case, key, want) in [
+        ("new Idempotency-Key", "bench-debit-1", StatusCode::OK),
+        ("replayed Idempotency-Key", "bench-debit-1", StatusCode::OK),
+    ] {
+        let (row, body) = c
+            .call("POST /balance/decrease", case, with_key(debit(), key))
+            .await?;
+        expect(&row, &body, want)?;
+        rows.push(row);
+    }
+    let too_much = post(
+        "/balance/decrease",
+        json!({"amount": 10_000_000, "description": "Purchase"}),
+        Some(token),
+    );
+    let (row, body) = c
+        .call(
+            "POST /balance/decrease",
+            "insufficient balance",
+            with_key(too_much, "bench-debit-2"),
+        )
+        .await?;
+    expect(&row, &body, StatusCode::BAD_REQUEST)?;
+    rows.push(row);
+
+    let redeem = post("/points/redeem", json!({"points": 100}), Some(token));
+    let (row, body) = c
+        .call(
+            "POST /points/redeem",
+            "new Idempotency-Key",
+            with_key(redeem, "bench-redeem-1"),
+        )
+        .await?;
+    expect(&row, &body, StatusCode::OK)?;
+    rows.push(row);
+
+    let now = c.app.clock.epoch();
+    let id = "inv_bench_0001";
+    let k = keys::invoice(id);
+    let invoice = InvoiceRecord {
+        pk: k.pk,
+        sk: k.sk,
+        invoice_id: id.into(),
+        username: user.into(),
+        amount: 50_000,
+        currency: "IDR".into(),
+        description: "Top up balance".into(),
+        payment_method: None,
+        ewallet_type: None,
+        status: Status::Pending,
+        xendit_id: "bench0000000000000000001".into(),
+        invoice_url: "https://checkout.xendit.co/web/bench0000000000000000001".into(),
+        expiry_date: "2099-01-01T00:00:00.000Z".into(),
+        paid_at: None,
+        created_at: now,
+        updated_at: now,
+        gsi1pk: keys::user_invoices_gsi(user),
+        gsi1sk: format!("{:013}#{id}", now * 1000),
+        gsi2pk: Some("PENDING".into()),
+        gsi2sk: Some(format!("2099-01-01T00:00:00.000Z#{id}")),
+    };
+    c.raw_main.put(to_item(&invoice)?, None).await?;
+    let paid = json!({"id": "bench0000000000000000001", "external_id": id, "status": "PAID",
+        "amount": 50_000, "paid_amount": 50_000, "paid_at": "2026-11-27T08:00:00.000Z",
+        "payment_method": "BANK_TRANSFER", "payment_channel": "PERMATA", "currency": "IDR"});
+    let callback_token = c.app.config.xendit_callback_token.expose().to_owned();
+    for case in ["invoice paid", "replayed callback"] {
+        let req = Request::post("/payment-callback")
+            .header("content-type", "application/json")
+            .header("x-callback-token", &callback_token)
+            .body(Body::from(paid.to_string()))?;
+        let (row, body) = c.call("POST /payment-callback", case, req).await?;
+        expect(&row, &body, StatusCode::OK)?;
+        rows.push(row);
+    }
+    Ok(())
 }

@@ -117,3 +117,41 @@ async fn counting_table_counts_every_operation_including_failed_ones() {
     assert_eq!(c.reads(), 3);
     assert_eq!(c.writes(), 1);
 }
+
+#[tokio::test]
+async fn each_money_write_is_one_transaction_after_its_lookup_and_one_batch_read() {
+    let rows = measure().await.expect("measure");
+    for (route, case) in [
+        ("POST /balance/decrease", "new Idempotency-Key"),
+        ("POST /points/redeem", "new Idempotency-Key"),
+        ("POST /payment-callback", "invoice paid"),
+    ] {
+        let r = row(&rows, route, case);
+        // The lookup is the session (debit, redemption) or the invoice naming the payer
+        // (callback); the batch reads the idempotency record and the wallet together.
+        assert_eq!(
+            (r.main.transact, r.main.writes()),
+            (1, 1),
+            "{route} ({case}): {r:?}"
+        );
+        assert_eq!(
+            (r.main.get, r.main.batch_get, r.main.query),
+            (1, 1, 0),
+            "{route} ({case}): {r:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn replayed_and_refused_money_writes_write_nothing() {
+    let rows = measure().await.expect("measure");
+    for (route, case) in [
+        ("POST /balance/decrease", "replayed Idempotency-Key"),
+        ("POST /balance/decrease", "insufficient balance"),
+        ("POST /payment-callback", "replayed callback"),
+    ] {
+        let r = row(&rows, route, case);
+        assert_eq!(r.main.writes(), 0, "{route} ({case}): {r:?}");
+        assert!(r.main.reads() <= 2, "{route} ({case}): {r:?}");
+    }
+}

@@ -71,6 +71,16 @@ const ITEM_RW: &[TableAction] = &[
     Query,
     ConditionCheckItem,
 ];
+/// Item access plus the batch read a wallet change with an idempotency key makes.
+const MONEY_RW: &[TableAction] = &[
+    GetItem,
+    BatchGetItem,
+    PutItem,
+    UpdateItem,
+    DeleteItem,
+    Query,
+    ConditionCheckItem,
+];
 const LOG_WRITE: TableGrant = TableGrant {
     actions: &[PutItem],
     indexes: false,
@@ -141,7 +151,7 @@ pub const FUNCTIONS: &[FunctionAccess] = &[
     FunctionAccess {
         function: "payment",
         main: TableGrant {
-            actions: ITEM_RW,
+            actions: MONEY_RW,
             indexes: true,
         },
         logs: LOG_WRITE,
@@ -149,7 +159,7 @@ pub const FUNCTIONS: &[FunctionAccess] = &[
     FunctionAccess {
         function: "xendit-callback",
         main: TableGrant {
-            actions: ITEM_RW,
+            actions: MONEY_RW,
             indexes: true,
         },
         logs: LOG_WRITE,
@@ -157,7 +167,7 @@ pub const FUNCTIONS: &[FunctionAccess] = &[
     FunctionAccess {
         function: "xendit-sync",
         main: TableGrant {
-            actions: ITEM_RW,
+            actions: MONEY_RW,
             indexes: true,
         },
         logs: LOG_WRITE,
@@ -165,7 +175,14 @@ pub const FUNCTIONS: &[FunctionAccess] = &[
     FunctionAccess {
         function: "points",
         main: TableGrant {
-            actions: &[GetItem, PutItem, UpdateItem, Query, ConditionCheckItem],
+            actions: &[
+                GetItem,
+                BatchGetItem,
+                PutItem,
+                UpdateItem,
+                Query,
+                ConditionCheckItem,
+            ],
             indexes: false,
         },
         logs: LOG_WRITE,

@@ -345,20 +345,37 @@ pub async fn settle_paid(
         description: format!("Points for payment {}", rec.invoice_id),
         reference_id: rec.invoice_id.clone(),
     });
-    let referral_ops = if app.config.points.qualify_on == ReferralQualify::FirstPayment {
-        referral::completion_ops(app, &rec.username, &rec.invoice_id).await?
+    // One batch read: the idempotency record, the wallet and (when referrals qualify on the
+    // first payment) whether the payer was referred.
+    let qualifies = app.config.points.qualify_on == ReferralQualify::FirstPayment;
+    let mut read_keys = wallet::read_keys(&rec.username, &idem);
+    if qualifies {
+        read_keys.push(keys::referred_by(&rec.username));
+    }
+    let mut read = app.main.get_many(&read_keys).await?;
+    let referred = if qualifies {
+        read.pop().flatten()
     } else {
         None
     };
+    let wallet_read = wallet::WalletRead::from_items(read)?;
+    let referral_ops = match referred {
+        Some(item) => {
+            let by = Some(from_item(&item)?);
+            referral::completion_ops_for(app, &rec.username, by, &rec.invoice_id).await?
+        }
+        None => None,
+    };
     let mut extra = vec![invoice_op.clone()];
     extra.extend(referral_ops.iter().flatten().cloned());
-    let mut outcome = wallet::apply_full(
+    let mut outcome = wallet::apply_full_read(
         app,
         &rec.username,
         Some(&change),
         pchange.as_ref(),
-        Some(&idem),
+        &idem,
         &extra,
+        wallet_read,
     )
     .await?;
     if matches!(outcome, Outcome::ExtraRefused(i) if i > 0) {

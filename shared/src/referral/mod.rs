@@ -134,7 +134,19 @@ pub async fn completion_ops(
     referred: &str,
     reference: &str,
 ) -> Result<Option<Vec<TxOp>>, StoreError> {
-    let Some(by) = referred_by(app, referred).await? else {
+    let by = referred_by(app, referred).await?;
+    completion_ops_for(app, referred, by, reference).await
+}
+
+/// [`completion_ops`] with the referred user's `REFERRED_BY` item already read (`None`: not
+/// referred).
+pub async fn completion_ops_for(
+    app: &App,
+    referred: &str,
+    by: Option<ReferredBy>,
+    reference: &str,
+) -> Result<Option<Vec<TxOp>>, StoreError> {
+    let Some(by) = by else {
         return Ok(None);
     };
     let rkey = Key::new(keys::user_pk(&by.referrer), by.referral_sk.clone());

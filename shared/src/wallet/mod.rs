@@ -148,7 +148,12 @@ pub async fn read(app: &App, username: &str) -> Result<WalletRecord, StoreError>
 
 /// The wallet and whether its item exists.
 async fn read_stored(app: &App, username: &str) -> Result<(WalletRecord, bool), StoreError> {
-    match app.main.get(&keys::wallet(username)).await? {
+    stored(app.main.get(&keys::wallet(username)).await?, username)
+}
+
+/// The wallet in a read item, or a fresh one (and whether it exists).
+fn stored(item: Option<Item>, username: &str) -> Result<(WalletRecord, bool), StoreError> {
+    match item {
         Some(item) => Ok((from_item(&item)?, true)),
         None => {
             let k = keys::wallet(username);
@@ -165,14 +170,24 @@ async fn read_stored(app: &App, username: &str) -> Result<(WalletRecord, bool), 
 }
 
 async fn read_idem(app: &App, username: &str, idem: &Idem) -> Result<Option<Outcome>, WalletError> {
-    let Some(item) = app
+    let item = app
         .main
         .get(&keys::idempotency(&idem.scope, &idem.key))
-        .await?
-    else {
+        .await?;
+    replayed(item.as_ref(), username, idem)
+}
+
+/// The first answer for an idempotency key, if its record was read; a record for another request
+/// (fingerprint or user) is a reused key.
+fn replayed(
+    item: Option<&Item>,
+    username: &str,
+    idem: &Idem,
+) -> Result<Option<Outcome>, WalletError> {
+    let Some(item) = item else {
         return Ok(None);
     };
-    let rec: IdemRecord = from_item(&item)?;
+    let rec: IdemRecord = from_item(item)?;
     if rec.fingerprint != idem.fingerprint || rec.username != username {
         return Err(WalletError::KeyReuse);
     }
@@ -207,10 +222,76 @@ pub async fn apply_full(
     idem: Option<&Idem>,
     extra: &[TxOp],
 ) -> Result<Outcome, WalletError> {
-    if let Some(idem) = idem
-        && let Some(done) = read_idem(app, username, idem).await?
-    {
-        return Ok(done);
+    // With a key, its record and the wallet are read in one request (the usual case is a new key,
+    // and the wallet is needed then); a retry after a lost race reads the wallet alone.
+    let first_read = match idem {
+        Some(idem) => {
+            let read = app.main.get_many(&read_keys(username, idem)).await?;
+            Some(WalletRead::from_items(read)?)
+        }
+        None => None,
+    };
+    apply_read(app, username, change, points, idem, extra, first_read).await
+}
+
+/// The items a change with an idempotency key reads first, in this order: the key's record, the
+/// wallet. A caller with items of its own to read can read these in the same batch and hand them
+/// to [`apply_full_read`].
+pub fn read_keys(username: &str, idem: &Idem) -> Vec<crate::store::Key> {
+    vec![
+        keys::idempotency(&idem.scope, &idem.key),
+        keys::wallet(username),
+    ]
+}
+
+/// The idempotency record and wallet as read (by [`read_keys`]).
+pub struct WalletRead {
+    record: Option<Item>,
+    wallet: Option<Item>,
+}
+
+impl WalletRead {
+    /// From the answer to a batch read of exactly [`read_keys`].
+    pub fn from_items(items: Vec<Option<Item>>) -> Result<WalletRead, StoreError> {
+        match <[Option<Item>; 2]>::try_from(items) {
+            Ok([record, wallet]) => Ok(WalletRead { record, wallet }),
+            Err(_) => Err(StoreError::Invalid(
+                "batch read answered out of shape".into(),
+            )),
+        }
+    }
+}
+
+/// [`apply_full`] with its first read (idempotency record and wallet) already made by the caller.
+pub async fn apply_full_read(
+    app: &App,
+    username: &str,
+    change: Option<&Change>,
+    points: Option<&PointsChange>,
+    idem: &Idem,
+    extra: &[TxOp],
+    read: WalletRead,
+) -> Result<Outcome, WalletError> {
+    apply_read(app, username, change, points, Some(idem), extra, Some(read)).await
+}
+
+async fn apply_read(
+    app: &App,
+    username: &str,
+    change: Option<&Change>,
+    points: Option<&PointsChange>,
+    idem: Option<&Idem>,
+    extra: &[TxOp],
+    first_read: Option<WalletRead>,
+) -> Result<Outcome, WalletError> {
+    let mut prefetched = None;
+    if let Some(read) = first_read {
+        if let Some(idem) = idem
+            && let Some(done) = replayed(read.record.as_ref(), username, idem)?
+        {
+            return Ok(done);
+        }
+        prefetched = Some(stored(read.wallet, username)?);
     }
     let overflow = || WalletError::Store(StoreError::Invalid("wallet overflow".into()));
     for attempt in 0..MAX_ATTEMPTS {
@@ -218,7 +299,10 @@ pub async fn apply_full(
             let ms = rand::rng().random_range(1..=(2 + attempt as u64).min(20));
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
-        let (wallet, exists) = read_stored(app, username).await?;
+        let (wallet, exists) = match prefetched.take() {
+            Some(read) => read,
+            None => read_stored(app, username).await?,
+        };
         let after = match change {
             None => wallet.balance,
             Some(c) => match c.kind {
