@@ -166,6 +166,13 @@ echo "$calls" >&2
 step "warm load on the local server (${seconds} s per phase)"
 load=$("$driver" load --server "$server" --seconds "$seconds" --concurrency 64,8)
 echo "$load" >&2
+if command -v wrk >/dev/null 2>&1; then
+  step "GET /balance under wrk (${seconds} s per phase)"
+  wrk_table=$(scripts/wrk-balance.sh "$server" "$seconds")
+  echo "$wrk_table" >&2
+else
+  wrk_table="wrk is not installed here (\`apt-get install wrk\`); this part was skipped."
+fi
 run_mixed
 measure_secs=$(( $(date +%s) - measure_started ))
 
@@ -226,7 +233,7 @@ Target: ≤ 8 MiB for functions that use the AWS SDK, ≤ 3 MiB for those that d
 $size_rows
 ## 3. Warm throughput and latency of the local server
 
-\`userstate serve --memory\` (release, x86_64, embedded store, \`RUST_LOG=warn\` so request logs
+\`userstate serve --memory\` (\`server\` profile, x86_64, embedded store, \`RUST_LOG=warn\` so request logs
 are not part of the measurement, login rate limits raised) loaded by \`userstate-bench load\`: a
 closed loop per connection on loopback (the next request leaves when the previous answer's last
 byte arrived), ${seconds} s per phase, one single-threaded client process sharing the 2 cores with
@@ -237,12 +244,18 @@ verification (m = 19 MiB, t = 2), a session write, a rate-limit update and an au
 
 $load
 
+The same read under wrk (\`scripts/wrk-balance.sh\`: \`wrk -t1 --latency\`, one C client thread, same
+server build and phase length), which leaves more of the two cores to the server:
+
+$wrk_table
+
 ## 4. DynamoDB calls per request
 
 Each route driven once in-process through the real router on an embedded store wrapped in
 \`CountingTable\` (\`shared/src/store/counting.rs\`): one port call is one DynamoDB request (a query
 counts per page, a transaction once however many items it writes). Budgets asserted by
-\`bench/tests/table_calls.rs\`: authenticated reads ≤ 2 calls.
+\`bench/tests/table_calls.rs\`: authenticated reads ≤ 2 calls; a money write is its lookup (session or
+invoice), one batch read and one transaction.
 
 $calls
 

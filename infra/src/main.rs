@@ -5,6 +5,12 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: request handling allocates and frees many small buffers per
+/// request, and the measured `GET /balance` throughput under load is higher with it
+/// (docs/BENCHMARKS.md). Only this binary; the Lambda functions keep the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// UserState: accounts, wallet and payments — local server and operator tools.
 #[derive(Parser)]
 #[command(name = "userstate", version, about)]
