@@ -243,6 +243,25 @@ async fn deactivate_stores_the_reason_revokes_sessions_and_login_is_403() {
         .await;
     let t1 = e.token("leaver", "securePassword123").await;
     let t2 = e.token("leaver", "securePassword123").await;
+    for token in [
+        "leaver-phone-token-0000000001",
+        "leaver-tablet-token-000000002",
+    ] {
+        let reg = shared::devices::Registration {
+            token: Some(token.into()),
+            device_type: Some("android".into()),
+        };
+        shared::devices::register(&e.app, "leaver", &reg)
+            .await
+            .expect("register device");
+    }
+    assert_eq!(
+        shared::devices::of_user(&e.app, "leaver")
+            .await
+            .expect("devices")
+            .len(),
+        2
+    );
     let (s, b) = e
         .call(post(
             "/deactivate",
@@ -279,6 +298,30 @@ async fn deactivate_stores_the_reason_revokes_sessions_and_login_is_403() {
         .expect("get")
         .expect("login");
     assert_eq!(shared::store::get_s(&login, "status"), Some("deactivated"));
+    // No more pushes: the tokens and their owner records are gone.
+    assert!(
+        shared::devices::of_user(&e.app, "leaver")
+            .await
+            .expect("devices")
+            .is_empty()
+    );
+    let q = shared::store::Query::pk(keys::user_pk("leaver")).prefix(keys::FCM_PREFIX);
+    assert!(
+        shared::store::query_all(e.app.main.as_ref(), q)
+            .await
+            .expect("query")
+            .is_empty()
+    );
+    for token in [
+        "leaver-phone-token-0000000001",
+        "leaver-tablet-token-000000002",
+    ] {
+        let owner = keys::device_owner(&shared::devices::token_hash(token));
+        assert!(
+            e.app.main.get(&owner).await.expect("get").is_none(),
+            "{token}"
+        );
+    }
 }
 
 #[tokio::test]

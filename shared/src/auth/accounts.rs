@@ -926,6 +926,8 @@ pub async fn deactivate(app: &App, username: &str, reason: Option<&str>) -> Resu
         Err(e) if e.failed_at(0) => return Err(ApiError::unauthorized()),
         Err(e) => return Err(e.into()),
     }
+    // Before the sessions go: if this fails, the caller can still retry with its session.
+    crate::devices::remove_all(app, username).await?;
     session::revoke_all(app, username, None).await?;
     audit::record(
         app,

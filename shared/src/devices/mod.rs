@@ -146,6 +146,14 @@ pub async fn unregister(app: &App, username: &str, token: &str) -> Result<(), Ap
     remove(app, username, &hash).await
 }
 
+/// Forgets every push token of a user (a deactivated account gets no more pushes).
+pub async fn remove_all(app: &App, username: &str) -> Result<(), ApiError> {
+    for device in of_user(app, username).await? {
+        remove(app, username, &token_hash(&device.token)).await?;
+    }
+    Ok(())
+}
+
 /// Deletes a user's token item, and the owner item while it still names that user.
 async fn remove(app: &App, username: &str, hash: &str) -> Result<(), ApiError> {
     let ops = vec![
