@@ -348,7 +348,7 @@ pub async fn settle_paid(
     // One batch read: the idempotency record, the wallet and (when referrals qualify on the
     // first payment) whether the payer was referred.
     let qualifies = app.config.points.qualify_on == ReferralQualify::FirstPayment;
-    let mut read_keys = wallet::read_keys(&rec.username, &idem);
+    let mut read_keys = wallet::read_keys(&rec.username, &idem).to_vec();
     if qualifies {
         read_keys.push(keys::referred_by(&rec.username));
     }

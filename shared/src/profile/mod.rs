@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::audit::{self, LogKind};
 use crate::domain::{Phone, UserInfo, WalletRecord};
 use crate::error::{ApiError, FieldError};
-use crate::store::{Cond, StoreError, TxOp, Update, from_item, keys};
+use crate::store::{Cond, StoreError, TxOp, Update, from_item, get_array, keys};
 
 /// `GET /user/profile`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -34,16 +34,11 @@ pub async fn info(app: &App, username: &str) -> Result<UserInfo, ApiError> {
 
 /// The profile with balance and points: the INFO and WALLET items in one batch read.
 pub async fn get(app: &App, username: &str) -> Result<Profile, ApiError> {
-    let read = app
-        .main
-        .get_many(&[keys::info(username), keys::wallet(username)])
-        .await?;
-    let (info, wallet) = match <[Option<_>; 2]>::try_from(read) {
-        Ok([info, wallet]) => (info, wallet),
-        Err(_) => {
-            return Err(StoreError::Invalid("batch read answered out of shape".into()).into());
-        }
-    };
+    let [info, wallet] = get_array(
+        app.main.as_ref(),
+        &[keys::info(username), keys::wallet(username)],
+    )
+    .await?;
     let info: UserInfo =
         from_item(&info.ok_or_else(|| ApiError::not_found("Account does not exist"))?)?;
     let wallet = match wallet {

@@ -303,6 +303,22 @@ pub trait Table: Send + Sync + 'static {
 /// A shared handle to a table.
 pub type TableRef = Arc<dyn Table>;
 
+/// The answer of a batch read of `N` keys as an array, in key order.
+pub fn batch_array<const N: usize>(
+    items: Vec<Option<Item>>,
+) -> Result<[Option<Item>; N], StoreError> {
+    <[Option<Item>; N]>::try_from(items)
+        .map_err(|_| StoreError::Invalid("batch read answered out of shape".into()))
+}
+
+/// Reads `N` items in one request ([`Table::get_many`]), in key order.
+pub async fn get_array<const N: usize>(
+    table: &dyn Table,
+    keys: &[Key; N],
+) -> Result<[Option<Item>; N], StoreError> {
+    batch_array(table.get_many(keys).await?)
+}
+
 /// Reads one item as a record (`None` when absent or expired).
 pub async fn get_record<T: serde::de::DeserializeOwned>(
     table: &dyn Table,

@@ -17,7 +17,8 @@ use crate::domain::account::WalletRecord;
 use crate::domain::money::Money;
 use crate::error::ApiError;
 use crate::store::{
-    Cond, Item, Query, StoreError, TxOp, Update, from_item, keys, query_all, to_item,
+    Cond, Item, Key, Query, StoreError, TxOp, Update, batch_array, from_item, get_array, keys,
+    query_all, to_item,
 };
 
 /// Direction of a wallet change.
@@ -226,8 +227,8 @@ pub async fn apply_full(
     // and the wallet is needed then); a retry after a lost race reads the wallet alone.
     let first_read = match idem {
         Some(idem) => {
-            let read = app.main.get_many(&read_keys(username, idem)).await?;
-            Some(WalletRead::from_items(read)?)
+            let [record, wallet] = get_array(app.main.as_ref(), &read_keys(username, idem)).await?;
+            Some(WalletRead { record, wallet })
         }
         None => None,
     };
@@ -237,8 +238,8 @@ pub async fn apply_full(
 /// The items a change with an idempotency key reads first, in this order: the key's record, the
 /// wallet. A caller with items of its own to read can read these in the same batch and hand them
 /// to [`apply_full_read`].
-pub fn read_keys(username: &str, idem: &Idem) -> Vec<crate::store::Key> {
-    vec![
+pub fn read_keys(username: &str, idem: &Idem) -> [Key; 2] {
+    [
         keys::idempotency(&idem.scope, &idem.key),
         keys::wallet(username),
     ]
@@ -251,14 +252,10 @@ pub struct WalletRead {
 }
 
 impl WalletRead {
-    /// From the answer to a batch read of exactly [`read_keys`].
+    /// From the answer to a batch read of exactly [`read_keys`], in that order.
     pub fn from_items(items: Vec<Option<Item>>) -> Result<WalletRead, StoreError> {
-        match <[Option<Item>; 2]>::try_from(items) {
-            Ok([record, wallet]) => Ok(WalletRead { record, wallet }),
-            Err(_) => Err(StoreError::Invalid(
-                "batch read answered out of shape".into(),
-            )),
-        }
+        let [record, wallet] = batch_array(items)?;
+        Ok(WalletRead { record, wallet })
     }
 }
 
