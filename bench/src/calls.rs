@@ -14,11 +14,11 @@ use shared::App;
 use shared::clock::{ClockRef, SystemClock};
 use shared::domain::money::Money;
 use shared::notify::local::LocalQueue;
-use shared::payments::invoice::{InvoiceRecord, Status};
+use shared::payments::invoice::{InvoiceRecord, NewInvoice};
 use shared::store::counting::{Calls, CountingTable};
 use shared::store::local::LocalStore;
 use shared::store::schema::{LOGS, MAIN};
-use shared::store::{TableRef, keys, to_item};
+use shared::store::{TableRef, to_item};
 use shared::wallet::{self, Change, EntryType, PointsChange};
 use tower::ServiceExt;
 
@@ -337,31 +337,22 @@ async fn money_writes(c: &Counted, token: &str, rows: &mut Vec<Row>) -> anyhow::
     expect(&row, &body, StatusCode::OK)?;
     rows.push(row);
 
-    let now = c.app.clock.epoch();
     let id = "inv_bench_0001";
-    let k = keys::invoice(id);
-    let invoice = InvoiceRecord {
-        pk: k.pk,
-        sk: k.sk,
-        invoice_id: id.into(),
-        username: user.into(),
-        amount: 50_000,
-        currency: "IDR".into(),
-        description: "Top up balance".into(),
-        payment_method: None,
-        ewallet_type: None,
-        status: Status::Pending,
-        xendit_id: "bench0000000000000000001".into(),
-        invoice_url: "https://checkout.xendit.co/web/bench0000000000000000001".into(),
-        expiry_date: "2099-01-01T00:00:00.000Z".into(),
-        paid_at: None,
-        created_at: now,
-        updated_at: now,
-        gsi1pk: keys::user_invoices_gsi(user),
-        gsi1sk: format!("{:013}#{id}", now * 1000),
-        gsi2pk: Some("PENDING".into()),
-        gsi2sk: Some(format!("2099-01-01T00:00:00.000Z#{id}")),
-    };
+    let invoice = InvoiceRecord::pending(
+        NewInvoice {
+            invoice_id: id.into(),
+            username: user.into(),
+            amount: 50_000,
+            currency: "IDR".into(),
+            description: "Top up balance".into(),
+            payment_method: None,
+            ewallet_type: None,
+            xendit_id: "bench0000000000000000001".into(),
+            invoice_url: "https://checkout.xendit.co/web/bench0000000000000000001".into(),
+            expiry_date: "2099-01-01T00:00:00.000Z".into(),
+        },
+        c.app.clock.now(),
+    );
     c.raw_main.put(to_item(&invoice)?, None).await?;
     let paid = json!({"id": "bench0000000000000000001", "external_id": id, "status": "PAID",
         "amount": 50_000, "paid_amount": 50_000, "paid_at": "2026-11-27T08:00:00.000Z",

@@ -17,7 +17,7 @@ use shared::App;
 use shared::clock::SystemClock;
 use shared::config::Config;
 use shared::domain::money::Money;
-use shared::payments::invoice::{self, InvoiceRecord, Status};
+use shared::payments::invoice::{self, InvoiceRecord, NewInvoice, Status};
 use shared::payments::sync;
 use shared::store::local::LocalStore;
 use shared::store::schema::{GSI1, GSI2};
@@ -843,30 +843,21 @@ async fn the_callback_function_credits_from_a_function_url_event() {
     let e = env().await;
     let token = e.user("lambdauser").await;
     // The sample event pays invoice `inv_local_0001` (Xendit id 579c8d61f23fa4ca35e52da4) 50 000.
-    let now = chrono::Utc::now().timestamp();
-    let k = keys::invoice("inv_local_0001");
-    let rec = InvoiceRecord {
-        pk: k.pk,
-        sk: k.sk,
-        invoice_id: "inv_local_0001".into(),
-        username: "lambdauser".into(),
-        amount: 50_000,
-        currency: "IDR".into(),
-        description: "Top up balance".into(),
-        payment_method: None,
-        ewallet_type: None,
-        status: Status::Pending,
-        xendit_id: "579c8d61f23fa4ca35e52da4".into(),
-        invoice_url: "https://checkout.xendit.co/web/579c8d61f23fa4ca35e52da4".into(),
-        expiry_date: "2099-01-01T00:00:00.000Z".into(),
-        paid_at: None,
-        created_at: now,
-        updated_at: now,
-        gsi1pk: keys::user_invoices_gsi("lambdauser"),
-        gsi1sk: format!("{:013}#inv_local_0001", now * 1000),
-        gsi2pk: Some("PENDING".into()),
-        gsi2sk: Some("2099-01-01T00:00:00.000Z#inv_local_0001".into()),
-    };
+    let rec = InvoiceRecord::pending(
+        NewInvoice {
+            invoice_id: "inv_local_0001".into(),
+            username: "lambdauser".into(),
+            amount: 50_000,
+            currency: "IDR".into(),
+            description: "Top up balance".into(),
+            payment_method: None,
+            ewallet_type: None,
+            xendit_id: "579c8d61f23fa4ca35e52da4".into(),
+            invoice_url: "https://checkout.xendit.co/web/579c8d61f23fa4ca35e52da4".into(),
+            expiry_date: "2099-01-01T00:00:00.000Z".into(),
+        },
+        chrono::Utc::now(),
+    );
     e.app
         .main
         .put(to_item(&rec).expect("item"), None)

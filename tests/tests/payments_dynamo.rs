@@ -9,10 +9,10 @@ use shared::App;
 use shared::clock::{ClockRef, SystemClock};
 use shared::config::Config;
 use shared::domain::money::Money;
-use shared::payments::invoice::{self, InvoiceRecord, Status};
+use shared::payments::invoice::{self, InvoiceRecord, NewInvoice, Status};
 use shared::store::dynamo::{DynamoTable, create_table};
 use shared::store::schema::{LOGS, MAIN};
-use shared::store::{TableRef, keys, to_item};
+use shared::store::{TableRef, to_item};
 use shared::wallet::{self, Change, EntryType, WalletError};
 
 async fn app() -> Option<App> {
@@ -89,30 +89,21 @@ async fn on_dynamodb_debits_never_overdraw_and_a_payment_is_credited_once() {
     );
 
     // The same payment settled 10 times at once (callbacks and syncs racing) credits once.
-    let now = chrono::Utc::now().timestamp();
-    let k = keys::invoice("inv-dynamo-1");
-    let rec = InvoiceRecord {
-        pk: k.pk,
-        sk: k.sk,
-        invoice_id: "inv-dynamo-1".into(),
-        username: "payer".into(),
-        amount: 25_000,
-        currency: "IDR".into(),
-        description: "Top up".into(),
-        payment_method: None,
-        ewallet_type: None,
-        status: Status::Pending,
-        xendit_id: "x-dynamo-1".into(),
-        invoice_url: "http://example.invalid".into(),
-        expiry_date: "2099-01-01T00:00:00.000Z".into(),
-        paid_at: None,
-        created_at: now,
-        updated_at: now,
-        gsi1pk: keys::user_invoices_gsi("payer"),
-        gsi1sk: format!("{:013}#inv-dynamo-1", now * 1000),
-        gsi2pk: Some(keys::PENDING_INVOICES_GSI_PK.into()),
-        gsi2sk: Some("2099#inv-dynamo-1".into()),
-    };
+    let rec = InvoiceRecord::pending(
+        NewInvoice {
+            invoice_id: "inv-dynamo-1".into(),
+            username: "payer".into(),
+            amount: 25_000,
+            currency: "IDR".into(),
+            description: "Top up".into(),
+            payment_method: None,
+            ewallet_type: None,
+            xendit_id: "x-dynamo-1".into(),
+            invoice_url: "http://example.invalid".into(),
+            expiry_date: "2099-01-01T00:00:00.000Z".into(),
+        },
+        chrono::Utc::now(),
+    );
     app.main
         .put(to_item(&rec).expect("item"), None)
         .await

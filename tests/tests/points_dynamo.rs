@@ -13,10 +13,10 @@ use shared::App;
 use shared::clock::{ClockRef, ManualClock, SystemClock};
 use shared::config::Config;
 use shared::domain::money::{Money, Points};
-use shared::payments::invoice::{self, InvoiceRecord, Status};
+use shared::payments::invoice::{self, InvoiceRecord, NewInvoice};
 use shared::store::dynamo::{DynamoTable, create_table};
 use shared::store::schema::{LOGS, MAIN};
-use shared::store::{TableRef, keys, to_item};
+use shared::store::{TableRef, to_item};
 use shared::wallet::{self, Change, EntryType, PointsChange};
 use shared::{points, referral};
 
@@ -110,29 +110,21 @@ async fn on_dynamodb_redemptions_never_overdraw_and_a_referral_bonus_is_paid_onc
         )
         .await
         .expect("referral recorded");
-    let k = keys::invoice("inv-pts-1");
-    let rec = InvoiceRecord {
-        pk: k.pk,
-        sk: k.sk,
-        invoice_id: "inv-pts-1".into(),
-        username: "payer".into(),
-        amount: 40_000,
-        currency: "IDR".into(),
-        description: "Top up".into(),
-        payment_method: None,
-        ewallet_type: None,
-        status: Status::Pending,
-        xendit_id: "x-pts-1".into(),
-        invoice_url: "http://example.invalid".into(),
-        expiry_date: "2099-01-01T00:00:00.000Z".into(),
-        paid_at: None,
-        created_at: now.timestamp(),
-        updated_at: now.timestamp(),
-        gsi1pk: keys::user_invoices_gsi("payer"),
-        gsi1sk: format!("{:013}#inv-pts-1", now.timestamp_millis()),
-        gsi2pk: Some(keys::PENDING_INVOICES_GSI_PK.into()),
-        gsi2sk: Some("2099#inv-pts-1".into()),
-    };
+    let rec = InvoiceRecord::pending(
+        NewInvoice {
+            invoice_id: "inv-pts-1".into(),
+            username: "payer".into(),
+            amount: 40_000,
+            currency: "IDR".into(),
+            description: "Top up".into(),
+            payment_method: None,
+            ewallet_type: None,
+            xendit_id: "x-pts-1".into(),
+            invoice_url: "http://example.invalid".into(),
+            expiry_date: "2099-01-01T00:00:00.000Z".into(),
+        },
+        now,
+    );
     app.main
         .put(to_item(&rec).expect("item"), None)
         .await

@@ -67,7 +67,49 @@ pub struct InvoiceRecord {
     pub gsi2sk: Option<String>,
 }
 
+/// An invoice Xendit has just created for a user, before it is stored.
+pub struct NewInvoice {
+    pub invoice_id: String,
+    pub username: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub payment_method: Option<String>,
+    pub ewallet_type: Option<String>,
+    pub xendit_id: String,
+    pub invoice_url: String,
+    pub expiry_date: String,
+}
+
 impl InvoiceRecord {
+    /// The stored form of a new, pending invoice: its key and its index entries (the user's
+    /// invoices by creation time; the pending ones by expiry, for the sync) follow from its fields.
+    pub fn pending(new: NewInvoice, now: chrono::DateTime<chrono::Utc>) -> InvoiceRecord {
+        let key = keys::invoice(&new.invoice_id);
+        InvoiceRecord {
+            pk: key.pk,
+            sk: key.sk,
+            gsi1pk: keys::user_invoices_gsi(&new.username),
+            gsi1sk: format!("{:013}#{}", now.timestamp_millis(), new.invoice_id),
+            gsi2pk: Some(keys::PENDING_INVOICES_GSI_PK.into()),
+            gsi2sk: Some(format!("{}#{}", new.expiry_date, new.invoice_id)),
+            invoice_id: new.invoice_id,
+            username: new.username,
+            amount: new.amount,
+            currency: new.currency,
+            description: new.description,
+            payment_method: new.payment_method,
+            ewallet_type: new.ewallet_type,
+            status: Status::Pending,
+            xendit_id: new.xendit_id,
+            invoice_url: new.invoice_url,
+            expiry_date: new.expiry_date,
+            paid_at: None,
+            created_at: now.timestamp(),
+            updated_at: now.timestamp(),
+        }
+    }
+
     /// The real-time event payload of this invoice.
     pub fn status_event(&self) -> PaymentStatus {
         PaymentStatus {
@@ -230,30 +272,21 @@ pub async fn checkout(
         tracing::error!(invoice_id, "xendit answered a different invoice than asked");
         return Err(ApiError::bad_gateway("Payment provider unavailable"));
     }
-    let now = app.clock.now();
-    let key = keys::invoice(&invoice_id);
-    let rec = InvoiceRecord {
-        pk: key.pk,
-        sk: key.sk,
-        invoice_id: invoice_id.clone(),
-        username: username.to_owned(),
-        amount: x.amount,
-        currency: x.currency.clone().unwrap_or_else(|| "IDR".into()),
-        description: req.description.clone(),
-        payment_method: req.payment_method.clone(),
-        ewallet_type: req.ewallet_type.clone(),
-        status: Status::Pending,
-        xendit_id: x.id.clone(),
-        invoice_url: x.invoice_url.clone(),
-        expiry_date: x.expiry_date.clone(),
-        paid_at: None,
-        created_at: now.timestamp(),
-        updated_at: now.timestamp(),
-        gsi1pk: keys::user_invoices_gsi(username),
-        gsi1sk: format!("{:013}#{invoice_id}", now.timestamp_millis()),
-        gsi2pk: Some(keys::PENDING_INVOICES_GSI_PK.into()),
-        gsi2sk: Some(format!("{}#{invoice_id}", x.expiry_date)),
-    };
+    let rec = InvoiceRecord::pending(
+        NewInvoice {
+            invoice_id: invoice_id.clone(),
+            username: username.to_owned(),
+            amount: x.amount,
+            currency: x.currency.clone().unwrap_or_else(|| "IDR".into()),
+            description: req.description.clone(),
+            payment_method: req.payment_method.clone(),
+            ewallet_type: req.ewallet_type.clone(),
+            xendit_id: x.id.clone(),
+            invoice_url: x.invoice_url.clone(),
+            expiry_date: x.expiry_date.clone(),
+        },
+        app.clock.now(),
+    );
     if let Err(e) = app
         .main
         .put(to_item(&rec)?, Some(Cond::item_absent()))
