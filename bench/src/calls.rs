@@ -283,6 +283,7 @@ async fn money_writes(c: &Counted, token: &str, rows: &mut Vec<Row>) -> anyhow::
         amount: Money::from_rupiah(100_000),
         description: "bench setup".into(),
         reference_id: "bench".into(),
+        funds: shared::wallet::Funds::Cash,
     };
     let points = PointsChange {
         kind: EntryType::Credit,
@@ -357,7 +358,14 @@ async fn money_writes(c: &Counted, token: &str, rows: &mut Vec<Row>) -> anyhow::
     let paid = json!({"id": "bench0000000000000000001", "external_id": id, "status": "PAID",
         "amount": 50_000, "paid_amount": 50_000, "paid_at": "2026-11-27T08:00:00.000Z",
         "payment_method": "BANK_TRANSFER", "payment_channel": "PERMATA", "currency": "IDR"});
-    let callback_token = c.app.config.xendit_callback_token.expose().to_owned();
+    let callback_token = c
+        .app
+        .config
+        .xendit_callback_token
+        .as_ref()
+        .expect("local token")
+        .expose()
+        .to_owned();
     for case in ["invoice paid", "replayed callback"] {
         let req = Request::post("/payment-callback")
             .header("content-type", "application/json")

@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::auth::password::HashGate;
 use crate::blobs::{BlobsRef, DirBlobs, MemoryBlobs, UnconfiguredBlobs};
 use crate::clock::{ClockRef, SystemClock};
 use crate::config::{Backend, Config, ConfigError};
@@ -19,7 +20,7 @@ use crate::store::policy::PolicyTable;
 use crate::store::schema::{LOGS, MAIN};
 use crate::store::unconfigured::UnconfiguredTable;
 use crate::store::{StoreError, TableRef};
-use crate::ws::{LocalHub, WsPushRef};
+use crate::ws::{LocalHub, UnconfiguredWs, WsSenderRef};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +51,8 @@ pub struct Inner {
     pub blobs: BlobsRef,
     /// Xendit client (the simulator's URL in local mode).
     pub xendit: Xendit,
-    /// Real-time push to WebSocket subscribers.
-    pub ws: WsPushRef,
+    /// Delivery to one WebSocket connection (API Gateway on AWS, the in-process hub locally).
+    pub ws: WsSenderRef,
     /// The in-process WebSocket hub behind `ws` (local backend only; feeds `/ws`).
     pub ws_hub: Option<Arc<LocalHub>>,
     /// State of the local Xendit simulator (`/_dev/xendit`, local backend only).
@@ -59,6 +60,8 @@ pub struct Inner {
     /// The AWS SDK configuration loaded at start (aws backend only), for clients built later
     /// (the notifier's SES client).
     pub sdk: Option<aws_config::SdkConfig>,
+    /// Admission to the password-hashing threads (bounded queue, per-client share).
+    pub hashing: Arc<HashGate>,
 }
 
 impl Deref for App {
@@ -80,6 +83,9 @@ impl App {
     /// grants its IAM policy carries).
     pub async fn for_function(function: &'static Function) -> Result<App, StartError> {
         let config = Config::from_env()?;
+        config.require(function.settings, |name| {
+            std::env::var(name).is_ok_and(|v| !v.is_empty())
+        })?;
         let app = match config.backend {
             Backend::Aws => App::on_aws(config, function.ports).await,
             Backend::Local => App::local_for_function(config)?,
@@ -183,9 +189,9 @@ impl App {
             Some(s3) => s3(&sdk, &config),
             None => Arc::new(UnconfiguredBlobs),
         };
-        let ws = match (ports.ws_push, &config.ws_management_endpoint) {
-            (Some(push), Some(endpoint)) => Some(push(&sdk, endpoint, main.clone())),
-            _ => None,
+        let ws: Option<WsSenderRef> = match (ports.ws_push, &config.ws_management_endpoint) {
+            (Some(push), Some(endpoint)) => Some(push(&sdk, endpoint)),
+            _ => Some(Arc::new(UnconfiguredWs)),
         };
         let mut app = App::assemble_all(config, main, logs, clock, queue, blobs, ws);
         if let Some(inner) = Arc::get_mut(&mut app.0) {
@@ -255,8 +261,8 @@ impl App {
         App::assemble_all(config, main, logs, clock, queue, blobs, None)
     }
 
-    /// Assembles everything; without a push adapter, an in-process WebSocket hub is used (on AWS
-    /// without `WS_MANAGEMENT_ENDPOINT` it simply has no subscribers).
+    /// Assembles everything; without a WebSocket sender, the in-process hub is used (the local
+    /// server's `/ws`).
     fn assemble_all(
         config: Config,
         main: TableRef,
@@ -264,14 +270,15 @@ impl App {
         clock: ClockRef,
         queue: QueueRef,
         blobs: BlobsRef,
-        ws: Option<WsPushRef>,
+        ws: Option<WsSenderRef>,
     ) -> App {
         let xendit = Xendit::new(&config);
+        let hashing = HashGate::new(config.hash_limits);
         let (ws, ws_hub) = match ws {
             Some(ws) => (ws, None),
             None => {
                 let hub = Arc::new(LocalHub::default());
-                (hub.clone() as WsPushRef, Some(hub))
+                (hub.clone() as WsSenderRef, Some(hub))
             }
         };
         App(Arc::new(Inner {
@@ -287,17 +294,25 @@ impl App {
             ws_hub,
             simulator: Arc::new(Simulator::default()),
             sdk: None,
+            hashing,
         }))
     }
 
-    /// The same application with another queue (tests inspect a `notify::memory::MemoryQueue`).
-    pub fn with_queue(&self, queue: QueueRef) -> App {
-        App(Arc::new(Inner {
+    /// The same application with another WebSocket sender (tests use a fake Management API).
+    pub fn with_ws(&self, ws: WsSenderRef) -> App {
+        let mut inner = self.rebuild();
+        inner.ws = ws;
+        inner.ws_hub = None;
+        App(Arc::new(inner))
+    }
+
+    fn rebuild(&self) -> Inner {
+        Inner {
             config: self.config.clone(),
             main: self.main.clone(),
             logs: self.logs.clone(),
             clock: self.clock.clone(),
-            queue,
+            queue: self.queue.clone(),
             started: self.started,
             blobs: self.blobs.clone(),
             xendit: self.xendit.clone(),
@@ -305,6 +320,14 @@ impl App {
             ws_hub: self.ws_hub.clone(),
             simulator: self.simulator.clone(),
             sdk: self.sdk.clone(),
-        }))
+            hashing: self.hashing.clone(),
+        }
+    }
+
+    /// The same application with another queue (tests inspect a `notify::memory::MemoryQueue`).
+    pub fn with_queue(&self, queue: QueueRef) -> App {
+        let mut inner = self.rebuild();
+        inner.queue = queue;
+        App(Arc::new(inner))
     }
 }

@@ -53,3 +53,22 @@ impl Clock for ManualClock {
 
 /// Shared clock handle.
 pub type ClockRef = Arc<dyn Clock>;
+
+/// A point in (monotonic) time by which a job must stop starting new work.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(std::time::Instant);
+
+impl Deadline {
+    /// `budget` from now.
+    pub fn after(budget: std::time::Duration) -> Deadline {
+        Deadline(std::time::Instant::now() + budget)
+    }
+    /// Whether the deadline has passed.
+    pub fn passed(&self) -> bool {
+        std::time::Instant::now() >= self.0
+    }
+    /// Time left (zero once passed).
+    pub fn left(&self) -> std::time::Duration {
+        self.0.saturating_duration_since(std::time::Instant::now())
+    }
+}

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::auth::password::HashLimits;
 use crate::ratelimit::Limit;
 
 /// Which adapters the application wires.
@@ -63,9 +64,11 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// `BODY_LIMIT_BYTES` (default 1 MiB): largest accepted request body (uploads have their own cap).
     pub body_limit_bytes: usize,
-    /// `XENDIT_SECRET_KEY`, `XENDIT_CALLBACK_TOKEN`, `XENDIT_BASE_URL`.
-    pub xendit_secret_key: Secret,
-    pub xendit_callback_token: Secret,
+    /// `XENDIT_SECRET_KEY`, `XENDIT_CALLBACK_TOKEN`: dev values in local mode; in aws mode only
+    /// what the environment gives (the functions that use them require them at start, see
+    /// [`Setting`]). `XENDIT_BASE_URL`.
+    pub xendit_secret_key: Option<Secret>,
+    pub xendit_callback_token: Option<Secret>,
     pub xendit_base_url: String,
     /// `XENDIT_TIMEOUT_MS` (default 10000): per-request timeout of calls to Xendit.
     pub xendit_timeout_ms: u64,
@@ -99,7 +102,45 @@ pub struct Config {
     pub limits: RateLimits,
     /// `POINTS_*` / `REFERRAL_*`: earning, redemption, expiry and referral rules.
     pub points: PointsConfig,
+    /// `HASH_QUEUE_MAX` (default 8 per core), `HASH_INFLIGHT_PER_CLIENT` (default 4): bounds on
+    /// password hashing work waiting in this process, in all and per client.
+    pub hash_limits: HashLimits,
+    /// `MAX_OPEN_INVOICES` (default 10): PENDING checkout invoices one user may hold.
+    pub max_open_invoices: i64,
+    /// `SYNC_BUDGET_SECS` (default 240): wall-clock budget of one sync run (keep it below the
+    /// sync function's timeout; the Lambda deadline also bounds it).
+    pub sync_budget_secs: u64,
+    /// `SYNC_MAX_INVOICES` (default 300): invoices checked at Xendit per sync run at most.
+    pub sync_max_invoices: usize,
+    /// `SYNC_MAX_WALLETS` (default 5000): wallets the points-expiry step looks at per run at most.
+    pub sync_max_wallets: usize,
+    /// `WS_SESSION_RECHECK_SECS` (default 30): how often the local `/ws` endpoint re-checks the
+    /// session of an open connection (closing it once revoked).
+    pub ws_recheck_secs: u64,
 }
+
+/// A setting a function needs at start in aws mode, declared next to its ports
+/// ([`crate::lambda::Function`]): missing or unusable values stop the function with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// `SECRET_AUTH_CONFIG`: signs and verifies session tokens (and keys OTP hashes).
+    JwtSecret,
+    /// `XENDIT_SECRET_KEY`: calls the Xendit API.
+    XenditSecretKey,
+    /// `XENDIT_CALLBACK_TOKEN`: authenticates Xendit's callbacks.
+    XenditCallbackToken,
+    /// `NOTIFY_QUEUE_URL`: queues mail, SMS and push.
+    NotifyQueueUrl,
+    /// `PUBLIC_BASE_URL`: links in mail.
+    PublicBaseUrl,
+    /// `IMAGE_BUCKET`: profile images.
+    ImageBucket,
+    /// `WS_MANAGEMENT_ENDPOINT`: pushes payment status to WebSocket clients.
+    WsManagementEndpoint,
+}
+
+/// Shortest accepted `XENDIT_CALLBACK_TOKEN` / `XENDIT_SECRET_KEY` in aws mode (Xendit's are longer).
+const MIN_PROVIDER_SECRET: usize = 32;
 
 /// When a pending referral becomes completed (and the referrer earns the bonus).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +166,12 @@ pub struct PointsConfig {
     pub referral_bonus: i64,
     /// `REFERRAL_QUALIFY_ON` (`first_payment` default, or `verification`).
     pub qualify_on: ReferralQualify,
+    /// `REFERRAL_MIN_PAYMENT` (default 50000): the smallest payment (rupiah) that qualifies a
+    /// referral; smaller payments leave it pending.
+    pub referral_min_payment: i64,
+    /// `REFERRAL_CAP` (`MAX/SECONDS`, default 10 per 30 days): rewarded referrals per referrer
+    /// per window; past it a referral completes without a bonus.
+    pub referral_cap: Limit,
 }
 
 impl Default for PointsConfig {
@@ -136,6 +183,8 @@ impl Default for PointsConfig {
             expiry_months: 0,
             referral_bonus: 50,
             qualify_on: ReferralQualify::FirstPayment,
+            referral_min_payment: 50_000,
+            referral_cap: Limit::new(10, 30 * 86_400),
         }
     }
 }
@@ -159,6 +208,10 @@ pub struct RateLimits {
     pub check_email_ip: Limit,
     /// `RATE_LIMIT_SIGNUP_IP` (20/3600): signups per IP.
     pub signup_ip: Limit,
+    /// `RATE_LIMIT_PASSWORD_CHANGE` (5/900): failed `/update-pwd` attempts per account.
+    pub password_change: Limit,
+    /// `RATE_LIMIT_PHONE_CHANGE` (5/86400): phone-change codes sent per account.
+    pub phone_change: Limit,
 }
 
 impl Default for RateLimits {
@@ -172,12 +225,24 @@ impl Default for RateLimits {
             reset_ip: Limit::new(20, 3600),
             check_email_ip: Limit::new(30, 60),
             signup_ip: Limit::new(20, 3600),
+            password_change: Limit::new(5, 900),
+            phone_change: Limit::new(5, 86_400),
         }
     }
 }
 
 /// Dev-only JWT key used in local mode when `SECRET_AUTH_CONFIG` is unset.
 const LOCAL_DEV_SECRET: &str = "local-development-secret-not-for-production-use!";
+/// Local-mode Xendit key and callback token (the simulator's); refused in aws mode.
+pub const LOCAL_XENDIT_KEY: &str = "xnd_development_local";
+pub const LOCAL_CALLBACK_TOKEN: &str = "local-callback-token";
+
+/// 32 random bytes, hex: a key nobody else knows.
+fn random_key() -> String {
+    let mut b = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
 
 impl Config {
     /// Reads the process environment.
@@ -206,7 +271,8 @@ impl Config {
             }
             v
         };
-        let secret = require("SECRET_AUTH_CONFIG");
+        // Required by the functions that sign or verify tokens (see `Setting`), not by all.
+        let secret = get("SECRET_AUTH_CONFIG");
         let main_table = require("MAIN_TABLE");
         let logs_table = require("LOGS_TABLE");
         let mut parse_num = |name: &str, default: i64, min: i64, max: i64| -> i64 {
@@ -230,12 +296,30 @@ impl Config {
         let invoice_duration_secs = parse_num("INVOICE_DURATION_SECS", 86_400, 60, 31 * 86_400);
         let notify_max_receives = parse_num("NOTIFY_MAX_RECEIVES", 5, 1, 1000);
         let body_limit_bytes = parse_num("BODY_LIMIT_BYTES", 1 << 20, 1024, 64 << 20) as usize;
+        let default_hash = HashLimits::default();
+        let hash_limits = HashLimits {
+            queue_max: parse_num("HASH_QUEUE_MAX", default_hash.queue_max as i64, 1, 10_000)
+                as usize,
+            per_client: parse_num(
+                "HASH_INFLIGHT_PER_CLIENT",
+                default_hash.per_client as i64,
+                1,
+                1_000,
+            ) as usize,
+        };
+        let max_open_invoices = parse_num("MAX_OPEN_INVOICES", 10, 1, 10_000);
+        let sync_budget_secs = parse_num("SYNC_BUDGET_SECS", 240, 1, 900) as u64;
+        let sync_max_invoices = parse_num("SYNC_MAX_INVOICES", 300, 1, 100_000) as usize;
+        let sync_max_wallets = parse_num("SYNC_MAX_WALLETS", 5_000, 1, 10_000_000) as usize;
+        let ws_recheck_secs = parse_num("WS_SESSION_RECHECK_SECS", 30, 1, 3_600) as u64;
         let points = PointsConfig {
             redeem_rate: parse_num("POINTS_REDEEM_RATE", 100, 1, 1_000_000),
             redeem_min: parse_num("POINTS_REDEEM_MIN", 100, 1, 1_000_000_000),
             per_amount: parse_num("POINTS_PER_AMOUNT", 10_000, 0, 1_000_000_000),
             expiry_months: parse_num("POINTS_EXPIRY_MONTHS", 0, 0, 120),
             referral_bonus: parse_num("REFERRAL_BONUS_POINTS", 50, 0, 1_000_000),
+            referral_min_payment: parse_num("REFERRAL_MIN_PAYMENT", 50_000, 1, 1_000_000_000),
+            referral_cap: PointsConfig::default().referral_cap,
             qualify_on: match get("REFERRAL_QUALIFY_ON").as_deref() {
                 None | Some("first_payment") => ReferralQualify::FirstPayment,
                 Some("verification") => ReferralQualify::Verification,
@@ -247,6 +331,7 @@ impl Config {
                 }
             },
         };
+        let mut points = points;
         let mut limits = RateLimits::default();
         for (name, slot) in [
             ("RATE_LIMIT_LOGIN_ACCOUNT", &mut limits.login_account),
@@ -257,6 +342,8 @@ impl Config {
             ("RATE_LIMIT_RESET_IP", &mut limits.reset_ip),
             ("RATE_LIMIT_CHECK_EMAIL_IP", &mut limits.check_email_ip),
             ("RATE_LIMIT_SIGNUP_IP", &mut limits.signup_ip),
+            ("RATE_LIMIT_PASSWORD_CHANGE", &mut limits.password_change),
+            ("RATE_LIMIT_PHONE_CHANGE", &mut limits.phone_change),
         ] {
             if let Some(v) = get(name) {
                 match Limit::parse(&v) {
@@ -267,12 +354,24 @@ impl Config {
                 }
             }
         }
+        if let Some(v) = get("REFERRAL_CAP") {
+            match Limit::parse(&v) {
+                Some(l) => points.referral_cap = l,
+                None => problems.push(format!(
+                    "REFERRAL_CAP must be MAX/SECONDS (e.g. 10/2592000), got `{v}`"
+                )),
+            }
+        }
         let jwt_secret = match secret {
             Some(s) if s.len() >= 32 => Secret::new(s),
             Some(_) => {
                 problems.push("SECRET_AUTH_CONFIG must be at least 32 bytes".into());
                 Secret::new(LOCAL_DEV_SECRET)
             }
+            // On AWS a function without the secret gets a random key of its own: nothing it
+            // signs verifies elsewhere and nothing signed elsewhere verifies in it (functions
+            // that handle tokens require the setting at start).
+            None if aws => Secret::new(random_key()),
             None => Secret::new(LOCAL_DEV_SECRET),
         };
         if !problems.is_empty() {
@@ -314,12 +413,13 @@ impl Config {
                 None => Some(PathBuf::from("./.userstate")),
             },
             body_limit_bytes,
-            xendit_secret_key: Secret::new(
-                get("XENDIT_SECRET_KEY").unwrap_or_else(|| "xnd_development_local".into()),
-            ),
-            xendit_callback_token: Secret::new(
-                get("XENDIT_CALLBACK_TOKEN").unwrap_or_else(|| "local-callback-token".into()),
-            ),
+            // No fallback in aws mode: an empty token must never become the public local default.
+            xendit_secret_key: get("XENDIT_SECRET_KEY")
+                .or_else(|| (!aws).then(|| LOCAL_XENDIT_KEY.into()))
+                .map(Secret::new),
+            xendit_callback_token: get("XENDIT_CALLBACK_TOKEN")
+                .or_else(|| (!aws).then(|| LOCAL_CALLBACK_TOKEN.into()))
+                .map(Secret::new),
             notify_queue_url: get("NOTIFY_QUEUE_URL"),
             image_bucket: get("IMAGE_BUCKET"),
             ws_management_endpoint: get("WS_MANAGEMENT_ENDPOINT"),
@@ -334,6 +434,12 @@ impl Config {
             sms_sender_id: get("SMS_SENDER_ID").unwrap_or_else(|| "USERSTATE".into()),
             limits,
             points,
+            hash_limits,
+            max_open_invoices,
+            sync_budget_secs,
+            sync_max_invoices,
+            sync_max_wallets,
+            ws_recheck_secs,
         })
     }
 
@@ -345,22 +451,64 @@ impl Config {
         c
     }
 
-    /// Fails when a value that only some functions need is missing in aws mode.
-    pub fn require(&self, what: &[(&str, bool)]) -> Result<(), ConfigError> {
+    /// In aws mode, fails naming every setting of `needed` that is missing or unusable
+    /// (`present` tells which optional variables were given at all, e.g. `PUBLIC_BASE_URL`,
+    /// which has a local default). A no-op in local mode.
+    pub fn require(
+        &self,
+        needed: &[Setting],
+        present: impl Fn(&str) -> bool,
+    ) -> Result<(), ConfigError> {
         if self.backend != Backend::Aws {
             return Ok(());
         }
-        let missing: Vec<&str> = what
+        let provider_secret = |name: &str, v: &Option<Secret>| match v {
+            None => Some(format!("{name} is required (it is unset or empty)")),
+            Some(s)
+                if s.expose().len() < MIN_PROVIDER_SECRET
+                    || s.expose() == LOCAL_XENDIT_KEY
+                    || s.expose() == LOCAL_CALLBACK_TOKEN =>
+            {
+                Some(format!(
+                    "{name} must be the value from the Xendit dashboard (at least {MIN_PROVIDER_SECRET} characters, not a local default)"
+                ))
+            }
+            Some(_) => None,
+        };
+        let problems: Vec<String> = needed
             .iter()
-            .filter(|(_, present)| !present)
-            .map(|(n, _)| *n)
+            .filter_map(|setting| match setting {
+                Setting::JwtSecret => (!present("SECRET_AUTH_CONFIG"))
+                    .then(|| "SECRET_AUTH_CONFIG is required (at least 32 bytes)".to_owned()),
+                Setting::XenditSecretKey => {
+                    provider_secret("XENDIT_SECRET_KEY", &self.xendit_secret_key)
+                }
+                Setting::XenditCallbackToken => {
+                    provider_secret("XENDIT_CALLBACK_TOKEN", &self.xendit_callback_token)
+                }
+                Setting::NotifyQueueUrl => self
+                    .notify_queue_url
+                    .is_none()
+                    .then(|| "NOTIFY_QUEUE_URL is required".to_owned()),
+                Setting::PublicBaseUrl => {
+                    (!present("PUBLIC_BASE_URL")).then(|| "PUBLIC_BASE_URL is required".to_owned())
+                }
+                Setting::ImageBucket => self
+                    .image_bucket
+                    .is_none()
+                    .then(|| "IMAGE_BUCKET is required".to_owned()),
+                Setting::WsManagementEndpoint => self
+                    .ws_management_endpoint
+                    .is_none()
+                    .then(|| "WS_MANAGEMENT_ENDPOINT is required".to_owned()),
+            })
             .collect();
-        if missing.is_empty() {
+        if problems.is_empty() {
             Ok(())
         } else {
             Err(ConfigError(format!(
-                "{} required when USERSTATE_BACKEND=aws",
-                missing.join(", ")
+                "{} (USERSTATE_BACKEND=aws)",
+                problems.join("; ")
             )))
         }
     }
@@ -392,9 +540,73 @@ mod tests {
         let err = cfg(&[("USERSTATE_BACKEND", "aws")])
             .expect_err("must refuse")
             .to_string();
-        for name in ["SECRET_AUTH_CONFIG", "MAIN_TABLE", "LOGS_TABLE"] {
+        for name in ["MAIN_TABLE", "LOGS_TABLE"] {
             assert!(err.contains(name), "{err} should name {name}");
         }
+    }
+
+    fn aws(extra: &[(&str, &str)]) -> Config {
+        let mut pairs = vec![
+            ("USERSTATE_BACKEND", "aws"),
+            ("MAIN_TABLE", "m"),
+            ("LOGS_TABLE", "l"),
+        ];
+        pairs.extend_from_slice(extra);
+        cfg(&pairs).expect("valid")
+    }
+
+    #[test]
+    fn aws_mode_never_falls_back_to_the_local_xendit_credentials() {
+        let c = aws(&[]);
+        assert!(c.xendit_callback_token.is_none() && c.xendit_secret_key.is_none());
+        let err = c
+            .require(
+                &[Setting::XenditCallbackToken, Setting::XenditSecretKey],
+                |_| false,
+            )
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("XENDIT_CALLBACK_TOKEN") && err.contains("XENDIT_SECRET_KEY"));
+        let short = aws(&[("XENDIT_CALLBACK_TOKEN", "short-token")]);
+        assert!(
+            short
+                .require(&[Setting::XenditCallbackToken], |_| true)
+                .is_err()
+        );
+        let local = aws(&[("XENDIT_CALLBACK_TOKEN", LOCAL_CALLBACK_TOKEN)]);
+        assert!(
+            local
+                .require(&[Setting::XenditCallbackToken], |_| true)
+                .is_err()
+        );
+        let real = aws(&[(
+            "XENDIT_CALLBACK_TOKEN",
+            "tokenFromTheXenditDashboard0123456789abcd",
+        )]);
+        assert!(
+            real.require(&[Setting::XenditCallbackToken], |_| true)
+                .is_ok()
+        );
+        let local_mode = cfg(&[]).expect("local");
+        assert_eq!(
+            local_mode
+                .xendit_callback_token
+                .as_ref()
+                .map(Secret::expose),
+            Some(LOCAL_CALLBACK_TOKEN)
+        );
+    }
+
+    #[test]
+    fn without_the_jwt_secret_an_aws_function_signs_with_a_key_nobody_else_has() {
+        let (a, b) = (aws(&[]), aws(&[]));
+        assert_ne!(a.jwt_secret, b.jwt_secret);
+        assert!(a.jwt_secret.expose().len() >= 32);
+        let err = a
+            .require(&[Setting::JwtSecret], |_| false)
+            .expect_err("a token function needs it")
+            .to_string();
+        assert!(err.contains("SECRET_AUTH_CONFIG"));
     }
 
     #[test]

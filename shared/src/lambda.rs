@@ -2,7 +2,7 @@
 //!
 //! A function binary names only its own constant here, and each adapter is reached only through
 //! the constructor a constant names, so the linker leaves out the adapters (and AWS SDK crates) a
-//! function does not use: only `user` contains S3, only `auth` and `fcm` contain SQS, only the
+//! function does not use: only `user` contains S3, only `auth`, `user` and `fcm` contain SQS, only the
 //! payment functions contain the API Gateway Management client. A port a function does not
 //! declare answers as unconfigured (see [`crate::app::App::from_config_with`]).
 
@@ -11,19 +11,17 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 
 use crate::blobs::{BlobsRef, S3Blobs};
-use crate::config::Config;
+use crate::config::{Config, Setting};
 use crate::notify::QueueRef;
 use crate::notify::sqs::SqsQueue;
-use crate::store::TableRef;
-use crate::ws::{ApiGatewayPush, WsPushRef};
+use crate::ws::{ApiGatewayPush, WsSenderRef};
 
 /// Builds the notify queue adapter (given `NOTIFY_QUEUE_URL`).
 pub type QueueAdapter = fn(&SdkConfig, &str) -> QueueRef;
 /// Builds the blob store adapter.
 pub type BlobsAdapter = fn(&SdkConfig, &Config) -> BlobsRef;
-/// Builds the WebSocket push adapter (given `WS_MANAGEMENT_ENDPOINT` and the main table, where
-/// the connections are).
-pub type WsPushAdapter = fn(&SdkConfig, &str, TableRef) -> WsPushRef;
+/// Builds the WebSocket push adapter (given `WS_MANAGEMENT_ENDPOINT`).
+pub type WsPushAdapter = fn(&SdkConfig, &str) -> WsSenderRef;
 
 /// The AWS adapters of the ports other than the tables (which every SDK function has).
 #[derive(Clone, Copy, Default)]
@@ -61,19 +59,21 @@ pub fn s3_blobs(sdk: &SdkConfig, config: &Config) -> BlobsRef {
 }
 
 /// API Gateway Management API of the WebSocket stage.
-pub fn api_gateway_push(sdk: &SdkConfig, endpoint: &str, main: TableRef) -> WsPushRef {
+pub fn api_gateway_push(sdk: &SdkConfig, endpoint: &str) -> WsSenderRef {
     let conf = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
         .endpoint_url(endpoint)
         .build();
     let client = aws_sdk_apigatewaymanagement::Client::from_conf(conf);
-    Arc::new(ApiGatewayPush::new(client, main))
+    Arc::new(ApiGatewayPush::new(client))
 }
 
 /// A Lambda function: its name (binary, `BuildProperties.Binary`, key of its table grants in
-/// [`crate::permissions`]) and the adapters it builds.
+/// [`crate::permissions`]), the adapters it builds and the settings it cannot start without in
+/// aws mode.
 pub struct Function {
     pub name: &'static str,
     pub ports: AwsPorts,
+    pub settings: &'static [Setting],
 }
 
 pub const AUTH: Function = Function {
@@ -83,18 +83,30 @@ pub const AUTH: Function = Function {
         queue: Some(sqs_queue),
         ..AwsPorts::NONE
     },
+    settings: &[
+        Setting::JwtSecret,
+        Setting::NotifyQueueUrl,
+        Setting::PublicBaseUrl,
+    ],
 };
 pub const USER: Function = Function {
     name: "user",
-    // Profile images.
+    // Profile images; the code verifying a phone change goes out by SMS.
     ports: AwsPorts {
         blobs: Some(s3_blobs),
+        queue: Some(sqs_queue),
         ..AwsPorts::NONE
     },
+    settings: &[
+        Setting::JwtSecret,
+        Setting::ImageBucket,
+        Setting::NotifyQueueUrl,
+    ],
 };
 pub const ADDRESS: Function = Function {
     name: "address",
     ports: AwsPorts::NONE,
+    settings: &[Setting::JwtSecret],
 };
 pub const FCM: Function = Function {
     name: "fcm",
@@ -103,14 +115,17 @@ pub const FCM: Function = Function {
         queue: Some(sqs_queue),
         ..AwsPorts::NONE
     },
+    settings: &[Setting::JwtSecret, Setting::NotifyQueueUrl],
 };
 pub const MARKETING: Function = Function {
     name: "marketing",
     ports: AwsPorts::NONE,
+    settings: &[Setting::JwtSecret],
 };
 pub const POINTS: Function = Function {
     name: "points",
     ports: AwsPorts::NONE,
+    settings: &[Setting::JwtSecret],
 };
 /// Payment status changes are pushed to the payer's WebSocket connections.
 const PAYMENT_PORTS: AwsPorts = AwsPorts {
@@ -120,25 +135,38 @@ const PAYMENT_PORTS: AwsPorts = AwsPorts {
 pub const PAYMENT: Function = Function {
     name: "payment",
     ports: PAYMENT_PORTS,
+    settings: &[
+        Setting::JwtSecret,
+        Setting::XenditSecretKey,
+        Setting::WsManagementEndpoint,
+    ],
 };
 pub const XENDIT_CALLBACK: Function = Function {
     name: "xendit-callback",
     ports: PAYMENT_PORTS,
+    settings: &[
+        Setting::XenditCallbackToken,
+        Setting::XenditSecretKey,
+        Setting::WsManagementEndpoint,
+    ],
 };
 pub const XENDIT_SYNC: Function = Function {
     name: "xendit-sync",
     ports: PAYMENT_PORTS,
+    settings: &[Setting::XenditSecretKey, Setting::WsManagementEndpoint],
 };
 /// Connection bookkeeping only; pushes come from the payment functions.
 pub const WS: Function = Function {
     name: "ws",
     ports: AwsPorts::NONE,
+    settings: &[Setting::JwtSecret],
 };
 /// Delivers queued messages; its providers (SES, FCM, SMS) are built by
 /// [`crate::notify::deliver::Providers::from_app`].
 pub const NOTIFIER: Function = Function {
     name: "notifier",
     ports: AwsPorts::NONE,
+    settings: &[],
 };
 
 /// Every function that builds an [`crate::app::App`] with SDK clients (`health` builds none).

@@ -32,12 +32,30 @@ impl TableAction {
     }
 }
 
+/// Actions allowed only on items whose partition key starts with one of `prefixes` (IAM
+/// `ForAllValues:StringLike` on `dynamodb:LeadingKeys`, each prefix followed by `*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scoped {
+    pub actions: &'static [TableAction],
+    pub prefixes: &'static [&'static str],
+}
+
+impl Scoped {
+    /// Whether `action` on partition key `pk` is within this scope.
+    pub fn allows(&self, action: TableAction, pk: &str) -> bool {
+        self.actions.contains(&action) && self.prefixes.iter().any(|p| pk.starts_with(p))
+    }
+}
+
 /// Grants on one table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TableGrant {
+    /// Actions allowed on any item.
     pub actions: &'static [TableAction],
     /// Whether queries on the table's GSIs are allowed (`{table}/index/*`).
     pub indexes: bool,
+    /// Actions allowed only on some partitions.
+    pub scoped: &'static [Scoped],
 }
 
 impl TableGrant {
@@ -45,10 +63,17 @@ impl TableGrant {
     pub const NONE: TableGrant = TableGrant {
         actions: &[],
         indexes: false,
+        scoped: &[],
     };
 
+    /// Whether `action` is allowed on some item.
     pub fn allows(&self, action: TableAction) -> bool {
-        self.actions.contains(&action)
+        self.actions.contains(&action) || self.scoped.iter().any(|s| s.actions.contains(&action))
+    }
+
+    /// Whether `action` is allowed on an item of partition `pk`.
+    pub fn allows_on(&self, action: TableAction, pk: &str) -> bool {
+        self.actions.contains(&action) || self.scoped.iter().any(|s| s.allows(action, pk))
     }
 }
 
@@ -63,16 +88,8 @@ pub struct FunctionAccess {
 
 use TableAction::*;
 
+/// Item access plus the batch read of a session check (the session and `LOGIN` together).
 const ITEM_RW: &[TableAction] = &[
-    GetItem,
-    PutItem,
-    UpdateItem,
-    DeleteItem,
-    Query,
-    ConditionCheckItem,
-];
-/// Item access plus the batch read a wallet change with an idempotency key makes.
-const MONEY_RW: &[TableAction] = &[
     GetItem,
     BatchGetItem,
     PutItem,
@@ -84,6 +101,12 @@ const MONEY_RW: &[TableAction] = &[
 const LOG_WRITE: TableGrant = TableGrant {
     actions: &[PutItem],
     indexes: false,
+    scoped: &[],
+};
+/// Reading a session: the `SESSION#` item and `LOGIN` (both under `USER#…`).
+const SESSION_READ: Scoped = Scoped {
+    actions: &[GetItem, BatchGetItem],
+    prefixes: &["USER#"],
 };
 
 /// Every function's table access.
@@ -97,7 +120,8 @@ pub const FUNCTIONS: &[FunctionAccess] = &[
         function: "auth",
         main: TableGrant {
             actions: ITEM_RW,
-            indexes: true,
+            indexes: false,
+            scoped: &[],
         },
         logs: LOG_WRITE,
     },
@@ -113,85 +137,147 @@ pub const FUNCTIONS: &[FunctionAccess] = &[
                 ConditionCheckItem,
             ],
             indexes: false,
+            scoped: &[],
         },
         logs: LOG_WRITE,
     },
+    // Addresses live under the user's own partition, next to the session.
     FunctionAccess {
         function: "address",
         main: TableGrant {
-            actions: ITEM_RW,
+            actions: &[],
             indexes: false,
+            scoped: &[Scoped {
+                actions: ITEM_RW,
+                prefixes: &["USER#"],
+            }],
         },
         logs: TableGrant::NONE,
     },
+    // Sessions and API keys are read; only device tokens are written.
     FunctionAccess {
         function: "fcm",
         main: TableGrant {
-            actions: ITEM_RW,
+            actions: &[],
             indexes: false,
+            scoped: &[
+                Scoped {
+                    actions: &[GetItem, BatchGetItem],
+                    prefixes: &["USER#", "APIKEY#"],
+                },
+                Scoped {
+                    actions: &[UpdateItem],
+                    prefixes: &["APIKEY#"],
+                },
+                Scoped {
+                    actions: ITEM_RW,
+                    prefixes: &["DEVICES#", "FCMTOKEN#"],
+                },
+            ],
         },
         logs: TableGrant::NONE,
     },
     FunctionAccess {
         function: "marketing",
         main: TableGrant {
-            actions: &[GetItem, PutItem, UpdateItem, DeleteItem, Query],
+            actions: &[
+                GetItem,
+                BatchGetItem,
+                PutItem,
+                UpdateItem,
+                DeleteItem,
+                Query,
+            ],
             indexes: true,
+            scoped: &[],
         },
         logs: TableGrant::NONE,
     },
+    // Reads what it delivers (held messages, devices, and for a reset request the account), writes
+    // only reset tokens, held messages and device tokens: it cannot change a wallet or a login.
     FunctionAccess {
         function: "notifier",
         main: TableGrant {
-            actions: &[Query, DeleteItem],
+            actions: &[],
             indexes: false,
+            scoped: &[
+                Scoped {
+                    actions: &[GetItem, BatchGetItem],
+                    prefixes: &["USER#", "EMAIL#", "OUTMSG#", "DEVICES#", "FCMTOKEN#"],
+                },
+                Scoped {
+                    actions: &[Query, PutItem, DeleteItem, ConditionCheckItem],
+                    prefixes: &["DEVICES#", "FCMTOKEN#", "OUTMSG#"],
+                },
+                Scoped {
+                    actions: &[PutItem],
+                    prefixes: &["TOKEN#"],
+                },
+            ],
         },
         logs: LOG_WRITE,
     },
     FunctionAccess {
         function: "payment",
         main: TableGrant {
-            actions: MONEY_RW,
+            actions: ITEM_RW,
             indexes: true,
+            scoped: &[],
         },
         logs: LOG_WRITE,
     },
     FunctionAccess {
         function: "xendit-callback",
         main: TableGrant {
-            actions: MONEY_RW,
+            actions: ITEM_RW,
             indexes: true,
+            scoped: &[],
         },
         logs: LOG_WRITE,
     },
     FunctionAccess {
         function: "xendit-sync",
         main: TableGrant {
-            actions: MONEY_RW,
+            actions: ITEM_RW,
             indexes: true,
+            scoped: &[],
         },
         logs: LOG_WRITE,
     },
+    // The redemption writes the user's wallet and ledgers and an idempotency record; the
+    // referral history is read from the user's partition.
     FunctionAccess {
         function: "points",
         main: TableGrant {
-            actions: &[
-                GetItem,
-                BatchGetItem,
-                PutItem,
-                UpdateItem,
-                Query,
-                ConditionCheckItem,
-            ],
+            actions: &[],
             indexes: false,
+            scoped: &[Scoped {
+                actions: &[
+                    GetItem,
+                    BatchGetItem,
+                    PutItem,
+                    UpdateItem,
+                    Query,
+                    ConditionCheckItem,
+                ],
+                prefixes: &["USER#", "IDEM#"],
+            }],
         },
         logs: LOG_WRITE,
     },
+    // Connections, and the session check of each.
     FunctionAccess {
         function: "ws",
         main: TableGrant {
-            actions: &[GetItem, PutItem, UpdateItem, DeleteItem],
+            actions: &[],
             indexes: false,
+            scoped: &[
+                SESSION_READ,
+                Scoped {
+                    actions: &[GetItem, PutItem, UpdateItem, DeleteItem],
+                    prefixes: &["WSCONN#"],
+                },
+            ],
         },
         logs: TableGrant::NONE,
     },

@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::store::{Update, get_n, keys};
+use crate::store::{Cond, Key, StoreError, Update, get_n, keys};
 
 /// At most `max` events per `window_secs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,9 +53,62 @@ pub async fn hit(app: &App, bucket: &str, limit: Limit) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// One attempt counted against a limit by [`take`], before the work it limits.
+#[must_use = "a slot is either kept (the attempt failed) or given back"]
+#[derive(Debug)]
+pub struct Slot {
+    key: Key,
+}
+
+impl Slot {
+    /// Gives the slot back: the attempt succeeded, and only failures count against the limit.
+    /// Best effort (a lost refund only counts one success as a failure).
+    pub async fn give_back(self, app: &App) {
+        let update = Update::new().add("count", -1);
+        match app
+            .main
+            .update(&self.key, update, Some(Cond::gt("count", 0)))
+            .await
+        {
+            Ok(_) | Err(StoreError::ConditionFailed) => {}
+            Err(e) => tracing::debug!(error = %e, "could not give a rate-limit slot back"),
+        }
+    }
+
+    /// Keeps the slot counted (the attempt failed).
+    pub fn keep(self) {}
+}
+
+/// Takes one slot in `bucket` BEFORE the work it limits: a conditional increment that refuses
+/// (429, `Retry-After` = rest of the window) once `max` slots are taken in the current window.
+/// However many requests race, at most `max` get a slot per window; the count never passes `max`.
+/// The caller gives the slot back when the attempt succeeds ([`Slot::give_back`]), so only
+/// failures count: a flood of wrong guesses throttles the account until the window ends, never
+/// longer.
+pub async fn take(app: &App, bucket: &str, limit: Limit) -> Result<Slot, ApiError> {
+    let now = app.clock.epoch();
+    let (w, end) = limit.window(now);
+    let key = keys::rate(bucket, w);
+    let update = Update::new().add("count", 1).set("ttl", end);
+    let room = Cond::NotExists("count".into()).or(Cond::lt("count", limit.max));
+    match app.main.update(&key, update, Some(room)).await {
+        Ok(_) => Ok(Slot { key }),
+        Err(StoreError::ConditionFailed) => {
+            Err(ApiError::too_many_requests((end - now).max(1) as u64))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Forgets every slot taken in `bucket`'s current window (after the owner proved who they are
+/// another way, e.g. a password reset by mail).
+pub async fn clear(app: &App, bucket: &str, limit: Limit) -> Result<(), ApiError> {
+    let (w, _) = limit.window(app.clock.epoch());
+    app.main.delete(&keys::rate(bucket, w), None).await?;
+    Ok(())
+}
+
 /// 429 when `bucket` has already reached the limit in the current window, without counting.
-/// (Login uses this per account and counts only failures, so guessing cannot lock the owner out
-/// beyond the window.)
 pub async fn check(app: &App, bucket: &str, limit: Limit) -> Result<(), ApiError> {
     let now = app.clock.epoch();
     let (w, end) = limit.window(now);
@@ -82,6 +135,42 @@ mod tests {
         assert_eq!(Limit::parse("0/60"), None);
         assert_eq!(Limit::parse("10"), None);
         assert_eq!(Limit::parse("x/60"), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn taken_slots_never_exceed_the_limit_under_parallel_attempts_and_refunds_free_them() {
+        let clock = std::sync::Arc::new(crate::clock::ManualClock::new());
+        let app = App::for_tests_with_clock(clock.clone());
+        let limit = Limit::new(10, 300);
+        let tasks: Vec<_> = (0..60)
+            .map(|_| {
+                let app = app.clone();
+                tokio::spawn(async move { take(&app, "t:race", limit).await })
+            })
+            .collect();
+        let mut slots = Vec::new();
+        let mut refused = 0;
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(s) => slots.push(s),
+                Err(e) => {
+                    assert_eq!(e.status.as_u16(), 429);
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!((slots.len(), refused), (10, 50));
+        slots.pop().expect("a slot").give_back(&app).await;
+        let again = take(&app, "t:race", limit)
+            .await
+            .expect("a refunded slot is free");
+        again.keep();
+        assert!(take(&app, "t:race", limit).await.is_err(), "full again");
+        clear(&app, "t:race", limit).await.expect("clear");
+        take(&app, "t:race", limit).await.expect("cleared").keep();
+        for s in slots {
+            s.keep();
+        }
     }
 
     #[tokio::test]

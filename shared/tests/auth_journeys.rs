@@ -305,7 +305,7 @@ async fn deactivate_stores_the_reason_revokes_sessions_and_login_is_403() {
             .expect("devices")
             .is_empty()
     );
-    let q = shared::store::Query::pk(keys::user_pk("leaver")).prefix(keys::FCM_PREFIX);
+    let q = shared::store::Query::pk(keys::user_devices_pk("leaver")).prefix(keys::FCM_PREFIX);
     assert!(
         shared::store::query_all(e.app.main.as_ref(), q)
             .await

@@ -23,6 +23,7 @@ pub async fn create_user(app: &App, username: &str, phone: Option<&str>) -> Stri
         mode: None,
         created_at: now,
         updated_at: now,
+        cred_version: 0,
     };
     let info = UserInfo {
         pk: info.pk,
@@ -31,6 +32,7 @@ pub async fn create_user(app: &App, username: &str, phone: Option<&str>) -> Stri
         full_name: format!("{username} Test"),
         email: email.clone(),
         phone_number: phone.map(str::to_owned),
+        unverified_phone: None,
         profile_img: None,
         agent: false,
         referral_code: refcode.clone(),
@@ -46,6 +48,7 @@ pub async fn create_user(app: &App, username: &str, phone: Option<&str>) -> Stri
         balance: 50_000,
         points: 150,
         version: 0,
+        bonus: 0,
     };
     let guard = |key: shared::store::Key| {
         let mut item = key.item();

@@ -94,6 +94,7 @@ impl Env {
             amount: Money::from_rupiah(amount),
             description: "test top-up".into(),
             reference_id: "test".into(),
+            funds: shared::wallet::Funds::Cash,
         };
         wallet::apply(&self.app, user, &change, None, &[])
             .await
@@ -116,8 +117,15 @@ impl Env {
 
     /// The simulator's invoices, over HTTP with Xendit's Basic auth.
     async fn xendit_invoices(&self) -> Vec<Value> {
-        let auth = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:", self.app.config.xendit_secret_key.expose()));
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:",
+            self.app
+                .config
+                .xendit_secret_key
+                .as_ref()
+                .expect("local key")
+                .expose()
+        ));
         reqwest::Client::new()
             .get(format!("{}/_dev/xendit/v2/invoices?limit=100", self.base))
             .header("authorization", format!("Basic {auth}"))
@@ -146,7 +154,9 @@ async fn a_checkout_whose_invoice_cannot_be_stored_is_503_and_leaves_nothing_pay
     let e = env().await;
     let token = e.user("orphan").await;
     for fault in [Fault::Unavailable, Fault::Throttled] {
-        e.faulty.fail(Trigger::Op(Op::Put), fault);
+        // The checkout is reserved first (one transaction); the update recording Xendit's
+        // answer is the write that fails here.
+        e.faulty.fail(Trigger::Op(Op::Update), fault);
         let (s, h, body) = send(
             &e.router,
             post_json(
@@ -254,7 +264,12 @@ async fn a_payment_callback_failing_at_any_store_call_is_retried_and_credits_onc
             .header("content-type", "application/json")
             .header(
                 "x-callback-token",
-                e.app.config.xendit_callback_token.expose(),
+                e.app
+                    .config
+                    .xendit_callback_token
+                    .as_ref()
+                    .expect("local token")
+                    .expose(),
             )
             .body(Body::from(payload.to_string()))
             .expect("req")

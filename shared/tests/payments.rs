@@ -68,6 +68,7 @@ impl Env {
             amount: Money::from_rupiah(amount),
             description: "test top-up".into(),
             reference_id: "test".into(),
+            funds: shared::wallet::Funds::Cash,
         };
         wallet::apply(&self.app, user, &change, None, &[])
             .await
@@ -166,17 +167,33 @@ fn decrease(token: &str, amount: Value, key: Option<&str>) -> Request<Body> {
     .expect("req")
 }
 
-fn subscribe(app: &App, user: &str) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+/// A local WebSocket connection of a fresh session of `user`, subscribed to payment events.
+async fn subscribe(
+    app: &App,
+    user: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<shared::ws::Outgoing> {
     let hub = app.ws_hub.clone().expect("local hub");
+    let issued = shared::auth::session::issue(app, user, false)
+        .await
+        .expect("session");
+    let conn = format!("test-{}", uuid::Uuid::new_v4().simple());
+    shared::ws::register(app, &conn, user, &issued.sid)
+        .await
+        .expect("register");
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    hub.subscribe(user, hub.connection_id(), tx);
+    hub.attach(&conn, tx);
+    shared::ws::message(app, &conn, "{\"action\":\"subscribe:payment\"}")
+        .await
+        .expect("subscribe");
     rx
 }
 
-fn events(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Vec<Value> {
+fn events(rx: &mut tokio::sync::mpsc::UnboundedReceiver<shared::ws::Outgoing>) -> Vec<Value> {
     let mut out = Vec::new();
     while let Ok(m) = rx.try_recv() {
-        out.push(serde_json::from_str(&m).expect("json event"));
+        if let shared::ws::Outgoing::Text(m) = m {
+            out.push(serde_json::from_str(&m).expect("json event"));
+        }
     }
     out
 }
@@ -280,7 +297,7 @@ async fn decrease_refuses_bad_amounts_and_overdrafts_with_envelopes() {
 async fn paying_an_invoice_credits_the_wallet_once_and_notifies_the_owner() {
     let e = env().await;
     let token = e.user("payer").await;
-    let mut rx = subscribe(&e.app, "payer");
+    let mut rx = subscribe(&e.app, "payer").await;
     let co = e.checkout(&token, 75_000).await;
     let id = co["invoice_id"].as_str().expect("invoice id");
     assert_eq!(co["external_id"], id);
@@ -440,7 +457,7 @@ async fn an_expired_callback_after_payment_changes_nothing() {
 async fn an_expired_callback_on_a_pending_invoice_marks_it_expired() {
     let e = env().await;
     let token = e.user("lapsed").await;
-    let mut rx = subscribe(&e.app, "lapsed");
+    let mut rx = subscribe(&e.app, "lapsed").await;
     let co = e.checkout(&token, 5_000).await;
     let id = co["invoice_id"].as_str().expect("id");
     let (_, body) = e
@@ -505,9 +522,10 @@ async fn checkout_answers_502_and_stores_nothing_when_xendit_times_out() {
 
 #[tokio::test]
 async fn the_simulator_refuses_a_wrong_api_key_like_xendit() {
-    let e =
-        env_with(|c| c.xendit_secret_key = shared::config::Secret::new("xnd_development_wrong"))
-            .await;
+    let e = env_with(|c| {
+        c.xendit_secret_key = Some(shared::config::Secret::new("xnd_development_wrong"))
+    })
+    .await;
     // The simulator checks against the configured key, so make the client use a different one.
     let res = reqwest::Client::new()
         .get(format!("{}/_dev/xendit/v2/invoices", e.base))
@@ -534,7 +552,7 @@ async fn sync_marks_an_invoice_expired_at_xendit_and_emits_an_event() {
         json!({ "deliver": false }),
     )
     .await;
-    let mut rx = subscribe(&e.app, "syncexp");
+    let mut rx = subscribe(&e.app, "syncexp").await;
     let summary = sync::run(&e.app).await.expect("sync");
     assert_eq!((summary.checked, summary.expired), (1, 1), "{summary:?}");
     assert_eq!(e.invoice(id).await.status, Status::Expired);
@@ -556,7 +574,7 @@ async fn sync_credits_a_paid_invoice_whose_callback_was_lost_once_and_a_late_cal
     let co = e.checkout(&token, 42_000).await;
     let id = co["invoice_id"].as_str().expect("id");
     e.pay_undelivered(id).await;
-    let mut rx = subscribe(&e.app, "lost");
+    let mut rx = subscribe(&e.app, "lost").await;
     // Two syncs at once (e.g. the schedule and a manual trigger) still credit once.
     let (a, b) = tokio::join!(sync::run(&e.app), sync::run(&e.app));
     let (a, b) = (a.expect("sync a"), b.expect("sync b"));
@@ -972,7 +990,7 @@ async fn the_sync_function_runs_from_a_scheduled_event() {
     let event: aws_lambda_events::eventbridge::EventBridgeEvent =
         serde_json::from_str(include_str!("../../events/xendit-sync.json"))
             .expect("scheduled event");
-    let summary = sync::handle_event(&e.app, event).await.expect("sync");
+    let summary = sync::handle_event(&e.app, event, None).await.expect("sync");
     assert_eq!(summary.paid, 1);
     assert_eq!(e.balance(&token).await, 8_000);
 }

@@ -45,8 +45,10 @@ async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
     }
 }
 
+/// The defaults, except that any payment qualifies a referral (these tests are about exactly-once
+/// crediting; the minimum has its own test).
 async fn env() -> Env {
-    env_with(|_| {}).await
+    env_with(|c| c.points.referral_min_payment = 1).await
 }
 
 fn get(path: &str, token: Option<&str>) -> Request<Body> {
@@ -487,11 +489,34 @@ async fn expiry_debits_unspent_old_points_first_in_first_out_and_is_idempotent()
     e.clock.advance(chrono::Duration::days(60));
     e.give_points("mia", 200).await;
     // Nothing is old enough yet.
-    assert_eq!(points::expire(&e.app).await.expect("run").expired_points, 0);
+    assert_eq!(
+        points::expire(
+            &e.app,
+            shared::clock::Deadline::after(std::time::Duration::from_secs(60))
+        )
+        .await
+        .expect("run")
+        .expired_points,
+        0
+    );
     e.clock.advance(chrono::Duration::days(320));
     // Two concurrent runs and a third: 300 earned first, 100 of them spent → 200 expire once.
-    let (r1, r2) = tokio::join!(points::expire(&e.app), points::expire(&e.app));
-    let r3 = points::expire(&e.app).await.expect("third run");
+    let (r1, r2) = tokio::join!(
+        points::expire(
+            &e.app,
+            shared::clock::Deadline::after(std::time::Duration::from_secs(60))
+        ),
+        points::expire(
+            &e.app,
+            shared::clock::Deadline::after(std::time::Duration::from_secs(60))
+        )
+    );
+    let r3 = points::expire(
+        &e.app,
+        shared::clock::Deadline::after(std::time::Duration::from_secs(60)),
+    )
+    .await
+    .expect("third run");
     assert_eq!(
         r1.expect("run").expired_points + r2.expect("run").expired_points + r3.expired_points,
         200

@@ -1,5 +1,5 @@
-//! Profile: read with wallet figures, name/phone change with phone uniqueness, referral code,
-//! profile image upload (sniffed, capped) and serving.
+//! Profile: read with wallet figures, name change, verified phone change with phone uniqueness,
+//! referral code, profile image upload (sniffed, capped) and serving.
 
 mod common;
 mod common_users;
@@ -119,29 +119,42 @@ async fn profile_shows_the_documented_fields_with_balance_and_points() {
     assert_envelope(status, &body, 401);
 }
 
+fn post_json(path: &str, token: &str, body: Value) -> Request<Body> {
+    Request::post(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("req")
+}
+
+/// The code last sent to `phone` (the local queue delivers into the dev outbox).
+async fn code_sent_to(app: &App, phone: &str) -> String {
+    app.queue.flush().await;
+    let sms = shared::notify::local::read(&app.main, phone)
+        .await
+        .expect("outbox");
+    let text = sms.last().map(|m| m.body.clone()).unwrap_or_default();
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no code sent to {phone}: {sms:?}"))
+        .to_owned()
+}
+
+async fn guard_owner(app: &App, phone: &str) -> Option<String> {
+    app.main
+        .get(&shared::store::keys::phone_guard(phone))
+        .await
+        .expect("get")
+        .and_then(|i| shared::store::get_s(&i, "username").map(str::to_owned))
+}
+
 #[tokio::test]
-async fn changing_phone_moves_its_uniqueness_guard() {
+async fn a_phone_change_takes_effect_only_with_the_code_sent_to_the_new_number() {
     let (app, r) = setup();
     let a = common_users::create_user(&app, "anna", Some("628111111111")).await;
-    let b = common_users::create_user(&app, "bert", Some("628222222222")).await;
+    common_users::create_user(&app, "bert", Some("628222222222")).await;
 
-    let (status, _, body) = send(
-        &r,
-        put_json(
-            "/user/profile",
-            &a,
-            json!({ "full_name": "Anna B", "phone_number": "0822-2222-222" }),
-        ),
-    )
-    .await;
-    assert_envelope(status, &body, 409);
-    assert_eq!(body["message"], "Phone number is already registered");
-    let (_, _, body) = send(&r, get("/user/profile", &a)).await;
-    assert_eq!(
-        body["full_name"], "anna Test",
-        "a refused change changes nothing"
-    );
-
+    // The name changes at once; the number does not: it waits for its code.
     let (status, _, body) = send(
         &r,
         put_json(
@@ -153,34 +166,165 @@ async fn changing_phone_moves_its_uniqueness_guard() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["full_name"], "Anna B");
-    assert_eq!(body["phone_number"], "628133333333");
-    // Anna's old number is free again; her new one is taken.
+    assert_eq!(body["phone_number"], "628111111111");
+    assert_eq!(body["pending_phone_number"], "628133333333");
+    assert_eq!(
+        guard_owner(&app, "628133333333").await,
+        None,
+        "not claimed yet"
+    );
+
+    // A wrong code changes nothing; the right one moves the number and its guard.
+    let code = code_sent_to(&app, "628133333333").await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
     let (status, _, body) = send(
         &r,
-        put_json(
-            "/user/profile",
-            &b,
-            json!({ "phone_number": "628111111111" }),
-        ),
+        post_json("/user/profile/phone/verify", &a, json!({ "otp": wrong })),
+    )
+    .await;
+    assert_envelope(status, &body, 400);
+    assert_eq!(body["message"], "Invalid OTP");
+    let (status, _, body) = send(
+        &r,
+        post_json("/user/profile/phone/verify", &a, json!({ "otp": code })),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["phone_number"], "628133333333");
+    assert_eq!(body["pending_phone_number"], Value::Null);
+    assert_eq!(
+        guard_owner(&app, "628133333333").await.as_deref(),
+        Some("anna")
+    );
+    assert_eq!(
+        guard_owner(&app, "628111111111").await,
+        None,
+        "the old number is free"
+    );
+    // The code works once.
     let (status, _, body) = send(
+        &r,
+        post_json("/user/profile/phone/verify", &a, json!({ "otp": code })),
+    )
+    .await;
+    assert_envelope(status, &body, 400);
+}
+
+#[tokio::test]
+async fn a_phone_change_answers_the_same_for_registered_and_free_numbers_and_claims_neither() {
+    let (app, r) = setup();
+    let a = common_users::create_user(&app, "cara", None).await;
+    common_users::create_user(&app, "dirk", Some("628222222222")).await;
+    let mut answers = Vec::new();
+    for phone in ["628222222222", "628444444444"] {
+        let (status, _, mut body) = send(
+            &r,
+            put_json("/user/profile", &a, json!({ "phone_number": phone })),
+        )
+        .await;
+        body["pending_phone_number"] = Value::Null;
+        answers.push((status, body));
+    }
+    assert_eq!(answers[0], answers[1], "registered vs free: {answers:?}");
+    assert_eq!(answers[0].0, StatusCode::OK);
+    // Nothing observable changed: dirk keeps his number, nobody holds the free one.
+    assert_eq!(
+        guard_owner(&app, "628222222222").await.as_deref(),
+        Some("dirk")
+    );
+    assert_eq!(guard_owner(&app, "628444444444").await, None);
+    let (_, _, profile) = send(&r, get("/user/profile", &a)).await;
+    assert_eq!(profile["phone_number"], Value::Null);
+    // Only whoever proves they hold a registered number learns it is taken.
+    let (_, _, _) = send(
         &r,
         put_json(
             "/user/profile",
-            &b,
-            json!({ "phone_number": "628133333333" }),
+            &a,
+            json!({ "phone_number": "628222222222" }),
         ),
     )
     .await;
+    let code = code_sent_to(&app, "628222222222").await;
+    let (status, _, body) = send(
+        &r,
+        post_json("/user/profile/phone/verify", &a, json!({ "otp": code })),
+    )
+    .await;
     assert_envelope(status, &body, 409);
-    assert!(
-        app.main
-            .get(&shared::store::keys::phone_guard("628222222222"))
-            .await
-            .expect("get")
-            .is_none()
+    assert_eq!(body["message"], "Phone number is already registered");
+    assert_eq!(
+        guard_owner(&app, "628222222222").await.as_deref(),
+        Some("dirk")
+    );
+}
+
+#[tokio::test]
+async fn an_unverified_claim_on_a_number_never_blocks_its_owners_otp_signup() {
+    let (app, r) = setup();
+    let squatter = common_users::create_user(&app, "squat", None).await;
+    // The squatter asks for the victim's number (the code goes to the victim, who ignores it) …
+    let (status, _, _) = send(
+        &r,
+        put_json(
+            "/user/profile",
+            &squatter,
+            json!({ "phone_number": "628555555555" }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // … and also gives it in a LINK signup and in a pending OTP signup.
+    for (name, mode) in [("linker", "LINK"), ("otpsquat", "OTP")] {
+        let body = json!({"username": name, "password": "securePassword123",
+            "email": format!("{name}@example.com"), "full_name": "X",
+            "phone_number": "628555555555", "mode": mode});
+        let req = Request::post("/signup")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("req");
+        let (status, _, body) = send(&r, req).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    // The owner signs up with it in OTP mode, verifies it and holds it.
+    app.queue.flush().await;
+    let before = shared::notify::local::read(&app.main, "628555555555")
+        .await
+        .expect("outbox");
+    let body = json!({"username": "owner", "password": "securePassword123",
+        "email": "owner@example.com", "full_name": "Owner", "phone_number": "0855-5555-555",
+        "mode": "OTP"});
+    let req = Request::post("/signup")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("req");
+    let (status, _, body) = send(&r, req).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let registration = body["token"].as_str().expect("token").to_owned();
+    app.queue.flush().await;
+    let after = shared::notify::local::read(&app.main, "628555555555")
+        .await
+        .expect("outbox");
+    let sms = after
+        .iter()
+        .find(|m| !before.contains(m))
+        .expect("the owner's code");
+    let code: String = sms
+        .body
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("six digits")
+        .to_owned();
+    let req = Request::post("/verify-sign-up")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {registration}"))
+        .body(Body::from(json!({ "otp": code }).to_string()))
+        .expect("req");
+    let (status, _, body) = send(&r, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        guard_owner(&app, "628555555555").await.as_deref(),
+        Some("owner")
     );
 }
 

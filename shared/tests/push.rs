@@ -475,7 +475,7 @@ async fn a_user_keeps_at_most_ten_devices_and_the_newest_registration_always_sta
     );
     let owners = query_all(
         s.app.main.as_ref(),
-        Query::pk(keys::user_pk("gadgets")).prefix(keys::FCM_PREFIX),
+        Query::pk(keys::user_devices_pk("gadgets")).prefix(keys::FCM_PREFIX),
     )
     .await
     .expect("query")

@@ -33,8 +33,17 @@ fn list(v: &Value) -> Vec<Value> {
     }
 }
 
-/// Actions granted per resource text, for every function, keyed by binary name.
-fn granted(t: &Value) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
+/// One IAM statement of a function: its actions, resources and `dynamodb:LeadingKeys` patterns
+/// (`None` when unconditioned).
+#[derive(Debug, Clone)]
+struct Stmt {
+    actions: BTreeSet<String>,
+    resources: BTreeSet<String>,
+    leading_keys: Option<BTreeSet<String>>,
+}
+
+/// Every function's statements (SAM policy templates stand for theirs), keyed by binary name.
+fn statements(t: &Value) -> BTreeMap<String, Vec<Stmt>> {
     let mut out = BTreeMap::new();
     let Some(resources) = t["Resources"].as_mapping() else {
         return out;
@@ -47,84 +56,152 @@ fn granted(t: &Value) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
             .as_str()
             .expect("Binary")
             .to_owned();
-        let mut by_resource: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut stmts = Vec::new();
         for policy in list(&r["Properties"]["Policies"]) {
-            // SAM policy templates stand for their statements (only the one the template uses).
             if let Some(queue) = policy.get("SQSSendMessagePolicy") {
-                by_resource
-                    .entry(resource_text(&queue["QueueName"]))
-                    .or_default()
-                    .insert("sqs:SendMessage".into());
+                stmts.push(Stmt {
+                    actions: ["sqs:SendMessage".to_owned()].into(),
+                    resources: [resource_text(&queue["QueueName"])].into(),
+                    leading_keys: None,
+                });
             }
             for stmt in list(&policy["Statement"]) {
                 if stmt["Effect"].as_str() != Some("Allow") {
                     continue;
                 }
-                let actions: Vec<String> = list(&stmt["Action"])
-                    .iter()
-                    .filter_map(|a| a.as_str().map(String::from))
-                    .collect();
-                for res in list(&stmt["Resource"]) {
-                    by_resource
-                        .entry(resource_text(&res))
-                        .or_default()
-                        .extend(actions.iter().cloned());
-                }
+                let leading_keys = stmt["Condition"]
+                    .get("ForAllValues:StringLike")
+                    .and_then(|c| c.get("dynamodb:LeadingKeys"))
+                    .map(|v| {
+                        list(v)
+                            .iter()
+                            .filter_map(|p| p.as_str().map(String::from))
+                            .collect()
+                    });
+                stmts.push(Stmt {
+                    actions: list(&stmt["Action"])
+                        .iter()
+                        .filter_map(|a| a.as_str().map(String::from))
+                        .collect(),
+                    resources: list(&stmt["Resource"]).iter().map(resource_text).collect(),
+                    leading_keys,
+                });
             }
         }
-        out.insert(binary, by_resource);
+        out.insert(binary, stmts);
     }
     out
 }
 
-fn check_grant(
-    function: &str,
-    table: &str,
-    grant: &TableGrant,
-    by_resource: &BTreeMap<String, BTreeSet<String>>,
-) -> Vec<String> {
-    let mut missing = Vec::new();
-    let on_table = by_resource
-        .get(&format!("{table}.Arn"))
-        .cloned()
-        .unwrap_or_default();
-    for a in grant.actions {
-        if !on_table.contains(a.iam()) {
-            missing.push(format!("{function}: {} on {table}", a.iam()));
+/// Actions granted per resource text (any condition), for every function.
+fn granted(t: &Value) -> BTreeMap<String, BTreeMap<String, BTreeSet<String>>> {
+    statements(t)
+        .into_iter()
+        .map(|(f, stmts)| {
+            let mut by_resource: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for s in stmts {
+                for r in &s.resources {
+                    by_resource
+                        .entry(r.clone())
+                        .or_default()
+                        .extend(s.actions.iter().cloned());
+                }
+            }
+            (f, by_resource)
+        })
+        .collect()
+}
+
+fn patterns(prefixes: &[&str]) -> BTreeSet<String> {
+    prefixes.iter().map(|p| format!("{p}*")).collect()
+}
+
+/// What the template grants on `table` differs from the declaration: missing (the code would
+/// hit AccessDenied) and extra (wider than the code needs) grants, both ways.
+fn check_grant(function: &str, table: &str, grant: &TableGrant, stmts: &[Stmt]) -> Vec<String> {
+    let arn = format!("{table}.Arn");
+    let index = format!("{table}.Arn/index/*");
+    let mut problems = Vec::new();
+    let dynamo = |a: &String| a.starts_with("dynamodb:");
+    // Unconditioned statements on the table carry exactly the declared unscoped actions.
+    let open: BTreeSet<String> = stmts
+        .iter()
+        .filter(|s| s.leading_keys.is_none() && s.resources.contains(&arn))
+        .flat_map(|s| s.actions.iter().filter(|a| dynamo(a)).cloned())
+        .collect();
+    let declared: BTreeSet<String> = grant.actions.iter().map(|a| a.iam().to_owned()).collect();
+    for a in declared.difference(&open) {
+        problems.push(format!("{function}: {a} on {table}"));
+    }
+    for a in open.difference(&declared) {
+        problems.push(format!(
+            "{function}: {a} on {table} is granted but not declared"
+        ));
+    }
+    // Each scope is one statement with exactly its LeadingKeys and actions.
+    let scoped: Vec<&Stmt> = stmts
+        .iter()
+        .filter(|s| s.leading_keys.is_some() && s.resources.contains(&arn))
+        .collect();
+    for scope in grant.scoped {
+        let want = patterns(scope.prefixes);
+        let actions: BTreeSet<String> = scope.actions.iter().map(|a| a.iam().to_owned()).collect();
+        let found = scoped
+            .iter()
+            .any(|s| s.leading_keys.as_ref() == Some(&want) && s.actions == actions);
+        if !found {
+            problems.push(format!(
+                "{function}: {actions:?} on {table} scoped to LeadingKeys {want:?}"
+            ));
         }
     }
-    if grant.indexes
-        && grant
-            .actions
-            .contains(&shared::permissions::TableAction::Query)
-    {
-        let on_index = by_resource
-            .get(&format!("{table}.Arn/index/*"))
-            .cloned()
-            .unwrap_or_default();
-        if !on_index.contains("dynamodb:Query") {
-            missing.push(format!("{function}: dynamodb:Query on {table}/index/*"));
+    for s in &scoped {
+        let declared = grant.scoped.iter().any(|scope| {
+            s.leading_keys.as_ref() == Some(&patterns(scope.prefixes))
+                && s.actions
+                    == scope
+                        .actions
+                        .iter()
+                        .map(|a| a.iam().to_owned())
+                        .collect::<BTreeSet<_>>()
+        });
+        if !declared {
+            problems.push(format!(
+                "{function}: {:?} on {table} scoped to {:?} is granted but not declared",
+                s.actions, s.leading_keys
+            ));
         }
     }
-    missing
+    let on_index = stmts
+        .iter()
+        .any(|s| s.resources.contains(&index) && s.actions.contains("dynamodb:Query"));
+    let wants_index = grant.indexes && grant.allows(shared::permissions::TableAction::Query);
+    match (wants_index, on_index) {
+        (true, false) => problems.push(format!("{function}: dynamodb:Query on {table}/index/*")),
+        (false, true) => problems.push(format!(
+            "{function}: dynamodb:Query on {table}/index/* is granted but not declared"
+        )),
+        _ => {}
+    }
+    problems
 }
 
 fn problems(t: &Value, functions: &[FunctionAccess]) -> Vec<String> {
-    let granted = granted(t);
+    let all = statements(t);
     let mut out = Vec::new();
     for f in functions {
-        match granted.get(f.function) {
+        match all.get(f.function) {
             None => out.push(format!(
                 "{}: declared in permissions.rs but not in template.yaml",
                 f.function
             )),
-            Some(by_resource) => {
-                out.extend(check_grant(f.function, "MainTable", &f.main, by_resource));
-                out.extend(check_grant(f.function, "LogsTable", &f.logs, by_resource));
+            Some(stmts) => {
+                out.extend(check_grant(f.function, "MainTable", &f.main, stmts));
+                out.extend(check_grant(f.function, "LogsTable", &f.logs, stmts));
             }
         }
     }
-    for name in granted.keys() {
+    for name in all.keys() {
         if !functions.iter().any(|f| f.function == name) {
             out.push(format!(
                 "{name}: in template.yaml but without a declaration in permissions.rs"
@@ -155,6 +232,7 @@ fn a_missing_grant_is_detected() {
     ws.main = TableGrant {
         actions: &[shared::permissions::TableAction::Query],
         indexes: true,
+        scoped: ws.main.scoped,
     };
     let p = problems(&template(), &declared);
     assert!(
@@ -162,6 +240,53 @@ fn a_missing_grant_is_detected() {
             .any(|m| m.contains("ws: dynamodb:Query on MainTable")),
         "{p:?}"
     );
+}
+
+#[test]
+fn a_grant_wider_than_declared_is_detected() {
+    // The notifier must not be able to touch wallets: a template that let it write any item
+    // (no LeadingKeys condition) fails the check.
+    let widened = include_str!("../../template.yaml").replacen(
+        "dynamodb:LeadingKeys: [\"TOKEN#*\"]",
+        "dynamodb:LeadingKeys: [\"TOKEN#*\", \"USER#*\"]",
+        1,
+    );
+    assert_ne!(
+        widened,
+        include_str!("../../template.yaml"),
+        "the notifier's token grant"
+    );
+    let t: Value = serde_yaml::from_str(&widened).expect("parses");
+    let p = problems(&t, FUNCTIONS);
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("notifier:") && m.contains("granted but not declared")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn the_notifier_cannot_write_or_delete_wallets_or_logins() {
+    let notifier = FUNCTIONS
+        .iter()
+        .find(|f| f.function == "notifier")
+        .expect("declared");
+    use shared::permissions::TableAction::*;
+    for action in [PutItem, UpdateItem, DeleteItem, ConditionCheckItem] {
+        for pk in [
+            "USER#alice",
+            "IDEM#xendit#x",
+            "INVOICE#inv-1",
+            "PAYOUT#po-1",
+        ] {
+            assert!(
+                !notifier.main.allows_on(action, pk),
+                "notifier may {action:?} {pk}"
+            );
+        }
+    }
+    assert!(notifier.main.allows_on(DeleteItem, "DEVICES#alice"));
+    assert!(notifier.main.allows_on(PutItem, "TOKEN#RESET_PWD#abc"));
 }
 
 /// The ports a function builds (`shared::lambda`) and the IAM actions they need: each function's
@@ -224,17 +349,18 @@ fn each_function_is_granted_exactly_the_aws_services_its_adapters_use() {
 
 #[test]
 fn a_port_without_its_grant_is_detected() {
-    let user_with_queue = shared::lambda::Function {
-        name: "user",
+    let address_with_queue = shared::lambda::Function {
+        name: "address",
         ports: shared::lambda::AwsPorts {
             queue: Some(shared::lambda::sqs_queue),
-            ..shared::lambda::USER.ports
+            ..shared::lambda::ADDRESS.ports
         },
+        settings: shared::lambda::ADDRESS.settings,
     };
-    let p = port_problems(&template(), &[&user_with_queue]);
+    let p = port_problems(&template(), &[&address_with_queue]);
     assert!(
         p.iter()
-            .any(|m| m == "user: builds the adapter but lacks sqs:SendMessage"),
+            .any(|m| m == "address: builds the adapter but lacks sqs:SendMessage"),
         "{p:?}"
     );
 }

@@ -51,6 +51,7 @@ fn change(kind: EntryType, amount: i64) -> Change {
         amount: Money::from_rupiah(amount),
         description: "test".into(),
         reference_id: "test".into(),
+        funds: shared::wallet::Funds::Cash,
     }
 }
 

@@ -68,7 +68,8 @@ async fn assert_reconciled(app: &App, user: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_dynamodb_redemptions_never_overdraw_and_a_referral_bonus_is_paid_once() {
-    let Some(app) = app(Arc::new(SystemClock), |_| {}).await else {
+    // Any payment qualifies here: the minimum has its own test.
+    let Some(app) = app(Arc::new(SystemClock), |c| c.points.referral_min_payment = 1).await else {
         return;
     };
     let grant = PointsChange {
@@ -99,6 +100,7 @@ async fn on_dynamodb_redemptions_never_overdraw_and_a_referral_bonus_is_paid_onc
             amount: Money::from_rupiah(1),
             description: "open".into(),
             reference_id: "open".into(),
+            funds: shared::wallet::Funds::Cash,
         };
         wallet::apply(&app, u, &c, None, &[]).await.expect("wallet");
     }
@@ -171,8 +173,18 @@ async fn on_dynamodb_the_expiry_job_finds_wallets_through_gsi2_and_expires_once(
         .await
         .expect("grant");
     clock.advance(chrono::Duration::days(400));
-    let first = points::expire(&app).await.expect("run");
-    let second = points::expire(&app).await.expect("run");
+    let first = points::expire(
+        &app,
+        shared::clock::Deadline::after(std::time::Duration::from_secs(60)),
+    )
+    .await
+    .expect("run");
+    let second = points::expire(
+        &app,
+        shared::clock::Deadline::after(std::time::Duration::from_secs(60)),
+    )
+    .await
+    .expect("run");
     assert_eq!((first.expired_points, second.expired_points), (300, 0));
     assert_eq!(wallet::read(&app, "old").await.expect("w").points, 0);
     assert_reconciled(&app, "old").await;

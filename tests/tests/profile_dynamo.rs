@@ -129,30 +129,38 @@ async fn phone_change_offers_and_device_moves_work_on_dynamodb() {
     common_users::create_user(&app, "dyn_a", None).await;
     common_users::create_user(&app, "dyn_b", Some("628222222222")).await;
 
-    // A user without a phone (stored NULL) adds one, then changes it; the guard follows.
-    let add = shared::profile::ProfileUpdate {
-        full_name: None,
-        phone_number: Some("628111111111".into()),
+    // A user without a phone (stored NULL) adds one — verified by the code sent to it — then
+    // changes it; the guard follows. A number another account holds is refused only to whoever
+    // proved they hold it.
+    let verify_phone = |phone: &'static str| {
+        let app = app.clone();
+        async move {
+            let change = shared::profile::ProfileUpdate {
+                full_name: None,
+                phone_number: Some(phone.into()),
+            };
+            let p = shared::profile::update(&app, "dyn_a", "203.0.113.9", &change)
+                .await
+                .expect("phone change started");
+            assert_eq!(p.pending_phone_number.as_deref(), Some(phone));
+            app.queue.flush().await;
+            let sms = shared::notify::local::read(&app.main, phone)
+                .await
+                .expect("outbox");
+            let text = &sms.last().expect("a code was sent").body;
+            let code: String = text
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 6)
+                .expect("six digits")
+                .to_owned();
+            shared::profile::verify_phone(&app, "dyn_a", &code).await
+        }
     };
-    let p = shared::profile::update(&app, "dyn_a", &add)
-        .await
-        .expect("add phone");
+    let p = verify_phone("628111111111").await.expect("add phone");
     assert_eq!(p.phone_number.as_deref(), Some("628111111111"));
-    let taken = shared::profile::ProfileUpdate {
-        full_name: None,
-        phone_number: Some("628222222222".into()),
-    };
-    let e = shared::profile::update(&app, "dyn_a", &taken)
-        .await
-        .expect_err("taken");
+    let e = verify_phone("628222222222").await.expect_err("taken");
     assert_eq!(e.status, http::StatusCode::CONFLICT);
-    let change = shared::profile::ProfileUpdate {
-        full_name: Some("A".into()),
-        phone_number: Some("628333333333".into()),
-    };
-    shared::profile::update(&app, "dyn_a", &change)
-        .await
-        .expect("change phone");
+    verify_phone("628333333333").await.expect("change phone");
     assert!(
         app.main
             .get(&keys::phone_guard("628111111111"))

@@ -4,7 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let app = shared::App::for_function(&shared::lambda::USER).await?;
-    app.config
-        .require(&[("IMAGE_BUCKET", app.config.image_bucket.is_some())])?;
     lambda_http::run(shared::http::functions::USER.app_router(&app)).await
 }

@@ -8,9 +8,10 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::identity;
 use super::otp::{self, Purpose};
 use super::password;
-use super::session::{self, Issued};
+use super::session::{self, Issued, OpenError};
 use crate::app::App;
 use crate::audit::{self, LogKind};
 use crate::domain::account::{
@@ -19,7 +20,9 @@ use crate::domain::account::{
 use crate::error::{ApiError, FieldError};
 use crate::notify::Notification;
 use crate::ratelimit;
-use crate::store::{Cond, Key, StoreError, TxOp, Update, get_s, keys, to_item};
+use crate::store::{
+    Cond, Key, Steps, StoreError, TxOp, Update, from_item, get_array, get_s, keys, to_item,
+};
 
 /// OTP purpose of signup verification.
 const SIGNUP_OTP: &str = "SIGNUP";
@@ -161,9 +164,8 @@ async fn enqueue(app: &App, n: Notification) {
     }
 }
 
-/// Enqueues a notification whose sending is the whole answer (`/resend-otp`): a refused message
-/// is a 503, never a "sent" the user waits for in vain. Retrying is safe (a new code replaces
-/// the old one, within the send limits).
+/// Enqueues a notification whose sending is the whole answer (`/resend-otp`,
+/// `/request-reset-pwd`): a refused message is a 503, never a "sent" the user waits for in vain.
 async fn enqueue_required(app: &App, n: Notification) -> Result<(), ApiError> {
     app.queue.send(&n).await.map_err(|e| {
         tracing::error!(error = %e, "could not enqueue notification");
@@ -171,7 +173,7 @@ async fn enqueue_required(app: &App, n: Notification) -> Result<(), ApiError> {
     })
 }
 
-fn link_mail(app: &App, to: &str, token: &str) -> Notification {
+fn link_mail(app: &App, to: &str, username: &str, token: &str) -> Notification {
     let link = format!(
         "{}/verify-sign-up?token={token}",
         app.config.public_base_url.trim_end_matches('/')
@@ -180,15 +182,16 @@ fn link_mail(app: &App, to: &str, token: &str) -> Notification {
         to: to.to_owned(),
         subject: "Verify your UserState account".into(),
         body: format!(
-            "Welcome to UserState! Open this link to verify your account:\n{link}\n\nThe link is valid for 24 hours."
+            "Welcome to UserState! Open this link to verify the account {username}:\n{link}\n\nThe link is valid for 24 hours. If you did not sign up as {username}, ignore this mail: the account is not verified without it."
         ),
         html: Some(format!(
-            "<p>Welcome to UserState!</p><p><a href=\"{link}\">Verify your account</a></p><p>The link is valid for 24 hours.</p>"
+            "<p>Welcome to UserState!</p><p><a href=\"{link}\">Verify the account {username}</a></p><p>The link is valid for 24 hours. If you did not sign up as {username}, ignore this mail: the account is not verified without it.</p>"
         )),
     }
 }
 
-fn otp_sms(to: &str, code: &str) -> Notification {
+/// The SMS carrying a one-time code.
+pub fn otp_sms(to: &str, code: &str) -> Notification {
     Notification::Sms {
         to: to.to_owned(),
         text: format!(
@@ -197,8 +200,14 @@ fn otp_sms(to: &str, code: &str) -> Notification {
     }
 }
 
+/// A message carrying a secret, held in the table until `expires_at` (see [`crate::notify::held`]):
+/// its put (for the transaction that creates the secret) and the reference to queue afterwards.
+fn held(n: &Notification, expires_at: i64) -> Result<(TxOp, Notification), ApiError> {
+    Ok(crate::notify::held::hold(n, expires_at)?)
+}
+
 /// OTP send limits: per phone number and per IP (the original `otp_tracker`).
-async fn limit_otp_send(app: &App, identifier: &str, ip: &str) -> Result<(), ApiError> {
+pub async fn limit_otp_send(app: &App, identifier: &str, ip: &str) -> Result<(), ApiError> {
     ratelimit::hit(app, &format!("otp:ip:{ip}"), app.config.limits.otp_ip).await?;
     ratelimit::hit(
         app,
@@ -208,9 +217,53 @@ async fn limit_otp_send(app: &App, identifier: &str, ip: &str) -> Result<(), Api
     .await
 }
 
-/// Registers a pending account in one transaction and sends its verification (link or OTP).
-/// Returns the registration token (Bearer of `/verify-sign-up` and `/resend-otp`).
-pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, ApiError> {
+/// Remembers that `username` gave `phone` (read by the self-referral check; kept a year).
+pub fn phone_seen_op(phone: &str, username: &str, now: i64) -> TxOp {
+    let mut item = keys::phone_seen(phone, username).item();
+    item.insert("username".into(), username.into());
+    item.insert("at".into(), now.into());
+    item.insert("ttl".into(), (now + 400 * 86_400).into());
+    TxOp::Put { item, cond: None }
+}
+
+/// The hashing-queue client of a caller's address.
+fn ip_client(ip: &str) -> String {
+    format!("ip:{ip}")
+}
+
+/// The steps of the signup transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SignupStep {
+    /// `LOGIN`, `INFO`, `WALLET`: the username.
+    Account,
+    /// The e-mail guard (canonical form) and the check on an older exact-form guard.
+    Email,
+    /// The new user's own referral code.
+    RefCode,
+    /// The registration token, the OTP or link token, and the held message.
+    Secrets,
+    /// No verified account holds the phone (OTP mode).
+    Phone,
+    /// The referral code used still belongs to the referrer.
+    Referrer,
+    /// The referral records.
+    Referral,
+}
+
+/// What a signup asked for, checked.
+struct ValidSignup {
+    mode: SignupMode,
+    username: Username,
+    email: Email,
+    name: String,
+    /// OTP mode: the number the code goes to (claimed once the code is entered).
+    phone: Option<Phone>,
+    /// LINK mode: a number given but not proven; kept unverified, claims nothing.
+    unverified_phone: Option<Phone>,
+    referred_by: Option<(String, String)>,
+}
+
+async fn validate_signup(app: &App, input: &SignupInput) -> Result<ValidSignup, ApiError> {
     let mode = SignupMode::parse(input.mode.as_deref())?;
     let username = Username::parse(&input.username)?;
     let email = Email::parse(&input.email)?;
@@ -225,6 +278,10 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
         Some(p) => Some(Phone::parse(p)?),
         None if mode == SignupMode::Otp => return Err(ApiError::bad_request("PhoneRequired")),
         None => None,
+    };
+    let (phone, unverified_phone) = match mode {
+        SignupMode::Otp => (phone, None),
+        SignupMode::Link => (None, phone),
     };
     let referred_by = match input
         .referral_code
@@ -247,154 +304,199 @@ pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, A
         }
         None => None,
     };
+    Ok(ValidSignup {
+        mode,
+        username,
+        email,
+        name,
+        phone,
+        unverified_phone,
+        referred_by,
+    })
+}
+
+/// The signup transaction for one attempt (a fresh referral code each time), the registration
+/// token and the queue message to send once it committed.
+fn signup_steps(
+    app: &App,
+    v: &ValidSignup,
+    pwd: &str,
+) -> Result<(Steps<SignupStep>, String, Notification), ApiError> {
+    use SignupStep::*;
+    let u = v.username.as_str();
+    let now = app.clock.epoch();
+    let mut referral_code = new_referral_code();
+    while v
+        .referred_by
+        .as_ref()
+        .is_some_and(|(c, _)| *c == referral_code)
+    {
+        referral_code = new_referral_code();
+    }
+    let login = LoginRecord {
+        pk: keys::login(u).pk,
+        sk: keys::login(u).sk,
+        username: u.to_owned(),
+        pwd: pwd.to_owned(),
+        disabled: false,
+        status: AccountStatus::Pending,
+        mode: Some(v.mode.as_str().to_owned()),
+        created_at: now,
+        updated_at: now,
+        cred_version: 0,
+    };
+    let info = UserInfo {
+        pk: keys::info(u).pk,
+        sk: keys::info(u).sk,
+        username: u.to_owned(),
+        full_name: v.name.clone(),
+        email: v.email.as_str().to_owned(),
+        phone_number: v.phone.as_ref().map(|p| p.as_str().to_owned()),
+        unverified_phone: v.unverified_phone.as_ref().map(|p| p.as_str().to_owned()),
+        profile_img: None,
+        agent: false,
+        referral_code: referral_code.clone(),
+        referred_by: v.referred_by.as_ref().map(|(c, _)| c.clone()),
+        created_at: now,
+        updated_at: now,
+        gsi1pk: keys::email_gsi(v.email.as_str()),
+        gsi1sk: u.to_owned(),
+    };
+    let wallet = WalletRecord {
+        pk: keys::wallet(u).pk,
+        sk: keys::wallet(u).sk,
+        ..WalletRecord::default()
+    };
+    let (register_op, register_token) = otp::new_token_op(app, Purpose::Register, u)?;
+    let (secret_op, message, held_until) = match v.mode {
+        SignupMode::Otp => {
+            let (op, code) = otp::new_otp_op(app, SIGNUP_OTP, u)?;
+            let to = v.phone.as_ref().map(|p| p.as_str()).unwrap_or_default();
+            (op, otp_sms(to, &code), now + otp::OTP_TTL_SECS)
+        }
+        SignupMode::Link => {
+            let (op, token) = otp::new_token_op(app, Purpose::VerifyLink, u)?;
+            (
+                op,
+                link_mail(app, v.email.as_str(), u, &token),
+                now + Purpose::VerifyLink.ttl_secs(),
+            )
+        }
+    };
+    let (hold_op, queued) = held(&message, held_until)?;
+    let mut steps = Steps::new();
+    steps
+        .extend(
+            Account,
+            [put_new(&login)?, put_new(&info)?, put_new(&wallet)?],
+        )
+        .extend(
+            Email,
+            identity::email_claim_ops(
+                &v.email,
+                guard_op(keys::email_guard(&v.email.canonical()), u)?,
+            ),
+        )
+        .push(RefCode, guard_op(keys::refcode_guard(&referral_code), u)?)
+        .extend(Secrets, [register_op, secret_op, hold_op]);
+    // The phone is claimed when the code sent to it is entered (activation), so a signup with
+    // someone else's number blocks nobody; a number a verified account holds is refused now.
+    if let Some(p) = &v.phone {
+        steps.push(
+            Phone,
+            TxOp::Check {
+                key: keys::phone_guard(p.as_str()),
+                cond: Cond::item_absent(),
+            },
+        );
+    }
+    for p in v.phone.iter().chain(&v.unverified_phone) {
+        steps.push(Secrets, phone_seen_op(p.as_str(), u, now));
+    }
+    if let Some((code, referrer)) = &v.referred_by {
+        // The code must still belong to the same referrer; the new user never owns it.
+        steps.push(
+            Referrer,
+            TxOp::Check {
+                key: keys::refcode_guard(code),
+                cond: Cond::eq("username", referrer.as_str()),
+            },
+        );
+        steps.extend(
+            Referral,
+            crate::referral::signup_ops(u, referrer, code, app.clock.now().timestamp_millis())?,
+        );
+    }
+    Ok((steps, register_token, queued))
+}
+
+/// Registers a pending account in one transaction and sends its verification (link or OTP).
+/// Returns the registration token (Bearer of `/verify-sign-up` and `/resend-otp`).
+pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, ApiError> {
+    let v = validate_signup(app, &input).await?;
     ratelimit::hit(app, &format!("signup:ip:{ip}"), app.config.limits.signup_ip).await?;
-    if let (SignupMode::Otp, Some(p)) = (mode, &phone) {
+    if let (SignupMode::Otp, Some(p)) = (v.mode, &v.phone) {
         limit_otp_send(app, p.as_str(), ip).await?;
     }
-    let pwd = password::hash_async(input.password).await?;
-    let u = username.as_str();
-    let now = app.clock.epoch();
+    let ticket = app.hashing.admit(&[&ip_client(ip)])?;
+    let pwd = password::hash_async(ticket, input.password).await?;
+    let u = v.username.as_str();
 
     let mut reclaimed = false;
     for attempt in 0..SIGNUP_ATTEMPTS {
-        let mut referral_code = new_referral_code();
-        while referred_by
-            .as_ref()
-            .is_some_and(|(c, _)| *c == referral_code)
-        {
-            referral_code = new_referral_code();
-        }
-        let login = LoginRecord {
-            pk: keys::login(u).pk,
-            sk: keys::login(u).sk,
-            username: u.to_owned(),
-            pwd: pwd.clone(),
-            disabled: false,
-            status: AccountStatus::Pending,
-            mode: Some(mode.as_str().to_owned()),
-            created_at: now,
-            updated_at: now,
-        };
-        let info = UserInfo {
-            pk: keys::info(u).pk,
-            sk: keys::info(u).sk,
-            username: u.to_owned(),
-            full_name: name.clone(),
-            email: email.as_str().to_owned(),
-            phone_number: phone.as_ref().map(|p| p.as_str().to_owned()),
-            profile_img: None,
-            agent: false,
-            referral_code: referral_code.clone(),
-            referred_by: referred_by.as_ref().map(|(c, _)| c.clone()),
-            created_at: now,
-            updated_at: now,
-            gsi1pk: keys::email_gsi(email.as_str()),
-            gsi1sk: u.to_owned(),
-        };
-        let wallet = WalletRecord {
-            pk: keys::wallet(u).pk,
-            sk: keys::wallet(u).sk,
-            balance: 0,
-            points: 0,
-            version: 0,
-        };
-        let (register_op, register_token) = otp::new_token_op(app, Purpose::Register, u)?;
-        let (verify_op, notification) = match mode {
-            SignupMode::Otp => {
-                let (op, code) = otp::new_otp_op(app, SIGNUP_OTP, u)?;
-                let to = phone.as_ref().map(|p| p.as_str()).unwrap_or_default();
-                (op, otp_sms(to, &code))
-            }
-            SignupMode::Link => {
-                let (op, token) = otp::new_token_op(app, Purpose::VerifyLink, u)?;
-                (op, link_mail(app, email.as_str(), &token))
-            }
-        };
-        let mut ops = vec![
-            put_new(&login)?,                                  // 0
-            put_new(&info)?,                                   // 1
-            put_new(&wallet)?,                                 // 2
-            guard_op(keys::email_guard(email.as_str()), u)?,   // 3
-            guard_op(keys::refcode_guard(&referral_code), u)?, // 4
-            register_op,                                       // 5
-            verify_op,                                         // 6
-        ];
-        let mut phone_at = None;
-        if let Some(p) = &phone {
-            ops.push(guard_op(keys::phone_guard(p.as_str()), u)?);
-            phone_at = Some(ops.len() - 1);
-        }
-        let mut referrer_at = None;
-        if let Some((code, referrer)) = &referred_by {
-            // The code must still belong to the same referrer; the new user never owns it.
-            ops.push(TxOp::Check {
-                key: keys::refcode_guard(code),
-                cond: Cond::eq("username", referrer.as_str()),
-            });
-            referrer_at = Some(ops.len() - 1);
-            ops.extend(crate::referral::signup_ops(
-                u,
-                referrer,
-                code,
-                app.clock.now().timestamp_millis(),
-            )?);
-        }
-        match app.main.transact(ops).await {
+        let (steps, register_token, queued) = signup_steps(app, &v, &pwd)?;
+        let (ops, names) = steps.split();
+        let e = match app.main.transact(ops).await {
             Ok(()) => {
-                enqueue(app, notification).await;
+                enqueue(app, queued).await;
                 audit::record(
                     app,
                     LogKind::Audit,
                     u,
                     Some(u),
                     "signup",
-                    json!({ "mode": mode.as_str(), "ip": ip }),
+                    json!({ "mode": v.mode.as_str(), "ip": ip }),
                 )
                 .await;
                 return Ok(register_token);
-            }
-            Err(e @ StoreError::TransactionCanceled { .. }) => {
-                // Which guard was taken, and the key that names its owner.
-                let phone_taken = phone_at.is_some_and(|i| e.failed_at(i));
-                let taken = if e.failed_at(3) {
-                    Some((
-                        "Email is already registered",
-                        keys::email_guard(email.as_str()),
-                    ))
-                } else if e.failed_at(0) || e.failed_at(1) || e.failed_at(2) {
-                    Some(("Username is already registered", keys::login(u)))
-                } else if let (true, Some(p)) = (phone_taken, &phone) {
-                    Some((
-                        "Phone number is already registered",
-                        keys::phone_guard(p.as_str()),
-                    ))
-                } else {
-                    None
-                };
-                if let Some((message, owner_key)) = taken {
-                    // An abandoned signup (never verified, past its verification window) gives way once.
-                    if !reclaimed
-                        && let Some(owner) = guard_owner(app, &owner_key).await?
-                        && reclaim_abandoned(app, &owner).await?
-                    {
-                        reclaimed = true;
-                        continue;
-                    }
-                    return Err(ApiError::conflict(message));
-                }
-                if referrer_at.is_some_and(|i| e.failed_at(i)) {
-                    return Err(ApiError::bad_request("Invalid Referral Code"));
-                }
-                // Only the new referral code (or a token, astronomically unlikely) collided: try another.
-                tracing::debug!(attempt, "referral code collision; retrying signup");
             }
             Err(StoreError::Conflict) => {
                 // A concurrent transaction touched the same items; the retry sees its outcome.
                 tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt as u64 + 1)))
                     .await;
+                continue;
             }
+            Err(e @ StoreError::TransactionCanceled { .. }) => e,
             Err(e) => return Err(e.into()),
+        };
+        // Which identifier was taken, and the key naming its owner.
+        let taken = if names.failed(&e, SignupStep::Email) {
+            let owner = identity::email_owner(app.main.as_ref(), &v.email).await?;
+            Some(("Email is already registered", owner))
+        } else if names.failed(&e, SignupStep::Account) {
+            Some(("Username is already registered", Some(u.to_owned())))
+        } else if let (true, Some(p)) = (names.failed(&e, SignupStep::Phone), &v.phone) {
+            let owner = guard_owner(app, &keys::phone_guard(p.as_str())).await?;
+            Some(("Phone number is already registered", owner))
+        } else {
+            None
+        };
+        if let Some((message, owner)) = taken {
+            // An abandoned signup (never verified, past its verification window) gives way once.
+            if !reclaimed
+                && let Some(owner) = owner
+                && reclaim_abandoned(app, &owner).await?
+            {
+                reclaimed = true;
+                continue;
+            }
+            return Err(ApiError::conflict(message));
         }
+        if names.failed(&e, SignupStep::Referrer) {
+            return Err(ApiError::bad_request("Invalid Referral Code"));
+        }
+        // Only the new referral code (or a token, astronomically unlikely) collided: try another.
+        tracing::debug!(attempt, "referral code collision; retrying signup");
     }
     Err(ApiError::unavailable())
 }
@@ -431,18 +533,18 @@ async fn reclaim_abandoned(app: &App, owner: &str) -> Result<bool, ApiError> {
             key: keys::info(owner),
             cond: None,
         });
-        ops.push(TxOp::Delete {
-            key: keys::email_guard(&info.email),
-            cond: mine(),
-        });
+        for key in identity::email_guard_keys(&Email::parse(&info.email)?) {
+            ops.push(TxOp::Delete { key, cond: mine() });
+        }
         ops.push(TxOp::Delete {
             key: keys::refcode_guard(&info.referral_code),
             cond: mine(),
         });
         if let Some(p) = &info.phone_number {
+            // Pending accounts claim their phone only once verified (older ones did at signup).
             ops.push(TxOp::Delete {
                 key: keys::phone_guard(p),
-                cond: mine(),
+                cond: Some(Cond::item_absent().or(Cond::eq("username", owner))),
             });
         }
     }
@@ -506,11 +608,22 @@ pub async fn verify_signup_otp(
     code: &str,
 ) -> Result<(), ApiError> {
     let (username, _) = pending_account(app, register_token).await?;
+    let phone = info_record(app, &username)
+        .await?
+        .and_then(|i| i.phone_number)
+        .ok_or_else(|| ApiError::bad_request("PhoneRequired"))?;
     let consume_otp = otp::check_otp(app, SIGNUP_OTP, &username, code).await?;
+    let mut claim = keys::phone_guard(&phone).item();
+    claim.insert("username".into(), username.as_str().into());
     let ops = vec![
         activate_op(app, &username),
         consume_otp,
         otp::consume_token_op(app, Purpose::Register, register_token),
+        // The number is proven now: claim it (an account that verified it first keeps it).
+        TxOp::Put {
+            item: claim,
+            cond: Some(Cond::item_absent().or(Cond::eq("username", username.as_str()))),
+        },
     ];
     match activate(app, ops, &username).await {
         Ok(()) => {}
@@ -519,6 +632,9 @@ pub async fn verify_signup_otp(
         }
         Err(e) if e.failed_at(1) => return Err(ApiError::bad_request("OTP Expired")),
         Err(e) if e.failed_at(2) => return Err(ApiError::unauthorized()),
+        Err(e) if e.failed_at(3) => {
+            return Err(ApiError::conflict("Phone number is already registered"));
+        }
         Err(e) => return Err(e.into()),
     }
     audit::record(
@@ -571,21 +687,27 @@ pub async fn resend_verification(
     let info = info_record(app, &username)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    let (op, notification) = if login.mode.as_deref() == Some("OTP") {
+    let now = app.clock.epoch();
+    let (op, notification, held_until) = if login.mode.as_deref() == Some("OTP") {
         let phone = info
             .phone_number
             .clone()
             .ok_or_else(|| ApiError::bad_request("PhoneRequired"))?;
         limit_otp_send(app, &phone, ip).await?;
         let (op, code) = otp::new_otp_op(app, SIGNUP_OTP, &username)?;
-        (op, otp_sms(&phone, &code))
+        (op, otp_sms(&phone, &code), now + otp::OTP_TTL_SECS)
     } else {
         limit_otp_send(app, &info.email, ip).await?;
         let (op, token) = otp::new_token_op(app, Purpose::VerifyLink, &username)?;
-        (op, link_mail(app, &info.email, &token))
+        (
+            op,
+            link_mail(app, &info.email, &username, &token),
+            now + Purpose::VerifyLink.ttl_secs(),
+        )
     };
-    app.main.transact(vec![op]).await?;
-    enqueue_required(app, notification).await
+    let (hold_op, queued) = held(&notification, held_until)?;
+    app.main.transact(vec![op, hold_op]).await?;
+    enqueue_required(app, queued).await
 }
 
 /// A successful login.
@@ -601,55 +723,25 @@ fn dummy_hash() -> &'static str {
     H.get_or_init(|| password::hash("dummy-password-for-timing").unwrap_or_default())
 }
 
-/// `POST /auth`: by username or e-mail. Unknown user and wrong password are both 422 "Invalid
-/// Credential"; state (disabled, pending) is only revealed to the holder of the right password.
-pub async fn login(app: &App, ip: &str, identifier: &str, pwd: &str) -> Result<LoginOk, ApiError> {
-    let invalid = || ApiError::unprocessable("Invalid Credential");
-    ratelimit::hit(app, &format!("login:ip:{ip}"), app.config.limits.login_ip).await?;
-    let ident = identifier.trim().to_lowercase();
-    if ident.is_empty() || ident.len() > 254 {
-        return Err(invalid());
-    }
-    let username = if ident.contains('@') {
-        match Email::parse(&ident) {
-            Ok(e) => guard_owner(app, &keys::email_guard(e.as_str())).await?,
-            Err(_) => None,
-        }
-    } else {
-        Username::parse(&ident).ok().map(|u| u.as_str().to_owned())
+/// `LOGIN` and `INFO` of a user, in one batch read.
+async fn account(
+    app: &App,
+    username: &str,
+) -> Result<Option<(LoginRecord, Option<UserInfo>)>, ApiError> {
+    let [login, info] = get_array(
+        app.main.as_ref(),
+        &[keys::login(username), keys::info(username)],
+    )
+    .await?;
+    let Some(login) = login else {
+        return Ok(None);
     };
-    // Keyed by the account (whether named by username or e-mail), else by what was typed.
-    let acct_bucket = format!("login:acct:{}", username.as_deref().unwrap_or(&ident));
-    ratelimit::check(app, &acct_bucket, app.config.limits.login_account).await?;
-    let record = match &username {
-        Some(u) => login_record(app, u).await?,
-        None => None,
-    };
-    let Some(record) = record.filter(|_| pwd.chars().count() <= password::MAX_LEN) else {
-        let pwd = pwd.to_owned();
-        // Same work as a wrong password (the dummy hash is built on the hashing pool too).
-        let _ = password::on_hashing_pool(move || password::verify(&pwd, dummy_hash())).await;
-        ratelimit::hit(app, &acct_bucket, app.config.limits.login_account)
-            .await
-            .ok();
-        return Err(invalid());
-    };
-    let u = record.username.clone();
-    if !password::verify_async(pwd.to_owned(), record.pwd.clone()).await {
-        ratelimit::hit(app, &acct_bucket, app.config.limits.login_account)
-            .await
-            .ok();
-        audit::record(
-            app,
-            LogKind::Audit,
-            &u,
-            Some(&u),
-            "login_failed",
-            json!({ "ip": ip }),
-        )
-        .await;
-        return Err(invalid());
-    }
+    let info = info.map(|i| from_item(&i)).transpose()?;
+    Ok(Some((from_item(&login)?, info)))
+}
+
+/// 403 when the account may not log in (disabled, deactivated, not verified yet).
+fn may_log_in(record: &LoginRecord) -> Result<(), ApiError> {
     if record.disabled || record.status == AccountStatus::Deactivated {
         return Err(ApiError::forbidden("Account is Disabled"));
     }
@@ -662,15 +754,69 @@ pub async fn login(app: &App, ip: &str, identifier: &str, pwd: &str) -> Result<L
             },
         ));
     }
-    let agent = info_record(app, &u)
-        .await?
-        .map(|i| i.agent)
-        .unwrap_or(false);
-    let issued = if password::needs_rehash(&record.pwd) {
-        login_with_rehash(app, &record, pwd, agent).await?
+    Ok(())
+}
+
+/// `POST /auth`: by username or e-mail. Unknown user and wrong password are both 422 "Invalid
+/// Credential"; state (disabled, pending) is only revealed to the holder of the right password.
+///
+/// Guessing is bounded before any hashing: a slot of the per-account limit is taken atomically
+/// first (given back on success, so only failures count), and the hash itself must be admitted
+/// to the bounded hashing queue. The session is written in one transaction with a check that the
+/// account's credential version and state are still those the password was verified against.
+pub async fn login(app: &App, ip: &str, identifier: &str, pwd: &str) -> Result<LoginOk, ApiError> {
+    let invalid = || ApiError::unprocessable("Invalid Credential");
+    ratelimit::hit(app, &format!("login:ip:{ip}"), app.config.limits.login_ip).await?;
+    let ident = identifier.trim().to_lowercase();
+    if ident.is_empty() || ident.len() > 254 {
+        return Err(invalid());
+    }
+    let username = if ident.contains('@') {
+        match Email::parse(&ident) {
+            Ok(e) => identity::email_owner(app.main.as_ref(), &e).await?,
+            Err(_) => None,
+        }
     } else {
-        session::issue(app, &u, agent).await?
+        Username::parse(&ident).ok().map(|u| u.as_str().to_owned())
     };
+    // Keyed by the account (whether named by username or e-mail), else by what was typed.
+    let acct_bucket = format!("login:acct:{}", username.as_deref().unwrap_or(&ident));
+    let slot = ratelimit::take(app, &acct_bucket, app.config.limits.login_account).await?;
+    let ticket = match app.hashing.admit(&[&ip_client(ip), &acct_bucket]) {
+        Ok(t) => t,
+        Err(refused) => {
+            // Not an attempt: nothing was verified.
+            slot.give_back(app).await;
+            return Err(refused.into());
+        }
+    };
+    let read = match &username {
+        Some(u) => account(app, u).await?,
+        None => None,
+    };
+    let Some((record, info)) = read.filter(|_| pwd.chars().count() <= password::MAX_LEN) else {
+        // Same work as a wrong password.
+        let _ = password::verify_async(ticket, pwd.to_owned(), dummy_hash().to_owned()).await;
+        slot.keep();
+        return Err(invalid());
+    };
+    let u = record.username.clone();
+    if !password::verify_async(ticket, pwd.to_owned(), record.pwd.clone()).await {
+        slot.keep();
+        audit::record(
+            app,
+            LogKind::Audit,
+            &u,
+            Some(&u),
+            "login_failed",
+            json!({ "ip": ip }),
+        )
+        .await;
+        return Err(invalid());
+    }
+    slot.give_back(app).await;
+    let agent = info.map(|i| i.agent).unwrap_or(false);
+    let issued = open_verified(app, record, pwd, agent, ip).await?;
     audit::record(
         app,
         LogKind::Audit,
@@ -686,23 +832,66 @@ pub async fn login(app: &App, ip: &str, identifier: &str, pwd: &str) -> Result<L
     })
 }
 
+/// Opens the session of a login whose password matched `record`. When the account changed between
+/// that read and the session write (a password change or reset, a deactivation, a concurrent
+/// re-hash), it is read again: a new credential refuses the login (422), a new state answers
+/// as it would have (403); a re-hash alone (same version) keeps the password valid.
+async fn open_verified(
+    app: &App,
+    mut record: LoginRecord,
+    pwd: &str,
+    agent: bool,
+    ip: &str,
+) -> Result<Issued, ApiError> {
+    let u = record.username.clone();
+    for _ in 0..3 {
+        may_log_in(&record)?;
+        let opened = if password::needs_rehash(&record.pwd) {
+            login_with_rehash(app, &record, pwd, agent, ip).await
+        } else {
+            session::open(app, &u, agent, record.cred_version).await
+        };
+        match opened {
+            Ok(issued) => return Ok(issued),
+            Err(OpenError::Api(e)) => return Err(e),
+            Err(OpenError::AccountChanged) => {
+                let now = login_record(app, &u)
+                    .await?
+                    .ok_or_else(|| ApiError::unprocessable("Invalid Credential"))?;
+                if now.cred_version != record.cred_version && now.pwd != record.pwd {
+                    return Err(ApiError::unprocessable("Invalid Credential"));
+                }
+                record = now;
+            }
+        }
+    }
+    Err(ApiError::unavailable())
+}
+
 /// Replaces a legacy (bcrypt or weaker argon2) hash with argon2id in the same transaction that
-/// opens the session; if the password changed meanwhile, the session is opened without it.
+/// opens the session (both conditional on the account as read). When the hashing queue is full
+/// the session is opened without the upgrade (the next login does it).
 async fn login_with_rehash(
     app: &App,
     record: &LoginRecord,
     pwd: &str,
     agent: bool,
-) -> Result<Issued, ApiError> {
+    ip: &str,
+) -> Result<Issued, OpenError> {
     let u = &record.username;
-    let new_hash = password::hash_async(pwd.to_owned()).await?;
-    let (session_op, issued) = session::new_session_op(app, u, agent)?;
+    let Ok(ticket) = app.hashing.admit(&[&ip_client(ip)]) else {
+        return session::open(app, u, agent, record.cred_version).await;
+    };
+    let new_hash = password::hash_async(ticket, pwd.to_owned()).await?;
+    let (session_op, issued) = session::new_session_op(app, u, agent, record.cred_version)?;
     let rehash = TxOp::Update {
         key: keys::login(u),
         update: Update::new()
             .set("pwd", new_hash)
             .set("updated_at", app.clock.epoch()),
-        cond: Some(Cond::eq("pwd", record.pwd.as_str())),
+        cond: Some(
+            session::may_open(record.cred_version).and(Cond::eq("pwd", record.pwd.as_str())),
+        ),
     };
     match app.main.transact(vec![rehash, session_op]).await {
         Ok(()) => {
@@ -717,12 +906,12 @@ async fn login_with_rehash(
             .await;
             Ok(issued)
         }
-        Err(e) if e.failed_at(0) => session::issue(app, u, agent).await,
-        Err(e) => Err(e.into()),
+        Err(e) if e.failed_at(0) => Err(OpenError::AccountChanged),
+        Err(e) => Err(OpenError::Api(e.into())),
     }
 }
 
-/// `POST /check/email`: whether an e-mail can still be registered.
+/// `POST /check/email`: whether an e-mail can still be registered (no alias of its mailbox is).
 pub async fn email_available(app: &App, ip: &str, email: &str) -> Result<bool, ApiError> {
     ratelimit::hit(
         app,
@@ -731,72 +920,60 @@ pub async fn email_available(app: &App, ip: &str, email: &str) -> Result<bool, A
     )
     .await?;
     let email = Email::parse(email)?;
-    Ok(app
-        .main
-        .get(&keys::email_guard(email.as_str()))
+    Ok(identity::email_owner(app.main.as_ref(), &email)
         .await?
         .is_none())
 }
 
-/// `POST /request-reset-pwd`: mails a single-use reset token if the e-mail belongs to an account
-/// that is not disabled. The caller answers the same either way.
+/// `POST /request-reset-pwd`: queues the request for the notifier, which looks the account up,
+/// issues the single-use token and mails it ([`crate::auth::reset`]). This request does the same
+/// work — two rate-limit counters and one queue message without any secret — whether or not the
+/// address is registered, so neither its answer nor its timing tells.
 pub async fn request_reset(app: &App, ip: &str, email: &str) -> Result<(), ApiError> {
     ratelimit::hit(app, &format!("reset:ip:{ip}"), app.config.limits.reset_ip).await?;
     let email = Email::parse(email)?;
     ratelimit::hit(
         app,
-        &format!("reset:id:{}", email.as_str()),
+        &format!("reset:id:{}", email.canonical()),
         app.config.limits.reset_identifier,
     )
     .await?;
-    let Some(username) = guard_owner(app, &keys::email_guard(email.as_str())).await? else {
-        return Ok(());
-    };
-    let Some(login) = login_record(app, &username).await? else {
-        return Ok(());
-    };
-    if login.disabled || login.status == AccountStatus::Deactivated {
-        return Ok(());
-    }
-    let (op, token) = otp::new_token_op(app, Purpose::ResetPwd, &username)?;
-    app.main.transact(vec![op]).await?;
-    enqueue(
+    enqueue_required(
         app,
-        Notification::Email {
-            to: email.as_str().to_owned(),
-            subject: "Reset your UserState password".into(),
-            body: format!(
-                "A password reset was requested for your account.\nEnter this reset token in the app: {token}\n\nIt is valid for 30 minutes and works once. If you did not ask for it, ignore this mail."
-            ),
-            html: None,
+        Notification::PasswordReset {
+            email: email.as_str().to_owned(),
         },
     )
-    .await;
-    audit::record(
-        app,
-        LogKind::Audit,
-        &username,
-        Some(&username),
-        "password_reset_requested",
-        json!({ "ip": ip }),
-    )
-    .await;
-    Ok(())
+    .await
 }
 
-/// `POST /reset-pwd`: consumes the reset token, sets the password and revokes every session.
-pub async fn reset_password(app: &App, token: &str, new_password: &str) -> Result<(), ApiError> {
+/// `POST /reset-pwd`: consumes the reset token, sets the password and bumps the credential
+/// version (one transaction, conditional on the version the token was issued for), which revokes
+/// every session; the stale session items are then deleted. The mailbox owner proved who they are,
+/// so the account's failed-login counter is cleared too.
+pub async fn reset_password(
+    app: &App,
+    ip: &str,
+    token: &str,
+    new_password: &str,
+) -> Result<(), ApiError> {
     password::validate("password", new_password)?;
     let rec = otp::lookup_token(app, Purpose::ResetPwd, token).await?;
-    let hash = password::hash_async(new_password.to_owned()).await?;
+    let ticket = app.hashing.admit(&[&ip_client(ip)])?;
+    let hash = password::hash_async(ticket, new_password.to_owned()).await?;
+    let mut login_cond = Cond::item_exists();
+    if let Some(cv) = rec.cv {
+        login_cond = login_cond.and(session::version_is("cred_version", cv));
+    }
     let ops = vec![
         otp::consume_token_op(app, Purpose::ResetPwd, token),
         TxOp::Update {
             key: keys::login(&rec.username),
             update: Update::new()
                 .set("pwd", hash)
-                .set("updated_at", app.clock.epoch()),
-            cond: Some(Cond::item_exists()),
+                .set("updated_at", app.clock.epoch())
+                .add("cred_version", 1),
+            cond: Some(login_cond),
         },
     ];
     match app.main.transact(ops).await {
@@ -808,6 +985,12 @@ pub async fn reset_password(app: &App, token: &str, new_password: &str) -> Resul
         Err(e) => return Err(e.into()),
     }
     session::revoke_all(app, &rec.username, None).await?;
+    ratelimit::clear(
+        app,
+        &format!("login:acct:{}", rec.username),
+        app.config.limits.login_account,
+    )
+    .await?;
     audit::record(
         app,
         LogKind::Audit,
@@ -820,7 +1003,19 @@ pub async fn reset_password(app: &App, token: &str, new_password: &str) -> Resul
     Ok(())
 }
 
-/// `POST /update-pwd`: checks the old password, sets the new one, revokes every other session.
+/// The steps of a password change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PasswordStep {
+    /// The new hash and version on `LOGIN`, if the old hash and version are still there.
+    Login,
+    /// The caller's session follows the new version (the others are revoked by it).
+    Caller,
+}
+
+/// `POST /update-pwd`: checks the old password (attempts limited per account, counted before the
+/// check), sets the new one and bumps the credential version, moving the caller's session to the
+/// new version in the same transaction: every other session is revoked by that, the caller's
+/// stays.
 pub async fn update_password(
     app: &App,
     username: &str,
@@ -829,12 +1024,23 @@ pub async fn update_password(
     new: &str,
 ) -> Result<(), ApiError> {
     password::validate("new_password", new)?;
-    let login = login_record(app, username)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
+    let bucket = format!("pwd:acct:{username}");
+    let slot = ratelimit::take(app, &bucket, app.config.limits.password_change).await?;
+    let ticket = match app.hashing.admit(&[&bucket]) {
+        Ok(t) => t,
+        Err(refused) => {
+            slot.give_back(app).await;
+            return Err(refused.into());
+        }
+    };
+    let Some(login) = login_record(app, username).await? else {
+        slot.keep();
+        return Err(ApiError::unauthorized());
+    };
     if old.chars().count() > password::MAX_LEN
-        || !password::verify_async(old.to_owned(), login.pwd.clone()).await
+        || !password::verify_async(ticket, old.to_owned(), login.pwd.clone()).await
     {
+        slot.keep();
         audit::record(
             app,
             LogKind::Audit,
@@ -846,22 +1052,41 @@ pub async fn update_password(
         .await;
         return Err(ApiError::unprocessable("Invalid Credential"));
     }
-    let hash = password::hash_async(new.to_owned()).await?;
-    let update = Update::new()
-        .set("pwd", hash)
-        .set("updated_at", app.clock.epoch());
-    match app
-        .main
-        .update(
-            &keys::login(username),
-            update,
-            Some(Cond::eq("pwd", login.pwd.as_str())),
+    slot.give_back(app).await;
+    let ticket = app.hashing.admit(&[&bucket])?;
+    let hash = password::hash_async(ticket, new.to_owned()).await?;
+    let v = login.cred_version;
+    let mut steps = Steps::new();
+    steps
+        .push(
+            PasswordStep::Login,
+            TxOp::Update {
+                key: keys::login(username),
+                update: Update::new()
+                    .set("pwd", hash)
+                    .set("updated_at", app.clock.epoch())
+                    .add("cred_version", 1),
+                cond: Some(
+                    Cond::eq("pwd", login.pwd.as_str()).and(session::version_is("cred_version", v)),
+                ),
+            },
         )
-        .await
-    {
-        Ok(_) => {}
-        Err(StoreError::ConditionFailed) => {
+        .push(
+            PasswordStep::Caller,
+            TxOp::Update {
+                key: keys::session(username, sid),
+                update: Update::new().set("cv", v + 1),
+                cond: Some(Cond::item_exists().and(session::version_is("cv", v))),
+            },
+        );
+    let (ops, names) = steps.split();
+    match app.main.transact(ops).await {
+        Ok(()) => {}
+        Err(e) if names.failed(&e, PasswordStep::Login) => {
             return Err(ApiError::conflict("Password was changed concurrently"));
+        }
+        Err(e) if names.failed(&e, PasswordStep::Caller) => {
+            return Err(ApiError::unauthorized());
         }
         Err(e) => return Err(e.into()),
     }
@@ -888,8 +1113,9 @@ struct Deactivation {
     created_at: i64,
 }
 
-/// `POST /deactivate`: records the reason, marks the account deactivated and disabled (one
-/// transaction) and revokes every session.
+/// `POST /deactivate`: records the reason, marks the account deactivated and disabled and bumps
+/// the credential version (one transaction: every session is revoked by it), then forgets the
+/// push tokens and deletes the stale session items.
 pub async fn deactivate(app: &App, username: &str, reason: Option<&str>) -> Result<(), ApiError> {
     let reason = reason.map(str::trim).unwrap_or_default();
     if reason.chars().count() > 1000 {
@@ -910,10 +1136,12 @@ pub async fn deactivate(app: &App, username: &str, reason: Option<&str>) -> Resu
     let ops = vec![
         TxOp::Update {
             key: keys::login(username),
+            // The version bump revokes every session in this same write.
             update: Update::new()
                 .set("status", "deactivated")
                 .set("disabled", true)
-                .set("updated_at", now.timestamp()),
+                .set("updated_at", now.timestamp())
+                .add("cred_version", 1),
             cond: Some(Cond::item_exists()),
         },
         TxOp::Put {

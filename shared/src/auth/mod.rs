@@ -3,8 +3,10 @@
 pub mod accounts;
 pub mod apikey;
 pub mod extract;
+pub mod identity;
 pub mod otp;
 pub mod password;
+pub mod reset;
 pub mod session;
 pub mod token;
 

@@ -65,6 +65,10 @@ pub struct TokenRecord {
     pub username: String,
     pub expires_at: i64,
     pub ttl: i64,
+    /// The account's credential version when the token was issued (reset tokens): a password
+    /// change, another reset or a deactivation since then makes the token useless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cv: Option<i64>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -151,10 +155,20 @@ pub fn new_token_op(
     purpose: Purpose,
     username: &str,
 ) -> Result<(TxOp, String), ApiError> {
+    Ok(token_op(app.clock.epoch(), purpose, username, None)?)
+}
+
+/// A put that stores a new token of `purpose` for `username` issued at `now` (bound to the
+/// credential version `cv` when given), and the token itself.
+pub fn token_op(
+    now: i64,
+    purpose: Purpose,
+    username: &str,
+    cv: Option<i64>,
+) -> Result<(TxOp, String), StoreError> {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-    let now = app.clock.epoch();
     let key = keys::one_time_token(purpose.as_str(), &token_hash(&token));
     let exp = now + purpose.ttl_secs();
     let rec = TokenRecord {
@@ -163,6 +177,7 @@ pub fn new_token_op(
         username: username.to_owned(),
         expires_at: exp,
         ttl: exp,
+        cv,
     };
     Ok((
         TxOp::Put {

@@ -1,7 +1,8 @@
 //! Password hashing: argon2id (OWASP parameters m=19456 KiB, t=2, p=1) in PHC format. bcrypt
 //! hashes imported from the original system (`$2a$`/`$2b$`/`$2y$`) still verify; [`needs_rehash`]
 //! tells login to replace them (and argon2 hashes with outdated parameters) on the next success.
-//! Hashing is CPU-bound, so the async wrappers run it on the blocking pool.
+//! Hashing is CPU-bound, so the async wrappers run it on dedicated threads, behind a bounded
+//! queue ([`HashGate`]): a flood of password requests is refused fast instead of slowing everyone.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -144,7 +145,7 @@ fn hashing_queue() -> Option<&'static std::sync::mpsc::Sender<Job>> {
 }
 
 /// Runs CPU-bound password work on the hashing threads (see [`hashing_queue`]); on the blocking
-/// pool if none could be started.
+/// pool if none could be started. Ungated: request handlers go through [`HashGate::admit`] first.
 pub async fn on_hashing_pool<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -161,6 +162,134 @@ pub async fn on_hashing_pool<T: Send + 'static>(
     rx.await.map_err(|_| ApiError::internal())
 }
 
+/// Bounds on password work waiting for a hashing thread (`HASH_QUEUE_MAX`,
+/// `HASH_INFLIGHT_PER_CLIENT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashLimits {
+    /// Most hashes queued or running in this process; past it, requests are refused (503).
+    pub queue_max: usize,
+    /// Most hashes one client (an address, an account) may have queued or running; past it, its
+    /// requests are refused (429), so one flooding client cannot delay everyone else.
+    pub per_client: usize,
+}
+
+impl Default for HashLimits {
+    fn default() -> Self {
+        HashLimits {
+            queue_max: 8 * hashing_slots(),
+            per_client: 4,
+        }
+    }
+}
+
+/// Why password work was refused before it was queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HashRefused {
+    /// The process-wide queue is full.
+    #[error("password hashing queue is full")]
+    Busy,
+    /// This client already has its share of hashes queued or running.
+    #[error("too many password operations in flight for this client")]
+    ClientBusy,
+}
+
+impl From<HashRefused> for ApiError {
+    fn from(e: HashRefused) -> Self {
+        match e {
+            HashRefused::Busy => ApiError::unavailable(),
+            HashRefused::ClientBusy => ApiError::too_many_requests(1),
+        }
+    }
+}
+
+/// Queued or running password work, in all and per client.
+#[derive(Default)]
+struct InFlight {
+    total: usize,
+    by_client: std::collections::HashMap<String, usize>,
+}
+
+/// Admission to the hashing threads: one per process (held by the application state), counting
+/// the password work queued or running, in all and per client.
+#[derive(Default)]
+pub struct HashGate {
+    limits: HashLimits,
+    in_flight: std::sync::Mutex<InFlight>,
+}
+
+/// A place in the hashing queue for one piece of work, held for its clients until the work has
+/// run (the ticket moves into the job, so a request that goes away still counts until its hash is
+/// done).
+pub struct Ticket {
+    gate: std::sync::Arc<HashGate>,
+    clients: Vec<String>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut f = self.gate.lock();
+        f.total = f.total.saturating_sub(1);
+        for c in &self.clients {
+            if let Some(n) = f.by_client.get_mut(c) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    f.by_client.remove(c);
+                }
+            }
+        }
+    }
+}
+
+impl HashGate {
+    pub fn new(limits: HashLimits) -> std::sync::Arc<HashGate> {
+        std::sync::Arc::new(HashGate {
+            limits,
+            in_flight: std::sync::Mutex::default(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Admits one piece of password work for `clients` (e.g. the caller's address and the
+    /// account), or refuses it at once: 503 when the queue is full, 429 when one of the clients
+    /// already has its share queued or running.
+    pub fn admit(self: &std::sync::Arc<Self>, clients: &[&str]) -> Result<Ticket, HashRefused> {
+        let mut f = self.lock();
+        if clients
+            .iter()
+            .any(|c| f.by_client.get(*c).copied().unwrap_or(0) >= self.limits.per_client)
+        {
+            return Err(HashRefused::ClientBusy);
+        }
+        if f.total >= self.limits.queue_max {
+            return Err(HashRefused::Busy);
+        }
+        f.total += 1;
+        for c in clients {
+            *f.by_client.entry((*c).to_owned()).or_insert(0) += 1;
+        }
+        Ok(Ticket {
+            gate: self.clone(),
+            clients: clients.iter().map(|c| (*c).to_owned()).collect(),
+        })
+    }
+}
+
+/// Password work that was admitted: runs it on the hashing threads, releasing the ticket when done.
+async fn run_admitted<T: Send + 'static>(
+    ticket: Ticket,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    on_hashing_pool(move || {
+        let out = work();
+        drop(ticket);
+        out
+    })
+    .await
+}
+
 /// Each argon2id run allocates and frees an `M_COST` KiB (19 MiB) block. glibc serves the first
 /// such allocation with mmap, and on its free raises the mmap threshold above 19 MiB, so later
 /// ones come from the heap arenas, which keep the freed memory: the local server grew by about
@@ -175,14 +304,14 @@ fn pin_mmap_threshold() {
     }
 }
 
-/// [`hash`] on the bounded hashing pool.
-pub async fn hash_async(password: String) -> Result<String, ApiError> {
-    on_hashing_pool(move || hash(&password)).await?
+/// [`hash`] on the hashing threads, for admitted work.
+pub async fn hash_async(ticket: Ticket, password: String) -> Result<String, ApiError> {
+    run_admitted(ticket, move || hash(&password)).await?
 }
 
-/// [`verify`] on the bounded hashing pool.
-pub async fn verify_async(password: String, stored: String) -> bool {
-    on_hashing_pool(move || verify(&password, &stored))
+/// [`verify`] on the hashing threads, for admitted work.
+pub async fn verify_async(ticket: Ticket, password: String, stored: String) -> bool {
+    run_admitted(ticket, move || verify(&password, &stored))
         .await
         .unwrap_or(false)
 }
@@ -290,6 +419,36 @@ mod tests {
         }
         let peak = peak.load(Ordering::SeqCst);
         assert!(peak >= 1 && peak <= hashing_slots(), "peak {peak}");
+    }
+
+    #[test]
+    fn admission_caps_each_client_and_the_whole_queue_and_frees_places_when_work_ends() {
+        let gate = HashGate::new(HashLimits {
+            queue_max: 3,
+            per_client: 2,
+        });
+        let admit = |clients: &[&str]| gate.admit(clients);
+        let a1 = admit(&["test-admit:a"]).expect("first");
+        let a2 = admit(&["test-admit:a", "test-admit:acct"]).expect("second");
+        assert_eq!(
+            admit(&["test-admit:a"]).err(),
+            Some(HashRefused::ClientBusy),
+            "a third from the same client is refused"
+        );
+        let b = admit(&["test-admit:b"]).expect("another client");
+        assert_eq!(
+            admit(&["test-admit:c"]).err(),
+            Some(HashRefused::Busy),
+            "the queue is full"
+        );
+        drop(a1);
+        let a3 = admit(&["test-admit:a"]).expect("a place was freed");
+        assert_eq!(
+            admit(&["test-admit:d", "test-admit:acct"]).err(),
+            Some(HashRefused::Busy)
+        );
+        drop((a2, a3, b));
+        assert!(admit(&["test-admit:acct"]).is_ok());
     }
 
     #[tokio::test]

@@ -104,6 +104,7 @@ pub async fn register(app: &App, username: &str, req: &Registration) -> Result<(
                 item: to_item(&record(keys::user_device(username, &hash)))?,
                 cond: None,
             },
+            seen_op(username, &hash, now),
         ];
         if let Some(p) = prev.as_ref().filter(|p| p.username != username) {
             ops.push(TxOp::Delete {
@@ -118,6 +119,35 @@ pub async fn register(app: &App, username: &str, req: &Registration) -> Result<(
         }
     }
     Err(ApiError::unavailable())
+}
+
+/// How long a "this user registered this device" record is kept.
+const SEEN_TTL_SECS: i64 = 400 * 86_400;
+
+/// Remembers that `username` registered the token (read by the self-referral check).
+fn seen_op(username: &str, hash: &str, now: i64) -> TxOp {
+    let mut item = keys::device_seen(hash, username).item();
+    item.insert("username".into(), username.into());
+    item.insert("at".into(), now.into());
+    item.insert("ttl".into(), (now + SEEN_TTL_SECS).into());
+    TxOp::Put { item, cond: None }
+}
+
+/// Whether `other` ever registered one of `username`'s current devices (a shared handset).
+pub async fn shares_a_device(app: &App, username: &str, other: &str) -> Result<bool, StoreError> {
+    let q = Query::pk(keys::user_devices_pk(username)).prefix(keys::FCM_PREFIX);
+    let mine = query_all(app.main.as_ref(), q).await?;
+    let seen: Vec<crate::store::Key> = mine
+        .iter()
+        .filter_map(|i| crate::store::get_s(i, "token"))
+        .map(|t| keys::device_seen(&token_hash(t), other))
+        .collect();
+    for chunk in seen.chunks(crate::store::MAX_BATCH_GET_KEYS) {
+        if app.main.get_many(chunk).await?.iter().any(Option::is_some) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Keeps the newest [`MAX_DEVICES`] registrations of a user (bounded push fan-out).
@@ -186,7 +216,7 @@ pub async fn remove_dead(app: &App, username: &str, token: &str) -> Result<(), A
 
 /// Every registered device of a user.
 pub async fn of_user(app: &App, username: &str) -> Result<Vec<DeviceRecord>, ApiError> {
-    let q = Query::pk(keys::user_pk(username)).prefix(keys::FCM_PREFIX);
+    let q = Query::pk(keys::user_devices_pk(username)).prefix(keys::FCM_PREFIX);
     let items = query_all(app.main.as_ref(), q).await?;
     items
         .iter()

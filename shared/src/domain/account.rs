@@ -69,7 +69,31 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The mailbox this address delivers to, for uniqueness: the `+tag` is dropped (providers
+    /// deliver `boss+1@…` to `boss@…`), and for Gmail, which ignores dots in the local part, the
+    /// dots go too (`googlemail.com` is `gmail.com`). Aliases of one mailbox share one canonical
+    /// form, so they cannot hold two accounts. The address itself is kept for sending.
+    pub fn canonical(&self) -> String {
+        let Some((local, domain)) = self.0.rsplit_once('@') else {
+            return self.0.clone();
+        };
+        let base = match local.split_once('+') {
+            Some((base, _)) if !base.is_empty() => base,
+            _ => local,
+        };
+        if GMAIL_DOMAINS.contains(&domain) {
+            let undotted: String = base.chars().filter(|c| *c != '.').collect();
+            if !undotted.is_empty() {
+                return format!("{undotted}@gmail.com");
+            }
+        }
+        format!("{base}@{domain}")
+    }
 }
+
+/// Domains of Gmail, whose mailboxes ignore dots in the local part.
+const GMAIL_DOMAINS: [&str; 2] = ["gmail.com", "googlemail.com"];
 
 /// An Indonesian mobile number as MSISDN `628…` (10–15 digits). `08…` and `+628…` are normalised.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -127,6 +151,11 @@ pub struct LoginRecord {
     pub mode: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Credential version: bumped by every password change or reset and by deactivation, in
+    /// the same write. Sessions remember the version they were opened for and die with it
+    /// (`auth::session`). Missing on items written before it existed: 0.
+    #[serde(default)]
+    pub cred_version: i64,
 }
 
 /// `USER#{u}` / `INFO`: the profile.
@@ -137,8 +166,13 @@ pub struct UserInfo {
     pub username: String,
     pub full_name: String,
     pub email: String,
+    /// A verified number (OTP signup or a verified phone change), reserved by a `PHONE#` guard.
     #[serde(default)]
     pub phone_number: Option<String>,
+    /// A number given at a LINK-mode signup and never proven: reserves nothing, is not shown, and
+    /// becomes `phone_number` only through the verified phone change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unverified_phone: Option<String>,
     /// Stored blob name of the profile image.
     #[serde(default)]
     pub profile_img: Option<String>,
@@ -155,6 +189,8 @@ pub struct UserInfo {
 }
 
 /// `USER#{u}` / `WALLET`: balance (rupiah) and points; `version` increments on every change.
+/// `bonus` is the part of `balance` that came from points or vouchers: it can be spent, never
+/// paid out (`0 <= bonus <= balance`; see `docs/points.md`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct WalletRecord {
     pub pk: String,
@@ -162,6 +198,15 @@ pub struct WalletRecord {
     pub balance: i64,
     pub points: i64,
     pub version: i64,
+    #[serde(default)]
+    pub bonus: i64,
+}
+
+impl WalletRecord {
+    /// What can be paid out: the balance minus the bonus part.
+    pub fn withdrawable(&self) -> i64 {
+        (self.balance - self.bonus.clamp(0, self.balance.max(0))).max(0)
+    }
 }
 
 #[cfg(test)]
@@ -205,6 +250,26 @@ mod tests {
         assert_eq!(
             Email::parse("\u{ff2a}\u{ff4f}\u{ff48}\u{ff4e}@example.com").expect("valid"),
             Email::parse("john@example.com").expect("valid")
+        );
+    }
+
+    #[test]
+    fn aliases_of_one_mailbox_share_a_canonical_form() {
+        let c = |s: &str| Email::parse(s).expect("valid").canonical();
+        assert_eq!(c("Boss+1@Gmail.com"), "boss@gmail.com");
+        assert_eq!(c("b.o.s.s+shop@googlemail.com"), "boss@gmail.com");
+        assert_eq!(c("boss@gmail.com"), "boss@gmail.com");
+        assert_eq!(
+            c("first.last+news@example.co.id"),
+            "first.last@example.co.id"
+        );
+        assert_ne!(c("first.last@example.co.id"), c("firstlast@example.co.id"));
+        // A leading `+` is part of the name, not a tag.
+        assert_eq!(c("+x@example.com"), "+x@example.com");
+        // The address itself is kept as given (for sending).
+        assert_eq!(
+            Email::parse("Boss+1@Gmail.com").expect("valid").as_str(),
+            "boss+1@gmail.com"
         );
     }
 

@@ -315,10 +315,12 @@ pub struct ResetReq {
     responses(
         (status = 200, description = "Password has been reset", body = StatusMessage),
         (status = 401, description = "Missing, unknown, used or expired reset token", body = Envelope),
+        (status = 429, description = "Too much password work in flight from this address", body = Envelope),
     )
 )]
 async fn reset_pwd(
     State(app): State<App>,
+    ip: ClientIp,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
     Json(req): Json<ResetReq>,
@@ -328,7 +330,7 @@ async fn reset_pwd(
         .or(req.token)
         .or(q.token)
         .ok_or_else(ApiError::unauthorized)?;
-    accounts::reset_password(&app, &token, &req.password).await?;
+    accounts::reset_password(&app, &ip.bucket(), &token, &req.password).await?;
     Ok(ok("Password has been reset"))
 }
 
@@ -352,6 +354,7 @@ pub struct UpdatePwdReq {
         (status = 200, description = "Password updated", body = StatusMessage),
         (status = 409, description = "Password was changed concurrently", body = Envelope),
         (status = 422, description = "Invalid Credential (old password wrong)", body = Envelope),
+        (status = 429, description = "Too many wrong old passwords on this account (or password work in flight)", body = Envelope),
     )
 )]
 async fn update_pwd(

@@ -148,6 +148,7 @@ pub async fn create_active_user(app: &App, username: &str) -> Result<(), ApiErro
         mode: None,
         created_at: now,
         updated_at: now,
+        cred_version: 0,
     };
     let i = keys::info(username);
     let email = format!("{username}@dev.userstate.local");
@@ -160,6 +161,7 @@ pub async fn create_active_user(app: &App, username: &str) -> Result<(), ApiErro
         full_name: username.to_owned(),
         email: email.clone(),
         phone_number: None,
+        unverified_phone: None,
         profile_img: None,
         agent: false,
         referral_code: referral_code.clone(),
@@ -176,6 +178,7 @@ pub async fn create_active_user(app: &App, username: &str) -> Result<(), ApiErro
         balance: 0,
         points: 0,
         version: 0,
+        bonus: 0,
     };
     let guard = |k: crate::store::Key| -> Result<TxOp, ApiError> {
         let g = Guard {

@@ -71,11 +71,22 @@ impl From<PathRejection> for ApiError {
 pub struct ClientIp(pub Option<IpAddr>);
 
 impl ClientIp {
-    /// A stable string for rate-limit buckets.
+    /// A stable string for rate-limit buckets: the IPv4 address, or the /64 an IPv6 address is
+    /// in (one subscriber usually holds a whole /64, so per-address limits would be trivially
+    /// bypassed by cycling through it). IPv4-mapped IPv6 addresses count as their IPv4 address.
     pub fn bucket(&self) -> String {
-        self.0
-            .map(|ip| ip.to_string())
-            .unwrap_or_else(|| "unknown".into())
+        match self.0 {
+            None => "unknown".into(),
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                    format!("{net}/64")
+                }
+            },
+        }
     }
 }
 
@@ -101,6 +112,28 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
         Ok(ClientIp(ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientIp;
+
+    fn bucket(ip: &str) -> String {
+        ClientIp(Some(ip.parse().expect("ip"))).bucket()
+    }
+
+    #[test]
+    fn ipv6_clients_are_bucketed_by_their_64_and_ipv4_by_address() {
+        assert_eq!(bucket("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            bucket("2001:db8:1:2:ffff:eeee:dddd:cccc"),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(bucket("2001:db8:1:3::1"), bucket("2001:db8:1:2::1"));
+        assert_eq!(bucket("203.0.113.7"), "203.0.113.7");
+        assert_eq!(bucket("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(ClientIp(None).bucket(), "unknown");
     }
 }
 

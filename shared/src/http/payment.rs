@@ -169,6 +169,7 @@ async fn decrease(
         amount,
         description,
         reference_id: format!("debit-{}", uuid::Uuid::new_v4().simple()),
+        funds: crate::wallet::Funds::Cash,
     };
     let (balance, entry_id) =
         match wallet::apply(&app, &user.username, &change, idem.as_ref(), &[]).await? {

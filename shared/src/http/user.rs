@@ -14,8 +14,9 @@ use utoipa_axum::routes;
 use crate::app::App;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, Envelope, FieldError};
-use crate::http::{Json, Path};
+use crate::http::{ClientIp, Json, Path};
 use crate::profile::{self, Profile, ProfileUpdate, image};
+use serde::Deserialize;
 
 /// The `multipart/form-data` body of `/user/update-profile-img` (documentation only; the handler
 /// reads the parts itself).
@@ -54,17 +55,51 @@ async fn get_profile(user: AuthUser, State(app): State<App>) -> ApiResult<Json<P
     request_body = ProfileUpdate,
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The updated profile", body = Profile),
+        (status = 200, description = "The profile: the name is changed at once; a new phone number is not — a code is sent to it and it shows as `pending_phone_number` until `POST /user/profile/phone/verify` (same answer whether or not the number is registered)", body = Profile),
         (status = 404, description = "Account does not exist", body = Envelope),
-        (status = 409, description = "Phone number is already registered", body = Envelope),
+        (status = 429, description = "Too many phone-change codes for this account, number or address", body = Envelope),
     )
 )]
 async fn put_profile(
     user: AuthUser,
     State(app): State<App>,
+    ip: ClientIp,
     Json(req): Json<ProfileUpdate>,
 ) -> ApiResult<Json<Profile>> {
-    Ok(Json(profile::update(&app, &user.username, &req).await?))
+    Ok(Json(
+        profile::update(&app, &user.username, &ip.bucket(), &req).await?,
+    ))
+}
+
+/// `POST /user/profile/phone/verify` body.
+#[derive(Deserialize, ToSchema)]
+struct PhoneVerifyReq {
+    /// The 6-digit code sent to the new number.
+    #[schema(pattern = "^[0-9]{6}$", example = "123456")]
+    otp: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/user/profile/phone/verify",
+    tag = "user",
+    request_body = PhoneVerifyReq,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The number is verified and now the profile's `phone_number`", body = Profile),
+        (status = 400, description = "Invalid OTP, or OTP Expired (no pending change, too many tries, or older than 10 minutes)", body = Envelope),
+        (status = 404, description = "Account does not exist", body = Envelope),
+        (status = 409, description = "Phone number is already registered (told only to whoever proved they hold it)", body = Envelope),
+    )
+)]
+async fn verify_phone(
+    user: AuthUser,
+    State(app): State<App>,
+    Json(req): Json<PhoneVerifyReq>,
+) -> ApiResult<Json<Profile>> {
+    Ok(Json(
+        profile::verify_phone(&app, &user.username, &req.otp).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -160,6 +195,7 @@ async fn serve_image(State(app): State<App>, Path(file): Path<String>) -> ApiRes
 pub fn openapi_router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(get_profile, put_profile))
+        .routes(routes!(verify_phone))
         .routes(routes!(referral_code))
         .routes(routes!(update_image).layer(DefaultBodyLimit::max(image::UPLOAD_BODY_LIMIT)))
         .routes(routes!(serve_image))

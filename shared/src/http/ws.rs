@@ -16,7 +16,7 @@ use super::Query;
 use crate::app::App;
 use crate::auth::session;
 use crate::error::{ApiError, Envelope};
-use crate::ws::{Action, parse_action, reply};
+use crate::ws::{LocalHub, Outgoing};
 
 /// The local WebSocket route (404 when the app has no in-process hub, i.e. on AWS).
 pub fn openapi_router() -> OpenApiRouter<App> {
@@ -53,51 +53,80 @@ async fn upgrade(
     Query(q): Query<WsQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    if app.ws_hub.is_none() {
+    let Some(hub) = app.ws_hub.clone() else {
         return Err(ApiError::not_found("Not Found"));
-    }
+    };
     let token = q
         .token
         .filter(|t| !t.is_empty())
         .ok_or_else(ApiError::unauthorized)?;
     let claims = session::check(&app, &token).await?;
     let ws = ws.map_err(|_| ApiError::bad_request("WebSocket upgrade required"))?;
+    let conn = format!("local-{}", uuid::Uuid::new_v4().simple());
+    crate::ws::register(&app, &conn, &claims.user, &claims.sid).await?;
     Ok(ws
-        .on_upgrade(move |socket| serve(app, claims.user, socket))
+        .on_upgrade(move |socket| serve(app, hub, conn, socket))
         .into_response())
 }
 
-async fn serve(app: App, user: String, socket: WebSocket) {
-    let Some(hub) = app.ws_hub.clone() else {
-        return;
-    };
-    let conn = hub.connection_id();
+/// One open local connection: client messages go through the same handling as the `ws` function's
+/// `$default`, published events arrive through the hub, and the session is re-checked every
+/// `WS_SESSION_RECHECK_SECS`: once it is revoked (logoff, password change or reset, deactivation)
+/// the socket is closed.
+async fn serve(app: App, hub: std::sync::Arc<LocalHub>, conn: String, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let writer = tokio::spawn(async move {
-        while let Some(text) = rx.recv().await {
-            if sink.send(Message::Text(text.into())).await.is_err() {
-                break;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outgoing>();
+    hub.attach(&conn, tx.clone());
+    let mut writer = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            match out {
+                Outgoing::Text(text) => {
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Outgoing::Close => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
             }
         }
     });
-    while let Some(Ok(msg)) = stream.next().await {
-        let text = match msg {
-            Message::Text(t) => t.to_string(),
-            Message::Close(_) => break,
-            _ => continue,
-        };
-        let action = parse_action(&user, &text);
-        match action {
-            Ok(Action::Subscribe) => hub.subscribe(&user, conn, tx.clone()),
-            Ok(Action::Unsubscribe) => hub.unsubscribe(&user, conn),
-            Err(_) => {}
-        }
-        if tx.send(reply(&action)).is_err() {
-            break;
+    let mut recheck =
+        tokio::time::interval(std::time::Duration::from_secs(app.config.ws_recheck_secs));
+    recheck.tick().await;
+    loop {
+        tokio::select! {
+            _ = &mut writer => break,
+            _ = recheck.tick() => {
+                if !crate::ws::still_live(&app, &conn).await.unwrap_or(true) {
+                    let _ = tx.send(Outgoing::Close);
+                }
+            }
+            msg = stream.next() => {
+                let text = match msg {
+                    Some(Ok(Message::Text(t))) => t.to_string(),
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => continue,
+                };
+                match crate::ws::message(&app, &conn, &text).await {
+                    Ok(reply) => {
+                        let _ = tx.send(Outgoing::Text(reply));
+                    }
+                    Err(e) => {
+                        let reply = serde_json::json!({"event": "error", "data": {"message": e.message}});
+                        let _ = tx.send(Outgoing::Text(reply.to_string()));
+                        if e.status == http::StatusCode::UNAUTHORIZED {
+                            let _ = tx.send(Outgoing::Close);
+                        }
+                    }
+                }
+            }
         }
     }
-    hub.unsubscribe(&user, conn);
-    drop(tx);
+    hub.detach(&conn);
     writer.abort();
+    if let Err(e) = crate::ws::disconnect(&app, &conn).await {
+        tracing::debug!(error = %e.message, "could not forget a closed local websocket");
+    }
 }

@@ -113,6 +113,9 @@ struct Candidate {
     login: super::source::LoginRow,
     info: super::source::InfoRow,
     email: String,
+    /// The address's canonical form when it differs and no older imported account shares its
+    /// mailbox: the guard that keeps new signups of its aliases out.
+    mailbox: Option<String>,
     phone: Option<String>,
     refcode: String,
     balance: i64,
@@ -223,6 +226,7 @@ pub fn plan(src: &Source) -> Result<Plan, StoreError> {
     let mut ordered: Vec<(&String, &&super::source::LoginRow)> = login_by.iter().collect();
     ordered.sort_by(|a, b| (a.1.created_ms, a.0).cmp(&(b.1.created_ms, b.0)));
     let mut emails: BTreeMap<String, String> = BTreeMap::new();
+    let mut mailboxes: BTreeMap<String, String> = BTreeMap::new();
     let mut phones: BTreeMap<String, String> = BTreeMap::new();
     let mut refcodes: BTreeSet<String> = BTreeSet::new();
     let mut skipped: BTreeMap<String, String> = BTreeMap::new();
@@ -243,7 +247,8 @@ pub fn plan(src: &Source) -> Result<Plan, StoreError> {
             );
             continue;
         };
-        let email = match info.email.as_deref().map(Email::parse) {
+        let parsed = info.email.as_deref().map(Email::parse);
+        let email = match &parsed {
             Some(Ok(e)) => e.as_str().to_owned(),
             _ => {
                 skip(
@@ -333,6 +338,27 @@ pub fn plan(src: &Source) -> Result<Plan, StoreError> {
             },
         };
         emails.insert(email.clone(), u.clone());
+        // Accounts of the original system that share a mailbox (`boss+1@…`, `boss+2@…`) all
+        // stay, each under its exact address; only the oldest also guards the canonical form.
+        let canonical = match &parsed {
+            Some(Ok(e)) => e.canonical(),
+            _ => email.clone(),
+        };
+        let mailbox = match mailboxes.get(&canonical) {
+            Some(owner) => {
+                p.adjustments.push(bad(
+                    "user_info",
+                    u,
+                    format!("e-mail {email} shares a mailbox with older account {owner}"),
+                    "imported; login by this exact address only",
+                ));
+                None
+            }
+            None => {
+                mailboxes.insert(canonical.clone(), u.clone());
+                (canonical != email).then_some(canonical)
+            }
+        };
         if let Some(ph) = &phone {
             phones.insert(ph.clone(), u.clone());
         }
@@ -365,6 +391,7 @@ pub fn plan(src: &Source) -> Result<Plan, StoreError> {
             login: (*l).clone(),
             info: (*info).clone(),
             email,
+            mailbox,
             phone,
             refcode,
             balance,
@@ -726,7 +753,7 @@ pub fn plan(src: &Source) -> Result<Plan, StoreError> {
         let (lk, ik, wk) = (keys::login(u), keys::info(u), keys::wallet(u));
         core.push(item(json!({
             "pk": lk.pk, "sk": lk.sk, "username": u, "pwd": c.login.pwd,
-            "disabled": c.login.disabled, "status": "active", "mode": null,
+            "disabled": c.login.disabled, "status": "active", "mode": null, "cred_version": 0,
             "created_at": secs(c.login.created_ms), "updated_at": secs(c.login.updated_ms),
         }))?);
         core.push(item(json!({
@@ -750,6 +777,9 @@ pub fn plan(src: &Source) -> Result<Plan, StoreError> {
         core.push(item(wallet)?);
         let guard = |k: crate::store::Key| item(json!({"pk": k.pk, "sk": k.sk, "username": u}));
         core.push(guard(keys::email_guard(&c.email))?);
+        if let Some(mailbox) = &c.mailbox {
+            core.push(guard(keys::email_guard(mailbox))?);
+        }
         core.push(guard(keys::refcode_guard(&c.refcode))?);
         if let Some(ph) = &c.phone {
             core.push(guard(keys::phone_guard(ph))?);
@@ -1030,6 +1060,7 @@ fn points_and_referrals(
             created_ms: r.created_ms,
             completed_ms: (status == "completed").then_some(r.created_ms),
             bonus_points: 0,
+            outcome: None,
         };
         let bk = keys::referred_by(&referred);
         let by = crate::referral::ReferredBy {

@@ -22,6 +22,7 @@ use crate::app::App;
 use crate::audit::{self, LogKind};
 use crate::config::Backend;
 use crate::devices;
+use crate::store::StoreError;
 
 /// Sends e-mail.
 #[async_trait]
@@ -83,6 +84,58 @@ impl Pusher for FcmClient {
         data: &BTreeMap<String, String>,
     ) -> Result<PushOutcome, NotifyError> {
         self.send(device_token, title, body, data).await
+    }
+}
+
+/// What a queued message is to deliver, once resolved.
+#[derive(Debug)]
+pub enum Resolved {
+    /// Deliver `message`; forget the held message `held` afterwards; `user` is whose it is (for
+    /// the audit line), when known.
+    Deliver {
+        message: Notification,
+        held: Option<String>,
+        user: Option<String>,
+    },
+    /// Nothing to deliver, and why (a held message sent already or expired, a reset request for
+    /// an address no usable account has).
+    Nothing(&'static str),
+}
+
+/// Turns a queued message into what to deliver: a held message is read back (at `now`), a
+/// password-reset request becomes the reset mail of the account it names (issuing its token),
+/// anything else is delivered as it is.
+pub async fn resolve(
+    table: &dyn crate::store::Table,
+    now: i64,
+    queued: Notification,
+) -> Result<Resolved, StoreError> {
+    match queued {
+        Notification::Held { id } => Ok(match super::held::read(table, &id, now).await? {
+            Some(Notification::Held { .. } | Notification::PasswordReset { .. }) | None => {
+                Resolved::Nothing("held message already sent or expired")
+            }
+            Some(message) => Resolved::Deliver {
+                message,
+                held: Some(id),
+                user: None,
+            },
+        }),
+        Notification::PasswordReset { email } => Ok(
+            match crate::auth::reset::prepare(table, now, &email).await? {
+                Some(p) => Resolved::Deliver {
+                    message: p.mail,
+                    held: None,
+                    user: Some(p.username),
+                },
+                None => Resolved::Nothing("no account to reset for that address"),
+            },
+        ),
+        message => Ok(Resolved::Deliver {
+            message,
+            held: None,
+            user: None,
+        }),
     }
 }
 
@@ -149,8 +202,50 @@ impl Delivery {
         Delivery { app, providers }
     }
 
-    /// Delivers one notification.
-    pub async fn deliver(&self, n: &Notification) -> Result<(), NotifyError> {
+    /// Delivers one queued message: resolves it ([`resolve`]), sends it, then forgets the held
+    /// copy (so a redelivered or redriven copy of the queue message sends nothing twice).
+    pub async fn deliver(&self, queued: &Notification) -> Result<(), NotifyError> {
+        let store = |e: StoreError| NotifyError::Transient(format!("store: {e}"));
+        let resolved = resolve(
+            self.app.main.as_ref(),
+            self.app.clock.epoch(),
+            queued.clone(),
+        )
+        .await
+        .map_err(store)?;
+        let (message, held, user) = match resolved {
+            Resolved::Deliver {
+                message,
+                held,
+                user,
+            } => (message, held, user),
+            Resolved::Nothing(why) => {
+                tracing::info!(why, "nothing to deliver");
+                return Ok(());
+            }
+        };
+        self.send(&message).await?;
+        if let Some(id) = held
+            && let Err(e) = super::held::forget(self.app.main.as_ref(), &id).await
+        {
+            tracing::warn!(error = %e, "could not forget a delivered held message");
+        }
+        if let Some(u) = user {
+            audit::record(
+                &self.app,
+                LogKind::Audit,
+                &u,
+                Some(&u),
+                "password_reset_requested",
+                json!({}),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Sends one resolved message through its provider.
+    async fn send(&self, n: &Notification) -> Result<(), NotifyError> {
         match n {
             Notification::Email {
                 to,
@@ -179,6 +274,9 @@ impl Delivery {
                 body,
                 data,
             } => self.push(username, title, body, data).await,
+            Notification::Held { .. } | Notification::PasswordReset { .. } => Err(
+                NotifyError::Permanent("an unresolved message cannot be sent".into()),
+            ),
         }
     }
 

@@ -72,7 +72,7 @@ impl LocalQueue {
                 while let Some(msg) = rx.recv().await {
                     match msg {
                         Msg::Deliver(n) => {
-                            if let Err(e) = deliver(&table, &clock, &n).await {
+                            if let Err(e) = resolve_and_deliver(&table, &clock, n).await {
                                 tracing::error!(error = %e, "local outbox delivery failed");
                             }
                         }
@@ -104,7 +104,30 @@ impl Queue for LocalQueue {
     }
 }
 
-/// Writes one notification into the outbox (what the local consumer does with each message).
+/// What the local consumer does with each queued message: resolves it as the notifier does (a held
+/// message read back, a reset request turned into its mail), writes it into the outbox, and
+/// forgets the held copy.
+async fn resolve_and_deliver(
+    table: &TableRef,
+    clock: &ClockRef,
+    queued: Notification,
+) -> Result<(), StoreError> {
+    match super::deliver::resolve(table.as_ref(), clock.epoch(), queued).await? {
+        super::deliver::Resolved::Deliver { message, held, .. } => {
+            deliver(table, clock, &message).await?;
+            if let Some(id) = held {
+                super::held::forget(table.as_ref(), &id).await?;
+            }
+            Ok(())
+        }
+        super::deliver::Resolved::Nothing(why) => {
+            tracing::debug!(why, "local queue: nothing to deliver");
+            Ok(())
+        }
+    }
+}
+
+/// Writes one notification into the outbox.
 pub async fn deliver(
     table: &TableRef,
     clock: &ClockRef,
@@ -121,6 +144,11 @@ pub async fn deliver(
             body,
             ..
         } => ("push", username.clone(), title.clone(), body.clone()),
+        Notification::Held { .. } | Notification::PasswordReset { .. } => {
+            return Err(StoreError::Invalid(
+                "an unresolved message cannot go to the outbox".into(),
+            ));
+        }
     };
     let now = clock.now();
     let key = Key::new(

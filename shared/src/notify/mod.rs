@@ -4,6 +4,7 @@
 
 pub mod deliver;
 pub mod fcm;
+pub mod held;
 pub mod local;
 pub mod memory;
 pub mod ses;
@@ -16,7 +17,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-/// One message to deliver. The serde form is the SQS message body.
+/// One message to deliver. The serde form is the SQS message body. Messages that carry a secret
+/// (an OTP, a verification link, a reset token) are never queued as such: they are held in the
+/// table ([`held`]) and queued as [`Notification::Held`], so the queue and its dead-letter queue
+/// never contain a usable secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Notification {
@@ -39,6 +43,13 @@ pub enum Notification {
         #[serde(default)]
         data: BTreeMap<String, String>,
     },
+    /// A message held in the table because it carries a secret: the consumer reads it by id,
+    /// delivers it and deletes it. Once its secret has expired it resolves to nothing.
+    Held { id: String },
+    /// Someone asked for a password reset for this e-mail: the consumer looks the account up,
+    /// issues the reset token and mails it, so the request itself does the same work whether or
+    /// not the address is registered.
+    PasswordReset { email: String },
 }
 
 /// A delivery or enqueue failure.

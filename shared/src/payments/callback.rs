@@ -25,8 +25,12 @@ impl FromRequestParts<App> for CallbackToken {
             .get("x-callback-token")
             .map(|v| v.as_bytes())
             .unwrap_or_default();
-        let expected = app.config.xendit_callback_token.expose().as_bytes();
-        if bool::from(given.ct_eq(expected)) {
+        // Without a configured token nothing is accepted (never an empty or default token).
+        let accepted = match app.config.xendit_callback_token.as_ref() {
+            Some(t) if !t.expose().is_empty() => bool::from(given.ct_eq(t.expose().as_bytes())),
+            _ => false,
+        };
+        if accepted {
             Ok(CallbackToken)
         } else {
             audit::record(

@@ -11,8 +11,10 @@ use crate::config::ReferralQualify;
 use crate::domain::money::Money;
 use crate::error::ApiError;
 use crate::points;
-use crate::referral;
-use crate::store::{AttrValue, Cond, StoreError, TxOp, Update, from_item, get_s, keys, to_item};
+use crate::referral::{self, ReferralStep};
+use crate::store::{
+    AttrValue, Cond, Steps, StoreError, TxOp, Update, from_item, get_s, keys, to_item,
+};
 use crate::wallet::{self, Change, EntryType, Idem, Outcome, PointsChange};
 use crate::ws::{self, PaymentStatus};
 
@@ -231,9 +233,35 @@ fn payment_methods(req: &CheckoutRequest) -> Option<Vec<String>> {
     }
 }
 
-/// Creates an invoice for `username`: Xendit first (our id as `external_id`), then one conditional
-/// put. A provider failure stores nothing; a store failure after Xendit accepted expires the
-/// orphan at Xendit (best effort) so it cannot be paid.
+/// The steps of reserving a checkout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reserve {
+    /// The invoice, before Xendit knows it (no `xendit_id` yet).
+    Intent,
+    /// The owner's open-invoice count, below `MAX_OPEN_INVOICES`.
+    Count,
+}
+
+/// Gives up a reserved checkout that Xendit did not (or could not be shown to) accept: the
+/// intent and its place in the open-invoice count go in one transaction.
+async fn release(app: &App, username: &str, invoice_id: &str) {
+    let ops = vec![
+        TxOp::Delete {
+            key: keys::invoice(invoice_id),
+            cond: Some(Cond::eq("status", Status::Pending.as_str()).and(Cond::eq("xendit_id", ""))),
+        },
+        open_invoices_op(username, -1),
+    ];
+    if let Err(e) = app.main.transact(ops).await {
+        tracing::error!(error = %e, invoice_id, "could not release a checkout reservation");
+    }
+}
+
+/// Creates an invoice for `username`. First, in one transaction, the invoice is stored as an
+/// intent (no Xendit id yet) and counted against the user's `MAX_OPEN_INVOICES` (409 past it, so
+/// the cap holds however many checkouts race); then Xendit creates it (our id as
+/// `external_id`) and the intent gets Xendit's id and URL. A refusal releases the reservation;
+/// a store failure after Xendit accepted expires the orphan there (best effort).
 pub async fn checkout(
     app: &App,
     username: &str,
@@ -244,6 +272,52 @@ pub async fn checkout(
         Some(info) => get_s(&info, "email").map(str::to_owned),
         None => None,
     };
+    let now = app.clock.now();
+    let expected_expiry = (now + chrono::Duration::seconds(app.config.invoice_duration_secs))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let intent = InvoiceRecord::pending(
+        NewInvoice {
+            invoice_id: invoice_id.clone(),
+            username: username.to_owned(),
+            amount: req.amount.rupiah(),
+            currency: "IDR".into(),
+            description: req.description.clone(),
+            payment_method: req.payment_method.clone(),
+            ewallet_type: req.ewallet_type.clone(),
+            xendit_id: String::new(),
+            invoice_url: String::new(),
+            expiry_date: expected_expiry,
+        },
+        now,
+    );
+    let mut steps = Steps::new();
+    steps
+        .push(
+            Reserve::Intent,
+            TxOp::Put {
+                item: to_item(&intent)?,
+                cond: Some(Cond::item_absent()),
+            },
+        )
+        .push(
+            Reserve::Count,
+            TxOp::Update {
+                key: keys::open_invoices(username),
+                update: Update::new().add("open", 1),
+                cond: Some(
+                    Cond::NotExists("open".into())
+                        .or(Cond::lt("open", app.config.max_open_invoices)),
+                ),
+            },
+        );
+    let (ops, names) = steps.split();
+    match app.main.transact(ops).await {
+        Ok(()) => {}
+        Err(e) if names.failed(&e, Reserve::Count) => {
+            return Err(ApiError::conflict("Too Many Open Invoices"));
+        }
+        Err(e) => return Err(e.into()),
+    }
     let create = CreateInvoice {
         external_id: invoice_id.clone(),
         amount: req.amount.rupiah(),
@@ -256,6 +330,7 @@ pub async fn checkout(
     let x = match app.xendit.create_invoice(&create).await {
         Ok(x) => x,
         Err(e) => {
+            release(app, username, &invoice_id).await;
             audit::record(
                 app,
                 LogKind::XenditCheckout,
@@ -270,32 +345,28 @@ pub async fn checkout(
     };
     if x.amount != req.amount.rupiah() || x.external_id != invoice_id {
         tracing::error!(invoice_id, "xendit answered a different invoice than asked");
+        release(app, username, &invoice_id).await;
         return Err(ApiError::bad_gateway("Payment provider unavailable"));
     }
-    let rec = InvoiceRecord::pending(
-        NewInvoice {
-            invoice_id: invoice_id.clone(),
-            username: username.to_owned(),
-            amount: x.amount,
-            currency: x.currency.clone().unwrap_or_else(|| "IDR".into()),
-            description: req.description.clone(),
-            payment_method: req.payment_method.clone(),
-            ewallet_type: req.ewallet_type.clone(),
-            xendit_id: x.id.clone(),
-            invoice_url: x.invoice_url.clone(),
-            expiry_date: x.expiry_date.clone(),
-        },
-        app.clock.now(),
-    );
+    let currency = x.currency.clone().unwrap_or_else(|| "IDR".into());
+    let created = Update::new()
+        .set("xendit_id", x.id.as_str())
+        .set("invoice_url", x.invoice_url.as_str())
+        .set("expiry_date", x.expiry_date.as_str())
+        .set("currency", currency.as_str())
+        .set("gsi2sk", format!("{}#{}", x.expiry_date, invoice_id))
+        .set("updated_at", app.clock.epoch());
+    let still_intent = Cond::eq("status", Status::Pending.as_str()).and(Cond::eq("xendit_id", ""));
     if let Err(e) = app
         .main
-        .put(to_item(&rec)?, Some(Cond::item_absent()))
+        .update(&keys::invoice(&invoice_id), created, Some(still_intent))
         .await
     {
         tracing::error!(error = %e, invoice_id, "invoice not stored after xendit accepted it; expiring it there");
         if let Err(xe) = app.xendit.expire_invoice(&x.id).await {
             tracing::error!(error = %xe, invoice_id, "could not expire the orphan invoice at xendit");
         }
+        release(app, username, &invoice_id).await;
         return Err(e.into());
     }
     audit::record(
@@ -317,7 +388,7 @@ pub async fn checkout(
         id: x.id,
         invoice_url: x.invoice_url,
         amount: x.amount,
-        currency: rec.currency,
+        currency,
         status: "PENDING".into(),
         expiry_date: x.expiry_date,
         description: req.description,
@@ -333,8 +404,49 @@ pub enum Applied {
     Unchanged,
 }
 
-/// Credits a paid invoice exactly once: invoice → PAID (unless already PAID), wallet credit, ledger
-/// entry and `IDEM#xendit#{xendit_id}`, all in one transaction. Used by the callback and the sync.
+/// The parts of a settlement besides the wallet change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Settle {
+    /// The invoice's status change (and the owner's open-invoice count when it was PENDING).
+    Invoice,
+    /// Completing the payer's pending referral.
+    Referral(ReferralStep),
+}
+
+/// The invoice → PAID change of a settlement, conditional on the status read in `rec` (a PENDING
+/// invoice also leaves the owner's open-invoice count). A payment that arrives after a local
+/// expiry still counts: Xendit took the money.
+fn paid_ops(rec: &InvoiceRecord, paid_at: &str, now: i64) -> Vec<TxOp> {
+    let mut ops = vec![TxOp::Update {
+        key: keys::invoice(&rec.invoice_id),
+        update: Update::new()
+            .set("status", Status::Paid.as_str())
+            .set("paid_at", paid_at)
+            .set("updated_at", now)
+            .remove("gsi2pk")
+            .remove("gsi2sk"),
+        cond: Some(Cond::item_exists().and(Cond::eq("status", rec.status.as_str()))),
+    }];
+    if rec.status == Status::Pending {
+        ops.push(open_invoices_op(&rec.username, -1));
+    }
+    ops
+}
+
+/// Changes a user's count of PENDING invoices (no condition: it moves in the same transactions
+/// as the invoices themselves).
+fn open_invoices_op(username: &str, by: i64) -> TxOp {
+    TxOp::Update {
+        key: keys::open_invoices(username),
+        update: Update::new().add("open", by),
+        cond: None,
+    }
+}
+
+/// Credits a paid invoice exactly once: invoice → PAID, wallet credit, ledger entry, points earned
+/// and `IDEM#xendit#{xendit_id}` — plus, for a payment of at least `REFERRAL_MIN_PAYMENT`, the
+/// completion of the payer's pending referral — all in one transaction. Used by the callback,
+/// the sync and cancel.
 pub async fn settle_paid(
     app: &App,
     rec: &InvoiceRecord,
@@ -347,30 +459,19 @@ pub async fn settle_paid(
     let now = app.clock.now();
     let paid_at =
         paid_at.unwrap_or_else(|| now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    // A payment that arrives after a local expiry still counts: Xendit took the money.
-    let invoice_op = TxOp::Update {
-        key: keys::invoice(&rec.invoice_id),
-        update: Update::new()
-            .set("status", Status::Paid.as_str())
-            .set("paid_at", paid_at.as_str())
-            .set("updated_at", now.timestamp())
-            .remove("gsi2pk")
-            .remove("gsi2sk"),
-        cond: Some(Cond::item_exists().and(Cond::ne("status", Status::Paid.as_str()))),
-    };
     let change = Change {
         kind: EntryType::Credit,
         amount: Money::from_rupiah(rec.amount),
         description: format!("Top up via Xendit invoice {}", rec.invoice_id),
         reference_id: rec.invoice_id.clone(),
+        funds: crate::wallet::Funds::Cash,
     };
     let idem = Idem {
         scope: "xendit".into(),
         key: rec.xendit_id.clone(),
         fingerprint: rec.invoice_id.clone(),
     };
-    // Points earned by the payment join the wallet write; the first paid invoice also completes
-    // a pending referral (REFERRAL_QUALIFY_ON=first_payment) in the same transaction.
+    // Points earned by the payment join the wallet write.
     let earned = points::earned_for(app, rec.amount);
     let pchange = (earned > 0).then(|| PointsChange {
         kind: EntryType::Credit,
@@ -378,9 +479,11 @@ pub async fn settle_paid(
         description: format!("Points for payment {}", rec.invoice_id),
         reference_id: rec.invoice_id.clone(),
     });
-    // One batch read: the idempotency record, the wallet and (when referrals qualify on the
-    // first payment) whether the payer was referred.
-    let qualifies = app.config.points.qualify_on == ReferralQualify::FirstPayment;
+    // One batch read: the idempotency record, the wallet and (when this payment can qualify a
+    // referral) whether the payer was referred.
+    let cfg = &app.config.points;
+    let qualifies =
+        cfg.qualify_on == ReferralQualify::FirstPayment && rec.amount >= cfg.referral_min_payment;
     let mut read_keys = wallet::read_keys(&rec.username, &idem).to_vec();
     if qualifies {
         read_keys.push(keys::referred_by(&rec.username));
@@ -391,60 +494,88 @@ pub async fn settle_paid(
     } else {
         None
     };
-    let wallet_read = wallet::WalletRead::from_items(read)?;
-    let referral_ops = match referred {
+    let mut wallet_read = Some(wallet::WalletRead::from_items(read)?);
+    let mut completion = match referred {
         Some(item) => {
             let by = Some(from_item(&item)?);
-            referral::completion_ops_for(app, &rec.username, by, &rec.invoice_id).await?
+            referral::pending_completion(app, &rec.username, by, &rec.invoice_id).await?
         }
         None => None,
     };
-    let mut extra = vec![invoice_op.clone()];
-    extra.extend(referral_ops.iter().flatten().cloned());
-    let mut outcome = wallet::apply_full_read(
-        app,
-        &rec.username,
-        Some(&change),
-        pchange.as_ref(),
-        &idem,
-        &extra,
-        wallet_read,
-    )
-    .await?;
-    if matches!(outcome, Outcome::ExtraRefused(i) if i > 0) {
-        // Only the referral part was refused (another payment completed it meanwhile).
-        outcome = wallet::apply_full(
-            app,
-            &rec.username,
-            Some(&change),
-            pchange.as_ref(),
-            Some(&idem),
-            &[invoice_op],
-        )
-        .await?;
-    }
-    match outcome {
-        Outcome::Applied { balance_after, .. } => {
-            audit::record(
-                app,
-                LogKind::XenditCallback,
-                &rec.invoice_id,
-                Some(&rec.username),
-                "credited",
-                serde_json::json!({ "source": source, "amount": rec.amount, "balance_after": balance_after.rupiah() }),
-            )
-            .await;
-            let mut paid = rec.clone();
-            paid.status = Status::Paid;
-            paid.paid_at = Some(paid_at);
-            ws::emit_payment_status(app, &rec.username, &paid.status_event()).await;
-            Ok(Applied::Changed)
+    let mut rewarded = completion.as_ref().is_some_and(|c| c.rewardable());
+    let mut rec = rec.clone();
+    for _ in 0..4 {
+        let mut extra = Steps::new();
+        extra.extend(Settle::Invoice, paid_ops(&rec, &paid_at, now.timestamp()));
+        if let Some(c) = &completion {
+            let (ops, names) = c.steps(app, rewarded)?.split();
+            for (i, op) in ops.into_iter().enumerate() {
+                let step = names.at(i).unwrap_or(ReferralStep::Referral);
+                extra.push(Settle::Referral(step), op);
+            }
         }
-        Outcome::Replayed { .. } | Outcome::ExtraRefused(_) => Ok(Applied::Unchanged),
+        let (extra, names) = extra.split();
+        let outcome = match wallet_read.take() {
+            Some(read) => {
+                wallet::apply_full_read(
+                    app,
+                    &rec.username,
+                    Some(&change),
+                    pchange.as_ref(),
+                    &idem,
+                    &extra,
+                    read,
+                )
+                .await?
+            }
+            None => {
+                wallet::apply_full(
+                    app,
+                    &rec.username,
+                    Some(&change),
+                    pchange.as_ref(),
+                    Some(&idem),
+                    &extra,
+                )
+                .await?
+            }
+        };
+        match outcome {
+            Outcome::Applied { balance_after, .. } => {
+                audit::record(
+                    app,
+                    LogKind::XenditCallback,
+                    &rec.invoice_id,
+                    Some(&rec.username),
+                    "credited",
+                    serde_json::json!({ "source": source, "amount": rec.amount, "balance_after": balance_after.rupiah() }),
+                )
+                .await;
+                let mut paid = rec.clone();
+                paid.status = Status::Paid;
+                paid.paid_at = Some(paid_at);
+                ws::emit_payment_status(app, &rec.username, &paid.status_event()).await;
+                return Ok(Applied::Changed);
+            }
+            Outcome::Replayed { .. } => return Ok(Applied::Unchanged),
+            Outcome::ExtraRefused(i) => match names.at(i) {
+                // Another payment completed the referral meanwhile: settle without it.
+                Some(Settle::Referral(ReferralStep::Referral)) => completion = None,
+                // The referrer reached the cap: complete the referral without a bonus.
+                Some(Settle::Referral(_)) => rewarded = false,
+                // The invoice's status changed meanwhile (expired, or paid by a racing callback).
+                Some(Settle::Invoice) | None => match load(app, &rec.invoice_id).await? {
+                    Some(now_rec) if now_rec.status != Status::Paid => rec = now_rec,
+                    _ => return Ok(Applied::Unchanged),
+                },
+            },
+        }
     }
+    Err(ApiError::unavailable())
 }
 
-/// Marks a PENDING invoice EXPIRED (a PAID one never goes back).
+/// Marks a PENDING invoice EXPIRED (a PAID one never goes back), and takes it off the owner's
+/// open-invoice count, in one transaction.
 pub async fn mark_expired(
     app: &App,
     rec: &InvoiceRecord,
@@ -454,19 +585,21 @@ pub async fn mark_expired(
         return Ok(Applied::Unchanged);
     }
     let now = app.clock.epoch();
-    let update = Update::new()
-        .set("status", Status::Expired.as_str())
-        .set("updated_at", now)
-        .remove("gsi2pk")
-        .remove("gsi2sk");
-    let cond = Cond::eq("status", Status::Pending.as_str());
-    match app
-        .main
-        .update(&keys::invoice(&rec.invoice_id), update, Some(cond))
-        .await
-    {
-        Ok(_) => {}
-        Err(StoreError::ConditionFailed) => return Ok(Applied::Unchanged),
+    let ops = vec![
+        TxOp::Update {
+            key: keys::invoice(&rec.invoice_id),
+            update: Update::new()
+                .set("status", Status::Expired.as_str())
+                .set("updated_at", now)
+                .remove("gsi2pk")
+                .remove("gsi2sk"),
+            cond: Some(Cond::eq("status", Status::Pending.as_str())),
+        },
+        open_invoices_op(&rec.username, -1),
+    ];
+    match app.main.transact(ops).await {
+        Ok(()) => {}
+        Err(e) if e.failed_at(0) => return Ok(Applied::Unchanged),
         Err(e) => return Err(e.into()),
     }
     audit::record(
@@ -553,6 +686,8 @@ pub async fn list_own(
         .items
         .iter()
         .filter(|i| matches!(i.get("sk"), Some(AttrValue::S(s)) if s == "INVOICE"))
+        // A checkout still being created at Xendit (or abandoned mid-way) is not shown.
+        .filter(|i| !matches!(i.get("xendit_id"), Some(AttrValue::S(s)) if s.is_empty()))
         .map(|i| from_item::<InvoiceRecord>(i).map(|r| OwnInvoice::from(&r)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((items, page.cursor))

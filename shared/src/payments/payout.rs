@@ -336,6 +336,7 @@ pub async fn request(
             mask(&acct.account_number)
         ),
         reference_id: payout_id.clone(),
+        funds: crate::wallet::Funds::Withdrawal,
     };
     let put = TxOp::Put {
         item: to_item(&rec)?,
@@ -460,6 +461,7 @@ pub async fn release(app: &App, rec: &PayoutRecord, failure_code: &str) -> Resul
         amount: Money::from_rupiah(rec.amount),
         description: format!("Payout {} failed: funds released", rec.payout_id),
         reference_id: rec.payout_id.clone(),
+        funds: crate::wallet::Funds::Cash,
     };
     let idem = Idem {
         scope: "payout-release".into(),
@@ -590,11 +592,17 @@ pub struct PayoutSync {
     /// Failed at Xendit (or refused on resubmission): hold released.
     pub released: usize,
     pub errors: usize,
+    /// Some were left for the next run (the budget ran out).
+    pub deferred: bool,
 }
 
 /// Reconciles PENDING payouts (run by the sync): resubmits unconfirmed ones with their idempotency
-/// key, and settles submitted ones Xendit reports COMPLETED or FAILED (a lost callback).
-pub async fn reconcile_pending(app: &App) -> Result<PayoutSync, ApiError> {
+/// key, and settles submitted ones Xendit reports COMPLETED or FAILED (a lost callback). Nothing
+/// new is started past `deadline`.
+pub async fn reconcile_pending(
+    app: &App,
+    deadline: crate::clock::Deadline,
+) -> Result<PayoutSync, ApiError> {
     let items = query_all(
         app.main.as_ref(),
         Query::index(GSI2, keys::PENDING_PAYOUTS_GSI_PK),
@@ -602,6 +610,10 @@ pub async fn reconcile_pending(app: &App) -> Result<PayoutSync, ApiError> {
     .await?;
     let mut out = PayoutSync::default();
     for i in &items {
+        if deadline.passed() {
+            out.deferred = true;
+            break;
+        }
         let rec: PayoutRecord = from_item(i)?;
         if rec.status != PayoutStatus::Pending {
             continue;

@@ -102,13 +102,28 @@ fn iso(app: &App, offset_secs: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The Xendit key the local app uses (the simulator only runs in local mode, which always has one).
+fn local_key(app: &App) -> &str {
+    app.config
+        .xendit_secret_key
+        .as_ref()
+        .map_or("", crate::config::Secret::expose)
+}
+
+/// The callback token the simulator sends (the app's own).
+fn local_token(app: &App) -> &str {
+    app.config
+        .xendit_callback_token
+        .as_ref()
+        .map_or("", crate::config::Secret::expose)
+}
+
 /// Checks local mode, Basic auth with the configured secret, and injected faults.
 async fn gate(app: &App, headers: &HeaderMap) -> Result<(), XErr> {
     if app.config.backend != Backend::Local {
         return Err(xerr(StatusCode::NOT_FOUND, "NOT_FOUND", "not found"));
     }
-    let expected = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:", app.config.xendit_secret_key.expose()));
+    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{}:", local_key(app)));
     let given = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -424,10 +439,7 @@ async fn deliver(app: &App, inv: &Value) -> u16 {
     let url = format!("{}/payment-callback", app.config.public_base_url);
     let res = reqwest::Client::new()
         .post(url)
-        .header(
-            "x-callback-token",
-            app.config.xendit_callback_token.expose(),
-        )
+        .header("x-callback-token", local_token(app))
         .json(&callback_payload(inv))
         .timeout(Duration::from_secs(30))
         .send()
@@ -784,10 +796,7 @@ async fn disb_finish(app: &App, id: &str, to: &str, body: &Bytes) -> Response {
         let url = format!("{}/disbursement-callback", app.config.public_base_url);
         let res = reqwest::Client::new()
             .post(url)
-            .header(
-                "x-callback-token",
-                app.config.xendit_callback_token.expose(),
-            )
+            .header("x-callback-token", local_token(app))
             .json(&d)
             .timeout(Duration::from_secs(30))
             .send()

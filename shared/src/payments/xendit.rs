@@ -195,7 +195,9 @@ pub struct Xendit {
     http: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
     timeout_ms: u64,
     base: String,
-    key: Secret,
+    /// `None` only where the function does not call Xendit (its requests then fail as
+    /// unauthenticated); the functions that do require the key at start.
+    key: Option<Secret>,
 }
 
 impl Xendit {
@@ -222,7 +224,7 @@ impl Xendit {
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http()
             .request(method, format!("{}{path}", self.base))
-            .basic_auth(self.key.expose(), Some(""))
+            .basic_auth(self.key.as_ref().map_or("", Secret::expose), Some(""))
     }
 
     async fn send<T: serde::de::DeserializeOwned>(

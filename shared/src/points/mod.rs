@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::audit::{self, LogKind};
+use crate::clock::Deadline;
 use crate::domain::money::{Money, Points};
 use crate::error::{ApiError, FieldError};
+use crate::store::walk::Walk;
 use crate::store::{
     Cond, Item, Query, StoreError, TxOp, from_item, keys, query_all, schema::GSI2, to_item,
 };
@@ -212,6 +214,7 @@ pub async fn redeem(
         amount,
         description: format!("Redeemed {n} points"),
         reference_id: reference_id.clone(),
+        funds: crate::wallet::Funds::Bonus,
     };
     let pchange = PointsChange {
         kind: EntryType::Debit,
@@ -327,9 +330,11 @@ async fn expire_user(app: &App, username: &str, cutoff_ms: i64) -> Result<i64, A
     }
 }
 
-/// The expiry job (`POINTS_EXPIRY_MONTHS`, 0 = never): for every wallet that earned points, debits
-/// the points earned before the cutoff that were not spent yet, as a DEBIT ledger entry.
-pub async fn expire(app: &App) -> Result<ExpirySummary, ApiError> {
+/// The expiry job (`POINTS_EXPIRY_MONTHS`, 0 = never): for wallets that earned points, debits
+/// the points earned before the cutoff that were not spent yet, as a DEBIT ledger entry. Bounded
+/// per run (`SYNC_MAX_WALLETS` wallets, and nothing new is started past `deadline`) and resumable:
+/// each run continues after the wallet the previous one stopped at, so every wallet is reached.
+pub async fn expire(app: &App, deadline: Deadline) -> Result<ExpirySummary, ApiError> {
     let months = app.config.points.expiry_months;
     let mut summary = ExpirySummary::default();
     if months <= 0 {
@@ -340,28 +345,46 @@ pub async fn expire(app: &App) -> Result<ExpirySummary, ApiError> {
         .ok()
         .and_then(|m| now.checked_sub_months(Months::new(m)))
         .ok_or_else(ApiError::internal)?;
-    let holders = query_all(
-        app.main.as_ref(),
-        Query::index(GSI2, keys::POINTS_HOLDERS_GSI_PK),
+    let table = app.main.as_ref();
+    let mut walk = Walk::resume(
+        table,
+        "points-expiry",
+        GSI2,
+        "gsi2sk",
+        keys::POINTS_HOLDERS_GSI_PK,
     )
     .await?;
-    for item in &holders {
-        let Some(username) = crate::store::get_s(item, "gsi2sk").map(str::to_owned) else {
-            continue;
-        };
-        summary.checked += 1;
-        match expire_user(app, &username, cutoff.timestamp_millis()).await {
-            Ok(0) => {}
-            Ok(n) => {
-                summary.expired_wallets += 1;
-                summary.expired_points += n;
+    let max = app.config.sync_max_wallets;
+    let mut finished = true;
+    'pages: while summary.checked < max {
+        let page = walk.next(table, (max - summary.checked).min(100)).await?;
+        if page.is_empty() {
+            break;
+        }
+        for item in &page {
+            if deadline.passed() || summary.checked >= max {
+                finished = false;
+                break 'pages;
             }
-            Err(e) => {
-                tracing::warn!(username, error = %e.message, "points expiry failed");
-                summary.errors += 1;
+            walk.handled(item);
+            let Some(username) = crate::store::get_s(item, "gsi2sk").map(str::to_owned) else {
+                continue;
+            };
+            summary.checked += 1;
+            match expire_user(app, &username, cutoff.timestamp_millis()).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    summary.expired_wallets += 1;
+                    summary.expired_points += n;
+                }
+                Err(e) => {
+                    tracing::warn!(username, error = %e.message, "points expiry failed");
+                    summary.errors += 1;
+                }
             }
         }
     }
+    walk.save(table, finished && walk.reached_end()).await?;
     if summary.expired_wallets > 0 || summary.errors > 0 {
         tracing::info!(?summary, "points expiry finished");
     }

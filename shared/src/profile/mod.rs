@@ -1,4 +1,5 @@
-//! The caller's profile: read (with wallet figures), name/phone change, referral code, profile image.
+//! The caller's profile: read (with wallet figures), name change, verified phone change, referral
+//! code, profile image.
 
 pub mod image;
 
@@ -9,7 +10,7 @@ use crate::app::App;
 use crate::audit::{self, LogKind};
 use crate::domain::{Phone, UserInfo, WalletRecord};
 use crate::error::{ApiError, FieldError};
-use crate::store::{Cond, StoreError, TxOp, Update, from_item, get_array, keys};
+use crate::store::{Cond, Steps, StoreError, TxOp, Update, from_item, get_array, keys};
 
 /// `GET /user/profile`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -23,6 +24,10 @@ pub struct Profile {
     pub referral_code: String,
     pub balance: i64,
     pub points: i64,
+    /// A number a phone change is waiting to verify (the code was sent to it), if any; it
+    /// becomes `phone_number` at `POST /user/profile/phone/verify`.
+    #[serde(default)]
+    pub pending_phone_number: Option<String>,
 }
 
 /// Reads the INFO item; a valid session without it means the account is gone.
@@ -34,11 +39,21 @@ pub async fn info(app: &App, username: &str) -> Result<UserInfo, ApiError> {
 
 /// The profile with balance and points: the INFO and WALLET items in one batch read.
 pub async fn get(app: &App, username: &str) -> Result<Profile, ApiError> {
-    let [info, wallet] = get_array(
+    let [info, wallet, change] = get_array(
         app.main.as_ref(),
-        &[keys::info(username), keys::wallet(username)],
+        &[
+            keys::info(username),
+            keys::wallet(username),
+            keys::phone_change(username),
+        ],
     )
     .await?;
+    let now = app.clock.epoch();
+    let pending_phone_number = change
+        .map(|i| from_item::<PhoneChange>(&i))
+        .transpose()?
+        .filter(|c| c.expires_at > now)
+        .map(|c| c.phone);
     let info: UserInfo =
         from_item(&info.ok_or_else(|| ApiError::not_found("Account does not exist"))?)?;
     let wallet = match wallet {
@@ -58,6 +73,7 @@ pub async fn get(app: &App, username: &str) -> Result<Profile, ApiError> {
         referral_code: info.referral_code,
         balance: wallet.balance,
         points: wallet.points,
+        pending_phone_number,
     })
 }
 
@@ -106,75 +122,207 @@ fn phone_taken() -> ApiError {
     ApiError::conflict("Phone number is already registered")
 }
 
-/// Changes name and/or phone. A new phone moves the uniqueness guard in the same transaction as
-/// the profile change, so two users can never end up with one number.
-pub async fn update(app: &App, username: &str, req: &ProfileUpdate) -> Result<Profile, ApiError> {
+/// `USER#{u}` / `PHONE_CHANGE`: the number a phone change waits to verify.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PhoneChange {
+    pk: String,
+    sk: String,
+    phone: String,
+    expires_at: i64,
+    ttl: i64,
+}
+
+/// OTP purpose of a phone change.
+const PHONE_CHANGE_OTP: &str = "PHONE_CHANGE";
+
+/// Changes the name at once. A new phone number is never taken on the caller's word: a code is
+/// sent to it, and the number becomes the account's only once that code comes back
+/// ([`verify_phone`]). The answer is the same whether or not another account holds the number
+/// (the sending limits apply either way), so the route reveals nothing about other accounts.
+pub async fn update(
+    app: &App,
+    username: &str,
+    ip: &str,
+    req: &ProfileUpdate,
+) -> Result<Profile, ApiError> {
     let valid = validate(req)?;
-    for _ in 0..5 {
-        let current = info(app, username).await?;
-        let now = app.clock.epoch();
-        let mut update = Update::new().set("updated_at", now);
-        if let Some(n) = &valid.full_name {
-            update = update.set("full_name", n.as_str());
-        }
-        // The profile write only commits if the phone is still what we read.
-        let info_cond = match &current.phone_number {
-            Some(p) => Cond::eq("phone_number", p.as_str()),
-            None => Cond::item_exists().and(
-                Cond::NotExists("phone_number".into())
-                    .or(Cond::eq("phone_number", crate::store::AttrValue::Null)),
-            ),
-        };
-        let mut ops = Vec::new();
-        let new_phone = valid
-            .phone
-            .as_ref()
-            .filter(|p| current.phone_number.as_deref() != Some(p.as_str()));
-        if let Some(p) = new_phone {
-            update = update.set("phone_number", p.as_str());
-            let mut guard = keys::phone_guard(p.as_str()).item();
-            guard.insert("username".into(), username.into());
-            guard.insert("created_at".into(), now.into());
-            ops.push(TxOp::Put {
-                item: guard,
-                cond: Some(Cond::item_absent()),
-            });
-            if let Some(old) = &current.phone_number {
-                // Our own INFO names this number, so this guard should be ours; never drop another's.
-                ops.push(TxOp::Delete {
-                    key: keys::phone_guard(old),
-                    cond: Some(Cond::item_absent().or(Cond::eq("username", username))),
-                });
-            }
-        }
-        ops.push(TxOp::Update {
-            key: keys::info(username),
-            update,
-            cond: Some(info_cond),
-        });
-        match app.main.transact(ops).await {
-            Ok(()) => {
-                let fields = json!({
-                    "full_name": valid.full_name.is_some(),
-                    "phone_number": new_phone.is_some(),
-                });
-                audit::record(
-                    app,
-                    LogKind::Audit,
-                    username,
-                    Some(username),
-                    "profile.updated",
-                    fields,
-                )
-                .await;
-                return get(app, username).await;
-            }
-            Err(e) if new_phone.is_some() && e.failed_at(0) => return Err(phone_taken()),
-            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    let current = info(app, username).await?;
+    let new_phone = valid
+        .phone
+        .as_ref()
+        .filter(|p| current.phone_number.as_deref() != Some(p.as_str()));
+    if let Some(n) = &valid.full_name {
+        let update = Update::new()
+            .set("full_name", n.as_str())
+            .set("updated_at", app.clock.epoch());
+        app.main
+            .update(&keys::info(username), update, Some(Cond::item_exists()))
+            .await?;
     }
-    Err(ApiError::unavailable())
+    if let Some(p) = new_phone {
+        start_phone_change(app, username, ip, p).await?;
+    }
+    let fields = json!({
+        "full_name": valid.full_name.is_some(),
+        "phone_change_started": new_phone.is_some(),
+    });
+    audit::record(
+        app,
+        LogKind::Audit,
+        username,
+        Some(username),
+        "profile.updated",
+        fields,
+    )
+    .await;
+    get(app, username).await
+}
+
+/// Sends a code to `phone` for the caller's phone change (limited per account, per number and
+/// per address), replacing any earlier pending change.
+async fn start_phone_change(
+    app: &App,
+    username: &str,
+    ip: &str,
+    phone: &Phone,
+) -> Result<(), ApiError> {
+    crate::ratelimit::hit(
+        app,
+        &format!("phone-change:acct:{username}"),
+        app.config.limits.phone_change,
+    )
+    .await?;
+    crate::auth::accounts::limit_otp_send(app, phone.as_str(), ip).await?;
+    let now = app.clock.epoch();
+    let expires_at = now + crate::auth::otp::OTP_TTL_SECS;
+    let (otp_op, code) = crate::auth::otp::new_otp_op(app, PHONE_CHANGE_OTP, username)?;
+    let k = keys::phone_change(username);
+    let change = PhoneChange {
+        pk: k.pk,
+        sk: k.sk,
+        phone: phone.as_str().to_owned(),
+        expires_at,
+        ttl: expires_at,
+    };
+    let sms = crate::auth::accounts::otp_sms(phone.as_str(), &code);
+    let (hold_op, queued) = crate::notify::held::hold(&sms, expires_at)?;
+    app.main
+        .transact(vec![
+            otp_op,
+            TxOp::Put {
+                item: crate::store::to_item(&change)?,
+                cond: None,
+            },
+            hold_op,
+        ])
+        .await?;
+    app.queue.send(&queued).await.map_err(|e| {
+        tracing::error!(error = %e, "could not enqueue the phone-change code");
+        ApiError::unavailable()
+    })
+}
+
+/// The steps of a verified phone change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PhoneStep {
+    /// The code and the pending change are consumed.
+    Proof,
+    /// The new number's guard: free (or already ours).
+    Guard,
+    /// The old number's guard goes, and the profile takes the new number.
+    Profile,
+}
+
+/// `POST /user/profile/phone/verify`: the code sent to the pending number proves it; in one
+/// transaction the number is claimed (its guard), the old one released and the profile changed.
+/// Only here — to someone who just proved they hold the number — does a 409 say it is taken.
+pub async fn verify_phone(app: &App, username: &str, code: &str) -> Result<Profile, ApiError> {
+    let now = app.clock.epoch();
+    let change: PhoneChange =
+        crate::store::get_record(app.main.as_ref(), &keys::phone_change(username))
+            .await?
+            .filter(|c: &PhoneChange| c.expires_at > now)
+            .ok_or_else(|| ApiError::bad_request("OTP Expired"))?;
+    let consume_otp = crate::auth::otp::check_otp(app, PHONE_CHANGE_OTP, username, code).await?;
+    let current = info(app, username).await?;
+    let mut guard = keys::phone_guard(&change.phone).item();
+    guard.insert("username".into(), username.into());
+    guard.insert("created_at".into(), now.into());
+    let info_cond = match &current.phone_number {
+        Some(p) => Cond::eq("phone_number", p.as_str()),
+        None => Cond::item_exists().and(
+            Cond::NotExists("phone_number".into())
+                .or(Cond::eq("phone_number", crate::store::AttrValue::Null)),
+        ),
+    };
+    let mut steps = Steps::new();
+    steps
+        .push(PhoneStep::Proof, consume_otp)
+        .push(
+            PhoneStep::Proof,
+            TxOp::Delete {
+                key: keys::phone_change(username),
+                cond: Some(Cond::eq("phone", change.phone.as_str())),
+            },
+        )
+        .push(
+            PhoneStep::Guard,
+            TxOp::Put {
+                item: guard,
+                cond: Some(Cond::item_absent().or(Cond::eq("username", username))),
+            },
+        )
+        .push(
+            PhoneStep::Profile,
+            TxOp::Update {
+                key: keys::info(username),
+                update: Update::new()
+                    .set("phone_number", change.phone.as_str())
+                    .remove("unverified_phone")
+                    .set("updated_at", now),
+                cond: Some(info_cond),
+            },
+        )
+        .push(
+            PhoneStep::Profile,
+            crate::auth::accounts::phone_seen_op(&change.phone, username, now),
+        );
+    if let Some(old) = current
+        .phone_number
+        .as_deref()
+        .filter(|o| *o != change.phone)
+    {
+        // Our own INFO names this number, so this guard should be ours; never drop another's.
+        steps.push(
+            PhoneStep::Profile,
+            TxOp::Delete {
+                key: keys::phone_guard(old),
+                cond: Some(Cond::item_absent().or(Cond::eq("username", username))),
+            },
+        );
+    }
+    let (ops, names) = steps.split();
+    match app.main.transact(ops).await {
+        Ok(()) => {}
+        Err(e) if names.failed(&e, PhoneStep::Guard) => return Err(phone_taken()),
+        Err(e) if names.failed(&e, PhoneStep::Proof) => {
+            return Err(ApiError::bad_request("OTP Expired"));
+        }
+        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+            return Err(ApiError::conflict("Profile was changed concurrently"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit::record(
+        app,
+        LogKind::Audit,
+        username,
+        Some(username),
+        "profile.phone_verified",
+        json!({}),
+    )
+    .await;
+    get(app, username).await
 }
 
 /// `GET /user/referral-code`.

@@ -5,13 +5,20 @@
 //! referral becomes `completed` and the referrer's bonus points are credited — in the same
 //! transaction as that event, conditional on the referral still being `pending`, so exactly once.
 //! Stats are computed from the referral items themselves, so they cannot drift from the history.
+//!
+//! Against farming: a payment qualifies only from `REFERRAL_MIN_PAYMENT` rupiah; a referrer is
+//! rewarded for at most `REFERRAL_CAP` referrals per window (a conditional counter in the same
+//! transaction); a referral between accounts that share a phone number or a device completes
+//! without a bonus; and points redeem into bonus balance, which cannot be paid out (`wallet`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
+use crate::domain::account::UserInfo;
 use crate::points;
 use crate::store::{
-    Cond, Key, Query, StoreError, TxOp, Update, from_item, keys, query_all, to_item,
+    Cond, Key, Query, Steps, StoreError, TxOp, Update, from_item, get_array, keys, query_all,
+    to_item,
 };
 
 /// Status of a referral.
@@ -34,6 +41,9 @@ pub struct ReferralRecord {
     /// Points the referrer earned for it (0 while pending).
     #[serde(default)]
     pub bonus_points: i64,
+    /// How it completed: `rewarded`, `self_referral` or `capped` (no bonus for the last two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
 }
 
 /// `USER#{u}/REFERRED_BY`: who referred the user, and where that referral item is.
@@ -83,6 +93,7 @@ pub fn signup_ops(
         created_ms: now_ms,
         completed_ms: None,
         bonus_points: 0,
+        outcome: None,
     };
     let bk = keys::referred_by(new_user);
     let by = ReferredBy {
@@ -126,82 +137,196 @@ pub async fn removal_ops(app: &App, username: &str) -> Result<Vec<TxOp>, StoreEr
     ])
 }
 
-/// When `referred` has a pending referral: the operations completing it (status
-/// pending → completed, conditional) and crediting the referrer's bonus, to be added to the
-/// qualifying event's transaction. `reference` names the event (invoice id, "verification").
-pub async fn completion_ops(
-    app: &App,
-    referred: &str,
-    reference: &str,
-) -> Result<Option<Vec<TxOp>>, StoreError> {
-    let by = referred_by(app, referred).await?;
-    completion_ops_for(app, referred, by, reference).await
+/// The parts of a referral completion inside the qualifying event's transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReferralStep {
+    /// The referral item: pending → completed (fails when it completed meanwhile).
+    Referral,
+    /// The referrer's rewarded-referrals counter of the current window (fails at the cap).
+    Cap,
+    /// The referrer's points credit and its ledger entry.
+    Bonus,
 }
 
-/// [`completion_ops`] with the referred user's `REFERRED_BY` item already read (`None`: not
-/// referred).
-pub async fn completion_ops_for(
+/// A pending referral that the qualifying event completes.
+#[derive(Clone, Debug)]
+pub struct Completion {
+    key: Key,
+    referrer: String,
+    referred: String,
+    reference: String,
+    /// Why no bonus is due at all (a self-referral), if so.
+    unrewarded: Option<&'static str>,
+}
+
+impl Completion {
+    /// Whether the referrer may be rewarded (before the cap is applied).
+    pub fn rewardable(&self) -> bool {
+        self.unrewarded.is_none()
+    }
+
+    /// The operations completing the referral; with `rewarded`, also the cap counter and the
+    /// referrer's bonus, else the referral completes with no bonus (`capped` or why not).
+    pub fn steps(&self, app: &App, rewarded: bool) -> Result<Steps<ReferralStep>, StoreError> {
+        let cfg = &app.config.points;
+        let rewarded = rewarded && self.unrewarded.is_none() && cfg.referral_bonus > 0;
+        let bonus = if rewarded { cfg.referral_bonus } else { 0 };
+        let outcome = if rewarded {
+            "rewarded"
+        } else {
+            self.unrewarded.unwrap_or("capped")
+        };
+        let now = app.clock.now();
+        let mut steps = Steps::new();
+        steps.push(
+            ReferralStep::Referral,
+            TxOp::Update {
+                key: self.key.clone(),
+                update: Update::new()
+                    .set("status", COMPLETED)
+                    .set("completed_ms", now.timestamp_millis())
+                    .set("bonus_points", bonus)
+                    .set("completed_by", self.reference.as_str())
+                    .set("outcome", outcome),
+                cond: Some(Cond::eq("status", PENDING)),
+            },
+        );
+        if rewarded {
+            let cap = cfg.referral_cap;
+            let window = now.timestamp().div_euclid(cap.window_secs);
+            steps.push(
+                ReferralStep::Cap,
+                TxOp::Update {
+                    key: keys::referral_cap(&self.referrer, window),
+                    update: Update::new()
+                        .add("count", 1)
+                        .set("ttl", (window + 1) * cap.window_secs),
+                    cond: Some(Cond::NotExists("count".into()).or(Cond::lt("count", cap.max))),
+                },
+            );
+            steps.extend(
+                ReferralStep::Bonus,
+                points::credit_ops(
+                    app,
+                    &self.referrer,
+                    bonus,
+                    &format!("Referral bonus: {}", self.referred),
+                    &self.referred,
+                )?,
+            );
+        }
+        Ok(steps)
+    }
+}
+
+/// When `referred` has a pending referral, the completion a qualifying event `reference`
+/// (invoice id, "verification") makes of it, with `by` (the referred user's `REFERRED_BY` item)
+/// already read (`None`: not referred).
+pub async fn pending_completion(
     app: &App,
     referred: &str,
     by: Option<ReferredBy>,
     reference: &str,
-) -> Result<Option<Vec<TxOp>>, StoreError> {
+) -> Result<Option<Completion>, StoreError> {
     let Some(by) = by else {
         return Ok(None);
     };
-    let rkey = Key::new(keys::user_pk(&by.referrer), by.referral_sk.clone());
-    let Some(item) = app.main.get(&rkey).await? else {
+    let key = Key::new(keys::user_pk(&by.referrer), by.referral_sk.clone());
+    let Some(item) = app.main.get(&key).await? else {
         return Ok(None);
     };
     let rec: ReferralRecord = from_item(&item)?;
     if rec.status != PENDING {
         return Ok(None);
     }
-    let bonus = app.config.points.referral_bonus;
-    let now = app.clock.now();
-    let mut ops = vec![TxOp::Update {
-        key: rkey,
-        update: Update::new()
-            .set("status", COMPLETED)
-            .set("completed_ms", now.timestamp_millis())
-            .set("bonus_points", bonus)
-            .set("completed_by", reference),
-        cond: Some(Cond::eq("status", PENDING)),
-    }];
-    if bonus > 0 {
-        ops.extend(points::credit_ops(
-            app,
-            &by.referrer,
-            bonus,
-            &format!("Referral bonus: {referred}"),
-            referred,
-        )?);
+    let unrewarded = is_self_referral(app, referred, &by.referrer)
+        .await?
+        .then_some("self_referral");
+    Ok(Some(Completion {
+        key,
+        referrer: by.referrer,
+        referred: referred.to_owned(),
+        reference: reference.to_owned(),
+        unrewarded,
+    }))
+}
+
+/// True when the referred user and the referrer are plausibly one person: they gave the same
+/// phone number, one of them once held the other's number, or they registered the same device.
+pub async fn is_self_referral(
+    app: &App,
+    referred: &str,
+    referrer: &str,
+) -> Result<bool, StoreError> {
+    let [a, b] = get_array(
+        app.main.as_ref(),
+        &[keys::info(referred), keys::info(referrer)],
+    )
+    .await?;
+    let phones = |item: Option<crate::store::Item>| -> Result<Vec<String>, StoreError> {
+        let Some(item) = item else {
+            return Ok(Vec::new());
+        };
+        let info: UserInfo = from_item(&item)?;
+        Ok(info
+            .phone_number
+            .into_iter()
+            .chain(info.unverified_phone)
+            .collect())
+    };
+    let (mine, theirs) = (phones(a)?, phones(b)?);
+    if mine.iter().any(|p| theirs.contains(p)) {
+        return Ok(true);
     }
-    Ok(Some(ops))
+    let seen: Vec<Key> = mine
+        .iter()
+        .map(|p| keys::phone_seen(p, referrer))
+        .chain(theirs.iter().map(|p| keys::phone_seen(p, referred)))
+        .collect();
+    if !seen.is_empty() && app.main.get_many(&seen).await?.iter().any(Option::is_some) {
+        return Ok(true);
+    }
+    Ok(
+        crate::devices::shares_a_device(app, referred, referrer).await?
+            || crate::devices::shares_a_device(app, referrer, referred).await?,
+    )
 }
 
 /// Runs `ops` with the completion of `referred`'s pending referral (if any) in the same
-/// transaction. When only the referral part is refused (completed meanwhile), `ops` run alone.
+/// transaction. When the referrer reached the cap, the referral completes without a bonus; when
+/// only the referral part is refused (completed meanwhile), `ops` run alone.
 pub async fn transact_with_completion(
     app: &App,
     ops: Vec<TxOp>,
     referred: &str,
     reference: &str,
 ) -> Result<(), StoreError> {
-    let Some(extra) = completion_ops(app, referred, reference).await? else {
+    let by = referred_by(app, referred).await?;
+    let Some(completion) = pending_completion(app, referred, by, reference).await? else {
         return app.main.transact(ops).await;
     };
-    let base = ops.len();
-    let mut all = ops.clone();
-    all.extend(extra);
-    match app.main.transact(all).await {
-        Err(StoreError::TransactionCanceled { failed })
-            if !failed.is_empty() && failed.iter().all(|i| *i >= base) =>
-        {
-            app.main.transact(ops).await
+    let mut rewarded = completion.rewardable();
+    for _ in 0..3 {
+        let (extra, names) = completion.steps(app, rewarded)?.split();
+        let base = ops.len();
+        let mut all = ops.clone();
+        all.extend(extra);
+        match app.main.transact(all).await {
+            Err(StoreError::TransactionCanceled { failed })
+                if !failed.is_empty() && failed.iter().all(|i| *i >= base) =>
+            {
+                let steps: Vec<ReferralStep> =
+                    failed.iter().filter_map(|i| names.at(i - base)).collect();
+                if steps.contains(&ReferralStep::Referral) {
+                    return app.main.transact(ops).await;
+                }
+                // Only the cap refused: complete it without a bonus.
+                rewarded = false;
+            }
+            other => return other,
         }
-        other => other,
     }
+    app.main.transact(ops).await
 }
 
 /// The referrals `username` made, newest first.

@@ -17,6 +17,11 @@ pub fn info(username: &str) -> Key {
     Key::new(user_pk(username), "INFO")
 }
 
+/// A phone change waiting for its code (the number it would set).
+pub fn phone_change(username: &str) -> Key {
+    Key::new(user_pk(username), "PHONE_CHANGE")
+}
+
 /// The wallet (balance and points) of a user.
 pub fn wallet(username: &str) -> Key {
     Key::new(user_pk(username), "WALLET")
@@ -109,6 +114,12 @@ pub fn user_invoices_gsi(username: &str) -> String {
     format!("USERINV#{username}")
 }
 
+/// A user's count of PENDING invoices (`open`), moved in the same transactions as the invoices,
+/// so `MAX_OPEN_INVOICES` holds under parallel checkouts.
+pub fn open_invoices(username: &str) -> Key {
+    Key::new(user_pk(username), "OPENINV")
+}
+
 /// GSI2 (sparse) partition holding every invoice still PENDING (sort key: expiry).
 pub const PENDING_INVOICES_GSI_PK: &str = "PENDING";
 
@@ -186,14 +197,41 @@ pub fn address_meta(username: &str) -> Key {
 /// Sort-key prefix of a user's device tokens.
 pub const FCM_PREFIX: &str = "FCM#";
 
+/// Partition of a user's device tokens. Its own partition (not `USER#…`), so the notifier, which
+/// reads and prunes device tokens, can be granted these items without any access to `USER#…`
+/// (wallets, logins) through IAM `dynamodb:LeadingKeys`.
+pub fn user_devices_pk(username: &str) -> String {
+    format!("DEVICES#{username}")
+}
+
 /// One device token of a user, by the SHA-256 (hex) of the token.
 pub fn user_device(username: &str, token_hash: &str) -> Key {
-    Key::new(user_pk(username), format!("{FCM_PREFIX}{token_hash}"))
+    Key::new(
+        user_devices_pk(username),
+        format!("{FCM_PREFIX}{token_hash}"),
+    )
 }
 
 /// Global owner record of a device token (a token belongs to at most one user).
 pub fn device_owner(token_hash: &str) -> Key {
     Key::new(format!("FCMTOKEN#{token_hash}"), "OWNER")
+}
+
+/// Sort-key prefix of the "seen" records of a device token or phone number.
+pub const SEEN_PREFIX: &str = "SEEN#";
+
+/// That `username` once registered this device token (kept after the token moves on: the
+/// self-referral check compares the devices of a referrer and the user they referred).
+pub fn device_seen(token_hash: &str, username: &str) -> Key {
+    Key::new(
+        format!("FCMTOKEN#{token_hash}"),
+        format!("{SEEN_PREFIX}{username}"),
+    )
+}
+
+/// That `username` once held (or gave) this phone number.
+pub fn phone_seen(phone: &str, username: &str) -> Key {
+    Key::new(format!("PHONE#{phone}"), format!("{SEEN_PREFIX}{username}"))
 }
 
 /// A marketing offer.
@@ -240,6 +278,11 @@ pub fn referral(referrer: &str, ts_ms: i64, referred: &str) -> Key {
         user_pk(referrer),
         format!("{REFERRAL_PREFIX}{ts_ms:013}#{referred}"),
     )
+}
+
+/// A referrer's count of rewarded referrals in one `REFERRAL_CAP` window.
+pub fn referral_cap(referrer: &str, window: i64) -> Key {
+    Key::new(format!("REFCAP#{referrer}#{window}"), "REFCAP")
 }
 
 /// Who referred a user (at most one referrer per user): points at the referrer's referral item.

@@ -17,8 +17,10 @@ pub mod keys;
 pub mod local;
 pub mod policy;
 pub mod schema;
+pub mod steps;
 pub mod unconfigured;
 pub mod value;
+pub mod walk;
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ use base64::Engine;
 
 pub use expr::{CmpOp, Cond, Update};
 pub use schema::{IndexDef, TableDef};
+pub use steps::{Names, Steps};
 pub use value::{AttrValue, Item, from_item, get_n, get_s, to_item};
 
 /// Largest transaction DynamoDB accepts.

@@ -22,6 +22,26 @@ impl PolicyTable {
         }
     }
 
+    /// Refuses `action` unless granted on partition `pk`.
+    fn allow_on(&self, action: TableAction, pk: &str) -> Result<(), StoreError> {
+        if self.grant.allows_on(action, pk) {
+            return Ok(());
+        }
+        tracing::error!(
+            function = self.function,
+            action = action.iam(),
+            table = self.inner.def().resource,
+            pk,
+            "undeclared table action on this partition"
+        );
+        Err(StoreError::Invalid(format!(
+            "function `{}` does not declare {} on {} items under {pk:?} (shared/src/permissions.rs)",
+            self.function,
+            action.iam(),
+            self.inner.def().resource
+        )))
+    }
+
     fn allow(&self, action: TableAction) -> Result<(), StoreError> {
         if self.grant.allows(action) {
             Ok(())
@@ -48,15 +68,17 @@ impl Table for PolicyTable {
         self.inner.def()
     }
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.allow(TableAction::GetItem)?;
+        self.allow_on(TableAction::GetItem, &key.pk)?;
         self.inner.get(key).await
     }
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
-        self.allow(TableAction::BatchGetItem)?;
+        for k in keys {
+            self.allow_on(TableAction::BatchGetItem, &k.pk)?;
+        }
         self.inner.get_many(keys).await
     }
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
-        self.allow(TableAction::PutItem)?;
+        self.allow_on(TableAction::PutItem, &Key::of(&item)?.pk)?;
         self.inner.put(item, cond).await
     }
     async fn update(
@@ -65,15 +87,18 @@ impl Table for PolicyTable {
         update: Update,
         cond: Option<Cond>,
     ) -> Result<Item, StoreError> {
-        self.allow(TableAction::UpdateItem)?;
+        self.allow_on(TableAction::UpdateItem, &key.pk)?;
         self.inner.update(key, update, cond).await
     }
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError> {
-        self.allow(TableAction::DeleteItem)?;
+        self.allow_on(TableAction::DeleteItem, &key.pk)?;
         self.inner.delete(key, cond).await
     }
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.allow(TableAction::Query)?;
+        match query.index {
+            None => self.allow_on(TableAction::Query, &query.pk)?,
+            Some(_) => self.allow(TableAction::Query)?,
+        }
         if query.index.is_some() && !self.grant.indexes {
             return Err(StoreError::Invalid(format!(
                 "function `{}` does not declare index queries on {}",
@@ -85,12 +110,13 @@ impl Table for PolicyTable {
     }
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
         for op in &ops {
-            self.allow(match op {
+            let action = match op {
                 TxOp::Put { .. } => TableAction::PutItem,
                 TxOp::Update { .. } => TableAction::UpdateItem,
                 TxOp::Delete { .. } => TableAction::DeleteItem,
                 TxOp::Check { .. } => TableAction::ConditionCheckItem,
-            })?;
+            };
+            self.allow_on(action, &op.key()?.pk)?;
         }
         self.inner.transact(ops).await
     }

@@ -29,6 +29,20 @@ pub enum EntryType {
     Debit,
 }
 
+/// Which money a change moves. The wallet's `bonus` is the part of the balance that came from
+/// points: it can be spent but never paid out, so points cannot be turned into withdrawable money.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Funds {
+    /// A credit of withdrawable money (a paid top-up, a released payout hold), or a debit that
+    /// spends (it uses bonus money first).
+    #[default]
+    Cash,
+    /// A credit of bonus money (redeemed points): spendable, not withdrawable.
+    Bonus,
+    /// A debit that leaves the wallet for a bank (a payout): withdrawable money only.
+    Withdrawal,
+}
+
 /// One change requested of a wallet.
 #[derive(Clone, Debug)]
 pub struct Change {
@@ -37,6 +51,61 @@ pub struct Change {
     pub description: String,
     /// What caused it (invoice id, request id, voucher code).
     pub reference_id: String,
+    /// Which money it moves.
+    pub funds: Funds,
+}
+
+impl Change {
+    /// A change of withdrawable money ([`Funds::Cash`]).
+    pub fn cash(
+        kind: EntryType,
+        amount: Money,
+        description: impl Into<String>,
+        reference_id: impl Into<String>,
+    ) -> Change {
+        Change {
+            kind,
+            amount,
+            description: description.into(),
+            reference_id: reference_id.into(),
+            funds: Funds::Cash,
+        }
+    }
+}
+
+/// Balance and bonus after a change of `wallet`, or why it cannot be made (pure: the rule of
+/// [`Funds`]).
+pub fn balance_after(wallet: &WalletRecord, c: &Change) -> Result<(i64, i64), WalletError> {
+    let amount = c.amount.rupiah();
+    let overflow = || WalletError::Store(StoreError::Invalid("wallet overflow".into()));
+    let bonus = wallet.bonus.clamp(0, wallet.balance.max(0));
+    match (c.kind, c.funds) {
+        (EntryType::Credit, funds) => {
+            let balance = wallet.balance.checked_add(amount).ok_or_else(overflow)?;
+            let bonus = if funds == Funds::Bonus {
+                bonus.checked_add(amount).ok_or_else(overflow)?
+            } else {
+                bonus
+            };
+            Ok((balance, bonus))
+        }
+        (EntryType::Debit, Funds::Withdrawal) => {
+            if wallet.withdrawable() < amount {
+                return Err(if wallet.balance < amount {
+                    WalletError::Insufficient
+                } else {
+                    WalletError::InsufficientWithdrawable
+                });
+            }
+            Ok((wallet.balance - amount, bonus))
+        }
+        (EntryType::Debit, _) => {
+            if wallet.balance < amount {
+                return Err(WalletError::Insufficient);
+            }
+            Ok((wallet.balance - amount, (bonus - amount).max(0)))
+        }
+    }
 }
 
 /// A points change made in the same wallet write, with its own points-ledger entry
@@ -59,6 +128,9 @@ pub struct LedgerEntry {
     pub kind: EntryType,
     pub amount: i64,
     pub balance_after: i64,
+    /// The wallet's bonus (non-withdrawable) part after the entry.
+    #[serde(default)]
+    pub bonus_after: i64,
     pub description: String,
     pub reference_id: String,
     pub created_at: i64,
@@ -113,6 +185,9 @@ pub enum Outcome {
 pub enum WalletError {
     #[error("insufficient balance")]
     Insufficient,
+    /// Enough balance, but part of it is bonus money, which cannot be paid out.
+    #[error("insufficient withdrawable balance")]
+    InsufficientWithdrawable,
     #[error("insufficient points")]
     InsufficientPoints,
     #[error("idempotency key reused with a different request")]
@@ -127,6 +202,9 @@ impl From<WalletError> for ApiError {
     fn from(e: WalletError) -> Self {
         match e {
             WalletError::Insufficient => ApiError::bad_request("Insufficient Balance"),
+            WalletError::InsufficientWithdrawable => {
+                ApiError::bad_request("Insufficient Withdrawable Balance")
+            }
             WalletError::InsufficientPoints => ApiError::bad_request("Insufficient Points"),
             WalletError::KeyReuse => {
                 ApiError::unprocessable("Idempotency-Key was used with a different request")
@@ -300,18 +378,9 @@ async fn apply_read(
             Some(read) => read,
             None => read_stored(app, username).await?,
         };
-        let after = match change {
-            None => wallet.balance,
-            Some(c) => match c.kind {
-                EntryType::Credit => wallet.balance.checked_add(c.amount.rupiah()),
-                EntryType::Debit => {
-                    if wallet.balance < c.amount.rupiah() {
-                        return Err(WalletError::Insufficient);
-                    }
-                    wallet.balance.checked_sub(c.amount.rupiah())
-                }
-            }
-            .ok_or_else(overflow)?,
+        let (after, bonus_after) = match change {
+            None => (wallet.balance, wallet.bonus),
+            Some(c) => balance_after(&wallet, c)?,
         };
         let points_after = match points {
             None => wallet.points,
@@ -346,6 +415,9 @@ async fn apply_read(
             .set("balance", after)
             .set("version", wallet.version + 1)
             .set("updated_at", now.timestamp());
+        if change.is_some() || !exists {
+            update = update.set("bonus", bonus_after);
+        }
         if points.is_some() || !exists {
             update = update.set("points", points_after);
         }
@@ -368,6 +440,7 @@ async fn apply_read(
                 kind: c.kind,
                 amount: c.amount.rupiah(),
                 balance_after: after,
+                bonus_after,
                 description: c.description.clone(),
                 reference_id: c.reference_id.clone(),
                 created_at: now.timestamp(),

@@ -1,13 +1,16 @@
-//! Real-time payment status: the `WsPush` port and its adapters. Locally an in-process hub feeds
-//! the server's `/ws` endpoint; on AWS, connections of the API Gateway WebSocket API are stored as
-//! `WSCONN#{id}` (GSI1 `WSUSER#{u}` while subscribed) and reached with `post_to_connection`.
+//! Real-time payment status. Connections — of the API Gateway WebSocket API on AWS, of the local
+//! server's `/ws` locally — are stored as `WSCONN#{id}` with their user and session (GSI1
+//! `WSUSER#{u}` while subscribed). A publish reaches only connections whose session is still live
+//! (checked in one batch read with the account, like every request): a connection of a session
+//! that was logged off or revoked, or of a deactivated account, gets nothing and is closed and
+//! forgotten instead. The [`WsSender`] port delivers to one connection: the API Gateway Management
+//! API on AWS, the in-process [`LocalHub`] locally.
 //!
 //! Messages in: `{"action":"subscribe:payment"}` / `{"action":"unsubscribe:payment"}` — always for
 //! the connection's own (token) user. Messages out: `{"event":"payment:status:update","data":{…}}`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -16,19 +19,29 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::app::App;
 use crate::auth::session;
 use crate::error::ApiError;
-use crate::store::{
-    Cond, Query, StoreError, TableRef, Update, get_s, keys, query_all, schema::GSI1,
-};
+use crate::store::{Cond, Item, Query, StoreError, Update, get_s, keys, query_all, schema::GSI1};
 
-/// Delivers a message to every subscribed connection of a user. Delivery is best effort: a failure
-/// is logged, never returned (a status change must not fail because a browser went away).
+/// Why a message did not reach a connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WsSendError {
+    /// The connection no longer exists (API Gateway `GoneException`): forget it.
+    #[error("connection gone")]
+    Gone,
+    /// Any other failure (logged; the connection is kept).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The port: delivers to, or closes, one connection.
 #[async_trait]
-pub trait WsPush: Send + Sync + 'static {
-    async fn publish(&self, username: &str, message: &str);
+pub trait WsSender: Send + Sync + 'static {
+    async fn post(&self, connection_id: &str, message: &str) -> Result<(), WsSendError>;
+    /// Closes a connection (best effort; a gone one is fine).
+    async fn close(&self, connection_id: &str);
 }
 
 /// Shared handle to the port.
-pub type WsPushRef = std::sync::Arc<dyn WsPush>;
+pub type WsSenderRef = std::sync::Arc<dyn WsSender>;
 
 /// The payload of a status change.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -42,7 +55,72 @@ pub struct PaymentStatus {
 /// Tells a user's subscribers that an invoice changed status.
 pub async fn emit_payment_status(app: &App, username: &str, data: &PaymentStatus) {
     let msg = serde_json::json!({ "event": "payment:status:update", "data": data }).to_string();
-    app.ws.publish(username, &msg).await;
+    publish(app, username, &msg).await;
+}
+
+/// Delivers `message` to every subscribed connection of `username` whose session is live; closes
+/// and forgets the others, and forgets gone ones. Best effort: failures are logged, never returned
+/// (a status change must not fail because a browser went away).
+pub async fn publish(app: &App, username: &str, message: &str) {
+    let conns = match query_all(
+        app.main.as_ref(),
+        Query::index(GSI1, keys::ws_user_gsi(username)),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read websocket connections");
+            return;
+        }
+    };
+    let conns: Vec<(String, String)> = conns
+        .iter()
+        .filter_map(|item| {
+            let id = get_s(item, "connection_id")?;
+            Some((
+                id.to_owned(),
+                get_s(item, "sid").unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect();
+    if conns.is_empty() {
+        return;
+    }
+    let sids: Vec<&str> = conns.iter().map(|(_, sid)| sid.as_str()).collect();
+    let live = match session::live(app, username, &sids).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check websocket sessions");
+            return;
+        }
+    };
+    for ((id, _), live) in conns.iter().zip(live) {
+        if !live {
+            tracing::info!(connection_id = %id, "closing a websocket whose session was revoked");
+            app.ws.close(id).await;
+            forget(app, id).await;
+            continue;
+        }
+        match app.ws.post(id, message).await {
+            Ok(()) => {}
+            Err(WsSendError::Gone) => forget(app, id).await,
+            Err(WsSendError::Failed(e)) => {
+                tracing::warn!(connection_id = %id, error = %e, "websocket post failed")
+            }
+        }
+    }
+}
+
+/// Deletes a stored connection (logged, never returned).
+async fn forget(app: &App, connection_id: &str) {
+    if let Err(e) = app
+        .main
+        .delete(&keys::ws_connection(connection_id), None)
+        .await
+    {
+        tracing::warn!(error = %e, "could not delete websocket connection");
+    }
 }
 
 /// An action a client sends.
@@ -92,106 +170,123 @@ pub fn reply(result: &Result<Action, String>) -> String {
 // ---------------------------------------------------------------------------------------------
 // Local: in-process hub.
 
-/// In-process hub: per user, the senders of subscribed local WebSocket connections.
+/// What the local hub hands a connection's writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    Text(String),
+    /// Close the socket.
+    Close,
+}
+
+/// In-process hub: the writers of the local server's open WebSocket connections, by id.
 #[derive(Default)]
 pub struct LocalHub {
-    subs: Mutex<HashMap<String, HashMap<u64, UnboundedSender<String>>>>,
-    next: AtomicU64,
+    conns: Mutex<HashMap<String, UnboundedSender<Outgoing>>>,
 }
 
 impl LocalHub {
-    /// A fresh connection id.
-    pub fn connection_id(&self) -> u64 {
-        self.next.fetch_add(1, Ordering::Relaxed)
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, UnboundedSender<Outgoing>>> {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
     }
-    pub fn subscribe(&self, username: &str, conn: u64, tx: UnboundedSender<String>) {
-        let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
-        subs.entry(username.to_owned())
-            .or_default()
-            .insert(conn, tx);
+    /// Registers the writer of an open connection.
+    pub fn attach(&self, connection_id: &str, tx: UnboundedSender<Outgoing>) {
+        self.lock().insert(connection_id.to_owned(), tx);
     }
-    pub fn unsubscribe(&self, username: &str, conn: u64) {
-        let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = subs.get_mut(username) {
-            m.remove(&conn);
-            if m.is_empty() {
-                subs.remove(username);
-            }
-        }
+    /// Forgets a closed connection.
+    pub fn detach(&self, connection_id: &str) {
+        self.lock().remove(connection_id);
     }
-    /// Number of subscribed connections of a user.
-    pub fn subscribers(&self, username: &str) -> usize {
-        self.subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(username)
-            .map_or(0, HashMap::len)
+    /// Number of open connections.
+    pub fn open(&self) -> usize {
+        self.lock().len()
     }
 }
 
 #[async_trait]
-impl WsPush for LocalHub {
-    async fn publish(&self, username: &str, message: &str) {
-        let mut subs = self.subs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = subs.get_mut(username) {
-            m.retain(|_, tx| tx.send(message.to_owned()).is_ok());
+impl WsSender for LocalHub {
+    async fn post(&self, connection_id: &str, message: &str) -> Result<(), WsSendError> {
+        let mut conns = self.lock();
+        let sent = conns
+            .get(connection_id)
+            .is_some_and(|tx| tx.send(Outgoing::Text(message.to_owned())).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            conns.remove(connection_id);
+            Err(WsSendError::Gone)
         }
     }
+    async fn close(&self, connection_id: &str) {
+        if let Some(tx) = self.lock().remove(connection_id) {
+            let _ = tx.send(Outgoing::Close);
+        }
+    }
+}
+
+/// The sender of a function without a WebSocket endpoint: nothing is delivered (and nothing
+/// forgotten: the connections belong to a deployment that has one).
+pub struct UnconfiguredWs;
+
+#[async_trait]
+impl WsSender for UnconfiguredWs {
+    async fn post(&self, _: &str, _: &str) -> Result<(), WsSendError> {
+        Err(WsSendError::Failed(
+            "WS_MANAGEMENT_ENDPOINT is not configured".into(),
+        ))
+    }
+    async fn close(&self, _: &str) {}
 }
 
 // ---------------------------------------------------------------------------------------------
 // AWS: API Gateway WebSocket API.
 
-/// Pushes through the API Gateway Management API; gone connections are deleted.
+/// Delivers through the API Gateway Management API (`PostToConnection`, `DeleteConnection`).
 pub struct ApiGatewayPush {
     client: aws_sdk_apigatewaymanagement::Client,
-    main: TableRef,
 }
 
 impl ApiGatewayPush {
-    pub fn new(client: aws_sdk_apigatewaymanagement::Client, main: TableRef) -> Self {
-        ApiGatewayPush { client, main }
+    pub fn new(client: aws_sdk_apigatewaymanagement::Client) -> Self {
+        ApiGatewayPush { client }
     }
 }
 
 #[async_trait]
-impl WsPush for ApiGatewayPush {
-    async fn publish(&self, username: &str, message: &str) {
-        let conns = match query_all(
-            self.main.as_ref(),
-            Query::index(GSI1, keys::ws_user_gsi(username)),
-        )
-        .await
+impl WsSender for ApiGatewayPush {
+    async fn post(&self, connection_id: &str, message: &str) -> Result<(), WsSendError> {
+        let res = self
+            .client
+            .post_to_connection()
+            .connection_id(connection_id)
+            .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(
+                message.as_bytes().to_vec(),
+            ))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_gone_exception()) => {
+                Err(WsSendError::Gone)
+            }
+            Err(e) => Err(WsSendError::Failed(
+                aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e).to_string(),
+            )),
+        }
+    }
+    async fn close(&self, connection_id: &str) {
+        let res = self
+            .client
+            .delete_connection()
+            .connection_id(connection_id)
+            .send()
+            .await;
+        if let Err(e) = res
+            && !e.as_service_error().is_some_and(|s| s.is_gone_exception())
         {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read websocket connections");
-                return;
-            }
-        };
-        for item in conns {
-            let Some(id) = get_s(&item, "connection_id") else {
-                continue;
-            };
-            let res = self
-                .client
-                .post_to_connection()
-                .connection_id(id)
-                .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(
-                    message.as_bytes().to_vec(),
-                ))
-                .send()
-                .await;
-            if let Err(e) = res {
-                let gone = e.as_service_error().is_some_and(|s| s.is_gone_exception());
-                if gone {
-                    if let Err(e) = self.main.delete(&keys::ws_connection(id), None).await {
-                        tracing::warn!(error = %e, "could not delete gone websocket connection");
-                    }
-                } else {
-                    tracing::warn!(error = %aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e), "post_to_connection failed");
-                }
-            }
+            tracing::warn!(
+                error = %aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e),
+                "delete_connection failed"
+            );
         }
     }
 }
@@ -199,7 +294,24 @@ impl WsPush for ApiGatewayPush {
 /// Stored connection lifetime (API Gateway closes connections after 2 hours).
 const CONNECTION_TTL_SECS: i64 = 2 * 3600 + 600;
 
-/// `$connect`: authenticates the `?token=` JWT and stores the connection for its user.
+/// Stores an open connection of `username`'s session `sid`.
+pub async fn register(
+    app: &App,
+    connection_id: &str,
+    username: &str,
+    sid: &str,
+) -> Result<(), StoreError> {
+    let now = app.clock.epoch();
+    let mut item = keys::ws_connection(connection_id).item();
+    item.insert("connection_id".into(), connection_id.into());
+    item.insert("username".into(), username.into());
+    item.insert("sid".into(), sid.into());
+    item.insert("connected_at".into(), now.into());
+    item.insert("ttl".into(), (now + CONNECTION_TTL_SECS).into());
+    app.main.put(item, None).await
+}
+
+/// `$connect`: authenticates the `?token=` JWT and stores the connection for its user and session.
 pub async fn connect(
     app: &App,
     connection_id: &str,
@@ -209,13 +321,7 @@ pub async fn connect(
         .filter(|t| !t.is_empty())
         .ok_or_else(ApiError::unauthorized)?;
     let claims = session::check(app, token).await?;
-    let now = app.clock.epoch();
-    let mut item = keys::ws_connection(connection_id).item();
-    item.insert("connection_id".into(), connection_id.into());
-    item.insert("username".into(), claims.user.as_str().into());
-    item.insert("connected_at".into(), now.into());
-    item.insert("ttl".into(), (now + CONNECTION_TTL_SECS).into());
-    app.main.put(item, None).await?;
+    register(app, connection_id, &claims.user, &claims.sid).await?;
     Ok(claims.user)
 }
 
@@ -227,7 +333,31 @@ pub async fn disconnect(app: &App, connection_id: &str) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// `$default`: a client message on a stored connection; returns the reply to send.
+/// The owner of a stored connection, if its session is still live; a connection of a revoked
+/// session is forgotten (`None`).
+async fn live_owner(
+    app: &App,
+    item: &Item,
+    connection_id: &str,
+) -> Result<Option<String>, ApiError> {
+    let Some(owner) = get_s(item, "username") else {
+        return Ok(None);
+    };
+    let sid = get_s(item, "sid").unwrap_or_default();
+    let live = session::live(app, owner, &[sid])
+        .await?
+        .first()
+        .copied()
+        .unwrap_or(false);
+    if !live {
+        forget(app, connection_id).await;
+        return Ok(None);
+    }
+    Ok(Some(owner.to_owned()))
+}
+
+/// `$default`: a client message on a stored connection; returns the reply to send. A connection
+/// whose session was revoked since it connected is forgotten and refused (401).
 pub async fn message(app: &App, connection_id: &str, body: &str) -> Result<String, ApiError> {
     let key = keys::ws_connection(connection_id);
     let item = app
@@ -235,9 +365,9 @@ pub async fn message(app: &App, connection_id: &str, body: &str) -> Result<Strin
         .get(&key)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    let owner = get_s(&item, "username")
-        .ok_or_else(ApiError::unauthorized)?
-        .to_owned();
+    let owner = live_owner(app, &item, connection_id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
     let action = parse_action(&owner, body);
     let update = match action {
         Ok(Action::Subscribe) => Some(
@@ -256,6 +386,15 @@ pub async fn message(app: &App, connection_id: &str, body: &str) -> Result<Strin
         }
     }
     Ok(reply(&action))
+}
+
+/// Whether a stored connection's session is still live (the local endpoint re-checks it
+/// periodically and closes the socket once it is not).
+pub async fn still_live(app: &App, connection_id: &str) -> Result<bool, ApiError> {
+    let Some(item) = app.main.get(&keys::ws_connection(connection_id)).await? else {
+        return Ok(false);
+    };
+    Ok(live_owner(app, &item, connection_id).await?.is_some())
 }
 
 /// The `ws` function: one API Gateway WebSocket event (`$connect`, `$disconnect`, `$default`).
