@@ -399,6 +399,37 @@ async fn a_real_png_is_accepted_and_served_back_byte_identical() {
 }
 
 #[tokio::test]
+async fn an_uploaded_jpeg_with_an_exif_gps_block_is_served_without_it() {
+    // A camera JPEG (made with Pillow): EXIF with a GPS IFD, the maker, orientation 6.
+    let original = include_bytes!("fixtures/exif-gps.jpg");
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    // GPSLatitude: tag 2, RATIONAL, 3 values (a big-endian TIFF).
+    let latitude = [0x00, 0x02, 0x00, 0x05, 0x00, 0x00, 0x00, 0x03];
+    assert!(contains(original, b"SecretPhoneMaker") && contains(original, &latitude));
+    let (app, r) = setup();
+    let t = common_users::create_user(&app, "traveller", None).await;
+    let (status, _, body) = send(
+        &r,
+        upload(&t, "profile_img", "holiday.jpg", "image/jpeg", original),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let url = body["profile_img"].as_str().expect("url").to_owned();
+    let (status, ct, served) = fetch(&r, &app, &url).await;
+    assert_eq!((status, ct.as_str()), (StatusCode::OK, "image/jpeg"));
+    assert!(
+        !contains(&served, b"SecretPhoneMaker"),
+        "EXIF maker removed"
+    );
+    assert!(!contains(&served, &latitude), "no GPS latitude left");
+    // Still a JPEG that shows the right way up: the scan data and the orientation stay.
+    assert!(served.starts_with(&[0xFF, 0xD8]) && served.ends_with(&[0xFF, 0xD9]));
+    let orientation = [0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x00];
+    assert!(contains(&served, &orientation), "orientation 6 kept");
+    assert!(served.len() < original.len());
+}
+
+#[tokio::test]
 async fn a_text_file_named_png_is_rejected_400() {
     let (app, r) = setup();
     let t = common_users::create_user(&app, "txt", None).await;

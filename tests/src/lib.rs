@@ -1,4 +1,5 @@
 //! Test support: a harness that runs the real local server, and the storage conformance suite.
 
 pub mod conformance;
+pub mod dynamo;
 pub mod server;

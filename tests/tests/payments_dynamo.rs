@@ -4,43 +4,17 @@
 
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
 use shared::App;
 use shared::clock::{ClockRef, SystemClock};
 use shared::config::Config;
 use shared::domain::money::Money;
 use shared::payments::invoice::{self, InvoiceRecord, NewInvoice, Status};
-use shared::store::dynamo::{DynamoTable, create_table};
-use shared::store::schema::{LOGS, MAIN};
-use shared::store::{TableRef, to_item};
+use shared::store::to_item;
 use shared::wallet::{self, Change, EntryType, WalletError};
 
 async fn app() -> Option<App> {
-    if std::env::var("AWS_ENDPOINT_URL")
-        .map(|v| v.trim().is_empty())
-        .unwrap_or(true)
-    {
-        if std::env::var("USERSTATE_REQUIRE_EMULATOR").as_deref() == Ok("1") {
-            panic!("USERSTATE_REQUIRE_EMULATOR=1 but AWS_ENDPOINT_URL is not set");
-        }
-        println!("payments[dynamodb]: SKIPPED — AWS_ENDPOINT_URL is not set");
-        return None;
-    }
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk);
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let (main_name, logs_name) = (
-        format!("pay-main-{}", &run[..12]),
-        format!("pay-logs-{}", &run[..12]),
-    );
-    create_table(&client, &MAIN, &main_name)
-        .await
-        .expect("main table");
-    create_table(&client, &LOGS, &logs_name)
-        .await
-        .expect("logs table");
-    let main: TableRef = Arc::new(DynamoTable::new(client.clone(), &MAIN, &main_name));
-    let logs: TableRef = Arc::new(DynamoTable::new(client, &LOGS, &logs_name));
+    let client = tests::dynamo::client("payments").await?;
+    let (main, logs, _) = tests::dynamo::fresh_tables(&client, "pay").await;
     let clock: ClockRef = Arc::new(SystemClock);
     Some(App::assemble(Config::for_tests(), main, logs, clock))
 }

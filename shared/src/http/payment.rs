@@ -121,12 +121,14 @@ fn description(d: Option<String>, default: &str) -> Result<String, ApiError> {
     tag = "payment",
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Wallet balance and points: `{balance, points}`", body = Object),
+        (status = 200, description = "Wallet balance and points: `{balance, points, withdrawable_balance}` (the part of the balance that came from redeemed points can be spent, not paid out)", body = Object),
     )
 )]
 async fn balance(user: AuthUser, State(app): State<App>) -> Result<Json<Value>, ApiError> {
     let w = wallet::read(&app, &user.username).await?;
-    Ok(Json(json!({ "balance": w.balance, "points": w.points })))
+    Ok(Json(
+        json!({ "balance": w.balance, "points": w.points, "withdrawable_balance": w.withdrawable() }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -240,6 +242,7 @@ impl CheckoutReq {
     responses(
         (status = 200, description = "Invoice created at Xendit", body = CheckoutResponse),
         (status = 400, description = "Invalid amount, description or payment code; or refused by Xendit", body = Envelope),
+        (status = 409, description = "Too Many Open Invoices: the user holds MAX_OPEN_INVOICES pending ones (pay, cancel or let one expire)", body = Envelope),
         (status = 422, description = "Refused by Xendit", body = Envelope),
         (status = 502, description = "Payment provider unavailable (no invoice was recorded)", body = Envelope),
     )
@@ -271,6 +274,7 @@ struct SysCheckoutReq {
         (status = 400, description = "Invalid username, amount, description or payment code; or refused by Xendit", body = Envelope),
         (status = 403, description = "Account is Disabled", body = Envelope),
         (status = 404, description = "Account does not exist", body = Envelope),
+        (status = 409, description = "Too Many Open Invoices for the user", body = Envelope),
         (status = 422, description = "Refused by Xendit", body = Envelope),
         (status = 502, description = "Payment provider unavailable (no invoice was recorded)", body = Envelope),
     )
@@ -695,7 +699,7 @@ struct PayoutReq {
     security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "Payout requested, funds held: `{status, data}`", body = Object),
-        (status = 400, description = "Invalid amount, bad Idempotency-Key, Insufficient Balance, or refused by Xendit", body = Envelope),
+        (status = 400, description = "Invalid amount, bad Idempotency-Key, Insufficient Balance, Insufficient Withdrawable Balance (part of the balance came from points), or refused by Xendit", body = Envelope),
         (status = 404, description = "Bank Account Not Found", body = Envelope),
         (status = 422, description = "Idempotency-Key was used with a different request, or refused by Xendit", body = Envelope),
         (status = 502, description = "Payment provider unavailable", body = Envelope),

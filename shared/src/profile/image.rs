@@ -1,5 +1,6 @@
 //! Profile images: content sniffed (JPEG/PNG/WebP whatever the file name says), size-capped,
-//! stored under a generated name; the previous image is removed.
+//! stripped of metadata ([`super::metadata`]), stored under a generated name; the previous image
+//! is removed.
 
 use bytes::Bytes;
 
@@ -106,8 +107,10 @@ pub async fn replace(app: &App, username: &str, bytes: Bytes) -> Result<String, 
     if bytes.is_empty() {
         return Err(ApiError::bad_request("profile_img is empty"));
     }
-    let kind = ImageKind::sniff(&bytes)
-        .ok_or_else(|| ApiError::bad_request("profile_img must be a JPEG, PNG or WebP image"))?;
+    let not_an_image = || ApiError::bad_request("profile_img must be a JPEG, PNG or WebP image");
+    let kind = ImageKind::sniff(&bytes).ok_or_else(not_an_image)?;
+    // EXIF (GPS position, camera serial), XMP, IPTC and text chunks never reach the public URL.
+    let bytes = super::metadata::strip(kind, bytes).map_err(|_| not_an_image())?;
     let file = format!("{}.{}", uuid::Uuid::new_v4().simple(), kind.ext());
     let size = bytes.len();
     app.blobs

@@ -2,6 +2,7 @@
 //! code, profile image.
 
 pub mod image;
+pub mod metadata;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
