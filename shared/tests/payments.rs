@@ -1008,7 +1008,10 @@ async fn the_payment_function_serves_balance_and_checkout_events() {
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(body, json!({ "balance": 1_234, "points": 0 }));
+    assert_eq!(
+        body,
+        json!({ "balance": 1_234, "points": 0, "withdrawable_balance": 1_234 })
+    );
     let (s, body) = lambda_event(
         &router,
         include_str!("../../events/payment-checkout.json"),
@@ -1378,5 +1381,8 @@ async fn a_balance_change_leaves_points_alone() {
     let (s, _, body) = send(&e.router, decrease(&token, json!(100), None)).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     let (_, _, bal) = send(&e.router, get("/balance", Some(&token))).await;
-    assert_eq!(bal, json!({ "balance": 900, "points": 7 }));
+    assert_eq!(
+        bal,
+        json!({ "balance": 900, "points": 7, "withdrawable_balance": 900 })
+    );
 }
