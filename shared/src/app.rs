@@ -331,3 +331,18 @@ impl App {
         App(Arc::new(inner))
     }
 }
+
+// Services, built from the ports above. During the reshape each group adds its accessors in its
+// own block; the final wiring builds them once at start.
+
+// --- auth services (sessions, accounts, otp, api keys, rate limits) ---
+impl App {}
+// --- end auth services ---
+
+// --- money services (wallet, points, referral, payments, audit) ---
+impl App {}
+// --- end money services ---
+
+// --- other services (profile, address, devices, marketing, notify, ws) ---
+impl App {}
+// --- end other services ---

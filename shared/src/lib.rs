@@ -10,7 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod devices;
 pub mod domain;
-pub mod error;
+pub use http::error;
 pub mod http;
 pub mod import;
 pub mod lambda;

@@ -4,6 +4,7 @@ pub mod address;
 pub mod auth;
 pub mod dev;
 pub mod docs;
+pub mod error;
 pub mod extract;
 pub mod fcm;
 pub mod functions;
@@ -12,6 +13,7 @@ pub mod marketing;
 pub mod openapi;
 pub mod payment;
 pub mod points;
+pub mod state;
 pub mod user;
 pub mod ws;
 

@@ -152,3 +152,14 @@ impl IntoResponse for ApiError {
 
 /// Result alias for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+// Domain errors into the envelope. Each group keeps its conversions in its own block.
+
+// --- auth errors ---
+// --- end auth errors ---
+
+// --- money errors ---
+// --- end money errors ---
+
+// --- other errors ---
+// --- end other errors ---
