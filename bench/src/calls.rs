@@ -13,13 +13,12 @@ use serde_json::{Value, json};
 use shared::App;
 use shared::clock::{ClockRef, SystemClock};
 use shared::domain::money::Money;
-use shared::notify::local::LocalQueue;
 use shared::payments::invoice::{InvoiceRecord, NewInvoice};
 use shared::store::counting::{Calls, CountingTable};
 use shared::store::local::LocalStore;
 use shared::store::schema::{LOGS, MAIN};
 use shared::store::{TableRef, to_item};
-use shared::wallet::{self, Change, EntryType, PointsChange};
+use shared::wallet::{Change, EntryType, PointsChange};
 use tower::ServiceExt;
 
 /// Calls one request made on each table.
@@ -53,7 +52,10 @@ impl Counted {
         let raw_logs: TableRef = Arc::new(store.table(&LOGS, &config.logs_table));
         let main = CountingTable::new(raw_main.clone());
         let logs = CountingTable::new(raw_logs);
-        let queue = Arc::new(LocalQueue::new(raw_main.clone(), clock.clone()));
+        let queue = Arc::new(shared::delivery::local_queue(
+            raw_main.clone(),
+            clock.clone(),
+        ));
         let app = App::assemble_with_queue(
             config,
             Arc::new(main.clone()),
@@ -287,11 +289,19 @@ async fn money_writes(c: &Counted, token: &str, rows: &mut Vec<Row>) -> anyhow::
     };
     let points = PointsChange {
         kind: EntryType::Credit,
-        points: 500,
+        points: shared::domain::Points::new(500),
         description: "bench setup".into(),
         reference_id: "bench".into(),
     };
-    wallet::apply_full(&c.app, user, Some(&credit), Some(&points), None, &[])
+    c.app
+        .wallets()
+        .apply_full(
+            &shared::domain::Username::from_stored(user),
+            Some(&credit),
+            Some(&points),
+            None,
+            &[],
+        )
         .await
         .map_err(|e| anyhow::anyhow!("setup credit: {e:?}"))?;
 

@@ -577,11 +577,16 @@ pub async fn reconcile(data_dir: &Path, run: &Run) -> anyhow::Result<Vec<UserChe
         .map_err(|e| anyhow::anyhow!("opening {}: {e}", data_dir.display()))?;
     let mut out = Vec::new();
     for (username, &api_balance) in &run.final_balances {
-        let ledger_sum = shared::wallet::ledger_sum(&app, username)
+        let user = shared::domain::Username::from_stored(username.as_str());
+        let ledger_sum = app
+            .wallets()
+            .ledger_sum(&user)
             .await
             .map_err(|e| anyhow::anyhow!("ledger of {username}: {e}"))?
             .rupiah();
-        let stored_balance = shared::wallet::read(&app, username)
+        let stored_balance = app
+            .wallets()
+            .read(&user)
             .await
             .map_err(|e| anyhow::anyhow!("wallet of {username}: {e}"))?
             .balance;

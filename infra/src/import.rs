@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use shared::import::{self, Options, mongo};
+use userstate_import::{self as import, Options, mongo};
 
 #[derive(Args)]
 pub struct ImportArgs {

@@ -67,13 +67,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Import(args) => import::run(args).await,
         Command::Seed => {
             let app = shared::App::from_env().await?;
-            let (banks, types) = shared::payments::catalog::seed(&app).await?;
+            let (banks, types) = app.catalog().seed().await?;
             println!("seeded {banks} banks and {types} payment types");
             Ok(())
         }
         Command::Sync => {
             let app = shared::App::from_env().await?;
-            let summary = shared::payments::sync::run(&app).await?;
+            let summary = app.sync().run().await?;
             println!("{}", serde_json::to_string(&summary)?);
             Ok(())
         }
@@ -88,17 +88,20 @@ async fn api_key(cmd: ApiKeyCommand) -> anyhow::Result<()> {
             description,
             replace,
         } => {
-            let key = shared::auth::apikey::create(&app, &holder, &description, replace).await?;
+            let key = app
+                .api_keys()
+                .create(&holder, &description, replace)
+                .await?;
             println!("{holder}:{key}");
             eprintln!("Store this key now: it is not shown again.");
         }
         ApiKeyCommand::List => {
-            for k in shared::auth::apikey::list(&app).await? {
+            for k in app.api_keys().list().await? {
                 println!("{}", serde_json::to_string(&k)?);
             }
         }
         ApiKeyCommand::Revoke { holder } => {
-            if shared::auth::apikey::revoke(&app, &holder).await? {
+            if app.api_keys().revoke(&holder).await? {
                 println!("revoked {holder}");
             } else {
                 anyhow::bail!("no API key for holder {holder}");

@@ -54,13 +54,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let (holder, key) = spec
             .split_once(':')
             .ok_or_else(|| anyhow::anyhow!("--api-key takes holder:key"))?;
-        shared::auth::apikey::register(&app, holder, key, "registered by serve --api-key", true)
+        app.api_keys()
+            .register(holder, key, "registered by serve --api-key", true)
             .await?;
     }
     let mut routes = shared::http::routes();
     if app.config.backend == Backend::Local {
         // Banks and payment types, so `/bank/list` and `/payment/list` answer out of the box.
-        shared::payments::catalog::seed(&app).await?;
+        app.catalog().seed().await?;
         routes = routes.merge(shared::http::dev::router());
     }
     let router = shared::http::finish(routes, &app);

@@ -10,7 +10,6 @@ use crate::clock::{ClockRef, SystemClock};
 use crate::config::{Backend, Config, ConfigError};
 use crate::lambda::{AwsPorts, Function};
 use crate::notify::QueueRef;
-use crate::notify::local::LocalQueue;
 use crate::notify::sqs::UnconfiguredQueue;
 use crate::payments::simulator::Simulator;
 use crate::payments::xendit::Xendit;
@@ -222,7 +221,7 @@ impl App {
     /// Assembles the state from ready adapters (tests inject wrapped or failing tables here), with
     /// the local queue delivering into the dev outbox of `main`.
     pub fn assemble(config: Config, main: TableRef, logs: TableRef, clock: ClockRef) -> App {
-        let queue: QueueRef = Arc::new(LocalQueue::new(main.clone(), clock.clone()));
+        let queue: QueueRef = Arc::new(crate::delivery::local_queue(main.clone(), clock.clone()));
         App::assemble_with_queue(config, main, logs, clock, queue)
     }
 
@@ -336,13 +335,313 @@ impl App {
 // own block; the final wiring builds them once at start.
 
 // --- auth services (sessions, accounts, otp, api keys, rate limits) ---
-impl App {}
+impl App {
+    /// The rate-limit counters on the main table.
+    pub fn limiter(&self) -> crate::ratelimit::RateLimiter {
+        crate::ratelimit::RateLimiter::new(self.main.clone(), self.clock.clone())
+    }
+
+    /// Sessions, signed with `SECRET_AUTH_CONFIG`, living `JWT_TTL_SECS`.
+    pub fn sessions(&self) -> crate::auth::Sessions {
+        let keys = crate::auth::session::SessionKeys {
+            secret: self.config.jwt_secret.clone(),
+            ttl_secs: self.config.jwt_ttl_secs,
+        };
+        crate::auth::Sessions::new(self.main.clone(), self.clock.clone(), keys)
+    }
+
+    /// One-time codes and tokens, with their send limits.
+    pub fn otps(&self) -> crate::auth::Otps {
+        let limits = crate::auth::otp::SendLimits {
+            per_ip: self.config.limits.otp_ip,
+            per_identifier: self.config.limits.otp_identifier,
+        };
+        crate::auth::Otps::new(
+            self.main.clone(),
+            self.clock.clone(),
+            self.config.jwt_secret.clone(),
+            self.limiter(),
+            limits,
+        )
+    }
+
+    /// API keys of service callers.
+    pub fn api_keys(&self) -> crate::auth::ApiKeys {
+        crate::auth::ApiKeys::new(self.main.clone(), self.clock.clone())
+    }
+
+    /// Signup, login, passwords, deactivation.
+    pub fn accounts(&self) -> crate::auth::Accounts {
+        use crate::auth::accounts::{AccountLimits, AccountPorts, AccountSettings};
+        let l = &self.config.limits;
+        let settings = AccountSettings {
+            public_base_url: self.config.public_base_url.clone(),
+            limits: AccountLimits {
+                login_account: l.login_account,
+                login_ip: l.login_ip,
+                signup_ip: l.signup_ip,
+                check_email_ip: l.check_email_ip,
+                reset_ip: l.reset_ip,
+                reset_identifier: l.reset_identifier,
+                password_change: l.password_change,
+            },
+            referral_on_verification: self.config.points.qualify_on
+                == crate::config::ReferralQualify::Verification,
+        };
+        let ports = AccountPorts {
+            table: self.main.clone(),
+            clock: self.clock.clone(),
+            queue: self.queue.clone(),
+            hashing: self.hashing.clone(),
+            audit: self.audit(),
+            sessions: self.sessions(),
+            otps: self.otps(),
+            limiter: self.limiter(),
+            referrals: self.referrals(),
+            devices: self.devices(),
+        };
+        crate::auth::Accounts::new(ports, settings)
+    }
+}
 // --- end auth services ---
 
 // --- money services (wallet, points, referral, payments, audit) ---
-impl App {}
+impl App {
+    /// The audit log on the logs table.
+    pub fn audit(&self) -> crate::audit::Audit {
+        crate::audit::Audit::new(
+            self.logs.clone(),
+            self.clock.clone(),
+            self.config.log_retention_days,
+        )
+    }
+
+    /// Wallets (balance, points and their ledgers).
+    pub fn wallets(&self) -> crate::wallet::Wallets {
+        crate::wallet::Wallets::new(self.main.clone(), self.clock.clone())
+    }
+
+    /// Reward points: history, redemption, expiry.
+    pub fn rewards(&self) -> crate::points::Rewards {
+        let p = &self.config.points;
+        crate::points::Rewards::new(
+            self.main.clone(),
+            self.clock.clone(),
+            self.wallets(),
+            self.audit(),
+            crate::points::RewardSettings {
+                redeem_rate: p.redeem_rate,
+                redeem_min: p.redeem_min,
+                expiry_months: p.expiry_months,
+                max_wallets_per_run: self.config.sync_max_wallets,
+            },
+        )
+    }
+
+    /// Referrals.
+    pub fn referrals(&self) -> crate::referral::Referrals {
+        let p = &self.config.points;
+        crate::referral::Referrals::new(
+            self.main.clone(),
+            self.clock.clone(),
+            self.wallets(),
+            self.devices(),
+            crate::referral::ReferralSettings {
+                bonus: crate::domain::money::Points::new(p.referral_bonus),
+                cap_max: p.referral_cap.max,
+                cap_window_secs: p.referral_cap.window_secs,
+                on_payment: p.qualify_on == crate::config::ReferralQualify::FirstPayment,
+                min_payment: crate::domain::money::Money::from_rupiah(p.referral_min_payment),
+            },
+        )
+    }
+
+    /// Checkout invoices.
+    pub fn invoices(&self) -> crate::payments::invoice::Invoices {
+        use crate::payments::invoice::{InvoicePorts, InvoiceSettings, Invoices};
+        Invoices::new(InvoicePorts {
+            table: self.main.clone(),
+            clock: self.clock.clone(),
+            xendit: self.xendit.clone(),
+            wallets: self.wallets(),
+            referrals: self.referrals(),
+            audit: self.audit(),
+            push: Arc::new(self.realtime()),
+            earn: crate::points::EarnRate {
+                per_amount: self.config.points.per_amount,
+            },
+            settings: InvoiceSettings {
+                duration_secs: self.config.invoice_duration_secs,
+                max_open: self.config.max_open_invoices,
+            },
+        })
+    }
+
+    /// The Xendit callbacks' gate and the invoice callback.
+    pub fn callbacks(&self) -> crate::payments::callback::Callbacks {
+        crate::payments::callback::Callbacks::new(
+            self.invoices(),
+            self.audit(),
+            self.config.xendit_callback_token.clone(),
+        )
+    }
+
+    /// Bank accounts and payouts.
+    pub fn payouts(&self) -> crate::payments::payout::Payouts {
+        crate::payments::payout::Payouts::new(
+            self.main.clone(),
+            self.clock.clone(),
+            self.xendit.clone(),
+            self.wallets(),
+            self.audit(),
+        )
+    }
+
+    /// Vouchers.
+    pub fn vouchers(&self) -> crate::payments::voucher::Vouchers {
+        crate::payments::voucher::Vouchers::new(self.main.clone(), self.clock.clone(), self.audit())
+    }
+
+    /// Banks and payment types.
+    pub fn catalog(&self) -> crate::payments::catalog::Catalog {
+        crate::payments::catalog::Catalog::new(self.main.clone(), self.xendit.clone())
+    }
+
+    /// The account check of system routes acting for a user.
+    pub fn payers(&self) -> crate::payments::payer::Payers {
+        crate::payments::payer::Payers::new(self.main.clone())
+    }
+
+    /// The Xendit sync.
+    pub fn sync(&self) -> crate::payments::sync::XenditSync {
+        crate::payments::sync::XenditSync::new(
+            self.main.clone(),
+            self.clock.clone(),
+            self.invoices(),
+            self.payouts(),
+            self.rewards(),
+            self.audit(),
+            crate::payments::sync::SyncSettings {
+                budget_secs: self.config.sync_budget_secs,
+                max_invoices: self.config.sync_max_invoices,
+            },
+        )
+    }
+}
 // --- end money services ---
 
 // --- other services (profile, address, devices, marketing, notify, ws) ---
-impl App {}
+impl App {
+    /// Builds the providers the configuration names: SES in aws mode, SMSViro when
+    /// `API_URL_SMSVIRO` and `SMSVIROTOKEN` are set, FCM when `FCM_SERVICE_ACCOUNT_JSON` is set.
+    pub async fn notify_providers(
+        &self,
+    ) -> Result<crate::notify::providers::Providers, crate::notify::NotifyError> {
+        use crate::notify::fcm::{FcmClient, ServiceAccount};
+        use crate::notify::providers::Providers;
+        use crate::notify::ses::SesMailer;
+        use crate::notify::sms::SmsViro;
+        let app = self;
+        let c = &app.config;
+        let mut p = Providers::default();
+        if c.backend == Backend::Aws {
+            // The configuration the app loaded at start (loading it again would repeat the
+            // credential and region lookups); the CLI's app always has it on AWS.
+            let loaded;
+            let sdk = match &app.sdk {
+                Some(sdk) => sdk,
+                None => {
+                    loaded = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                        .load()
+                        .await;
+                    &loaded
+                }
+            };
+            p.mailer = Some(Arc::new(SesMailer::new(
+                aws_sdk_sesv2::Client::new(sdk),
+                &c.mail_from,
+            )));
+        }
+        if let (Some(url), Some(key)) = (&c.sms_base_url, &c.sms_api_key) {
+            p.sms = Some(Arc::new(SmsViro::new(url, key.clone(), &c.sms_sender_id)?));
+        }
+        if let Some(sa) = &c.fcm_service_account {
+            let account = ServiceAccount::load(sa.expose())?;
+            p.push = Some(Arc::new(FcmClient::new(
+                account,
+                &c.fcm_base_url,
+                app.clock.clone(),
+            )?));
+        }
+        Ok(p)
+    }
+
+    /// Delivery of queued notifications through `providers` (the notifier).
+    pub fn delivery(
+        &self,
+        providers: crate::notify::providers::Providers,
+    ) -> crate::delivery::Delivery {
+        crate::delivery::Delivery::new(
+            self.main.clone(),
+            self.clock.clone(),
+            self.devices(),
+            self.audit(),
+            providers,
+            self.config.notify_max_receives,
+        )
+    }
+
+    /// Admin pushes.
+    pub fn pushes(&self) -> crate::devices::Pushes {
+        crate::devices::Pushes::new(self.main.clone(), self.queue.clone())
+    }
+
+    /// Real-time payment status (WebSocket connections).
+    pub fn realtime(&self) -> crate::realtime::Realtime {
+        crate::realtime::Realtime::new(
+            self.main.clone(),
+            self.clock.clone(),
+            self.ws.clone(),
+            self.sessions(),
+        )
+    }
+
+    /// The local server's WebSocket endpoint.
+    pub fn local_sockets(&self) -> crate::http::ws::LocalSockets {
+        crate::http::ws::LocalSockets {
+            realtime: self.realtime(),
+            hub: self.ws_hub.clone(),
+            recheck_secs: self.config.ws_recheck_secs,
+        }
+    }
+
+    /// Profiles, phone changes and profile images.
+    pub fn profiles(&self) -> crate::profile::Profiles {
+        crate::profile::Profiles::new(crate::profile::ProfilePorts {
+            table: self.main.clone(),
+            clock: self.clock.clone(),
+            blobs: self.blobs.clone(),
+            audit: self.audit(),
+            queue: self.queue.clone(),
+            otps: self.otps(),
+            limiter: self.limiter(),
+            phone_change_limit: self.config.limits.phone_change,
+        })
+    }
+
+    /// Marketing offers and FAQ.
+    pub fn marketing(&self) -> crate::marketing::Marketing {
+        crate::marketing::Marketing::new(self.main.clone(), self.clock.clone())
+    }
+
+    /// Registered push devices.
+    pub fn devices(&self) -> crate::devices::Devices {
+        crate::devices::Devices::new(self.main.clone(), self.clock.clone())
+    }
+
+    /// Delivery addresses.
+    pub fn addresses(&self) -> crate::address::Addresses {
+        crate::address::Addresses::new(self.main.clone(), self.clock.clone())
+    }
+}
 // --- end other services ---

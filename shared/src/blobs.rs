@@ -18,18 +18,6 @@ pub enum BlobError {
     Io(String),
 }
 
-impl From<BlobError> for crate::error::ApiError {
-    fn from(e: BlobError) -> Self {
-        match e {
-            BlobError::BadName => crate::error::ApiError::not_found("Not Found"),
-            BlobError::Io(msg) => {
-                tracing::error!(error = %msg, "blob store failed");
-                crate::error::ApiError::unavailable()
-            }
-        }
-    }
-}
-
 /// Names are `folder/file` of `[a-z0-9_.-]`, no leading dot, no `..`: never a path outside the root.
 pub fn valid_name(name: &str) -> bool {
     let parts: Vec<&str> = name.split('/').collect();

@@ -4,8 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::auth::password::HashLimits;
-use crate::ratelimit::Limit;
+use crate::ratelimit::{HashLimits, Limit};
 
 /// Which adapters the application wires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -162,7 +162,7 @@ pub const WS: Function = Function {
     settings: &[Setting::JwtSecret],
 };
 /// Delivers queued messages; its providers (SES, FCM, SMS) are built by
-/// [`crate::notify::deliver::Providers::from_app`].
+/// [`crate::app::App::notify_providers`].
 pub const NOTIFIER: Function = Function {
     name: "notifier",
     ports: AwsPorts::NONE,

@@ -4,78 +4,7 @@
 //! staging alike) instead of with an IAM AccessDenied in production; a test checks that each
 //! function's IAM policy in `template.yaml` grants at least what is declared here.
 
-/// DynamoDB item actions the port's operations need (transactions need the per-item actions).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TableAction {
-    GetItem,
-    /// [`crate::store::Table::get_many`].
-    BatchGetItem,
-    PutItem,
-    UpdateItem,
-    DeleteItem,
-    Query,
-    ConditionCheckItem,
-}
-
-impl TableAction {
-    /// The IAM action name.
-    pub fn iam(self) -> &'static str {
-        match self {
-            TableAction::GetItem => "dynamodb:GetItem",
-            TableAction::BatchGetItem => "dynamodb:BatchGetItem",
-            TableAction::PutItem => "dynamodb:PutItem",
-            TableAction::UpdateItem => "dynamodb:UpdateItem",
-            TableAction::DeleteItem => "dynamodb:DeleteItem",
-            TableAction::Query => "dynamodb:Query",
-            TableAction::ConditionCheckItem => "dynamodb:ConditionCheckItem",
-        }
-    }
-}
-
-/// Actions allowed only on items whose partition key starts with one of `prefixes` (IAM
-/// `ForAllValues:StringLike` on `dynamodb:LeadingKeys`, each prefix followed by `*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Scoped {
-    pub actions: &'static [TableAction],
-    pub prefixes: &'static [&'static str],
-}
-
-impl Scoped {
-    /// Whether `action` on partition key `pk` is within this scope.
-    pub fn allows(&self, action: TableAction, pk: &str) -> bool {
-        self.actions.contains(&action) && self.prefixes.iter().any(|p| pk.starts_with(p))
-    }
-}
-
-/// Grants on one table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TableGrant {
-    /// Actions allowed on any item.
-    pub actions: &'static [TableAction],
-    /// Whether queries on the table's GSIs are allowed (`{table}/index/*`).
-    pub indexes: bool,
-    /// Actions allowed only on some partitions.
-    pub scoped: &'static [Scoped],
-}
-
-impl TableGrant {
-    /// No access at all.
-    pub const NONE: TableGrant = TableGrant {
-        actions: &[],
-        indexes: false,
-        scoped: &[],
-    };
-
-    /// Whether `action` is allowed on some item.
-    pub fn allows(&self, action: TableAction) -> bool {
-        self.actions.contains(&action) || self.scoped.iter().any(|s| s.actions.contains(&action))
-    }
-
-    /// Whether `action` is allowed on an item of partition `pk`.
-    pub fn allows_on(&self, action: TableAction, pk: &str) -> bool {
-        self.actions.contains(&action) || self.scoped.iter().any(|s| s.allows(action, pk))
-    }
-}
+pub use crate::store::policy::{Scoped, TableAction, TableGrant};
 
 /// What one function may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

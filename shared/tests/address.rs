@@ -109,7 +109,11 @@ async fn deleting_the_default_promotes_the_oldest_remaining_address() {
     assert_eq!(default_ids(&list(&r, &t).await), vec![b]);
     send(&r, req("DELETE", &format!("/address/{b}"), &t, None)).await;
     assert!(list(&r, &t).await.is_empty());
-    let meta = shared::address::meta(&app, "bob").await.expect("meta");
+    let meta = app
+        .addresses()
+        .meta(&shared::domain::Username::from_stored("bob"))
+        .await
+        .expect("meta");
     assert_eq!((meta.count, meta.default_id), (0, None));
     let d = create(&r, &t, "D", false).await;
     assert_eq!(
@@ -221,7 +225,11 @@ async fn cross_user_access_on_every_address_route_is_404_and_changes_nothing() {
         "ids are per user, so the intruder's id space overlaps the owner's"
     );
     let before = list(&r, &owner).await;
-    let meta_before = shared::address::meta(&app, "owner").await.expect("meta");
+    let meta_before = app
+        .addresses()
+        .meta(&shared::domain::Username::from_stored("owner"))
+        .await
+        .expect("meta");
 
     for id in [b, 99] {
         let attempts = [
@@ -254,7 +262,11 @@ async fn cross_user_access_on_every_address_route_is_404_and_changes_nothing() {
         before,
         "owner's addresses unchanged"
     );
-    let meta_after = shared::address::meta(&app, "owner").await.expect("meta");
+    let meta_after = app
+        .addresses()
+        .meta(&shared::domain::Username::from_stored("owner"))
+        .await
+        .expect("meta");
     assert_eq!(meta_after.version, meta_before.version, "no write happened");
     assert_eq!(default_ids(&before), vec![a]);
 }
@@ -312,7 +324,11 @@ async fn exactly_one_default_survives_50_random_parallel_operations() {
     }
     assert!(ok > 0, "some operations applied");
     let all = list(&r, &t).await;
-    let meta = shared::address::meta(&app, "racer").await.expect("meta");
+    let meta = app
+        .addresses()
+        .meta(&shared::domain::Username::from_stored("racer"))
+        .await
+        .expect("meta");
     assert_eq!(
         meta.count as usize,
         all.len(),

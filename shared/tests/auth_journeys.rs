@@ -251,12 +251,19 @@ async fn deactivate_stores_the_reason_revokes_sessions_and_login_is_403() {
             token: Some(token.into()),
             device_type: Some("android".into()),
         };
-        shared::devices::register(&e.app, "leaver", &reg)
+        e.app
+            .devices()
+            .register(
+                &shared::domain::Username::from_stored("leaver"),
+                &reg.parse().expect("valid registration"),
+            )
             .await
             .expect("register device");
     }
     assert_eq!(
-        shared::devices::of_user(&e.app, "leaver")
+        e.app
+            .devices()
+            .of_user(&shared::domain::Username::from_stored("leaver"))
             .await
             .expect("devices")
             .len(),
@@ -300,7 +307,9 @@ async fn deactivate_stores_the_reason_revokes_sessions_and_login_is_403() {
     assert_eq!(shared::store::get_s(&login, "status"), Some("deactivated"));
     // No more pushes: the tokens and their owner records are gone.
     assert!(
-        shared::devices::of_user(&e.app, "leaver")
+        e.app
+            .devices()
+            .of_user(&shared::domain::Username::from_stored("leaver"))
             .await
             .expect("devices")
             .is_empty()

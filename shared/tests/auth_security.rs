@@ -418,14 +418,15 @@ async fn legacy_bcrypt_password_logs_in_and_is_rehashed_to_argon2id() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-async fn sys_only(holder: shared::auth::ApiKeyHolder) -> String {
+async fn sys_only(holder: shared::http::extract::ApiKeyHolder) -> String {
     holder.0
 }
 
 #[tokio::test]
 async fn basic_auth_with_a_wrong_key_is_401() {
     let app = shared::App::for_tests();
-    shared::auth::apikey::register(&app, "ops", "right-key-0123456789abcdef", "test", true)
+    app.api_keys()
+        .register("ops", "right-key-0123456789abcdef", "test", true)
         .await
         .expect("register");
     let router = shared::http::finish(

@@ -83,7 +83,8 @@ pub async fn create_user(app: &App, username: &str, phone: Option<&str>) -> Stri
 
 /// A fresh bearer token for an existing user.
 pub async fn token(app: &App, username: &str) -> String {
-    shared::auth::session::issue(app, username, false)
+    app.sessions()
+        .issue(&shared::domain::Username::from_stored(username), false)
         .await
         .expect("session")
         .token

@@ -364,7 +364,7 @@ async fn signup_with_the_notification_queue_down_creates_the_account_and_resend_
     let logs: TableRef = Arc::new(store.table(&LOGS, &config.logs_table));
     let queue = Arc::new(FlakyQueue {
         down: std::sync::atomic::AtomicBool::new(true),
-        inner: shared::notify::local::LocalQueue::new(main.clone(), Arc::new(clock.clone())),
+        inner: shared::delivery::local_queue(main.clone(), Arc::new(clock.clone())),
     });
     let app = App::assemble_with_queue(config, main, logs, Arc::new(clock.clone()), queue.clone());
     let router = shared::http::finish(shared::http::routes(), &app);

@@ -471,12 +471,18 @@ async fn the_top_up_redeem_payout_loop_yields_no_withdrawable_gain() {
         ))
         .await;
     assert_eq!(s, StatusCode::OK, "bonus money is spent like any other");
-    let w = shared::wallet::read(&scene.app, "looper")
+    let w = scene
+        .app
+        .wallets()
+        .read(&shared::domain::Username::from_stored("looper"))
         .await
         .expect("wallet");
     assert_eq!((w.balance, w.bonus), (0, 0));
     assert_eq!(
-        shared::wallet::ledger_sum(&scene.app, "looper")
+        scene
+            .app
+            .wallets()
+            .ledger_sum(&shared::domain::Username::from_stored("looper"))
             .await
             .expect("sum")
             .rupiah(),
@@ -656,7 +662,7 @@ async fn a_sync_with_1000_pending_invoices_still_runs_payouts_and_points_expiry_
     // Points to expire, and a payout whose callback was lost.
     let old = shared::wallet::PointsChange {
         kind: shared::wallet::EntryType::Credit,
-        points: 40,
+        points: shared::domain::Points::new(40),
         description: "old".into(),
         reference_id: "old".into(),
     };
@@ -670,7 +676,9 @@ async fn a_sync_with_1000_pending_invoices_still_runs_payouts_and_points_expiry_
     let xendit_payout = scenarios::complete_payout_without_callback(&scene, "payee").await;
     let started = Instant::now();
     let budget = Duration::from_secs(2);
-    let summary = shared::payments::sync::run_until(app, shared::clock::Deadline::after(budget))
+    let summary = app
+        .sync()
+        .run_until(shared::clock::Deadline::after(budget))
         .await
         .expect("sync");
     let took = started.elapsed();
@@ -688,7 +696,9 @@ async fn a_sync_with_1000_pending_invoices_still_runs_payouts_and_points_expiry_
         if total >= 1_000 {
             break;
         }
-        let next = shared::payments::sync::run_until(app, shared::clock::Deadline::after(budget))
+        let next = app
+            .sync()
+            .run_until(shared::clock::Deadline::after(budget))
             .await
             .expect("sync");
         total += next.checked;

@@ -17,15 +17,10 @@ use shared::clock::ManualClock;
 async fn setup() -> (App, Router, ManualClock) {
     let clock = ManualClock::new();
     let app = App::for_tests_with_clock(Arc::new(clock.clone()));
-    shared::auth::apikey::register(
-        &app,
-        "marketing",
-        "marketing-key-0123456789abcdef",
-        "tests",
-        true,
-    )
-    .await
-    .expect("key");
+    app.api_keys()
+        .register("marketing", "marketing-key-0123456789abcdef", "tests", true)
+        .await
+        .expect("key");
     let router = shared::http::finish(shared::http::routes(), &app);
     (app, router, clock)
 }

@@ -22,7 +22,7 @@ use shared::store::faulty::{Fault, FaultyTable, Op, Trigger};
 use shared::store::local::LocalStore;
 use shared::store::schema::{GSI1, LOGS, MAIN};
 use shared::store::{Query, TableRef, keys, query_all};
-use shared::wallet::{self, Change, EntryType};
+use shared::wallet::{Change, EntryType};
 
 struct Env {
     app: App,
@@ -96,7 +96,14 @@ impl Env {
             reference_id: "test".into(),
             funds: shared::wallet::Funds::Cash,
         };
-        wallet::apply(&self.app, user, &change, None, &[])
+        self.app
+            .wallets()
+            .apply(
+                &shared::domain::Username::from_stored(user),
+                &change,
+                None,
+                &[],
+            )
             .await
             .expect("credit");
     }
@@ -109,7 +116,9 @@ impl Env {
     }
 
     async fn ledger(&self, user: &str) -> i64 {
-        wallet::ledger_sum(&self.app, user)
+        self.app
+            .wallets()
+            .ledger_sum(&shared::domain::Username::from_stored(user))
             .await
             .expect("ledger")
             .rupiah()

@@ -17,12 +17,11 @@ use shared::App;
 use shared::clock::SystemClock;
 use shared::config::Config;
 use shared::domain::money::Money;
-use shared::payments::invoice::{self, InvoiceRecord, NewInvoice, Status};
-use shared::payments::sync;
+use shared::payments::invoice::{InvoiceRecord, NewInvoice, Status};
 use shared::store::local::LocalStore;
 use shared::store::schema::{GSI1, GSI2};
 use shared::store::{Query, keys, query_all, to_item};
-use shared::wallet::{self, Change, EntryType};
+use shared::wallet::{Change, EntryType};
 
 /// A running app: state, in-process router and the base URL it also listens on.
 struct Env {
@@ -70,7 +69,14 @@ impl Env {
             reference_id: "test".into(),
             funds: shared::wallet::Funds::Cash,
         };
-        wallet::apply(&self.app, user, &change, None, &[])
+        self.app
+            .wallets()
+            .apply(
+                &shared::domain::Username::from_stored(user),
+                &change,
+                None,
+                &[],
+            )
             .await
             .expect("credit");
     }
@@ -117,7 +123,9 @@ impl Env {
     }
 
     async fn invoice(&self, id: &str) -> InvoiceRecord {
-        invoice::load(&self.app, id)
+        self.app
+            .invoices()
+            .load(id)
             .await
             .expect("load")
             .expect("invoice stored")
@@ -125,7 +133,12 @@ impl Env {
 
     async fn assert_reconciled(&self, user: &str, token: &str) {
         let balance = self.balance(token).await;
-        let sum = wallet::ledger_sum(&self.app, user).await.expect("ledger");
+        let sum = self
+            .app
+            .wallets()
+            .ledger_sum(&shared::domain::Username::from_stored(user))
+            .await
+            .expect("ledger");
         assert_eq!(sum.rupiah(), balance, "ledger sum must equal the balance");
     }
 }
@@ -173,16 +186,24 @@ async fn subscribe(
     user: &str,
 ) -> tokio::sync::mpsc::UnboundedReceiver<shared::ws::Outgoing> {
     let hub = app.ws_hub.clone().expect("local hub");
-    let issued = shared::auth::session::issue(app, user, false)
+    let issued = app
+        .sessions()
+        .issue(&shared::domain::Username::from_stored(user), false)
         .await
         .expect("session");
     let conn = format!("test-{}", uuid::Uuid::new_v4().simple());
-    shared::ws::register(app, &conn, user, &issued.sid)
+    app.realtime()
+        .register(
+            &conn,
+            &shared::domain::Username::from_stored(user),
+            &issued.sid,
+        )
         .await
         .expect("register");
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     hub.attach(&conn, tx);
-    shared::ws::message(app, &conn, "{\"action\":\"subscribe:payment\"}")
+    app.realtime()
+        .message(&conn, "{\"action\":\"subscribe:payment\"}")
         .await
         .expect("subscribe");
     rx
@@ -230,7 +251,12 @@ async fn debit_never_overdraws_under_100_parallel_requests() {
     assert_eq!(e.balance(&token).await, 0);
     e.assert_reconciled("racer", &token).await;
     assert_eq!(
-        wallet::ledger(&e.app, "racer").await.expect("ledger").len(),
+        e.app
+            .wallets()
+            .ledger(&shared::domain::Username::from_stored("racer"))
+            .await
+            .expect("ledger")
+            .len(),
         51
     );
 }
@@ -374,7 +400,12 @@ async fn the_same_callback_delivered_20_times_concurrently_credits_once() {
     }
     assert_eq!(e.balance(&token).await, 20_000);
     assert_eq!(
-        wallet::ledger(&e.app, "dupes").await.expect("ledger").len(),
+        e.app
+            .wallets()
+            .ledger(&shared::domain::Username::from_stored("dupes"))
+            .await
+            .expect("ledger")
+            .len(),
         1
     );
     e.assert_reconciled("dupes", &token).await;
@@ -553,14 +584,14 @@ async fn sync_marks_an_invoice_expired_at_xendit_and_emits_an_event() {
     )
     .await;
     let mut rx = subscribe(&e.app, "syncexp").await;
-    let summary = sync::run(&e.app).await.expect("sync");
+    let summary = e.app.sync().run().await.expect("sync");
     assert_eq!((summary.checked, summary.expired), (1, 1), "{summary:?}");
     assert_eq!(e.invoice(id).await.status, Status::Expired);
     let got = events(&mut rx);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["data"]["status"], "EXPIRED");
     assert_eq!(
-        sync::run(&e.app).await.expect("sync").checked,
+        e.app.sync().run().await.expect("sync").checked,
         0,
         "expired invoices leave the pending index"
     );
@@ -576,7 +607,8 @@ async fn sync_credits_a_paid_invoice_whose_callback_was_lost_once_and_a_late_cal
     e.pay_undelivered(id).await;
     let mut rx = subscribe(&e.app, "lost").await;
     // Two syncs at once (e.g. the schedule and a manual trigger) still credit once.
-    let (a, b) = tokio::join!(sync::run(&e.app), sync::run(&e.app));
+    let (s1, s2) = (e.app.sync(), e.app.sync());
+    let (a, b) = tokio::join!(s1.run(), s2.run());
     let (a, b) = (a.expect("sync a"), b.expect("sync b"));
     assert_eq!(a.paid + b.paid, 1, "{a:?} {b:?}");
     assert_eq!(e.balance(&token).await, 42_000);
@@ -796,7 +828,9 @@ async fn own_invoices_are_listed_newest_first_in_pages() {
 async fn system_checkout_needs_an_api_key_and_an_existing_user() {
     let e = env().await;
     e.user("customer").await;
-    shared::auth::apikey::register(&e.app, "shop", "shop-key-0123456789abcdef", "test", true)
+    e.app
+        .api_keys()
+        .register("shop", "shop-key-0123456789abcdef", "test", true)
         .await
         .expect("key");
     let basic = |k: &str| {
@@ -911,13 +945,15 @@ async fn the_ws_function_connects_subscribes_for_the_token_user_only_and_disconn
         .connection_id
         .clone()
         .expect("connection id");
-    let res = shared::ws::handle_event(&e.app, connect.clone()).await;
+    let res = shared::http::ws::handle_event(&e.app.realtime(), connect.clone()).await;
     assert_eq!(res.status_code, 200);
 
     let mut bad = connect.clone();
     bad.query_string_parameters = Default::default();
     assert_eq!(
-        shared::ws::handle_event(&e.app, bad).await.status_code,
+        shared::http::ws::handle_event(&e.app.realtime(), bad)
+            .await
+            .status_code,
         401,
         "missing token refused"
     );
@@ -929,7 +965,7 @@ async fn the_ws_function_connects_subscribes_for_the_token_user_only_and_disconn
         Some(conn.as_str())
     );
     assert_eq!(
-        shared::ws::handle_event(&e.app, msg.clone())
+        shared::http::ws::handle_event(&e.app.realtime(), msg.clone())
             .await
             .status_code,
         200
@@ -945,7 +981,7 @@ async fn the_ws_function_connects_subscribes_for_the_token_user_only_and_disconn
     let mut spoof = msg.clone();
     spoof.body =
         Some(json!({ "action": "subscribe:payment", "username": "someone-else" }).to_string());
-    let res = shared::ws::handle_event(&e.app, spoof).await;
+    let res = shared::http::ws::handle_event(&e.app.realtime(), spoof).await;
     let body = match res.body {
         Some(aws_lambda_events::encodings::Body::Text(t)) => t,
         _ => String::new(),
@@ -965,7 +1001,7 @@ async fn the_ws_function_connects_subscribes_for_the_token_user_only_and_disconn
         serde_json::from_str(include_str!("../../events/ws-disconnect.json"))
             .expect("disconnect event");
     assert_eq!(
-        shared::ws::handle_event(&e.app, disconnect)
+        shared::http::ws::handle_event(&e.app.realtime(), disconnect)
             .await
             .status_code,
         200
@@ -990,7 +1026,7 @@ async fn the_sync_function_runs_from_a_scheduled_event() {
     let event: aws_lambda_events::eventbridge::EventBridgeEvent =
         serde_json::from_str(include_str!("../../events/xendit-sync.json"))
             .expect("scheduled event");
-    let summary = sync::handle_event(&e.app, event, None).await.expect("sync");
+    let summary = e.app.sync().handle_event(event, None).await.expect("sync");
     assert_eq!(summary.paid, 1);
     assert_eq!(e.balance(&token).await, 8_000);
 }
@@ -1034,7 +1070,7 @@ async fn the_payment_function_serves_balance_and_checkout_events() {
 #[tokio::test]
 async fn seeded_banks_and_payment_types_are_listed_and_banks_refresh_from_xendit() {
     let e = env().await;
-    shared::payments::catalog::seed(&e.app).await.expect("seed");
+    e.app.catalog().seed().await.expect("seed");
     let (s, _, body) = send(
         &e.router,
         post_json("/bank/list", None, json!({ "type": "DISBURSEMENT" })),
@@ -1088,7 +1124,9 @@ async fn seeded_banks_and_payment_types_are_listed_and_banks_refresh_from_xendit
     )
     .await;
     assert_envelope(s, &body, 401);
-    shared::auth::apikey::register(&e.app, "ops", "ops-key-0123456789abcdef", "test", true)
+    e.app
+        .api_keys()
+        .register("ops", "ops-key-0123456789abcdef", "test", true)
         .await
         .expect("key");
     let req = Request::post("/sys/bank/refresh")
@@ -1280,10 +1318,10 @@ async fn a_payout_whose_submission_fails_keeps_its_hold_until_the_sync_submits_i
     );
     e.sim("/_dev/xendit/faults", json!({ "mode": "none" }))
         .await;
-    let summary = sync::run(&e.app).await.expect("sync");
+    let summary = e.app.sync().run().await.expect("sync");
     assert_eq!(summary.payouts.submitted, 1, "{summary:?}");
     assert_eq!(
-        sync::run(&e.app).await.expect("sync").payouts.submitted,
+        e.app.sync().run().await.expect("sync").payouts.submitted,
         0,
         "submitted once"
     );
@@ -1334,14 +1372,14 @@ async fn sync_settles_payouts_whose_disbursement_callback_was_lost() {
             json!({ "deliver": false }),
         )
         .await;
-    let summary = sync::run(&e.app).await.expect("sync");
+    let summary = e.app.sync().run().await.expect("sync");
     assert_eq!(
         (summary.payouts.completed, summary.payouts.released),
         (1, 1),
         "{summary:?}"
     );
     assert_eq!(e.balance(&token).await, 50_000);
-    let again = sync::run(&e.app).await.expect("sync");
+    let again = e.app.sync().run().await.expect("sync");
     assert_eq!(
         again.payouts,
         Default::default(),

@@ -17,9 +17,8 @@ use serde_json::{Value, json};
 use shared::App;
 use shared::clock::ManualClock;
 use shared::config::{Config, ReferralQualify};
-use shared::points;
 use shared::store::local::LocalStore;
-use shared::wallet::{self, EntryType, PointsChange};
+use shared::wallet::{EntryType, PointsChange};
 
 struct Env {
     app: App,
@@ -185,21 +184,39 @@ impl Env {
 
     async fn assert_reconciled(&self, user: &str, token: &str) {
         let (balance, pts) = self.wallet(token).await;
-        let sum = wallet::ledger_sum(&self.app, user).await.expect("ledger");
+        let sum = self
+            .app
+            .wallets()
+            .ledger_sum(&shared::domain::Username::from_stored(user))
+            .await
+            .expect("ledger");
         assert_eq!(sum.rupiah(), balance, "{user}: wallet ledger = balance");
-        let psum = points::ledger_sum(&self.app, user).await.expect("points");
-        assert_eq!(psum, pts, "{user}: points ledger = points");
+        let psum = self
+            .app
+            .rewards()
+            .ledger_sum(&shared::domain::Username::from_stored(user))
+            .await
+            .expect("points");
+        assert_eq!(psum.value(), pts, "{user}: points ledger = points");
         assert!(pts >= 0 && balance >= 0);
     }
 
     async fn give_points(&self, user: &str, n: i64) {
         let p = PointsChange {
             kind: EntryType::Credit,
-            points: n,
+            points: shared::domain::Points::new(n),
             description: "test points".into(),
             reference_id: "test".into(),
         };
-        wallet::apply_full(&self.app, user, None, Some(&p), None, &[])
+        self.app
+            .wallets()
+            .apply_full(
+                &shared::domain::Username::from_stored(user),
+                None,
+                Some(&p),
+                None,
+                &[],
+            )
             .await
             .expect("credit points");
     }
@@ -290,10 +307,8 @@ async fn the_sync_path_completes_a_referral_exactly_once_like_the_callback() {
     let d = e.active("dave", Some(&code)).await;
     let payload = e.paid_invoice(&d, 30_000).await;
     // The callback was lost; two syncs race, then the late callback arrives.
-    let (r1, r2) = tokio::join!(
-        shared::payments::sync::run(&e.app),
-        shared::payments::sync::run(&e.app)
-    );
+    let (s1, s2) = (e.app.sync(), e.app.sync());
+    let (r1, r2) = tokio::join!(s1.run(), s2.run());
     assert_eq!(r1.expect("sync").paid + r2.expect("sync").paid, 1);
     assert_eq!(e.deliver(&payload).await, StatusCode::OK);
     assert_eq!(e.wallet(&a).await, (0, 50));
@@ -351,7 +366,10 @@ async fn a_user_cannot_refer_itself_or_gain_a_second_referrer() {
     assert_eq!(e.stats(&h).await["total_referrals"], 0);
     // A referred user has exactly one referrer, and it is never the user itself.
     e.signup("ivan", Some(&code)).await;
-    let by = shared::referral::referred_by(&e.app, "ivan")
+    let by = e
+        .app
+        .referrals()
+        .referred_by(&shared::domain::Username::from_stored("ivan"))
         .await
         .expect("read")
         .expect("recorded");
@@ -463,7 +481,10 @@ async fn points_history_pages_return_every_entry_exactly_once_newest_first() {
     assert_eq!(seen.len(), 25);
     let ids: HashSet<&String> = seen.iter().map(|(_, id)| id).collect();
     assert_eq!(ids.len(), 25, "no entry twice");
-    let stored: HashSet<String> = points::ledger(&e.app, "liam")
+    let stored: HashSet<String> = e
+        .app
+        .rewards()
+        .ledger(&shared::domain::Username::from_stored("liam"))
         .await
         .expect("ledger")
         .into_iter()
@@ -490,33 +511,35 @@ async fn expiry_debits_unspent_old_points_first_in_first_out_and_is_idempotent()
     e.give_points("mia", 200).await;
     // Nothing is old enough yet.
     assert_eq!(
-        points::expire(
-            &e.app,
-            shared::clock::Deadline::after(std::time::Duration::from_secs(60))
-        )
-        .await
-        .expect("run")
-        .expired_points,
+        e.app
+            .rewards()
+            .expire(shared::clock::Deadline::after(
+                std::time::Duration::from_secs(60)
+            ))
+            .await
+            .expect("run")
+            .expired_points,
         0
     );
     e.clock.advance(chrono::Duration::days(320));
     // Two concurrent runs and a third: 300 earned first, 100 of them spent → 200 expire once.
+    let (x1, x2) = (e.app.rewards(), e.app.rewards());
     let (r1, r2) = tokio::join!(
-        points::expire(
-            &e.app,
-            shared::clock::Deadline::after(std::time::Duration::from_secs(60))
-        ),
-        points::expire(
-            &e.app,
-            shared::clock::Deadline::after(std::time::Duration::from_secs(60))
-        )
+        x1.expire(shared::clock::Deadline::after(
+            std::time::Duration::from_secs(60)
+        )),
+        x2.expire(shared::clock::Deadline::after(
+            std::time::Duration::from_secs(60)
+        ))
     );
-    let r3 = points::expire(
-        &e.app,
-        shared::clock::Deadline::after(std::time::Duration::from_secs(60)),
-    )
-    .await
-    .expect("third run");
+    let r3 = e
+        .app
+        .rewards()
+        .expire(shared::clock::Deadline::after(
+            std::time::Duration::from_secs(60),
+        ))
+        .await
+        .expect("third run");
     assert_eq!(
         r1.expect("run").expired_points + r2.expect("run").expired_points + r3.expired_points,
         200
@@ -537,7 +560,7 @@ async fn expiry_debits_unspent_old_points_first_in_first_out_and_is_idempotent()
     );
     // The later 200 expire through the scheduled sync once they are old enough.
     e.clock.advance(chrono::Duration::days(60));
-    let summary = shared::payments::sync::run(&e.app).await.expect("sync");
+    let summary = e.app.sync().run().await.expect("sync");
     assert_eq!(summary.points_expiry.expired_points, 200);
     let t = e.login("mia").await;
     assert_eq!(e.wallet(&t).await.1, 0);
@@ -585,7 +608,9 @@ async fn an_abandoned_referred_signup_takes_its_pending_referral_with_it() {
         json!({"total_referrals": 0, "completed_referrals": 0, "pending_referrals": 0, "total_earned_points": 0})
     );
     assert!(
-        shared::referral::referred_by(&e.app, "pete")
+        e.app
+            .referrals()
+            .referred_by(&shared::domain::Username::from_stored("pete"))
             .await
             .expect("read")
             .is_none()

@@ -578,7 +578,9 @@ async fn reading_the_profile_is_one_batch_read() {
         base.queue.clone(),
         base.blobs.clone(),
     );
-    let profile = shared::profile::get(&app, "counted")
+    let profile = app
+        .profiles()
+        .get(&shared::domain::Username::from_stored("counted"))
         .await
         .expect("profile");
     assert_eq!(profile.balance, 50_000);

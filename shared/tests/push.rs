@@ -18,9 +18,10 @@ use fake_fcm::FakeFcm;
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use shared::App;
-use shared::notify::deliver::{Delivery, Mailer, Providers};
+use shared::delivery::Delivery;
 use shared::notify::fcm::{FcmClient, ServiceAccount};
 use shared::notify::memory::MemoryQueue;
+use shared::notify::providers::{Mailer, Providers};
 use shared::notify::{Notification, NotifyError};
 use shared::store::{Query, keys, query_all};
 
@@ -36,15 +37,10 @@ struct Setup {
 async fn setup() -> Setup {
     let queue = MemoryQueue::new();
     let app = App::for_tests().with_queue(Arc::new(queue.clone()));
-    shared::auth::apikey::register(
-        &app,
-        "ops",
-        "ops-secret-key-0123456789abcdef",
-        "tests",
-        true,
-    )
-    .await
-    .expect("api key");
+    app.api_keys()
+        .register("ops", "ops-secret-key-0123456789abcdef", "tests", true)
+        .await
+        .expect("api key");
     let router = shared::http::finish(shared::http::routes(), &app);
     Setup { app, router, queue }
 }
@@ -92,7 +88,9 @@ async fn register(r: &Router, user_token: &str, device: &str, kind: &str) -> Sta
 }
 
 async fn device_tokens(app: &App, username: &str) -> Vec<String> {
-    let mut t: Vec<String> = shared::devices::of_user(app, username)
+    let mut t: Vec<String> = app
+        .devices()
+        .of_user(&shared::domain::Username::from_stored(username))
         .await
         .expect("devices")
         .into_iter()
@@ -105,14 +103,11 @@ async fn device_tokens(app: &App, username: &str) -> Vec<String> {
 fn delivery(app: &App, fake: &FakeFcm, mailer: Option<Arc<dyn Mailer>>) -> Delivery {
     let account = ServiceAccount::load(&fake.service_account_json()).expect("service account");
     let fcm = FcmClient::new(account, &fake.base_url, app.clock.clone()).expect("fcm client");
-    Delivery::new(
-        app.clone(),
-        Providers {
-            mailer,
-            sms: None,
-            push: Some(Arc::new(fcm)),
-        },
-    )
+    app.delivery(Providers {
+        mailer,
+        sms: None,
+        push: Some(Arc::new(fcm)),
+    })
 }
 
 /// An SQS batch carrying the given bodies, each with its receive count.

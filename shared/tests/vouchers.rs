@@ -15,7 +15,8 @@ const KEY: &str = "shop:shop-key-0123456789abcdef";
 
 async fn setup() -> (App, Router) {
     let app = App::for_tests();
-    shared::auth::apikey::register(&app, "shop", "shop-key-0123456789abcdef", "test", true)
+    app.api_keys()
+        .register("shop", "shop-key-0123456789abcdef", "test", true)
         .await
         .expect("key");
     let routes = shared::http::routes().merge(shared::http::dev::router());
@@ -102,7 +103,9 @@ async fn thirty_parallel_redemptions_of_a_ten_use_voucher_by_different_users_red
         }
     }
     assert_eq!(ok, 10);
-    let def = shared::payments::voucher::load(&app, "PROMO10")
+    let def = app
+        .vouchers()
+        .load(&shared::payments::voucher::VoucherCode::parse("PROMO10").expect("code"))
         .await
         .expect("load")
         .expect("def");
@@ -132,7 +135,9 @@ async fn one_user_redeeming_the_same_voucher_twice_in_parallel_redeems_once() {
         [StatusCode::OK, StatusCode::CONFLICT],
         "{a:?} {b:?}"
     );
-    let def = shared::payments::voucher::load(&app, "ONCE")
+    let def = app
+        .vouchers()
+        .load(&shared::payments::voucher::VoucherCode::parse("ONCE").expect("code"))
         .await
         .expect("load")
         .expect("def");

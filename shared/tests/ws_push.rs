@@ -52,13 +52,17 @@ async fn management_api(State(f): State<Fake>, method: Method, uri: Uri, body: B
 
 /// Connects and subscribes `id` with a fresh session of `user`; returns the session id.
 async fn connect(app: &App, id: &str, user: &str) -> String {
-    let issued = shared::auth::session::issue(app, user, false)
+    let issued = app
+        .sessions()
+        .issue(&shared::domain::Username::from_stored(user), false)
         .await
         .expect("session");
-    shared::ws::connect(app, id, Some(&issued.token))
+    app.realtime()
+        .connect(id, Some(&issued.token))
         .await
         .expect("connect");
-    shared::ws::message(app, id, "{\"action\":\"subscribe:payment\"}")
+    app.realtime()
+        .message(id, "{\"action\":\"subscribe:payment\"}")
         .await
         .expect("subscribe");
     issued.sid
@@ -105,12 +109,15 @@ async fn pushes_reach_live_sessions_only_and_revoked_or_gone_connections_are_clo
     connect(&app, "gone-1", "alice").await;
     let logged_off = connect(&app, "revoked-1", "alice").await;
     connect(&app, "live-2", "bob").await;
-    shared::auth::session::revoke(&app, "alice", &logged_off)
+    app.sessions()
+        .revoke(&shared::domain::Username::from_stored("alice"), &logged_off)
         .await
         .expect("logoff");
 
     let msg = "{\"event\":\"payment:status:update\"}";
-    shared::ws::publish(&app, "alice", msg).await;
+    app.realtime()
+        .publish(&shared::domain::Username::from_stored("alice"), msg)
+        .await;
     assert_eq!(
         fake.got.lock().expect("lock").clone(),
         vec![("live-1".to_owned(), msg.to_owned())]
@@ -127,10 +134,16 @@ async fn pushes_reach_live_sessions_only_and_revoked_or_gone_connections_are_clo
     assert!(stored(&app, "live-1").await && stored(&app, "live-2").await);
 
     // A deactivated account's connections get nothing either, and are closed.
-    shared::auth::accounts::deactivate(&app, "bob", None)
+    app.accounts()
+        .deactivate(
+            &shared::domain::Username::from_stored("bob"),
+            &Default::default(),
+        )
         .await
         .expect("deactivate");
-    shared::ws::publish(&app, "bob", msg).await;
+    app.realtime()
+        .publish(&shared::domain::Username::from_stored("bob"), msg)
+        .await;
     assert_eq!(fake.got.lock().expect("lock").len(), 1, "nothing more sent");
     assert!(
         fake.closed
@@ -140,6 +153,9 @@ async fn pushes_reach_live_sessions_only_and_revoked_or_gone_connections_are_clo
     );
     assert!(!stored(&app, "live-2").await);
     // And a message on it is refused.
-    let refused = shared::ws::message(&app, "live-1", "{\"action\":\"subscribe:payment\"}").await;
+    let refused = app
+        .realtime()
+        .message("live-1", "{\"action\":\"subscribe:payment\"}")
+        .await;
     assert!(refused.is_ok(), "alice's live session still works");
 }

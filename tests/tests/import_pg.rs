@@ -9,11 +9,13 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use shared::App;
+use shared::auth::accounts::LoginId;
 use shared::clock::{ClockRef, SystemClock};
 use shared::config::Config;
-use shared::import::{self, Options, Report, Source, mongo};
+use shared::error::ApiError;
 use shared::store::local::LocalStore;
 use shared::store::{get_s, keys};
+use userstate_import::{self as import, Options, Report, Source, mongo};
 
 const GOOD_USERS: usize = 1000;
 const FIXTURE_DB: &str = "userstate_import_fixture";
@@ -456,7 +458,10 @@ async fn check_imported(
             u.clone()
         };
         let ip = format!("10.0.{}.{}", n / 250, n % 250);
-        let ok = shared::auth::accounts::login(app, &ip, &ident, &password_of(*i)).await;
+        let ok = app
+            .accounts()
+            .login(&ip, &LoginId::parse(&ident), &password_of(*i))
+            .await;
         assert!(ok.is_ok(), "{ident} could not log in: {:?}", ok.err());
         let login = app
             .main
@@ -468,10 +473,15 @@ async fn check_imported(
             get_s(&login, "pwd").is_some_and(|p| p.starts_with("$argon2id$")),
             "{u}'s hash was not upgraded"
         );
-        let w = shared::wallet::read(app, &u).await.expect("wallet");
+        let w = app
+            .wallets()
+            .read(&shared::domain::Username::from_stored(&u))
+            .await
+            .expect("wallet");
         assert_eq!(w.balance, (*i as i64 * 7919) % 1_000_000);
         assert_eq!(
-            shared::wallet::ledger_sum(app, &u)
+            app.wallets()
+                .ledger_sum(&shared::domain::Username::from_stored(&u))
                 .await
                 .expect("ledger")
                 .rupiah(),
@@ -481,18 +491,23 @@ async fn check_imported(
     // A disabled account stays disabled (user0097 is the first disabled one); a wrong password is
     // still refused.
     if users >= 97 {
-        let e = shared::auth::accounts::login(app, "10.9.0.1", "user0097", &password_of(97))
+        let e = app
+            .accounts()
+            .login("10.9.0.1", &LoginId::parse("user0097"), &password_of(97))
             .await
             .expect_err("disabled");
-        assert_eq!(e.status.as_u16(), 403);
+        assert_eq!(ApiError::from(e).status.as_u16(), 403);
     }
-    let e = shared::auth::accounts::login(app, "10.9.0.2", "user0002", "wrong-password")
+    let e = app
+        .accounts()
+        .login("10.9.0.2", &LoginId::parse("user0002"), "wrong-password")
         .await
         .expect_err("wrong password");
-    assert_eq!(e.status.as_u16(), 422);
+    assert_eq!(ApiError::from(e).status.as_u16(), 422);
     // The legacy API key verifies (and is upgraded).
     assert!(
-        shared::auth::apikey::verify(app, "legacy-svc", LEGACY_API_KEY)
+        app.api_keys()
+            .verify("legacy-svc", LEGACY_API_KEY)
             .await
             .expect("verify")
     );
@@ -540,9 +555,8 @@ async fn import_from_postgres_keeps_logins_and_money_and_a_second_run_writes_not
 
     // Address default invariant: exactly one default per user with addresses.
     for i in [7usize, 14, 5, 10, 35, 3] {
-        let list = shared::address::list(&app, &username_of(i))
-            .await
-            .expect("addresses");
+        let user = shared::domain::Username::from_stored(username_of(i));
+        let list = app.addresses().list(&user).await.expect("addresses");
         if !list.is_empty() {
             assert_eq!(
                 list.iter().filter(|a| a.is_default).count(),

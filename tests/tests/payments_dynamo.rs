@@ -10,7 +10,7 @@ use shared::config::Config;
 use shared::domain::money::Money;
 use shared::payments::invoice::{self, InvoiceRecord, NewInvoice, Status};
 use shared::store::to_item;
-use shared::wallet::{self, Change, EntryType, WalletError};
+use shared::wallet::{Change, EntryType, WalletError};
 
 async fn app() -> Option<App> {
     let client = tests::dynamo::client("payments").await?;
@@ -32,14 +32,27 @@ fn change(kind: EntryType, amount: i64) -> Change {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_dynamodb_debits_never_overdraw_and_a_payment_is_credited_once() {
     let Some(app) = app().await else { return };
-    wallet::apply(&app, "racer", &change(EntryType::Credit, 200), None, &[])
+    app.wallets()
+        .apply(
+            &shared::domain::Username::from_stored("racer"),
+            &change(EntryType::Credit, 200),
+            None,
+            &[],
+        )
         .await
         .expect("credit");
     let mut tasks = Vec::new();
     for _ in 0..40 {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
-            wallet::apply(&app, "racer", &change(EntryType::Debit, 10), None, &[]).await
+            app.wallets()
+                .apply(
+                    &shared::domain::Username::from_stored("racer"),
+                    &change(EntryType::Debit, 10),
+                    None,
+                    &[],
+                )
+                .await
         }));
     }
     let (mut ok, mut short) = (0, 0);
@@ -52,11 +65,16 @@ async fn on_dynamodb_debits_never_overdraw_and_a_payment_is_credited_once() {
     }
     assert_eq!((ok, short), (20, 20));
     assert_eq!(
-        wallet::read(&app, "racer").await.expect("wallet").balance,
+        app.wallets()
+            .read(&shared::domain::Username::from_stored("racer"))
+            .await
+            .expect("wallet")
+            .balance,
         0
     );
     assert_eq!(
-        wallet::ledger_sum(&app, "racer")
+        app.wallets()
+            .ledger_sum(&shared::domain::Username::from_stored("racer"))
             .await
             .expect("sum")
             .rupiah(),
@@ -87,7 +105,7 @@ async fn on_dynamodb_debits_never_overdraw_and_a_payment_is_credited_once() {
     for _ in 0..10 {
         let (app, rec) = (app.clone(), rec.clone());
         tasks.push(tokio::spawn(async move {
-            invoice::settle_paid(&app, &rec, None, "test").await
+            app.invoices().settle_paid(&rec, None, "test").await
         }));
     }
     let mut changed = 0;
@@ -98,14 +116,24 @@ async fn on_dynamodb_debits_never_overdraw_and_a_payment_is_credited_once() {
     }
     assert_eq!(changed, 1);
     assert_eq!(
-        wallet::read(&app, "payer").await.expect("wallet").balance,
+        app.wallets()
+            .read(&shared::domain::Username::from_stored("payer"))
+            .await
+            .expect("wallet")
+            .balance,
         25_000
     );
     assert_eq!(
-        wallet::ledger(&app, "payer").await.expect("ledger").len(),
+        app.wallets()
+            .ledger(&shared::domain::Username::from_stored("payer"))
+            .await
+            .expect("ledger")
+            .len(),
         1
     );
-    let stored = invoice::load(&app, "inv-dynamo-1")
+    let stored = app
+        .invoices()
+        .load("inv-dynamo-1")
         .await
         .expect("load")
         .expect("invoice");
@@ -124,7 +152,8 @@ async fn on_dynamodb_a_ten_use_voucher_is_redeemed_exactly_ten_times() {
         total_limit: 10,
         per_user_limit: None,
     };
-    shared::payments::voucher::create(&app, def)
+    app.vouchers()
+        .create(def.try_into().expect("valid voucher"))
         .await
         .expect("voucher");
     let mut tasks = Vec::new();
@@ -133,7 +162,10 @@ async fn on_dynamodb_a_ten_use_voucher_is_redeemed_exactly_ten_times() {
         // User 0 tries twice.
         let user = format!("user{}", i % 24);
         tasks.push(tokio::spawn(async move {
-            shared::payments::voucher::redeem(&app, &user, "DYN10").await
+            let code = shared::payments::voucher::VoucherCode::parse("DYN10").expect("code");
+            app.vouchers()
+                .redeem(&shared::domain::Username::from_stored(user), &code)
+                .await
         }));
     }
     let mut ok = 0;
@@ -143,7 +175,9 @@ async fn on_dynamodb_a_ten_use_voucher_is_redeemed_exactly_ten_times() {
         }
     }
     assert_eq!(ok, 10);
-    let def = shared::payments::voucher::load(&app, "DYN10")
+    let def = app
+        .vouchers()
+        .load(&shared::payments::voucher::VoucherCode::parse("DYN10").expect("code"))
         .await
         .expect("load")
         .expect("def");

@@ -200,12 +200,15 @@ async fn a_paid_checkout_credits_the_wallet_notifies_the_socket_and_reconciles_w
     let app = shared::App::from_config(config)
         .await
         .expect("open the store");
-    let sum = shared::wallet::ledger_sum(&app, "journey")
+    let sum = app
+        .wallets()
+        .ledger_sum(&shared::domain::Username::from_stored("journey"))
         .await
         .expect("ledger");
     assert_eq!(sum.rupiah(), 37_500);
     assert_eq!(
-        shared::wallet::read(&app, "journey")
+        app.wallets()
+            .read(&shared::domain::Username::from_stored("journey"))
             .await
             .expect("wallet")
             .balance,

@@ -13,9 +13,9 @@ use shared::clock::{ClockRef, ManualClock, SystemClock};
 use shared::config::Config;
 use shared::domain::money::{Money, Points};
 use shared::payments::invoice::{self, InvoiceRecord, NewInvoice};
+use shared::referral;
 use shared::store::to_item;
-use shared::wallet::{self, Change, EntryType, PointsChange};
-use shared::{points, referral};
+use shared::wallet::{Change, EntryType, PointsChange};
 
 async fn app(clock: ClockRef, tweak: impl FnOnce(&mut Config)) -> Option<App> {
     let client = tests::dynamo::client("points").await?;
@@ -26,14 +26,26 @@ async fn app(clock: ClockRef, tweak: impl FnOnce(&mut Config)) -> Option<App> {
 }
 
 async fn assert_reconciled(app: &App, user: &str) {
-    let w = wallet::read(app, user).await.expect("wallet");
+    let w = app
+        .wallets()
+        .read(&shared::domain::Username::from_stored(user))
+        .await
+        .expect("wallet");
     assert_eq!(
-        wallet::ledger_sum(app, user).await.expect("sum").rupiah(),
+        app.wallets()
+            .ledger_sum(&shared::domain::Username::from_stored(user))
+            .await
+            .expect("sum")
+            .rupiah(),
         w.balance,
         "{user}: balance"
     );
     assert_eq!(
-        points::ledger_sum(app, user).await.expect("sum"),
+        app.rewards()
+            .ledger_sum(&shared::domain::Username::from_stored(user))
+            .await
+            .expect("sum")
+            .value(),
         w.points,
         "{user}: points"
     );
@@ -48,23 +60,46 @@ async fn on_dynamodb_redemptions_never_overdraw_and_a_referral_bonus_is_paid_onc
     };
     let grant = PointsChange {
         kind: EntryType::Credit,
-        points: 1_000,
+        points: Points::new(1_000),
         description: "test".into(),
         reference_id: "test".into(),
     };
-    wallet::apply_full(&app, "saver", None, Some(&grant), None, &[])
+    app.wallets()
+        .apply_full(
+            &shared::domain::Username::from_stored("saver"),
+            None,
+            Some(&grant),
+            None,
+            &[],
+        )
         .await
         .expect("grant");
     let (mut ok, mut short) = (0, 0);
     for _ in 0..20 {
-        match points::redeem(&app, "saver", Points::new(100), None).await {
+        match app
+            .rewards()
+            .redeem(
+                &shared::domain::Username::from_stored("saver"),
+                Points::new(100),
+                None,
+            )
+            .await
+            .map_err(shared::error::ApiError::from)
+        {
             Ok(_) => ok += 1,
             Err(e) if e.message == "Insufficient Points" => short += 1,
             Err(e) => panic!("unexpected {}", e.message),
         }
     }
     assert_eq!((ok, short), (10, 10));
-    assert_eq!(wallet::read(&app, "saver").await.expect("w").points, 0);
+    assert_eq!(
+        app.wallets()
+            .read(&shared::domain::Username::from_stored("saver"))
+            .await
+            .expect("w")
+            .points,
+        0
+    );
     assert_reconciled(&app, "saver").await;
 
     // The referrer and the referred payer; the payment is settled 8 times at once.
@@ -76,13 +111,21 @@ async fn on_dynamodb_redemptions_never_overdraw_and_a_referral_bonus_is_paid_onc
             reference_id: "open".into(),
             funds: shared::wallet::Funds::Cash,
         };
-        wallet::apply(&app, u, &c, None, &[]).await.expect("wallet");
+        app.wallets()
+            .apply(&shared::domain::Username::from_stored(u), &c, None, &[])
+            .await
+            .expect("wallet");
     }
     let now = chrono::Utc::now();
     app.main
         .transact(
-            referral::signup_ops("payer", "referrer", "CODE1234", now.timestamp_millis())
-                .expect("ops"),
+            referral::signup_ops(
+                &shared::domain::Username::from_stored("payer"),
+                "referrer",
+                "CODE1234",
+                now.timestamp_millis(),
+            )
+            .expect("ops"),
         )
         .await
         .expect("referral recorded");
@@ -107,7 +150,9 @@ async fn on_dynamodb_redemptions_never_overdraw_and_a_referral_bonus_is_paid_onc
         .expect("put");
     let mut changed = 0;
     for _ in 0..3 {
-        if invoice::settle_paid(&app, &rec, None, "test")
+        if app
+            .invoices()
+            .settle_paid(&rec, None, "test")
             .await
             .expect("settle")
             == invoice::Applied::Changed
@@ -116,7 +161,11 @@ async fn on_dynamodb_redemptions_never_overdraw_and_a_referral_bonus_is_paid_onc
         }
     }
     assert_eq!(changed, 1);
-    let stats = referral::stats(&app, "referrer").await.expect("stats");
+    let stats = app
+        .referrals()
+        .stats(&shared::domain::Username::from_stored("referrer"))
+        .await
+        .expect("stats");
     assert_eq!(
         (
             stats.completed_referrals,
@@ -125,8 +174,22 @@ async fn on_dynamodb_redemptions_never_overdraw_and_a_referral_bonus_is_paid_onc
         ),
         (1, 0, 50)
     );
-    assert_eq!(wallet::read(&app, "referrer").await.expect("w").points, 50);
-    assert_eq!(wallet::read(&app, "payer").await.expect("w").points, 4);
+    assert_eq!(
+        app.wallets()
+            .read(&shared::domain::Username::from_stored("referrer"))
+            .await
+            .expect("w")
+            .points,
+        50
+    );
+    assert_eq!(
+        app.wallets()
+            .read(&shared::domain::Username::from_stored("payer"))
+            .await
+            .expect("w")
+            .points,
+        4
+    );
     assert_reconciled(&app, "referrer").await;
     assert_reconciled(&app, "payer").await;
 }
@@ -139,27 +202,43 @@ async fn on_dynamodb_the_expiry_job_finds_wallets_through_gsi2_and_expires_once(
     };
     let grant = PointsChange {
         kind: EntryType::Credit,
-        points: 300,
+        points: Points::new(300),
         description: "test".into(),
         reference_id: "test".into(),
     };
-    wallet::apply_full(&app, "old", None, Some(&grant), None, &[])
+    app.wallets()
+        .apply_full(
+            &shared::domain::Username::from_stored("old"),
+            None,
+            Some(&grant),
+            None,
+            &[],
+        )
         .await
         .expect("grant");
     clock.advance(chrono::Duration::days(400));
-    let first = points::expire(
-        &app,
-        shared::clock::Deadline::after(std::time::Duration::from_secs(60)),
-    )
-    .await
-    .expect("run");
-    let second = points::expire(
-        &app,
-        shared::clock::Deadline::after(std::time::Duration::from_secs(60)),
-    )
-    .await
-    .expect("run");
+    let first = app
+        .rewards()
+        .expire(shared::clock::Deadline::after(
+            std::time::Duration::from_secs(60),
+        ))
+        .await
+        .expect("run");
+    let second = app
+        .rewards()
+        .expire(shared::clock::Deadline::after(
+            std::time::Duration::from_secs(60),
+        ))
+        .await
+        .expect("run");
     assert_eq!((first.expired_points, second.expired_points), (300, 0));
-    assert_eq!(wallet::read(&app, "old").await.expect("w").points, 0);
+    assert_eq!(
+        app.wallets()
+            .read(&shared::domain::Username::from_stored("old"))
+            .await
+            .expect("w")
+            .points,
+        0
+    );
     assert_reconciled(&app, "old").await;
 }

@@ -65,6 +65,10 @@ fn input(label: &str, is_default: bool) -> AddressInput {
     }
 }
 
+fn dyn_addr() -> shared::domain::Username {
+    shared::domain::Username::from_stored("dyn_addr")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn address_invariant_holds_on_dynamodb_under_parallel_changes() {
     let Some((app, client, names)) = app(ManualClock::new()).await else {
@@ -73,9 +77,7 @@ async fn address_invariant_holds_on_dynamodb_under_parallel_changes() {
     common_users::create_user(&app, "dyn_addr", None).await;
     for i in 0..3 {
         let v = input(&format!("Seed{i}"), false).validate().expect("valid");
-        shared::address::create(&app, "dyn_addr", &v)
-            .await
-            .expect("seed");
+        app.addresses().create(&dyn_addr(), &v).await.expect("seed");
     }
     let mut tasks = Vec::new();
     for i in 0..30 {
@@ -86,20 +88,22 @@ async fn address_invariant_holds_on_dynamodb_under_parallel_changes() {
                 .validate()
                 .expect("valid");
             let r = match rand::random_range(0..4) {
-                0 => shared::address::create(&app, "dyn_addr", &v)
+                0 => app.addresses().create(&dyn_addr(), &v).await.map(|_| ()),
+                1 => app
+                    .addresses()
+                    .update(&dyn_addr(), id, &v)
                     .await
                     .map(|_| ()),
-                1 => shared::address::update(&app, "dyn_addr", id, &v)
-                    .await
-                    .map(|_| ()),
-                2 => shared::address::delete(&app, "dyn_addr", id).await,
-                _ => shared::address::set_default(&app, "dyn_addr", id)
+                2 => app.addresses().delete(&dyn_addr(), id).await,
+                _ => app
+                    .addresses()
+                    .set_default(&dyn_addr(), id)
                     .await
                     .map(|_| ()),
             };
             match r {
                 Ok(()) => true,
-                Err(e) if e.status == http::StatusCode::NOT_FOUND => false,
+                Err(shared::address::AddressError::NotFound) => false,
                 Err(e) => panic!("unexpected failure: {e}"),
             }
         }));
@@ -107,8 +111,8 @@ async fn address_invariant_holds_on_dynamodb_under_parallel_changes() {
     for t in tasks {
         t.await.expect("task");
     }
-    let all = shared::address::list(&app, "dyn_addr").await.expect("list");
-    let meta = shared::address::meta(&app, "dyn_addr").await.expect("meta");
+    let all = app.addresses().list(&dyn_addr()).await.expect("list");
+    let meta = app.addresses().meta(&dyn_addr()).await.expect("meta");
     assert_eq!(meta.count as usize, all.len());
     let defaults: Vec<i64> = all.iter().filter(|a| a.is_default).map(|a| a.id).collect();
     if all.is_empty() {
@@ -139,7 +143,13 @@ async fn phone_change_offers_and_device_moves_work_on_dynamodb() {
                 full_name: None,
                 phone_number: Some(phone.into()),
             };
-            let p = shared::profile::update(&app, "dyn_a", "203.0.113.9", &change)
+            let p = app
+                .profiles()
+                .update(
+                    &shared::domain::Username::from_stored("dyn_a"),
+                    "203.0.113.9",
+                    &change,
+                )
                 .await
                 .expect("phone change started");
             assert_eq!(p.pending_phone_number.as_deref(), Some(phone));
@@ -153,13 +163,18 @@ async fn phone_change_offers_and_device_moves_work_on_dynamodb() {
                 .find(|w| w.len() == 6)
                 .expect("six digits")
                 .to_owned();
-            shared::profile::verify_phone(&app, "dyn_a", &code).await
+            app.profiles()
+                .verify_phone(&shared::domain::Username::from_stored("dyn_a"), &code)
+                .await
         }
     };
     let p = verify_phone("628111111111").await.expect("add phone");
     assert_eq!(p.phone_number.as_deref(), Some("628111111111"));
     let e = verify_phone("628222222222").await.expect_err("taken");
-    assert_eq!(e.status, http::StatusCode::CONFLICT);
+    assert!(
+        matches!(e, shared::profile::ProfileError::PhoneTaken),
+        "{e}"
+    );
     verify_phone("628333333333").await.expect("change phone");
     assert!(
         app.main
@@ -190,13 +205,14 @@ async fn phone_change_offers_and_device_moves_work_on_dynamodb() {
             username: target.map(str::to_owned),
             ..Default::default()
         };
-        shared::marketing::create(&app, &o).await.expect("offer");
+        app.marketing().create(&o).await.expect("offer");
     }
     let titles =
         |v: Vec<shared::marketing::Offer>| v.into_iter().map(|o| o.title).collect::<Vec<_>>();
     assert_eq!(
         titles(
-            shared::marketing::list_for(&app, "dyn_a")
+            app.marketing()
+                .list_for(&shared::domain::Username::from_stored("dyn_a"))
                 .await
                 .expect("list")
         ),
@@ -205,7 +221,8 @@ async fn phone_change_offers_and_device_moves_work_on_dynamodb() {
     clock.advance(chrono::Duration::hours(2));
     assert_eq!(
         titles(
-            shared::marketing::list_for(&app, "dyn_b")
+            app.marketing()
+                .list_for(&shared::domain::Username::from_stored("dyn_b"))
                 .await
                 .expect("list")
         ),
@@ -217,20 +234,30 @@ async fn phone_change_offers_and_device_moves_work_on_dynamodb() {
         token: Some("device-token-dynamo-0123456789".into()),
         device_type: Some("ios".into()),
     };
-    shared::devices::register(&app, "dyn_a", &reg)
+    app.devices()
+        .register(
+            &shared::domain::Username::from_stored("dyn_a"),
+            &reg.parse().expect("valid registration"),
+        )
         .await
         .expect("register a");
-    shared::devices::register(&app, "dyn_b", &reg)
+    app.devices()
+        .register(
+            &shared::domain::Username::from_stored("dyn_b"),
+            &reg.parse().expect("valid registration"),
+        )
         .await
         .expect("register b");
     assert!(
-        shared::devices::of_user(&app, "dyn_a")
+        app.devices()
+            .of_user(&shared::domain::Username::from_stored("dyn_a"))
             .await
             .expect("a")
             .is_empty()
     );
     assert_eq!(
-        shared::devices::of_user(&app, "dyn_b")
+        app.devices()
+            .of_user(&shared::domain::Username::from_stored("dyn_b"))
             .await
             .expect("b")
             .len(),

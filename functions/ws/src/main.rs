@@ -8,10 +8,12 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let app = shared::App::for_function(&shared::lambda::WS).await?;
-    let app = &app;
+    let realtime = &app.realtime();
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-            Ok::<ApiGatewayProxyResponse, Error>(shared::ws::handle_event(app, ev.payload).await)
+            Ok::<ApiGatewayProxyResponse, Error>(
+                shared::http::ws::handle_event(realtime, ev.payload).await,
+            )
         },
     ))
     .await

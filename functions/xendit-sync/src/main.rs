@@ -11,7 +11,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<EventBridgeEvent>| async move {
             let deadline = Some(ev.context.deadline);
-            let summary = shared::payments::sync::handle_event(app, ev.payload, deadline)
+            let summary = app
+                .sync()
+                .handle_event(ev.payload, deadline)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok::<_, Error>(summary)

@@ -13,15 +13,37 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::App;
-use crate::domain::Phone;
-use crate::error::{ApiError, FieldError};
-use crate::store::{Cond, Query, StoreError, TxOp, Update, from_item, keys, query_all, to_item};
+use crate::clock::ClockRef;
+use crate::domain::{FieldError, InvalidInput, Phone, Username};
+use crate::store::{
+    Cond, Query, StoreError, TableRef, TxOp, Update, from_item, keys, query_all, to_item,
+};
 
 /// Most addresses one user may keep.
 pub const MAX_ADDRESSES: i64 = 20;
 /// How often a change is retried after losing a race on `ADDRMETA`.
 const MAX_ATTEMPTS: u32 = 40;
+
+/// Why an address change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AddressError {
+    #[error("address not found")]
+    NotFound,
+    #[error("address limit reached")]
+    LimitReached,
+    /// Kept losing the race on `ADDRMETA` (retryable).
+    #[error("address change kept losing races")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The delivery addresses of every user: the main table and the clock.
+#[derive(Clone)]
+pub struct Addresses {
+    table: TableRef,
+    clock: ClockRef,
+}
 
 /// An address as the client sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -127,7 +149,7 @@ fn text(
 
 impl AddressInput {
     /// Checks every field; all problems are reported together.
-    pub fn validate(&self) -> Result<ValidAddress, ApiError> {
+    pub fn validate(&self) -> Result<ValidAddress, InvalidInput> {
         let mut errors = Vec::new();
         let label = text(&mut errors, "label", &self.label, 1, 50);
         let recipient_name = text(&mut errors, "recipient_name", &self.recipient_name, 1, 100);
@@ -153,30 +175,14 @@ impl AddressInput {
                 address,
                 is_default: self.is_default.unwrap_or(false),
             }),
-            _ => Err(ApiError::validation(errors)),
-        }
-    }
-}
-
-fn not_found() -> ApiError {
-    ApiError::not_found("Address Not Found")
-}
-
-/// Reads the user's `ADDRMETA` (a default one when the user never had an address).
-pub async fn meta(app: &App, username: &str) -> Result<AddressMeta, ApiError> {
-    match app.main.get(&keys::address_meta(username)).await? {
-        None => Ok(AddressMeta::default()),
-        Some(item) => {
-            let mut m: AddressMeta = from_item(&item)?;
-            m.exists = true;
-            Ok(m)
+            _ => Err(InvalidInput::Fields(errors)),
         }
     }
 }
 
 /// The write of `ADDRMETA` that commits a change, conditional on the version read.
 fn meta_op(
-    username: &str,
+    username: &Username,
     m: &AddressMeta,
     count: i64,
     default_id: Option<i64>,
@@ -202,36 +208,11 @@ fn meta_op(
     }
 }
 
-fn set_default_flag(username: &str, id: i64, flag: bool, now: i64) -> TxOp {
+fn set_default_flag(username: &Username, id: i64, flag: bool, now: i64) -> TxOp {
     TxOp::Update {
         key: keys::address(username, id),
         update: Update::new().set("is_default", flag).set("updated_at", now),
         cond: Some(Cond::item_exists()),
-    }
-}
-
-async fn load(app: &App, username: &str, id: i64) -> Result<Option<AddressRecord>, ApiError> {
-    if id <= 0 {
-        return Ok(None);
-    }
-    Ok(crate::store::get_record(app.main.as_ref(), &keys::address(username, id)).await?)
-}
-
-async fn all_records(app: &App, username: &str) -> Result<Vec<AddressRecord>, ApiError> {
-    let q = Query::pk(keys::user_pk(username)).prefix(keys::ADDR_PREFIX);
-    let items = query_all(app.main.as_ref(), q).await?;
-    items
-        .iter()
-        .map(|i| from_item(i).map_err(ApiError::from))
-        .collect()
-}
-
-/// Commits a transaction; `Ok(false)` means another change won the race and the caller retries.
-async fn commit(app: &App, ops: Vec<TxOp>) -> Result<bool, ApiError> {
-    match app.main.transact(ops).await {
-        Ok(()) => Ok(true),
-        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => Ok(false),
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -241,170 +222,229 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
-fn gave_up() -> ApiError {
+fn gave_up() -> AddressError {
     tracing::warn!("address change kept losing races; giving up");
-    ApiError::unavailable()
+    AddressError::Busy
 }
 
-/// Every address of the user, oldest first.
-pub async fn list(app: &App, username: &str) -> Result<Vec<Address>, ApiError> {
-    Ok(all_records(app, username)
-        .await?
-        .iter()
-        .map(AddressRecord::view)
-        .collect())
-}
-
-/// Adds an address; the first one, or one sent with `is_default`, becomes the default.
-pub async fn create(app: &App, username: &str, input: &ValidAddress) -> Result<Address, ApiError> {
-    for attempt in 0..MAX_ATTEMPTS {
-        let m = meta(app, username).await?;
-        if m.count >= MAX_ADDRESSES {
-            return Err(ApiError::bad_request(format!(
-                "Address limit reached: at most {MAX_ADDRESSES} addresses per user"
-            )));
-        }
-        let now = app.clock.epoch();
-        let id = m.next_id + 1;
-        let is_default = input.is_default || m.default_id.is_none();
-        let key = keys::address(username, id);
-        let rec = AddressRecord {
-            pk: key.pk,
-            sk: key.sk,
-            id,
-            label: input.label.clone(),
-            recipient_name: input.recipient_name.clone(),
-            phone_number: input.phone_number.as_str().to_owned(),
-            address: input.address.clone(),
-            is_default,
-            created_at: now,
-            updated_at: now,
-        };
-        let default_id = if is_default { Some(id) } else { m.default_id };
-        let mut ops = vec![
-            meta_op(username, &m, m.count + 1, default_id, id),
-            TxOp::Put {
-                item: to_item(&rec)?,
-                cond: Some(Cond::item_absent()),
-            },
-        ];
-        if let (true, Some(old)) = (is_default, m.default_id) {
-            ops.push(set_default_flag(username, old, false, now));
-        }
-        if commit(app, ops).await? {
-            return Ok(rec.view());
-        }
-        backoff(attempt).await;
+impl Addresses {
+    pub fn new(table: TableRef, clock: ClockRef) -> Self {
+        Addresses { table, clock }
     }
-    Err(gave_up())
-}
 
-/// Replaces an address's fields. `is_default: true` makes it the default; `false` on the current
-/// default is ignored (the default only moves when another address is made default or it is deleted).
-pub async fn update(
-    app: &App,
-    username: &str,
-    id: i64,
-    input: &ValidAddress,
-) -> Result<Address, ApiError> {
-    for attempt in 0..MAX_ATTEMPTS {
-        let m = meta(app, username).await?;
-        let old = load(app, username, id).await?.ok_or_else(not_found)?;
-        let now = app.clock.epoch();
-        let becomes_default = input.is_default && m.default_id != Some(id);
-        let rec = AddressRecord {
-            label: input.label.clone(),
-            recipient_name: input.recipient_name.clone(),
-            phone_number: input.phone_number.as_str().to_owned(),
-            address: input.address.clone(),
-            is_default: m.default_id == Some(id) || becomes_default,
-            updated_at: now,
-            ..old
-        };
-        let default_id = if becomes_default {
-            Some(id)
-        } else {
-            m.default_id
-        };
-        let mut ops = vec![
-            meta_op(username, &m, m.count, default_id, m.next_id),
-            TxOp::Put {
-                item: to_item(&rec)?,
-                cond: Some(Cond::item_exists()),
-            },
-        ];
-        if let (true, Some(prev)) = (becomes_default, m.default_id) {
-            ops.push(set_default_flag(username, prev, false, now));
-        }
-        if commit(app, ops).await? {
-            return Ok(rec.view());
-        }
-        backoff(attempt).await;
-    }
-    Err(gave_up())
-}
-
-/// Deletes an address; when it was the default, the oldest remaining address becomes the default.
-pub async fn delete(app: &App, username: &str, id: i64) -> Result<(), ApiError> {
-    for attempt in 0..MAX_ATTEMPTS {
-        let m = meta(app, username).await?;
-        load(app, username, id).await?.ok_or_else(not_found)?;
-        let now = app.clock.epoch();
-        let mut ops = Vec::with_capacity(3);
-        let mut default_id = m.default_id;
-        if m.default_id == Some(id) {
-            let heir = all_records(app, username)
-                .await?
-                .into_iter()
-                .map(|r| r.id)
-                .find(|&other| other != id);
-            default_id = heir;
-            if let Some(h) = heir {
-                ops.push(set_default_flag(username, h, true, now));
+    /// Reads the user's `ADDRMETA` (a default one when the user never had an address).
+    pub async fn meta(&self, username: &Username) -> Result<AddressMeta, AddressError> {
+        match self.table.get(&keys::address_meta(username)).await? {
+            None => Ok(AddressMeta::default()),
+            Some(item) => {
+                let mut m: AddressMeta = from_item(&item)?;
+                m.exists = true;
+                Ok(m)
             }
         }
-        ops.push(meta_op(
-            username,
-            &m,
-            (m.count - 1).max(0),
-            default_id,
-            m.next_id,
-        ));
-        ops.push(TxOp::Delete {
-            key: keys::address(username, id),
-            cond: Some(Cond::item_exists()),
-        });
-        if commit(app, ops).await? {
-            return Ok(());
-        }
-        backoff(attempt).await;
     }
-    Err(gave_up())
-}
 
-/// Makes an address the default, clearing the previous default in the same transaction.
-pub async fn set_default(app: &App, username: &str, id: i64) -> Result<Address, ApiError> {
-    for attempt in 0..MAX_ATTEMPTS {
-        let m = meta(app, username).await?;
-        let rec = load(app, username, id).await?.ok_or_else(not_found)?;
-        if m.default_id == Some(id) && rec.is_default {
-            return Ok(rec.view());
+    async fn load(
+        &self,
+        username: &Username,
+        id: i64,
+    ) -> Result<Option<AddressRecord>, AddressError> {
+        if id <= 0 {
+            return Ok(None);
         }
-        let now = app.clock.epoch();
-        let mut ops = vec![
-            meta_op(username, &m, m.count, Some(id), m.next_id),
-            set_default_flag(username, id, true, now),
-        ];
-        if let Some(prev) = m.default_id.filter(|&p| p != id) {
-            ops.push(set_default_flag(username, prev, false, now));
-        }
-        if commit(app, ops).await? {
-            return Ok(Address {
-                is_default: true,
-                ..rec.view()
-            });
-        }
-        backoff(attempt).await;
+        Ok(crate::store::get_record(self.table.as_ref(), &keys::address(username, id)).await?)
     }
-    Err(gave_up())
+
+    async fn all_records(&self, username: &Username) -> Result<Vec<AddressRecord>, AddressError> {
+        let q = Query::pk(keys::user_pk(username)).prefix(keys::ADDR_PREFIX);
+        let items = query_all(self.table.as_ref(), q).await?;
+        items
+            .iter()
+            .map(|i| from_item(i).map_err(AddressError::from))
+            .collect()
+    }
+
+    /// Commits a transaction; `Ok(false)` means another change won the race and the caller retries.
+    async fn commit(&self, ops: Vec<TxOp>) -> Result<bool, AddressError> {
+        match self.table.transact(ops).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every address of the user, oldest first.
+    pub async fn list(&self, username: &Username) -> Result<Vec<Address>, AddressError> {
+        Ok(self
+            .all_records(username)
+            .await?
+            .iter()
+            .map(AddressRecord::view)
+            .collect())
+    }
+
+    /// Adds an address; the first one, or one sent with `is_default`, becomes the default.
+    pub async fn create(
+        &self,
+        username: &Username,
+        input: &ValidAddress,
+    ) -> Result<Address, AddressError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let m = self.meta(username).await?;
+            if m.count >= MAX_ADDRESSES {
+                return Err(AddressError::LimitReached);
+            }
+            let now = self.clock.epoch();
+            let id = m.next_id + 1;
+            let is_default = input.is_default || m.default_id.is_none();
+            let key = keys::address(username, id);
+            let rec = AddressRecord {
+                pk: key.pk,
+                sk: key.sk,
+                id,
+                label: input.label.clone(),
+                recipient_name: input.recipient_name.clone(),
+                phone_number: input.phone_number.as_str().to_owned(),
+                address: input.address.clone(),
+                is_default,
+                created_at: now,
+                updated_at: now,
+            };
+            let default_id = if is_default { Some(id) } else { m.default_id };
+            let mut ops = vec![
+                meta_op(username, &m, m.count + 1, default_id, id),
+                TxOp::Put {
+                    item: to_item(&rec)?,
+                    cond: Some(Cond::item_absent()),
+                },
+            ];
+            if let (true, Some(old)) = (is_default, m.default_id) {
+                ops.push(set_default_flag(username, old, false, now));
+            }
+            if self.commit(ops).await? {
+                return Ok(rec.view());
+            }
+            backoff(attempt).await;
+        }
+        Err(gave_up())
+    }
+
+    /// Replaces an address's fields. `is_default: true` makes it the default; `false` on the current
+    /// default is ignored (the default only moves when another address is made default or it is deleted).
+    pub async fn update(
+        &self,
+        username: &Username,
+        id: i64,
+        input: &ValidAddress,
+    ) -> Result<Address, AddressError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let m = self.meta(username).await?;
+            let old = self
+                .load(username, id)
+                .await?
+                .ok_or(AddressError::NotFound)?;
+            let now = self.clock.epoch();
+            let becomes_default = input.is_default && m.default_id != Some(id);
+            let rec = AddressRecord {
+                label: input.label.clone(),
+                recipient_name: input.recipient_name.clone(),
+                phone_number: input.phone_number.as_str().to_owned(),
+                address: input.address.clone(),
+                is_default: m.default_id == Some(id) || becomes_default,
+                updated_at: now,
+                ..old
+            };
+            let default_id = if becomes_default {
+                Some(id)
+            } else {
+                m.default_id
+            };
+            let mut ops = vec![
+                meta_op(username, &m, m.count, default_id, m.next_id),
+                TxOp::Put {
+                    item: to_item(&rec)?,
+                    cond: Some(Cond::item_exists()),
+                },
+            ];
+            if let (true, Some(prev)) = (becomes_default, m.default_id) {
+                ops.push(set_default_flag(username, prev, false, now));
+            }
+            if self.commit(ops).await? {
+                return Ok(rec.view());
+            }
+            backoff(attempt).await;
+        }
+        Err(gave_up())
+    }
+
+    /// Deletes an address; when it was the default, the oldest remaining address becomes the default.
+    pub async fn delete(&self, username: &Username, id: i64) -> Result<(), AddressError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let m = self.meta(username).await?;
+            self.load(username, id)
+                .await?
+                .ok_or(AddressError::NotFound)?;
+            let now = self.clock.epoch();
+            let mut ops = Vec::with_capacity(3);
+            let mut default_id = m.default_id;
+            if m.default_id == Some(id) {
+                let heir = self
+                    .all_records(username)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .find(|&other| other != id);
+                default_id = heir;
+                if let Some(h) = heir {
+                    ops.push(set_default_flag(username, h, true, now));
+                }
+            }
+            ops.push(meta_op(
+                username,
+                &m,
+                (m.count - 1).max(0),
+                default_id,
+                m.next_id,
+            ));
+            ops.push(TxOp::Delete {
+                key: keys::address(username, id),
+                cond: Some(Cond::item_exists()),
+            });
+            if self.commit(ops).await? {
+                return Ok(());
+            }
+            backoff(attempt).await;
+        }
+        Err(gave_up())
+    }
+
+    /// Makes an address the default, clearing the previous default in the same transaction.
+    pub async fn set_default(&self, username: &Username, id: i64) -> Result<Address, AddressError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let m = self.meta(username).await?;
+            let rec = self
+                .load(username, id)
+                .await?
+                .ok_or(AddressError::NotFound)?;
+            if m.default_id == Some(id) && rec.is_default {
+                return Ok(rec.view());
+            }
+            let now = self.clock.epoch();
+            let mut ops = vec![
+                meta_op(username, &m, m.count, Some(id), m.next_id),
+                set_default_flag(username, id, true, now),
+            ];
+            if let Some(prev) = m.default_id.filter(|&p| p != id) {
+                ops.push(set_default_flag(username, prev, false, now));
+            }
+            if self.commit(ops).await? {
+                return Ok(Address {
+                    is_default: true,
+                    ..rec.view()
+                });
+            }
+            backoff(attempt).await;
+        }
+        Err(gave_up())
+    }
 }

@@ -2,26 +2,29 @@
 //! Every multi-item change is one transaction; uniqueness of username, e-mail, phone and referral
 //! code rests on guard items written with `attribute_not_exists` in the signup transaction.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::identity;
-use super::otp::{self, Purpose};
-use super::password;
-use super::session::{self, Issued, OpenError};
-use crate::app::App;
-use crate::audit::{self, LogKind};
+use super::otp::{self, OtpError, Otps, Purpose};
+use super::password::{self, HashFailed, HashGate, HashRefused, NewPassword};
+use super::session::{self, Issued, OpenError, SessionError, Sessions};
+use crate::audit::{Audit, LogKind};
+use crate::clock::ClockRef;
+use crate::devices::{DeviceError, Devices};
+use crate::domain::InvalidInput;
 use crate::domain::account::{
     AccountStatus, Email, LoginRecord, Phone, UserInfo, Username, WalletRecord,
 };
-use crate::error::{ApiError, FieldError};
-use crate::notify::Notification;
-use crate::ratelimit;
+use crate::notify::{Notification, QueueRef};
+use crate::ratelimit::{Limit, RateLimitError, RateLimiter};
+use crate::referral::Referrals;
 use crate::store::{
-    Cond, Key, Steps, StoreError, TxOp, Update, from_item, get_array, get_s, keys, to_item,
+    Cond, Key, Names, Steps, StoreError, TableRef, TxOp, Update, from_item, get_array, get_s, keys,
+    to_item,
 };
 
 /// OTP purpose of signup verification.
@@ -31,6 +34,9 @@ const REFCODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 const REFCODE_LEN: usize = 8;
 /// Attempts at a signup transaction (new referral code on collision, retry on conflict).
 const SIGNUP_ATTEMPTS: usize = 6;
+
+// ---------------------------------------------------------------------------------------------
+// Input values: built (and checked) at the edge, carried through as they are.
 
 /// How a new account proves its contact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,14 +49,12 @@ pub enum SignupMode {
 }
 
 impl SignupMode {
-    fn parse(raw: Option<&str>) -> Result<SignupMode, ApiError> {
+    /// `LINK` (also when absent) or `OTP`, in any case.
+    pub fn parse(raw: Option<&str>) -> Result<SignupMode, InvalidInput> {
         match raw.map(|s| s.trim().to_ascii_uppercase()).as_deref() {
             None | Some("LINK") => Ok(SignupMode::Link),
             Some("OTP") => Ok(SignupMode::Otp),
-            Some(_) => Err(ApiError::validation(vec![FieldError::new(
-                "mode",
-                "must be LINK or OTP",
-            )])),
+            Some(_) => Err(InvalidInput::field("mode", "must be LINK or OTP")),
         }
     }
     fn as_str(self) -> &'static str {
@@ -61,37 +65,305 @@ impl SignupMode {
     }
 }
 
-/// `POST /signup` input.
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-pub struct SignupInput {
-    /// 3-32 characters of a-z, 0-9, `_ . -` (stored lower-cased).
-    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$", example = "john_doe")]
-    pub username: String,
-    #[schema(min_length = 8, max_length = 128)]
-    pub password: String,
-    /// Unique, case-insensitively.
-    #[schema(format = Email, max_length = 254, example = "john@example.com")]
-    pub email: String,
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
-        example = "John Doe"
-    )]
-    pub full_name: String,
-    /// Indonesian mobile number (`628…`, `08…` or `+628…`); required for `OTP` mode.
-    #[serde(default)]
-    #[schema(pattern = "^(628[0-9]{7,12})?$", example = "628123456789")]
-    pub phone_number: Option<String>,
-    /// Another user's referral code.
-    #[serde(default)]
-    #[schema(pattern = "^[A-Za-z0-9]{0,32}$")]
-    pub referral_code: Option<String>,
-    /// `LINK` (e-mail link, the default) or `OTP` (SMS code; needs `phone_number`).
-    #[serde(default)]
-    #[schema(pattern = "^(LINK|OTP)$", example = "LINK")]
-    pub mode: Option<String>,
+/// How a new account is verified; an OTP signup always has the number its code goes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// An e-mailed link. A number given with it is kept unverified and claims nothing.
+    Link { phone: Option<Phone> },
+    /// An SMS code to `phone`, which the account claims once the code is entered.
+    Otp { phone: Phone },
 }
+
+impl Verification {
+    /// The verification `mode` asks for, with the number given (if any).
+    pub fn new(mode: SignupMode, phone: Option<Phone>) -> Result<Verification, InvalidInput> {
+        match (mode, phone) {
+            (SignupMode::Otp, Some(phone)) => Ok(Verification::Otp { phone }),
+            (SignupMode::Otp, None) => Err(InvalidInput::Message("PhoneRequired")),
+            (SignupMode::Link, phone) => Ok(Verification::Link { phone }),
+        }
+    }
+    pub fn mode(&self) -> SignupMode {
+        match self {
+            Verification::Link { .. } => SignupMode::Link,
+            Verification::Otp { .. } => SignupMode::Otp,
+        }
+    }
+    /// The number the code goes to (OTP mode).
+    fn otp_phone(&self) -> Option<&Phone> {
+        match self {
+            Verification::Otp { phone } => Some(phone),
+            Verification::Link { .. } => None,
+        }
+    }
+    /// A number given but not proven (LINK mode).
+    fn unverified_phone(&self) -> Option<&Phone> {
+        match self {
+            Verification::Link { phone } => phone.as_ref(),
+            Verification::Otp { .. } => None,
+        }
+    }
+}
+
+/// A display name: 1–100 characters without control characters, trimmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FullName(String);
+
+impl FullName {
+    pub fn parse(raw: &str) -> Result<FullName, InvalidInput> {
+        let s = raw.trim();
+        if (1..=100).contains(&s.chars().count()) && !s.chars().any(char::is_control) {
+            Ok(FullName(s.to_owned()))
+        } else {
+            Err(InvalidInput::field("full_name", "must be 1-100 characters"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A referral code typed at signup, upper-cased: at most 32 letters and digits (nothing else
+/// can be one, so anything else is refused without a look-up).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReferralCode(String);
+
+impl ReferralCode {
+    /// `None` for an empty field.
+    pub fn parse(raw: Option<&str>) -> Result<Option<ReferralCode>, InvalidInput> {
+        let Some(code) = raw.map(str::trim).filter(|c| !c.is_empty()) else {
+            return Ok(None);
+        };
+        let code = code.to_ascii_uppercase();
+        if code.len() <= 32 && code.chars().all(|c| c.is_ascii_alphanumeric()) {
+            Ok(Some(ReferralCode(code)))
+        } else {
+            Err(InvalidInput::Message("Invalid Referral Code"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a signup asks for, checked.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub username: Username,
+    pub email: Email,
+    pub full_name: FullName,
+    pub password: NewPassword,
+    pub verification: Verification,
+    /// Another user's referral code.
+    pub referral_code: Option<ReferralCode>,
+}
+
+/// What a login names: a username, an e-mail address, or something that can be neither (which
+/// still costs an attempt and a hash, like a wrong password).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoginId {
+    /// Empty, or longer than any e-mail address: refused before any look-up.
+    OutOfRange,
+    Username(Username),
+    Email {
+        email: Email,
+        typed: String,
+    },
+    Unknown(String),
+}
+
+impl LoginId {
+    /// Reads the login field (trimmed, lower-cased); never fails.
+    pub fn parse(raw: &str) -> LoginId {
+        let ident = raw.trim().to_lowercase();
+        if ident.is_empty() || ident.len() > 254 {
+            return LoginId::OutOfRange;
+        }
+        if ident.contains('@') {
+            match Email::parse(&ident) {
+                Ok(email) => LoginId::Email {
+                    email,
+                    typed: ident,
+                },
+                Err(_) => LoginId::Unknown(ident),
+            }
+        } else {
+            match Username::parse(&ident) {
+                Ok(u) => LoginId::Username(u),
+                Err(_) => LoginId::Unknown(ident),
+            }
+        }
+    }
+}
+
+/// Why an account is deactivated, as the user gave it (at most 1000 characters, trimmed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeactivationReason(String);
+
+impl DeactivationReason {
+    pub fn parse(raw: Option<&str>) -> Result<DeactivationReason, InvalidInput> {
+        let reason = raw.map(str::trim).unwrap_or_default();
+        if reason.chars().count() > 1000 {
+            return Err(InvalidInput::field(
+                "reason",
+                "must be at most 1000 characters",
+            ));
+        }
+        Ok(DeactivationReason(reason.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors.
+
+/// An identifier another account holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    Username,
+    Email,
+    Phone,
+}
+
+/// The notification queue refused a message whose sending is the whole answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the notification queue refused the message")]
+pub struct QueueRefused;
+
+/// Why a signup was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    /// The referral code belongs to nobody (or changed hands meanwhile).
+    #[error("invalid referral code")]
+    InvalidReferralCode,
+    #[error("{0:?} is already registered")]
+    Taken(Taken),
+    /// The e-mail address stored on an abandoned account blocking this one does not parse.
+    #[error("stored e-mail address is invalid")]
+    StoredEmail(InvalidInput),
+    /// Every attempt collided (new referral codes, concurrent signups).
+    #[error("signup kept colliding")]
+    Busy,
+    #[error(transparent)]
+    RateLimited(#[from] RateLimitError),
+    #[error(transparent)]
+    Hashing(#[from] HashRefused),
+    #[error(transparent)]
+    HashFailed(#[from] HashFailed),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a verification (or its resend) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The registration token belongs to no account.
+    #[error("no account for the token")]
+    UnknownAccount,
+    #[error("account is already verified")]
+    AlreadyVerified,
+    /// An OTP account without a number (not created today; older items).
+    #[error("no phone number to verify")]
+    PhoneRequired,
+    /// A verified account claimed the number first.
+    #[error("phone number is already registered")]
+    PhoneTaken,
+    #[error(transparent)]
+    Otp(#[from] OtpError),
+    #[error(transparent)]
+    RateLimited(#[from] RateLimitError),
+    #[error(transparent)]
+    Queue(#[from] QueueRefused),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a login was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown account or wrong password (never told apart).
+    #[error("invalid credential")]
+    InvalidCredential,
+    /// Disabled or deactivated.
+    #[error("account is disabled")]
+    Disabled,
+    /// Not verified yet; `by_otp` for an OTP signup.
+    #[error("account is not confirmed")]
+    NotConfirmed { by_otp: bool },
+    /// The account kept changing while the session was written.
+    #[error("account kept changing")]
+    Busy,
+    #[error(transparent)]
+    RateLimited(#[from] RateLimitError),
+    #[error(transparent)]
+    Hashing(#[from] HashRefused),
+    #[error(transparent)]
+    HashFailed(#[from] HashFailed),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a password reset (or its request) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// The token was used, or the account changed since it was issued.
+    #[error("reset token no longer valid")]
+    TokenSpent,
+    #[error(transparent)]
+    Otp(#[from] OtpError),
+    #[error(transparent)]
+    RateLimited(#[from] RateLimitError),
+    #[error(transparent)]
+    Queue(#[from] QueueRefused),
+    #[error(transparent)]
+    Hashing(#[from] HashRefused),
+    #[error(transparent)]
+    HashFailed(#[from] HashFailed),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a password change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    /// The account is gone.
+    #[error("no such account")]
+    NoAccount,
+    /// The old password is wrong.
+    #[error("invalid credential")]
+    InvalidCredential,
+    #[error("password was changed concurrently")]
+    ChangedConcurrently,
+    /// The caller's session is gone or belongs to another credential version.
+    #[error("session no longer live")]
+    SessionGone,
+    #[error(transparent)]
+    RateLimited(#[from] RateLimitError),
+    #[error(transparent)]
+    Hashing(#[from] HashRefused),
+    #[error(transparent)]
+    HashFailed(#[from] HashFailed),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a deactivation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeactivateError {
+    #[error("no such account")]
+    NoAccount,
+    #[error(transparent)]
+    Devices(#[from] DeviceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure parts: records, guards, messages.
 
 /// A uniqueness guard (`EMAIL#…`, `PHONE#…`, `REFCODE#…`) pointing at its owner.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -101,7 +373,7 @@ struct Guard {
     username: String,
 }
 
-fn guard_op(key: Key, username: &str) -> Result<TxOp, ApiError> {
+fn guard_op(key: Key, username: &str) -> Result<TxOp, StoreError> {
     let g = Guard {
         pk: key.pk,
         sk: key.sk,
@@ -113,7 +385,7 @@ fn guard_op(key: Key, username: &str) -> Result<TxOp, ApiError> {
     })
 }
 
-fn put_new<T: Serialize>(record: &T) -> Result<TxOp, ApiError> {
+fn put_new<T: Serialize>(record: &T) -> Result<TxOp, StoreError> {
     Ok(TxOp::Put {
         item: to_item(record)?,
         cond: Some(Cond::item_absent()),
@@ -127,69 +399,6 @@ fn new_referral_code() -> String {
         .collect()
 }
 
-fn full_name(raw: &str) -> Result<String, ApiError> {
-    let s = raw.trim();
-    if (1..=100).contains(&s.chars().count()) && !s.chars().any(char::is_control) {
-        Ok(s.to_owned())
-    } else {
-        Err(ApiError::validation(vec![FieldError::new(
-            "full_name",
-            "must be 1-100 characters",
-        )]))
-    }
-}
-
-/// The username a guard item points at.
-async fn guard_owner(app: &App, key: &Key) -> Result<Option<String>, ApiError> {
-    Ok(app
-        .main
-        .get(key)
-        .await?
-        .and_then(|i| get_s(&i, "username").map(str::to_owned)))
-}
-
-async fn login_record(app: &App, username: &str) -> Result<Option<LoginRecord>, ApiError> {
-    Ok(crate::store::get_record(app.main.as_ref(), &keys::login(username)).await?)
-}
-
-async fn info_record(app: &App, username: &str) -> Result<Option<UserInfo>, ApiError> {
-    Ok(crate::store::get_record(app.main.as_ref(), &keys::info(username)).await?)
-}
-
-/// Puts a notification on the queue; a failure is logged, not returned (the account change it
-/// belongs to is already committed, and the user can ask for a resend).
-async fn enqueue(app: &App, n: Notification) {
-    if let Err(e) = app.queue.send(&n).await {
-        tracing::error!(error = %e, "could not enqueue notification");
-    }
-}
-
-/// Enqueues a notification whose sending is the whole answer (`/resend-otp`,
-/// `/request-reset-pwd`): a refused message is a 503, never a "sent" the user waits for in vain.
-async fn enqueue_required(app: &App, n: Notification) -> Result<(), ApiError> {
-    app.queue.send(&n).await.map_err(|e| {
-        tracing::error!(error = %e, "could not enqueue notification");
-        ApiError::unavailable()
-    })
-}
-
-fn link_mail(app: &App, to: &str, username: &str, token: &str) -> Notification {
-    let link = format!(
-        "{}/verify-sign-up?token={token}",
-        app.config.public_base_url.trim_end_matches('/')
-    );
-    Notification::Email {
-        to: to.to_owned(),
-        subject: "Verify your UserState account".into(),
-        body: format!(
-            "Welcome to UserState! Open this link to verify the account {username}:\n{link}\n\nThe link is valid for 24 hours. If you did not sign up as {username}, ignore this mail: the account is not verified without it."
-        ),
-        html: Some(format!(
-            "<p>Welcome to UserState!</p><p><a href=\"{link}\">Verify the account {username}</a></p><p>The link is valid for 24 hours. If you did not sign up as {username}, ignore this mail: the account is not verified without it.</p>"
-        )),
-    }
-}
-
 /// The SMS carrying a one-time code.
 pub fn otp_sms(to: &str, code: &str) -> Notification {
     Notification::Sms {
@@ -198,23 +407,6 @@ pub fn otp_sms(to: &str, code: &str) -> Notification {
             "Your UserState verification code is {code}. It expires in 10 minutes. Do not share it."
         ),
     }
-}
-
-/// A message carrying a secret, held in the table until `expires_at` (see [`crate::notify::held`]):
-/// its put (for the transaction that creates the secret) and the reference to queue afterwards.
-fn held(n: &Notification, expires_at: i64) -> Result<(TxOp, Notification), ApiError> {
-    Ok(crate::notify::held::hold(n, expires_at)?)
-}
-
-/// OTP send limits: per phone number and per IP (the original `otp_tracker`).
-pub async fn limit_otp_send(app: &App, identifier: &str, ip: &str) -> Result<(), ApiError> {
-    ratelimit::hit(app, &format!("otp:ip:{ip}"), app.config.limits.otp_ip).await?;
-    ratelimit::hit(
-        app,
-        &format!("otp:id:{identifier}"),
-        app.config.limits.otp_identifier,
-    )
-    .await
 }
 
 /// Remembers that `username` gave `phone` (read by the self-referral check; kept a year).
@@ -231,6 +423,60 @@ fn ip_client(ip: &str) -> String {
     format!("ip:{ip}")
 }
 
+/// The owner of the referral code a signup gave.
+#[derive(Clone, Debug)]
+struct Referrer {
+    code: String,
+    owner: String,
+}
+
+/// The three items of a new pending account (`LOGIN`, `INFO`, `WALLET`) created at `now`.
+fn new_account_records(
+    a: &NewAccount,
+    pwd: &str,
+    referral_code: &str,
+    referrer: Option<&Referrer>,
+    now: i64,
+) -> (LoginRecord, UserInfo, WalletRecord) {
+    let u = a.username.as_str();
+    let login = LoginRecord {
+        pk: keys::login(u).pk,
+        sk: keys::login(u).sk,
+        username: u.to_owned(),
+        pwd: pwd.to_owned(),
+        disabled: false,
+        status: AccountStatus::Pending,
+        mode: Some(a.verification.mode().as_str().to_owned()),
+        created_at: now,
+        updated_at: now,
+        cred_version: 0,
+    };
+    let phone = |p: Option<&Phone>| p.map(|p| p.as_str().to_owned());
+    let info = UserInfo {
+        pk: keys::info(u).pk,
+        sk: keys::info(u).sk,
+        username: u.to_owned(),
+        full_name: a.full_name.as_str().to_owned(),
+        email: a.email.as_str().to_owned(),
+        phone_number: phone(a.verification.otp_phone()),
+        unverified_phone: phone(a.verification.unverified_phone()),
+        profile_img: None,
+        agent: false,
+        referral_code: referral_code.to_owned(),
+        referred_by: referrer.map(|r| r.code.clone()),
+        created_at: now,
+        updated_at: now,
+        gsi1pk: keys::email_gsi(a.email.as_str()),
+        gsi1sk: u.to_owned(),
+    };
+    let wallet = WalletRecord {
+        pk: keys::wallet(u).pk,
+        sk: keys::wallet(u).sk,
+        ..WalletRecord::default()
+    };
+    (login, info, wallet)
+}
+
 /// The steps of the signup transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SignupStep {
@@ -240,7 +486,7 @@ enum SignupStep {
     Email,
     /// The new user's own referral code.
     RefCode,
-    /// The registration token, the OTP or link token, and the held message.
+    /// The registration token, the OTP or link token, the held message, the phones seen.
     Secrets,
     /// No verified account holds the phone (OTP mode).
     Phone,
@@ -250,757 +496,26 @@ enum SignupStep {
     Referral,
 }
 
-/// What a signup asked for, checked.
-struct ValidSignup {
-    mode: SignupMode,
-    username: Username,
-    email: Email,
-    name: String,
-    /// OTP mode: the number the code goes to (claimed once the code is entered).
-    phone: Option<Phone>,
-    /// LINK mode: a number given but not proven; kept unverified, claims nothing.
-    unverified_phone: Option<Phone>,
-    referred_by: Option<(String, String)>,
+/// The steps of an OTP verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OtpVerifyStep {
+    /// `LOGIN`: pending → active.
+    Activate,
+    /// The code is consumed (fails when it was replaced meanwhile).
+    Code,
+    /// The registration token is consumed.
+    RegisterToken,
+    /// The number is claimed (an account that verified it first keeps it).
+    PhoneClaim,
 }
 
-async fn validate_signup(app: &App, input: &SignupInput) -> Result<ValidSignup, ApiError> {
-    let mode = SignupMode::parse(input.mode.as_deref())?;
-    let username = Username::parse(&input.username)?;
-    let email = Email::parse(&input.email)?;
-    let name = full_name(&input.full_name)?;
-    password::validate("password", &input.password)?;
-    let phone = match input
-        .phone_number
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        Some(p) => Some(Phone::parse(p)?),
-        None if mode == SignupMode::Otp => return Err(ApiError::bad_request("PhoneRequired")),
-        None => None,
-    };
-    let (phone, unverified_phone) = match mode {
-        SignupMode::Otp => (phone, None),
-        SignupMode::Link => (None, phone),
-    };
-    let referred_by = match input
-        .referral_code
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        Some(code) => {
-            let code = code.to_ascii_uppercase();
-            let plausible = code.len() <= 32 && code.chars().all(|c| c.is_ascii_alphanumeric());
-            let owner = if plausible {
-                guard_owner(app, &keys::refcode_guard(&code)).await?
-            } else {
-                None
-            };
-            let Some(owner) = owner else {
-                return Err(ApiError::bad_request("Invalid Referral Code"));
-            };
-            Some((code, owner))
-        }
-        None => None,
-    };
-    Ok(ValidSignup {
-        mode,
-        username,
-        email,
-        name,
-        phone,
-        unverified_phone,
-        referred_by,
-    })
-}
-
-/// The signup transaction for one attempt (a fresh referral code each time), the registration
-/// token and the queue message to send once it committed.
-fn signup_steps(
-    app: &App,
-    v: &ValidSignup,
-    pwd: &str,
-) -> Result<(Steps<SignupStep>, String, Notification), ApiError> {
-    use SignupStep::*;
-    let u = v.username.as_str();
-    let now = app.clock.epoch();
-    let mut referral_code = new_referral_code();
-    while v
-        .referred_by
-        .as_ref()
-        .is_some_and(|(c, _)| *c == referral_code)
-    {
-        referral_code = new_referral_code();
-    }
-    let login = LoginRecord {
-        pk: keys::login(u).pk,
-        sk: keys::login(u).sk,
-        username: u.to_owned(),
-        pwd: pwd.to_owned(),
-        disabled: false,
-        status: AccountStatus::Pending,
-        mode: Some(v.mode.as_str().to_owned()),
-        created_at: now,
-        updated_at: now,
-        cred_version: 0,
-    };
-    let info = UserInfo {
-        pk: keys::info(u).pk,
-        sk: keys::info(u).sk,
-        username: u.to_owned(),
-        full_name: v.name.clone(),
-        email: v.email.as_str().to_owned(),
-        phone_number: v.phone.as_ref().map(|p| p.as_str().to_owned()),
-        unverified_phone: v.unverified_phone.as_ref().map(|p| p.as_str().to_owned()),
-        profile_img: None,
-        agent: false,
-        referral_code: referral_code.clone(),
-        referred_by: v.referred_by.as_ref().map(|(c, _)| c.clone()),
-        created_at: now,
-        updated_at: now,
-        gsi1pk: keys::email_gsi(v.email.as_str()),
-        gsi1sk: u.to_owned(),
-    };
-    let wallet = WalletRecord {
-        pk: keys::wallet(u).pk,
-        sk: keys::wallet(u).sk,
-        ..WalletRecord::default()
-    };
-    let (register_op, register_token) = otp::new_token_op(app, Purpose::Register, u)?;
-    let (secret_op, message, held_until) = match v.mode {
-        SignupMode::Otp => {
-            let (op, code) = otp::new_otp_op(app, SIGNUP_OTP, u)?;
-            let to = v.phone.as_ref().map(|p| p.as_str()).unwrap_or_default();
-            (op, otp_sms(to, &code), now + otp::OTP_TTL_SECS)
-        }
-        SignupMode::Link => {
-            let (op, token) = otp::new_token_op(app, Purpose::VerifyLink, u)?;
-            (
-                op,
-                link_mail(app, v.email.as_str(), u, &token),
-                now + Purpose::VerifyLink.ttl_secs(),
-            )
-        }
-    };
-    let (hold_op, queued) = held(&message, held_until)?;
-    let mut steps = Steps::new();
-    steps
-        .extend(
-            Account,
-            [put_new(&login)?, put_new(&info)?, put_new(&wallet)?],
-        )
-        .extend(
-            Email,
-            identity::email_claim_ops(
-                &v.email,
-                guard_op(keys::email_guard(&v.email.canonical()), u)?,
-            ),
-        )
-        .push(RefCode, guard_op(keys::refcode_guard(&referral_code), u)?)
-        .extend(Secrets, [register_op, secret_op, hold_op]);
-    // The phone is claimed when the code sent to it is entered (activation), so a signup with
-    // someone else's number blocks nobody; a number a verified account holds is refused now.
-    if let Some(p) = &v.phone {
-        steps.push(
-            Phone,
-            TxOp::Check {
-                key: keys::phone_guard(p.as_str()),
-                cond: Cond::item_absent(),
-            },
-        );
-    }
-    for p in v.phone.iter().chain(&v.unverified_phone) {
-        steps.push(Secrets, phone_seen_op(p.as_str(), u, now));
-    }
-    if let Some((code, referrer)) = &v.referred_by {
-        // The code must still belong to the same referrer; the new user never owns it.
-        steps.push(
-            Referrer,
-            TxOp::Check {
-                key: keys::refcode_guard(code),
-                cond: Cond::eq("username", referrer.as_str()),
-            },
-        );
-        steps.extend(
-            Referral,
-            crate::referral::signup_ops(u, referrer, code, app.clock.now().timestamp_millis())?,
-        );
-    }
-    Ok((steps, register_token, queued))
-}
-
-/// Registers a pending account in one transaction and sends its verification (link or OTP).
-/// Returns the registration token (Bearer of `/verify-sign-up` and `/resend-otp`).
-pub async fn signup(app: &App, ip: &str, input: SignupInput) -> Result<String, ApiError> {
-    let v = validate_signup(app, &input).await?;
-    ratelimit::hit(app, &format!("signup:ip:{ip}"), app.config.limits.signup_ip).await?;
-    if let (SignupMode::Otp, Some(p)) = (v.mode, &v.phone) {
-        limit_otp_send(app, p.as_str(), ip).await?;
-    }
-    let ticket = app.hashing.admit(&[&ip_client(ip)])?;
-    let pwd = password::hash_async(ticket, input.password).await?;
-    let u = v.username.as_str();
-
-    let mut reclaimed = false;
-    for attempt in 0..SIGNUP_ATTEMPTS {
-        let (steps, register_token, queued) = signup_steps(app, &v, &pwd)?;
-        let (ops, names) = steps.split();
-        let e = match app.main.transact(ops).await {
-            Ok(()) => {
-                enqueue(app, queued).await;
-                audit::record(
-                    app,
-                    LogKind::Audit,
-                    u,
-                    Some(u),
-                    "signup",
-                    json!({ "mode": v.mode.as_str(), "ip": ip }),
-                )
-                .await;
-                return Ok(register_token);
-            }
-            Err(StoreError::Conflict) => {
-                // A concurrent transaction touched the same items; the retry sees its outcome.
-                tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt as u64 + 1)))
-                    .await;
-                continue;
-            }
-            Err(e @ StoreError::TransactionCanceled { .. }) => e,
-            Err(e) => return Err(e.into()),
-        };
-        // Which identifier was taken, and the key naming its owner.
-        let taken = if names.failed(&e, SignupStep::Email) {
-            let owner = identity::email_owner(app.main.as_ref(), &v.email).await?;
-            Some(("Email is already registered", owner))
-        } else if names.failed(&e, SignupStep::Account) {
-            Some(("Username is already registered", Some(u.to_owned())))
-        } else if let (true, Some(p)) = (names.failed(&e, SignupStep::Phone), &v.phone) {
-            let owner = guard_owner(app, &keys::phone_guard(p.as_str())).await?;
-            Some(("Phone number is already registered", owner))
-        } else {
-            None
-        };
-        if let Some((message, owner)) = taken {
-            // An abandoned signup (never verified, past its verification window) gives way once.
-            if !reclaimed
-                && let Some(owner) = owner
-                && reclaim_abandoned(app, &owner).await?
-            {
-                reclaimed = true;
-                continue;
-            }
-            return Err(ApiError::conflict(message));
-        }
-        if names.failed(&e, SignupStep::Referrer) {
-            return Err(ApiError::bad_request("Invalid Referral Code"));
-        }
-        // Only the new referral code (or a token, astronomically unlikely) collided: try another.
-        tracing::debug!(attempt, "referral code collision; retrying signup");
-    }
-    Err(ApiError::unavailable())
-}
-
-/// Removes an account that was never verified and whose verification window (the registration
-/// token's lifetime) has passed, releasing its username, e-mail, phone and referral code. One
-/// transaction, conditional on the account still being that pending account; true when removed.
-async fn reclaim_abandoned(app: &App, owner: &str) -> Result<bool, ApiError> {
-    let Some(login) = login_record(app, owner).await? else {
-        return Ok(false);
-    };
-    let stale_before = app.clock.epoch() - Purpose::Register.ttl_secs();
-    if login.status != AccountStatus::Pending || login.created_at > stale_before {
-        return Ok(false);
-    }
-    let mine = || Some(Cond::eq("username", owner));
-    let mut ops = vec![
-        TxOp::Delete {
-            key: keys::login(owner),
-            cond: Some(Cond::eq("status", "pending").and(Cond::eq("created_at", login.created_at))),
-        },
-        TxOp::Delete {
-            key: keys::wallet(owner),
-            cond: None,
-        },
-        TxOp::Delete {
-            key: keys::otp(SIGNUP_OTP, owner),
-            cond: None,
-        },
-    ];
-    ops.extend(crate::referral::removal_ops(app, owner).await?);
-    if let Some(info) = info_record(app, owner).await? {
-        ops.push(TxOp::Delete {
-            key: keys::info(owner),
-            cond: None,
-        });
-        for key in identity::email_guard_keys(&Email::parse(&info.email)?) {
-            ops.push(TxOp::Delete { key, cond: mine() });
-        }
-        ops.push(TxOp::Delete {
-            key: keys::refcode_guard(&info.referral_code),
-            cond: mine(),
-        });
-        if let Some(p) = &info.phone_number {
-            // Pending accounts claim their phone only once verified (older ones did at signup).
-            ops.push(TxOp::Delete {
-                key: keys::phone_guard(p),
-                cond: Some(Cond::item_absent().or(Cond::eq("username", owner))),
-            });
-        }
-    }
-    match app.main.transact(ops).await {
-        Ok(()) => {
-            audit::record(
-                app,
-                LogKind::Audit,
-                owner,
-                Some(owner),
-                "abandoned_signup_removed",
-                json!({}),
-            )
-            .await;
-            Ok(true)
-        }
-        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The account a registration token belongs to, if it is still pending.
-async fn pending_account(
-    app: &App,
-    register_token: &str,
-) -> Result<(String, LoginRecord), ApiError> {
-    let rec = otp::lookup_token(app, Purpose::Register, register_token).await?;
-    let login = login_record(app, &rec.username)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    if login.status != AccountStatus::Pending {
-        return Err(ApiError::bad_request("Account is already verified"));
-    }
-    Ok((rec.username, login))
-}
-
-fn activate_op(app: &App, username: &str) -> TxOp {
-    TxOp::Update {
-        key: keys::login(username),
-        update: Update::new()
-            .set("status", "active")
-            .set("updated_at", app.clock.epoch()),
-        cond: Some(Cond::eq("status", "pending")),
-    }
-}
-
-/// Runs an activation transaction; with `REFERRAL_QUALIFY_ON=verification` the user's pending
-/// referral is completed (and the referrer credited) in the same transaction.
-async fn activate(app: &App, ops: Vec<TxOp>, username: &str) -> Result<(), StoreError> {
-    if app.config.points.qualify_on == crate::config::ReferralQualify::Verification {
-        crate::referral::transact_with_completion(app, ops, username, "verification").await
-    } else {
-        app.main.transact(ops).await
-    }
-}
-
-/// `POST /verify-sign-up` in OTP mode: the registration token plus the SMS code activate the account.
-pub async fn verify_signup_otp(
-    app: &App,
-    register_token: &str,
-    code: &str,
-) -> Result<(), ApiError> {
-    let (username, _) = pending_account(app, register_token).await?;
-    let phone = info_record(app, &username)
-        .await?
-        .and_then(|i| i.phone_number)
-        .ok_or_else(|| ApiError::bad_request("PhoneRequired"))?;
-    let consume_otp = otp::check_otp(app, SIGNUP_OTP, &username, code).await?;
-    let mut claim = keys::phone_guard(&phone).item();
-    claim.insert("username".into(), username.as_str().into());
-    let ops = vec![
-        activate_op(app, &username),
-        consume_otp,
-        otp::consume_token_op(app, Purpose::Register, register_token),
-        // The number is proven now: claim it (an account that verified it first keeps it).
-        TxOp::Put {
-            item: claim,
-            cond: Some(Cond::item_absent().or(Cond::eq("username", username.as_str()))),
-        },
-    ];
-    match activate(app, ops, &username).await {
-        Ok(()) => {}
-        Err(e) if e.failed_at(0) => {
-            return Err(ApiError::bad_request("Account is already verified"));
-        }
-        Err(e) if e.failed_at(1) => return Err(ApiError::bad_request("OTP Expired")),
-        Err(e) if e.failed_at(2) => return Err(ApiError::unauthorized()),
-        Err(e) if e.failed_at(3) => {
-            return Err(ApiError::conflict("Phone number is already registered"));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    audit::record(
-        app,
-        LogKind::Audit,
-        &username,
-        Some(&username),
-        "signup_verified",
-        json!({ "mode": "OTP" }),
-    )
-    .await;
-    Ok(())
-}
-
-/// The e-mailed link (LINK mode): its single-use token activates the account.
-pub async fn verify_signup_link(app: &App, link_token: &str) -> Result<(), ApiError> {
-    let rec = otp::lookup_token(app, Purpose::VerifyLink, link_token).await?;
-    let ops = vec![
-        otp::consume_token_op(app, Purpose::VerifyLink, link_token),
-        activate_op(app, &rec.username),
-    ];
-    match activate(app, ops, &rec.username).await {
-        Ok(()) => {}
-        Err(e) if e.failed_at(0) => return Err(ApiError::unauthorized()),
-        Err(e) if e.failed_at(1) => {
-            return Err(ApiError::bad_request("Account is already verified"));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    audit::record(
-        app,
-        LogKind::Audit,
-        &rec.username,
-        Some(&rec.username),
-        "signup_verified",
-        json!({ "mode": "LINK" }),
-    )
-    .await;
-    Ok(())
-}
-
-/// `POST /resend-otp`: a new OTP by SMS (OTP mode) or a new link by e-mail (LINK mode) for a pending
-/// account, limited per phone/e-mail and per IP.
-pub async fn resend_verification(
-    app: &App,
-    ip: &str,
-    register_token: &str,
-) -> Result<(), ApiError> {
-    let (username, login) = pending_account(app, register_token).await?;
-    let info = info_record(app, &username)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    let now = app.clock.epoch();
-    let (op, notification, held_until) = if login.mode.as_deref() == Some("OTP") {
-        let phone = info
-            .phone_number
-            .clone()
-            .ok_or_else(|| ApiError::bad_request("PhoneRequired"))?;
-        limit_otp_send(app, &phone, ip).await?;
-        let (op, code) = otp::new_otp_op(app, SIGNUP_OTP, &username)?;
-        (op, otp_sms(&phone, &code), now + otp::OTP_TTL_SECS)
-    } else {
-        limit_otp_send(app, &info.email, ip).await?;
-        let (op, token) = otp::new_token_op(app, Purpose::VerifyLink, &username)?;
-        (
-            op,
-            link_mail(app, &info.email, &username, &token),
-            now + Purpose::VerifyLink.ttl_secs(),
-        )
-    };
-    let (hold_op, queued) = held(&notification, held_until)?;
-    app.main.transact(vec![op, hold_op]).await?;
-    enqueue_required(app, queued).await
-}
-
-/// A successful login.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct LoginOk {
-    pub token: String,
-    pub agent: bool,
-}
-
-/// Computed once: verifying against it for unknown users keeps their timing like a wrong password.
-fn dummy_hash() -> &'static str {
-    static H: OnceLock<String> = OnceLock::new();
-    H.get_or_init(|| password::hash("dummy-password-for-timing").unwrap_or_default())
-}
-
-/// `LOGIN` and `INFO` of a user, in one batch read.
-async fn account(
-    app: &App,
-    username: &str,
-) -> Result<Option<(LoginRecord, Option<UserInfo>)>, ApiError> {
-    let [login, info] = get_array(
-        app.main.as_ref(),
-        &[keys::login(username), keys::info(username)],
-    )
-    .await?;
-    let Some(login) = login else {
-        return Ok(None);
-    };
-    let info = info.map(|i| from_item(&i)).transpose()?;
-    Ok(Some((from_item(&login)?, info)))
-}
-
-/// 403 when the account may not log in (disabled, deactivated, not verified yet).
-fn may_log_in(record: &LoginRecord) -> Result<(), ApiError> {
-    if record.disabled || record.status == AccountStatus::Deactivated {
-        return Err(ApiError::forbidden("Account is Disabled"));
-    }
-    if record.status == AccountStatus::Pending {
-        return Err(ApiError::forbidden(
-            if record.mode.as_deref() == Some("OTP") {
-                "OTP Not Confirmed"
-            } else {
-                "Account is Not Confirmed"
-            },
-        ));
-    }
-    Ok(())
-}
-
-/// `POST /auth`: by username or e-mail. Unknown user and wrong password are both 422 "Invalid
-/// Credential"; state (disabled, pending) is only revealed to the holder of the right password.
-///
-/// Guessing is bounded before any hashing: a slot of the per-account limit is taken atomically
-/// first (given back on success, so only failures count), and the hash itself must be admitted
-/// to the bounded hashing queue. The session is written in one transaction with a check that the
-/// account's credential version and state are still those the password was verified against.
-pub async fn login(app: &App, ip: &str, identifier: &str, pwd: &str) -> Result<LoginOk, ApiError> {
-    let invalid = || ApiError::unprocessable("Invalid Credential");
-    ratelimit::hit(app, &format!("login:ip:{ip}"), app.config.limits.login_ip).await?;
-    let ident = identifier.trim().to_lowercase();
-    if ident.is_empty() || ident.len() > 254 {
-        return Err(invalid());
-    }
-    let username = if ident.contains('@') {
-        match Email::parse(&ident) {
-            Ok(e) => identity::email_owner(app.main.as_ref(), &e).await?,
-            Err(_) => None,
-        }
-    } else {
-        Username::parse(&ident).ok().map(|u| u.as_str().to_owned())
-    };
-    // Keyed by the account (whether named by username or e-mail), else by what was typed.
-    let acct_bucket = format!("login:acct:{}", username.as_deref().unwrap_or(&ident));
-    let slot = ratelimit::take(app, &acct_bucket, app.config.limits.login_account).await?;
-    let ticket = match app.hashing.admit(&[&ip_client(ip), &acct_bucket]) {
-        Ok(t) => t,
-        Err(refused) => {
-            // Not an attempt: nothing was verified.
-            slot.give_back(app).await;
-            return Err(refused.into());
-        }
-    };
-    let read = match &username {
-        Some(u) => account(app, u).await?,
-        None => None,
-    };
-    let Some((record, info)) = read.filter(|_| pwd.chars().count() <= password::MAX_LEN) else {
-        // Same work as a wrong password.
-        let _ = password::verify_async(ticket, pwd.to_owned(), dummy_hash().to_owned()).await;
-        slot.keep();
-        return Err(invalid());
-    };
-    let u = record.username.clone();
-    if !password::verify_async(ticket, pwd.to_owned(), record.pwd.clone()).await {
-        slot.keep();
-        audit::record(
-            app,
-            LogKind::Audit,
-            &u,
-            Some(&u),
-            "login_failed",
-            json!({ "ip": ip }),
-        )
-        .await;
-        return Err(invalid());
-    }
-    slot.give_back(app).await;
-    let agent = info.map(|i| i.agent).unwrap_or(false);
-    let issued = open_verified(app, record, pwd, agent, ip).await?;
-    audit::record(
-        app,
-        LogKind::Audit,
-        &u,
-        Some(&u),
-        "login",
-        json!({ "ip": ip, "sid": issued.sid }),
-    )
-    .await;
-    Ok(LoginOk {
-        token: issued.token,
-        agent,
-    })
-}
-
-/// Opens the session of a login whose password matched `record`. When the account changed between
-/// that read and the session write (a password change or reset, a deactivation, a concurrent
-/// re-hash), it is read again: a new credential refuses the login (422), a new state answers
-/// as it would have (403); a re-hash alone (same version) keeps the password valid.
-async fn open_verified(
-    app: &App,
-    mut record: LoginRecord,
-    pwd: &str,
-    agent: bool,
-    ip: &str,
-) -> Result<Issued, ApiError> {
-    let u = record.username.clone();
-    for _ in 0..3 {
-        may_log_in(&record)?;
-        let opened = if password::needs_rehash(&record.pwd) {
-            login_with_rehash(app, &record, pwd, agent, ip).await
-        } else {
-            session::open(app, &u, agent, record.cred_version).await
-        };
-        match opened {
-            Ok(issued) => return Ok(issued),
-            Err(OpenError::Api(e)) => return Err(e),
-            Err(OpenError::AccountChanged) => {
-                let now = login_record(app, &u)
-                    .await?
-                    .ok_or_else(|| ApiError::unprocessable("Invalid Credential"))?;
-                if now.cred_version != record.cred_version && now.pwd != record.pwd {
-                    return Err(ApiError::unprocessable("Invalid Credential"));
-                }
-                record = now;
-            }
-        }
-    }
-    Err(ApiError::unavailable())
-}
-
-/// Replaces a legacy (bcrypt or weaker argon2) hash with argon2id in the same transaction that
-/// opens the session (both conditional on the account as read). When the hashing queue is full
-/// the session is opened without the upgrade (the next login does it).
-async fn login_with_rehash(
-    app: &App,
-    record: &LoginRecord,
-    pwd: &str,
-    agent: bool,
-    ip: &str,
-) -> Result<Issued, OpenError> {
-    let u = &record.username;
-    let Ok(ticket) = app.hashing.admit(&[&ip_client(ip)]) else {
-        return session::open(app, u, agent, record.cred_version).await;
-    };
-    let new_hash = password::hash_async(ticket, pwd.to_owned()).await?;
-    let (session_op, issued) = session::new_session_op(app, u, agent, record.cred_version)?;
-    let rehash = TxOp::Update {
-        key: keys::login(u),
-        update: Update::new()
-            .set("pwd", new_hash)
-            .set("updated_at", app.clock.epoch()),
-        cond: Some(
-            session::may_open(record.cred_version).and(Cond::eq("pwd", record.pwd.as_str())),
-        ),
-    };
-    match app.main.transact(vec![rehash, session_op]).await {
-        Ok(()) => {
-            audit::record(
-                app,
-                LogKind::Audit,
-                u,
-                Some(u),
-                "password_rehashed",
-                json!({}),
-            )
-            .await;
-            Ok(issued)
-        }
-        Err(e) if e.failed_at(0) => Err(OpenError::AccountChanged),
-        Err(e) => Err(OpenError::Api(e.into())),
-    }
-}
-
-/// `POST /check/email`: whether an e-mail can still be registered (no alias of its mailbox is).
-pub async fn email_available(app: &App, ip: &str, email: &str) -> Result<bool, ApiError> {
-    ratelimit::hit(
-        app,
-        &format!("check-email:ip:{ip}"),
-        app.config.limits.check_email_ip,
-    )
-    .await?;
-    let email = Email::parse(email)?;
-    Ok(identity::email_owner(app.main.as_ref(), &email)
-        .await?
-        .is_none())
-}
-
-/// `POST /request-reset-pwd`: queues the request for the notifier, which looks the account up,
-/// issues the single-use token and mails it ([`crate::auth::reset`]). This request does the same
-/// work — two rate-limit counters and one queue message without any secret — whether or not the
-/// address is registered, so neither its answer nor its timing tells.
-pub async fn request_reset(app: &App, ip: &str, email: &str) -> Result<(), ApiError> {
-    ratelimit::hit(app, &format!("reset:ip:{ip}"), app.config.limits.reset_ip).await?;
-    let email = Email::parse(email)?;
-    ratelimit::hit(
-        app,
-        &format!("reset:id:{}", email.canonical()),
-        app.config.limits.reset_identifier,
-    )
-    .await?;
-    enqueue_required(
-        app,
-        Notification::PasswordReset {
-            email: email.as_str().to_owned(),
-        },
-    )
-    .await
-}
-
-/// `POST /reset-pwd`: consumes the reset token, sets the password and bumps the credential
-/// version (one transaction, conditional on the version the token was issued for), which revokes
-/// every session; the stale session items are then deleted. The mailbox owner proved who they are,
-/// so the account's failed-login counter is cleared too.
-pub async fn reset_password(
-    app: &App,
-    ip: &str,
-    token: &str,
-    new_password: &str,
-) -> Result<(), ApiError> {
-    password::validate("password", new_password)?;
-    let rec = otp::lookup_token(app, Purpose::ResetPwd, token).await?;
-    let ticket = app.hashing.admit(&[&ip_client(ip)])?;
-    let hash = password::hash_async(ticket, new_password.to_owned()).await?;
-    let mut login_cond = Cond::item_exists();
-    if let Some(cv) = rec.cv {
-        login_cond = login_cond.and(session::version_is("cred_version", cv));
-    }
-    let ops = vec![
-        otp::consume_token_op(app, Purpose::ResetPwd, token),
-        TxOp::Update {
-            key: keys::login(&rec.username),
-            update: Update::new()
-                .set("pwd", hash)
-                .set("updated_at", app.clock.epoch())
-                .add("cred_version", 1),
-            cond: Some(login_cond),
-        },
-    ];
-    match app.main.transact(ops).await {
-        Ok(()) => {}
-        Err(e @ StoreError::TransactionCanceled { .. }) => {
-            tracing::debug!(error = %e, "reset token no longer valid");
-            return Err(ApiError::unauthorized());
-        }
-        Err(e) => return Err(e.into()),
-    }
-    session::revoke_all(app, &rec.username, None).await?;
-    ratelimit::clear(
-        app,
-        &format!("login:acct:{}", rec.username),
-        app.config.limits.login_account,
-    )
-    .await?;
-    audit::record(
-        app,
-        LogKind::Audit,
-        &rec.username,
-        Some(&rec.username),
-        "password_reset",
-        json!({}),
-    )
-    .await;
-    Ok(())
+/// The steps of a link verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LinkVerifyStep {
+    /// The link's token is consumed.
+    Token,
+    /// `LOGIN`: pending → active.
+    Activate,
 }
 
 /// The steps of a password change.
@@ -1012,95 +527,22 @@ enum PasswordStep {
     Caller,
 }
 
-/// `POST /update-pwd`: checks the old password (attempts limited per account, counted before the
-/// check), sets the new one and bumps the credential version, moving the caller's session to the
-/// new version in the same transaction: every other session is revoked by that, the caller's
-/// stays.
-pub async fn update_password(
-    app: &App,
-    username: &str,
-    sid: &str,
-    old: &str,
-    new: &str,
-) -> Result<(), ApiError> {
-    password::validate("new_password", new)?;
-    let bucket = format!("pwd:acct:{username}");
-    let slot = ratelimit::take(app, &bucket, app.config.limits.password_change).await?;
-    let ticket = match app.hashing.admit(&[&bucket]) {
-        Ok(t) => t,
-        Err(refused) => {
-            slot.give_back(app).await;
-            return Err(refused.into());
-        }
-    };
-    let Some(login) = login_record(app, username).await? else {
-        slot.keep();
-        return Err(ApiError::unauthorized());
-    };
-    if old.chars().count() > password::MAX_LEN
-        || !password::verify_async(ticket, old.to_owned(), login.pwd.clone()).await
-    {
-        slot.keep();
-        audit::record(
-            app,
-            LogKind::Audit,
-            username,
-            Some(username),
-            "password_change_failed",
-            json!({}),
-        )
-        .await;
-        return Err(ApiError::unprocessable("Invalid Credential"));
-    }
-    slot.give_back(app).await;
-    let ticket = app.hashing.admit(&[&bucket])?;
-    let hash = password::hash_async(ticket, new.to_owned()).await?;
-    let v = login.cred_version;
-    let mut steps = Steps::new();
-    steps
-        .push(
-            PasswordStep::Login,
-            TxOp::Update {
-                key: keys::login(username),
-                update: Update::new()
-                    .set("pwd", hash)
-                    .set("updated_at", app.clock.epoch())
-                    .add("cred_version", 1),
-                cond: Some(
-                    Cond::eq("pwd", login.pwd.as_str()).and(session::version_is("cred_version", v)),
-                ),
-            },
-        )
-        .push(
-            PasswordStep::Caller,
-            TxOp::Update {
-                key: keys::session(username, sid),
-                update: Update::new().set("cv", v + 1),
-                cond: Some(Cond::item_exists().and(session::version_is("cv", v))),
-            },
-        );
-    let (ops, names) = steps.split();
-    match app.main.transact(ops).await {
-        Ok(()) => {}
-        Err(e) if names.failed(&e, PasswordStep::Login) => {
-            return Err(ApiError::conflict("Password was changed concurrently"));
-        }
-        Err(e) if names.failed(&e, PasswordStep::Caller) => {
-            return Err(ApiError::unauthorized());
-        }
-        Err(e) => return Err(e.into()),
-    }
-    session::revoke_all(app, username, Some(sid)).await?;
-    audit::record(
-        app,
-        LogKind::Audit,
-        username,
-        Some(username),
-        "password_changed",
-        json!({}),
-    )
-    .await;
-    Ok(())
+/// The steps of a login that upgrades the stored hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RehashStep {
+    /// The new hash on `LOGIN`, if the account is as read.
+    Login,
+    /// The session put.
+    Session,
+}
+
+/// The steps of a deactivation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DeactivateStep {
+    /// `LOGIN`: deactivated, disabled, version bumped.
+    Login,
+    /// The reason.
+    Record,
 }
 
 /// The stored deactivation (the original `deactivate_reason`).
@@ -1113,58 +555,1057 @@ struct Deactivation {
     created_at: i64,
 }
 
-/// `POST /deactivate`: records the reason, marks the account deactivated and disabled and bumps
-/// the credential version (one transaction: every session is revoked by it), then forgets the
-/// push tokens and deletes the stale session items.
-pub async fn deactivate(app: &App, username: &str, reason: Option<&str>) -> Result<(), ApiError> {
-    let reason = reason.map(str::trim).unwrap_or_default();
-    if reason.chars().count() > 1000 {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "reason",
-            "must be at most 1000 characters",
-        )]));
+/// A successful login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedIn {
+    pub token: String,
+    pub agent: bool,
+}
+
+/// Computed once: verifying against it for unknown users keeps their timing like a wrong password.
+fn dummy_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| password::hash("dummy-password-for-timing").unwrap_or_default())
+}
+
+/// 403 when the account may not log in (disabled, deactivated, not verified yet).
+fn may_log_in(record: &LoginRecord) -> Result<(), LoginError> {
+    if record.disabled || record.status == AccountStatus::Deactivated {
+        return Err(LoginError::Disabled);
     }
-    let now = app.clock.now();
-    let key = keys::deactivation(username, now.timestamp_millis());
-    let record = Deactivation {
-        pk: key.pk,
-        sk: key.sk,
-        username: username.to_owned(),
-        reason: reason.to_owned(),
-        created_at: now.timestamp(),
-    };
-    let ops = vec![
+    if record.status == AccountStatus::Pending {
+        return Err(LoginError::NotConfirmed {
+            by_otp: record.mode.as_deref() == Some("OTP"),
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service.
+
+/// The limits the account routes apply (`RATE_LIMIT_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// Failed logins per account.
+    pub login_account: Limit,
+    /// Login attempts per address.
+    pub login_ip: Limit,
+    /// Signups per address.
+    pub signup_ip: Limit,
+    /// `/check/email` calls per address.
+    pub check_email_ip: Limit,
+    /// Reset requests per address…
+    pub reset_ip: Limit,
+    /// …and per mailbox.
+    pub reset_identifier: Limit,
+    /// Wrong old passwords per account.
+    pub password_change: Limit,
+}
+
+/// The settings of [`Accounts`], copied out of the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSettings {
+    /// `PUBLIC_BASE_URL`: where the verification link points.
+    pub public_base_url: String,
+    pub limits: AccountLimits,
+    /// `REFERRAL_QUALIFY_ON=verification`: verifying completes the user's pending referral.
+    pub referral_on_verification: bool,
+}
+
+/// Signup, verification, login, password reset and change, deactivation. Cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    table: TableRef,
+    clock: ClockRef,
+    queue: QueueRef,
+    hashing: Arc<HashGate>,
+    audit: Audit,
+    sessions: Sessions,
+    otps: Otps,
+    limiter: RateLimiter,
+    referrals: Referrals,
+    devices: Devices,
+    settings: Arc<AccountSettings>,
+}
+
+/// The ports and services [`Accounts`] is built from.
+pub struct AccountPorts {
+    pub table: TableRef,
+    pub clock: ClockRef,
+    pub queue: QueueRef,
+    pub hashing: Arc<HashGate>,
+    pub audit: Audit,
+    pub sessions: Sessions,
+    pub otps: Otps,
+    pub limiter: RateLimiter,
+    pub referrals: Referrals,
+    pub devices: Devices,
+}
+
+impl Accounts {
+    /// The accounts on `ports.table`, with `settings`.
+    pub fn new(ports: AccountPorts, settings: AccountSettings) -> Accounts {
+        Accounts {
+            table: ports.table,
+            clock: ports.clock,
+            queue: ports.queue,
+            hashing: ports.hashing,
+            audit: ports.audit,
+            sessions: ports.sessions,
+            otps: ports.otps,
+            limiter: ports.limiter,
+            referrals: ports.referrals,
+            devices: ports.devices,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Writes one audit entry about `user`'s own account.
+    async fn audit(&self, user: &str, event: &str, data: serde_json::Value) {
+        self.audit
+            .record(LogKind::Audit, user, Some(user), event, data)
+            .await;
+    }
+
+    /// The username a guard item points at.
+    async fn guard_owner(&self, key: &Key) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .table
+            .get(key)
+            .await?
+            .and_then(|i| get_s(&i, "username").map(str::to_owned)))
+    }
+
+    async fn login_record(&self, username: &str) -> Result<Option<LoginRecord>, StoreError> {
+        crate::store::get_record(self.table.as_ref(), &keys::login(username)).await
+    }
+
+    async fn info_record(&self, username: &str) -> Result<Option<UserInfo>, StoreError> {
+        crate::store::get_record(self.table.as_ref(), &keys::info(username)).await
+    }
+
+    /// `LOGIN` and `INFO` of a user, in one batch read.
+    async fn account(
+        &self,
+        username: &str,
+    ) -> Result<Option<(LoginRecord, Option<UserInfo>)>, StoreError> {
+        let [login, info] = get_array(
+            self.table.as_ref(),
+            &[keys::login(username), keys::info(username)],
+        )
+        .await?;
+        let Some(login) = login else {
+            return Ok(None);
+        };
+        let info = info.map(|i| from_item(&i)).transpose()?;
+        Ok(Some((from_item(&login)?, info)))
+    }
+
+    /// Puts a notification on the queue; a failure is logged, not returned (the account change
+    /// it belongs to is already committed, and the user can ask for a resend).
+    async fn enqueue(&self, n: Notification) {
+        if let Err(e) = self.queue.send(&n).await {
+            tracing::error!(error = %e, "could not enqueue notification");
+        }
+    }
+
+    /// Enqueues a notification whose sending is the whole answer (`/resend-otp`,
+    /// `/request-reset-pwd`): a refused message is an error, never a "sent" the user waits for
+    /// in vain.
+    async fn enqueue_required(&self, n: Notification) -> Result<(), QueueRefused> {
+        self.queue.send(&n).await.map_err(|e| {
+            tracing::error!(error = %e, "could not enqueue notification");
+            QueueRefused
+        })
+    }
+
+    fn link_mail(&self, to: &str, username: &str, token: &str) -> Notification {
+        let link = format!(
+            "{}/verify-sign-up?token={token}",
+            self.settings.public_base_url.trim_end_matches('/')
+        );
+        Notification::Email {
+            to: to.to_owned(),
+            subject: "Verify your UserState account".into(),
+            body: format!(
+                "Welcome to UserState! Open this link to verify the account {username}:\n{link}\n\nThe link is valid for 24 hours. If you did not sign up as {username}, ignore this mail: the account is not verified without it."
+            ),
+            html: Some(format!(
+                "<p>Welcome to UserState!</p><p><a href=\"{link}\">Verify the account {username}</a></p><p>The link is valid for 24 hours. If you did not sign up as {username}, ignore this mail: the account is not verified without it.</p>"
+            )),
+        }
+    }
+
+    /// A fresh verification secret for `username` (an SMS code to `phone`, else a link mailed to
+    /// `email`): its put, the held message carrying it and the reference to queue.
+    fn verification_secret(
+        &self,
+        username: &Username,
+        phone: Option<&str>,
+        email: &str,
+    ) -> Result<([TxOp; 2], Notification), StoreError> {
+        let now = self.clock.epoch();
+        let (op, message, held_until) = match phone {
+            Some(to) => {
+                let (op, code) = self.otps.new_otp_op(SIGNUP_OTP, username)?;
+                (op, otp_sms(to, &code), now + otp::OTP_TTL_SECS)
+            }
+            None => {
+                let (op, token) = self.otps.new_token_op(Purpose::VerifyLink, username)?;
+                let mail = self.link_mail(email, username, &token);
+                (op, mail, now + Purpose::VerifyLink.ttl_secs())
+            }
+        };
+        // Held in the table until it expires (see `crate::notify::held`); the queue carries
+        // only a reference.
+        let (hold_op, queued) = crate::notify::held::hold(&message, held_until)?;
+        Ok(([op, hold_op], queued))
+    }
+
+    /// The owner of the referral code a signup gave.
+    async fn referrer(&self, code: Option<&ReferralCode>) -> Result<Option<Referrer>, SignupError> {
+        let Some(code) = code else {
+            return Ok(None);
+        };
+        let owner = self
+            .guard_owner(&keys::refcode_guard(code.as_str()))
+            .await?
+            .ok_or(SignupError::InvalidReferralCode)?;
+        Ok(Some(Referrer {
+            code: code.as_str().to_owned(),
+            owner,
+        }))
+    }
+
+    /// The signup transaction for one attempt (a fresh referral code each time), the
+    /// registration token and the queue message to send once it committed.
+    fn signup_steps(
+        &self,
+        a: &NewAccount,
+        referrer: Option<&Referrer>,
+        pwd: &str,
+    ) -> Result<(Steps<SignupStep>, String, Notification), StoreError> {
+        use SignupStep::*;
+        let u = a.username.as_str();
+        let now = self.clock.epoch();
+        let mut referral_code = new_referral_code();
+        while referrer.is_some_and(|r| r.code == referral_code) {
+            referral_code = new_referral_code();
+        }
+        let (login, info, wallet) = new_account_records(a, pwd, &referral_code, referrer, now);
+        let (register_op, register_token) =
+            self.otps.new_token_op(Purpose::Register, &a.username)?;
+        let otp_phone = a.verification.otp_phone().map(|p| p.as_str());
+        let (secret_ops, queued) =
+            self.verification_secret(&a.username, otp_phone, a.email.as_str())?;
+        let email_guard = guard_op(keys::email_guard(&a.email.canonical()), u)?;
+        let mut steps = Steps::new();
+        steps
+            .extend(
+                Account,
+                [put_new(&login)?, put_new(&info)?, put_new(&wallet)?],
+            )
+            .extend(Email, identity::email_claim_ops(&a.email, email_guard))
+            .push(RefCode, guard_op(keys::refcode_guard(&referral_code), u)?)
+            .push(Secrets, register_op)
+            .extend(Secrets, secret_ops);
+        // The phone is claimed when the code sent to it is entered (activation), so a signup
+        // with someone else's number blocks nobody; a number a verified account holds is
+        // refused now.
+        if let Some(p) = a.verification.otp_phone() {
+            let check = TxOp::Check {
+                key: keys::phone_guard(p.as_str()),
+                cond: Cond::item_absent(),
+            };
+            steps.push(Phone, check);
+        }
+        let phones = a.verification.otp_phone().into_iter();
+        for p in phones.chain(a.verification.unverified_phone()) {
+            steps.push(Secrets, phone_seen_op(p.as_str(), u, now));
+        }
+        if let Some(r) = referrer {
+            // The code must still belong to the same referrer; the new user never owns it.
+            let check = TxOp::Check {
+                key: keys::refcode_guard(&r.code),
+                cond: Cond::eq("username", r.owner.as_str()),
+            };
+            let now_ms = self.clock.now().timestamp_millis();
+            let records = crate::referral::signup_ops(&a.username, &r.owner, &r.code, now_ms)?;
+            steps.push(Referrer, check).extend(Referral, records);
+        }
+        Ok((steps, register_token, queued))
+    }
+
+    /// Registers a pending account in one transaction and sends its verification (link or
+    /// OTP). Returns the registration token (Bearer of `/verify-sign-up` and `/resend-otp`).
+    pub async fn signup(&self, ip: &str, a: &NewAccount) -> Result<String, SignupError> {
+        let referrer = self.referrer(a.referral_code.as_ref()).await?;
+        let limits = &self.settings.limits;
+        self.limiter
+            .hit(&format!("signup:ip:{ip}"), limits.signup_ip)
+            .await?;
+        if let Some(p) = a.verification.otp_phone() {
+            self.otps.limit_send(p.as_str(), ip).await?;
+        }
+        let ticket = self.hashing.admit(&[&ip_client(ip)])?;
+        let pwd = password::hash_async(ticket, a.password.as_str().to_owned()).await?;
+        let mut reclaimed = false;
+        for attempt in 0..SIGNUP_ATTEMPTS {
+            let (steps, register_token, queued) = self.signup_steps(a, referrer.as_ref(), &pwd)?;
+            let (ops, names) = steps.split();
+            let e = match self.table.transact(ops).await {
+                Ok(()) => {
+                    self.enqueue(queued).await;
+                    let mode = a.verification.mode().as_str();
+                    self.audit(&a.username, "signup", json!({ "mode": mode, "ip": ip }))
+                        .await;
+                    return Ok(register_token);
+                }
+                Err(StoreError::Conflict) => {
+                    // A concurrent transaction touched the same items; the retry sees its
+                    // outcome.
+                    let pause = std::time::Duration::from_millis(20 * (attempt as u64 + 1));
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+                Err(e @ StoreError::TransactionCanceled { .. }) => e,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some((taken, owner)) = self.taken(&e, &names, a).await? {
+                // An abandoned signup (never verified, past its verification window) gives way
+                // once.
+                if !reclaimed
+                    && let Some(owner) = owner
+                    && self.reclaim_abandoned(&owner).await?
+                {
+                    reclaimed = true;
+                    continue;
+                }
+                return Err(SignupError::Taken(taken));
+            }
+            if names.failed(&e, SignupStep::Referrer) {
+                return Err(SignupError::InvalidReferralCode);
+            }
+            // Only the new referral code (or a token, astronomically unlikely) collided: try
+            // another.
+            tracing::debug!(attempt, "referral code collision; retrying signup");
+        }
+        Err(SignupError::Busy)
+    }
+
+    /// Which identifier a failed signup found taken, and who holds it.
+    async fn taken(
+        &self,
+        e: &StoreError,
+        names: &Names<SignupStep>,
+        a: &NewAccount,
+    ) -> Result<Option<(Taken, Option<String>)>, StoreError> {
+        if names.failed(e, SignupStep::Email) {
+            let owner = identity::email_owner(self.table.as_ref(), &a.email).await?;
+            return Ok(Some((Taken::Email, owner)));
+        }
+        if names.failed(e, SignupStep::Account) {
+            return Ok(Some((
+                Taken::Username,
+                Some(a.username.as_str().to_owned()),
+            )));
+        }
+        if let (true, Some(p)) = (
+            names.failed(e, SignupStep::Phone),
+            a.verification.otp_phone(),
+        ) {
+            let owner = self.guard_owner(&keys::phone_guard(p.as_str())).await?;
+            return Ok(Some((Taken::Phone, owner)));
+        }
+        Ok(None)
+    }
+
+    /// Removes an account that was never verified and whose verification window (the
+    /// registration token's lifetime) has passed, releasing its username, e-mail, phone and
+    /// referral code. One transaction, conditional on the account still being that pending
+    /// account; true when removed.
+    async fn reclaim_abandoned(&self, owner: &str) -> Result<bool, SignupError> {
+        let Some(login) = self.login_record(owner).await? else {
+            return Ok(false);
+        };
+        let stale_before = self.clock.epoch() - Purpose::Register.ttl_secs();
+        if login.status != AccountStatus::Pending || login.created_at > stale_before {
+            return Ok(false);
+        }
+        let pending = Cond::eq("status", "pending").and(Cond::eq("created_at", login.created_at));
+        let delete = |key: Key, cond: Option<Cond>| TxOp::Delete { key, cond };
+        let mut ops = vec![
+            delete(keys::login(owner), Some(pending)),
+            delete(keys::wallet(owner), None),
+            delete(keys::otp(SIGNUP_OTP, owner), None),
+        ];
+        let owner_name = Username::from_stored(owner);
+        ops.extend(self.referrals.removal_ops(&owner_name).await?);
+        if let Some(info) = self.info_record(owner).await? {
+            let mine = || Some(Cond::eq("username", owner));
+            ops.push(delete(keys::info(owner), None));
+            let email = Email::parse(&info.email).map_err(SignupError::StoredEmail)?;
+            for key in identity::email_guard_keys(&email) {
+                ops.push(delete(key, mine()));
+            }
+            ops.push(delete(keys::refcode_guard(&info.referral_code), mine()));
+            if let Some(p) = &info.phone_number {
+                // Pending accounts claim their phone only once verified (older ones did at
+                // signup).
+                let unclaimed = Cond::item_absent().or(Cond::eq("username", owner));
+                ops.push(delete(keys::phone_guard(p), Some(unclaimed)));
+            }
+        }
+        match self.table.transact(ops).await {
+            Ok(()) => {
+                self.audit(owner, "abandoned_signup_removed", json!({}))
+                    .await;
+                Ok(true)
+            }
+            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The account a registration token belongs to, if it is still pending.
+    async fn pending_account(
+        &self,
+        register_token: &str,
+    ) -> Result<(Username, LoginRecord), VerifyError> {
+        let rec = self
+            .otps
+            .lookup_token(Purpose::Register, register_token)
+            .await?;
+        let login = self
+            .login_record(&rec.username)
+            .await?
+            .ok_or(VerifyError::UnknownAccount)?;
+        if login.status != AccountStatus::Pending {
+            return Err(VerifyError::AlreadyVerified);
+        }
+        Ok((Username::from_stored(rec.username), login))
+    }
+
+    fn activate_op(&self, username: &str) -> TxOp {
         TxOp::Update {
             key: keys::login(username),
-            // The version bump revokes every session in this same write.
             update: Update::new()
-                .set("status", "deactivated")
-                .set("disabled", true)
-                .set("updated_at", now.timestamp())
-                .add("cred_version", 1),
-            cond: Some(Cond::item_exists()),
-        },
-        TxOp::Put {
-            item: to_item(&record)?,
-            cond: None,
-        },
-    ];
-    match app.main.transact(ops).await {
-        Ok(()) => {}
-        Err(e) if e.failed_at(0) => return Err(ApiError::unauthorized()),
-        Err(e) => return Err(e.into()),
+                .set("status", "active")
+                .set("updated_at", self.clock.epoch()),
+            cond: Some(Cond::eq("status", "pending")),
+        }
     }
-    // Before the sessions go: if this fails, the caller can still retry with its session.
-    crate::devices::remove_all(app, username).await?;
-    session::revoke_all(app, username, None).await?;
-    audit::record(
-        app,
-        LogKind::Audit,
-        username,
-        Some(username),
-        "deactivated",
-        json!({ "reason": reason }),
-    )
-    .await;
-    Ok(())
+
+    /// Runs an activation transaction; with `REFERRAL_QUALIFY_ON=verification` the user's
+    /// pending referral is completed (and the referrer credited) in the same transaction (its
+    /// operations go after `ops`, so the positions of `ops` keep their step names).
+    async fn activate(&self, ops: Vec<TxOp>, username: &Username) -> Result<(), StoreError> {
+        if self.settings.referral_on_verification {
+            self.referrals
+                .transact_with_completion(ops, username, "verification")
+                .await
+        } else {
+            self.table.transact(ops).await
+        }
+    }
+
+    /// `POST /verify-sign-up` in OTP mode: the registration token plus the SMS code activate
+    /// the account.
+    pub async fn verify_signup_otp(
+        &self,
+        register_token: &str,
+        code: &str,
+    ) -> Result<(), VerifyError> {
+        use OtpVerifyStep::*;
+        let (username, _) = self.pending_account(register_token).await?;
+        let phone = self
+            .info_record(&username)
+            .await?
+            .and_then(|i| i.phone_number)
+            .ok_or(VerifyError::PhoneRequired)?;
+        let consume_otp = self.otps.check_otp(SIGNUP_OTP, &username, code).await?;
+        let mut claim = keys::phone_guard(&phone).item();
+        claim.insert("username".into(), username.as_str().into());
+        let first_claim = Cond::item_absent().or(Cond::eq("username", username.as_str()));
+        let mut steps = Steps::new();
+        steps
+            .push(Activate, self.activate_op(&username))
+            .push(Code, consume_otp)
+            .push(
+                RegisterToken,
+                self.otps
+                    .consume_token_op(Purpose::Register, register_token),
+            )
+            // The number is proven now: claim it (an account that verified it first keeps it).
+            .push(
+                PhoneClaim,
+                TxOp::Put {
+                    item: claim,
+                    cond: Some(first_claim),
+                },
+            );
+        let (ops, names) = steps.split();
+        match self.activate(ops, &username).await {
+            Ok(()) => {}
+            Err(e) if names.failed(&e, Activate) => return Err(VerifyError::AlreadyVerified),
+            Err(e) if names.failed(&e, Code) => return Err(OtpError::Expired.into()),
+            Err(e) if names.failed(&e, RegisterToken) => {
+                return Err(OtpError::UnknownToken.into());
+            }
+            Err(e) if names.failed(&e, PhoneClaim) => return Err(VerifyError::PhoneTaken),
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(&username, "signup_verified", json!({ "mode": "OTP" }))
+            .await;
+        Ok(())
+    }
+
+    /// The e-mailed link (LINK mode): its single-use token activates the account.
+    pub async fn verify_signup_link(&self, link_token: &str) -> Result<(), VerifyError> {
+        use LinkVerifyStep::*;
+        let rec = self
+            .otps
+            .lookup_token(Purpose::VerifyLink, link_token)
+            .await?;
+        let username = Username::from_stored(rec.username);
+        let mut steps = Steps::new();
+        steps
+            .push(
+                Token,
+                self.otps.consume_token_op(Purpose::VerifyLink, link_token),
+            )
+            .push(Activate, self.activate_op(&username));
+        let (ops, names) = steps.split();
+        match self.activate(ops, &username).await {
+            Ok(()) => {}
+            Err(e) if names.failed(&e, Token) => return Err(OtpError::UnknownToken.into()),
+            Err(e) if names.failed(&e, Activate) => return Err(VerifyError::AlreadyVerified),
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(&username, "signup_verified", json!({ "mode": "LINK" }))
+            .await;
+        Ok(())
+    }
+
+    /// `POST /resend-otp`: a new OTP by SMS (OTP mode) or a new link by e-mail (LINK mode) for a
+    /// pending account, limited per phone/e-mail and per IP.
+    pub async fn resend_verification(
+        &self,
+        ip: &str,
+        register_token: &str,
+    ) -> Result<(), VerifyError> {
+        let (username, login) = self.pending_account(register_token).await?;
+        let info = self
+            .info_record(&username)
+            .await?
+            .ok_or(VerifyError::UnknownAccount)?;
+        let phone = if login.mode.as_deref() == Some("OTP") {
+            let phone = info.phone_number.ok_or(VerifyError::PhoneRequired)?;
+            self.otps.limit_send(&phone, ip).await?;
+            Some(phone)
+        } else {
+            self.otps.limit_send(&info.email, ip).await?;
+            None
+        };
+        let (ops, queued) = self.verification_secret(&username, phone.as_deref(), &info.email)?;
+        self.table.transact(ops.into()).await?;
+        Ok(self.enqueue_required(queued).await?)
+    }
+
+    /// `POST /auth`: by username or e-mail. Unknown user and wrong password are both "Invalid
+    /// Credential"; state (disabled, pending) is only revealed to the holder of the right
+    /// password.
+    ///
+    /// Guessing is bounded before any hashing: a slot of the per-account limit is taken
+    /// atomically first (given back on success, so only failures count), and the hash itself
+    /// must be admitted to the bounded hashing queue. The session is written in one transaction
+    /// with a check that the account's credential version and state are still those the
+    /// password was verified against.
+    pub async fn login(&self, ip: &str, id: &LoginId, pwd: &str) -> Result<LoggedIn, LoginError> {
+        let limits = &self.settings.limits;
+        self.limiter
+            .hit(&format!("login:ip:{ip}"), limits.login_ip)
+            .await?;
+        let (username, typed) = match id {
+            LoginId::OutOfRange => return Err(LoginError::InvalidCredential),
+            LoginId::Username(u) => (Some(u.as_str().to_owned()), u.as_str()),
+            LoginId::Email { email, typed } => {
+                let owner = identity::email_owner(self.table.as_ref(), email).await?;
+                (owner, typed.as_str())
+            }
+            LoginId::Unknown(typed) => (None, typed.as_str()),
+        };
+        // Keyed by the account (whether named by username or e-mail), else by what was typed.
+        let acct_bucket = format!("login:acct:{}", username.as_deref().unwrap_or(typed));
+        let slot = self
+            .limiter
+            .take(&acct_bucket, limits.login_account)
+            .await?;
+        let ticket = match self.hashing.admit(&[&ip_client(ip), &acct_bucket]) {
+            Ok(t) => t,
+            Err(refused) => {
+                // Not an attempt: nothing was verified.
+                slot.give_back(&self.limiter).await;
+                return Err(refused.into());
+            }
+        };
+        let read = match &username {
+            Some(u) => self.account(u).await?,
+            None => None,
+        };
+        let Some((record, info)) = read.filter(|_| pwd.chars().count() <= password::MAX_LEN) else {
+            // Same work as a wrong password.
+            let _ = password::verify_async(ticket, pwd.to_owned(), dummy_hash().to_owned()).await;
+            slot.keep();
+            return Err(LoginError::InvalidCredential);
+        };
+        let u = Username::from_stored(record.username.clone());
+        if !password::verify_async(ticket, pwd.to_owned(), record.pwd.clone()).await {
+            slot.keep();
+            self.audit(&u, "login_failed", json!({ "ip": ip })).await;
+            return Err(LoginError::InvalidCredential);
+        }
+        slot.give_back(&self.limiter).await;
+        let agent = info.map(|i| i.agent).unwrap_or(false);
+        let issued = self.open_verified(record, pwd, agent, ip).await?;
+        self.audit(&u, "login", json!({ "ip": ip, "sid": issued.sid }))
+            .await;
+        Ok(LoggedIn {
+            token: issued.token,
+            agent,
+        })
+    }
+
+    /// Opens the session of a login whose password matched `record`. When the account changed
+    /// between that read and the session write (a password change or reset, a deactivation, a
+    /// concurrent re-hash), it is read again: a new credential refuses the login, a new state
+    /// answers as it would have; a re-hash alone (same version) keeps the password valid.
+    async fn open_verified(
+        &self,
+        mut record: LoginRecord,
+        pwd: &str,
+        agent: bool,
+        ip: &str,
+    ) -> Result<Issued, LoginError> {
+        let u = Username::from_stored(record.username.clone());
+        for _ in 0..3 {
+            may_log_in(&record)?;
+            let opened = if password::needs_rehash(&record.pwd) {
+                self.login_with_rehash(&record, pwd, agent, ip).await?
+            } else {
+                self.open_session(&u, agent, record.cred_version).await?
+            };
+            if let Some(issued) = opened {
+                return Ok(issued);
+            }
+            let now = self
+                .login_record(&u)
+                .await?
+                .ok_or(LoginError::InvalidCredential)?;
+            if now.cred_version != record.cred_version && now.pwd != record.pwd {
+                return Err(LoginError::InvalidCredential);
+            }
+            record = now;
+        }
+        Err(LoginError::Busy)
+    }
+
+    /// Opens a session for credential version `cv`; `None` when the account changed since.
+    async fn open_session(
+        &self,
+        u: &Username,
+        agent: bool,
+        cv: i64,
+    ) -> Result<Option<Issued>, LoginError> {
+        match self.sessions.open(u, agent, cv).await {
+            Ok(issued) => Ok(Some(issued)),
+            Err(OpenError::AccountChanged) => Ok(None),
+            Err(OpenError::Session(e)) => Err(e.into()),
+        }
+    }
+
+    /// Replaces a legacy (bcrypt or weaker argon2) hash with argon2id in the same transaction
+    /// that opens the session (both conditional on the account as read). When the hashing queue
+    /// is full the session is opened without the upgrade (the next login does it).
+    async fn login_with_rehash(
+        &self,
+        record: &LoginRecord,
+        pwd: &str,
+        agent: bool,
+        ip: &str,
+    ) -> Result<Option<Issued>, LoginError> {
+        let u = Username::from_stored(record.username.clone());
+        let Ok(ticket) = self.hashing.admit(&[&ip_client(ip)]) else {
+            return self.open_session(&u, agent, record.cred_version).await;
+        };
+        let new_hash = password::hash_async(ticket, pwd.to_owned()).await?;
+        let (session_op, issued) = self
+            .sessions
+            .new_session_op(&u, agent, record.cred_version)?;
+        let as_read =
+            session::may_open(record.cred_version).and(Cond::eq("pwd", record.pwd.as_str()));
+        let rehash = TxOp::Update {
+            key: keys::login(&u),
+            update: Update::new()
+                .set("pwd", new_hash)
+                .set("updated_at", self.clock.epoch()),
+            cond: Some(as_read),
+        };
+        let mut steps = Steps::new();
+        steps
+            .push(RehashStep::Login, rehash)
+            .push(RehashStep::Session, session_op);
+        let (ops, names) = steps.split();
+        match self.table.transact(ops).await {
+            Ok(()) => {
+                self.audit(&u, "password_rehashed", json!({})).await;
+                Ok(Some(issued))
+            }
+            Err(e) if names.failed(&e, RehashStep::Login) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Counts one `/check/email` call from `ip` (before the address is even read, so malformed
+    /// input spends the budget too).
+    pub async fn count_email_check(&self, ip: &str) -> Result<(), RateLimitError> {
+        let limit = self.settings.limits.check_email_ip;
+        self.limiter
+            .hit(&format!("check-email:ip:{ip}"), limit)
+            .await
+    }
+
+    /// `POST /check/email`: whether an e-mail can still be registered (no alias of its mailbox
+    /// is). The caller counted the call first ([`Accounts::count_email_check`]).
+    pub async fn email_available(&self, email: &Email) -> Result<bool, StoreError> {
+        let owner = identity::email_owner(self.table.as_ref(), email).await?;
+        Ok(owner.is_none())
+    }
+
+    /// Counts one reset request from `ip` (before the address is even read, so malformed input
+    /// spends the budget too).
+    pub async fn count_reset_request(&self, ip: &str) -> Result<(), RateLimitError> {
+        let limit = self.settings.limits.reset_ip;
+        self.limiter.hit(&format!("reset:ip:{ip}"), limit).await
+    }
+
+    /// `POST /request-reset-pwd`: queues the request for the notifier, which looks the account
+    /// up, issues the single-use token and mails it ([`crate::auth::reset`]). The caller counted
+    /// the request first ([`Accounts::count_reset_request`]). This does the same work — two
+    /// rate-limit counters and one queue message without any secret — whether or not the
+    /// address is registered, so neither its answer nor its timing tells.
+    pub async fn request_reset(&self, email: &Email) -> Result<(), ResetError> {
+        let limit = self.settings.limits.reset_identifier;
+        self.limiter
+            .hit(&format!("reset:id:{}", email.canonical()), limit)
+            .await?;
+        let request = Notification::PasswordReset {
+            email: email.as_str().to_owned(),
+        };
+        Ok(self.enqueue_required(request).await?)
+    }
+
+    /// `POST /reset-pwd`: consumes the reset token, sets the password and bumps the credential
+    /// version (one transaction, conditional on the version the token was issued for), which
+    /// revokes every session; the stale session items are then deleted. The mailbox owner
+    /// proved who they are, so the account's failed-login counter is cleared too.
+    pub async fn reset_password(
+        &self,
+        ip: &str,
+        token: &str,
+        new_password: &NewPassword,
+    ) -> Result<(), ResetError> {
+        let rec = self.otps.lookup_token(Purpose::ResetPwd, token).await?;
+        let ticket = self.hashing.admit(&[&ip_client(ip)])?;
+        let hash = password::hash_async(ticket, new_password.as_str().to_owned()).await?;
+        let mut login_cond = Cond::item_exists();
+        if let Some(cv) = rec.cv {
+            login_cond = login_cond.and(session::version_is("cred_version", cv));
+        }
+        let username = Username::from_stored(rec.username);
+        let ops = vec![
+            self.otps.consume_token_op(Purpose::ResetPwd, token),
+            TxOp::Update {
+                key: keys::login(&username),
+                update: Update::new()
+                    .set("pwd", hash)
+                    .set("updated_at", self.clock.epoch())
+                    .add("cred_version", 1),
+                cond: Some(login_cond),
+            },
+        ];
+        match self.table.transact(ops).await {
+            Ok(()) => {}
+            // Either part refused means the same: the token is no longer good.
+            Err(e @ StoreError::TransactionCanceled { .. }) => {
+                tracing::debug!(error = %e, "reset token no longer valid");
+                return Err(ResetError::TokenSpent);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.sessions.revoke_all(&username, None).await?;
+        let limit = self.settings.limits.login_account;
+        self.limiter
+            .clear(&format!("login:acct:{username}"), limit)
+            .await?;
+        self.audit(&username, "password_reset", json!({})).await;
+        Ok(())
+    }
+
+    /// `POST /update-pwd`: checks the old password (attempts limited per account, counted before
+    /// the check), sets the new one and bumps the credential version, moving the caller's
+    /// session to the new version in the same transaction: every other session is revoked by
+    /// that, the caller's stays.
+    pub async fn update_password(
+        &self,
+        username: &Username,
+        sid: &str,
+        old: &str,
+        new: &NewPassword,
+    ) -> Result<(), PasswordChangeError> {
+        let bucket = format!("pwd:acct:{username}");
+        let login = self.check_old_password(username, &bucket, old).await?;
+        let ticket = self.hashing.admit(&[&bucket])?;
+        let hash = password::hash_async(ticket, new.as_str().to_owned()).await?;
+        let v = login.cred_version;
+        let unchanged =
+            Cond::eq("pwd", login.pwd.as_str()).and(session::version_is("cred_version", v));
+        let mut steps = Steps::new();
+        steps
+            .push(
+                PasswordStep::Login,
+                TxOp::Update {
+                    key: keys::login(username),
+                    update: Update::new()
+                        .set("pwd", hash)
+                        .set("updated_at", self.clock.epoch())
+                        .add("cred_version", 1),
+                    cond: Some(unchanged),
+                },
+            )
+            .push(
+                PasswordStep::Caller,
+                TxOp::Update {
+                    key: keys::session(username, sid),
+                    update: Update::new().set("cv", v + 1),
+                    cond: Some(Cond::item_exists().and(session::version_is("cv", v))),
+                },
+            );
+        let (ops, names) = steps.split();
+        match self.table.transact(ops).await {
+            Ok(()) => {}
+            Err(e) if names.failed(&e, PasswordStep::Login) => {
+                return Err(PasswordChangeError::ChangedConcurrently);
+            }
+            Err(e) if names.failed(&e, PasswordStep::Caller) => {
+                return Err(PasswordChangeError::SessionGone);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.sessions.revoke_all(username, Some(sid)).await?;
+        self.audit(username, "password_changed", json!({})).await;
+        Ok(())
+    }
+
+    /// The account's `LOGIN`, once `old` is proven its password: a slot of the per-account
+    /// limit in `bucket` is taken first and kept on failure.
+    async fn check_old_password(
+        &self,
+        username: &Username,
+        bucket: &str,
+        old: &str,
+    ) -> Result<LoginRecord, PasswordChangeError> {
+        let limit = self.settings.limits.password_change;
+        let slot = self.limiter.take(bucket, limit).await?;
+        let ticket = match self.hashing.admit(&[bucket]) {
+            Ok(t) => t,
+            Err(refused) => {
+                slot.give_back(&self.limiter).await;
+                return Err(refused.into());
+            }
+        };
+        let Some(login) = self.login_record(username).await? else {
+            slot.keep();
+            return Err(PasswordChangeError::NoAccount);
+        };
+        if old.chars().count() > password::MAX_LEN
+            || !password::verify_async(ticket, old.to_owned(), login.pwd.clone()).await
+        {
+            slot.keep();
+            self.audit(username, "password_change_failed", json!({}))
+                .await;
+            return Err(PasswordChangeError::InvalidCredential);
+        }
+        slot.give_back(&self.limiter).await;
+        Ok(login)
+    }
+
+    /// `GET /logoff`: ends one session.
+    pub async fn log_off(&self, username: &Username, sid: &str) -> Result<(), StoreError> {
+        self.sessions.revoke(username, sid).await?;
+        self.audit(username, "logoff", json!({ "sid": sid })).await;
+        Ok(())
+    }
+
+    /// `POST /deactivate`: records the reason, marks the account deactivated and disabled and
+    /// bumps the credential version (one transaction: every session is revoked by it), then
+    /// forgets the push tokens and deletes the stale session items.
+    pub async fn deactivate(
+        &self,
+        username: &Username,
+        reason: &DeactivationReason,
+    ) -> Result<(), DeactivateError> {
+        let now = self.clock.now();
+        let key = keys::deactivation(username, now.timestamp_millis());
+        let record = Deactivation {
+            pk: key.pk,
+            sk: key.sk,
+            username: username.as_str().to_owned(),
+            reason: reason.as_str().to_owned(),
+            created_at: now.timestamp(),
+        };
+        let mut steps = Steps::new();
+        steps
+            .push(
+                DeactivateStep::Login,
+                TxOp::Update {
+                    key: keys::login(username),
+                    // The version bump revokes every session in this same write.
+                    update: Update::new()
+                        .set("status", "deactivated")
+                        .set("disabled", true)
+                        .set("updated_at", now.timestamp())
+                        .add("cred_version", 1),
+                    cond: Some(Cond::item_exists()),
+                },
+            )
+            .push(
+                DeactivateStep::Record,
+                TxOp::Put {
+                    item: to_item(&record)?,
+                    cond: None,
+                },
+            );
+        let (ops, names) = steps.split();
+        match self.table.transact(ops).await {
+            Ok(()) => {}
+            Err(e) if names.failed(&e, DeactivateStep::Login) => {
+                return Err(DeactivateError::NoAccount);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // Before the sessions go: if this fails, the caller can still retry with its session.
+        self.devices.remove_all(username).await?;
+        self.sessions.revoke_all(username, None).await?;
+        let reason = reason.as_str();
+        self.audit(username, "deactivated", json!({ "reason": reason }))
+            .await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phone() -> Phone {
+        Phone::parse("08123456789").expect("phone")
+    }
+
+    #[test]
+    fn an_otp_signup_without_a_phone_cannot_be_built() {
+        assert_eq!(
+            Verification::new(SignupMode::Otp, None),
+            Err(InvalidInput::Message("PhoneRequired"))
+        );
+        let otp = Verification::new(SignupMode::Otp, Some(phone())).expect("otp");
+        assert_eq!(otp.otp_phone(), Some(&phone()));
+        assert_eq!(otp.unverified_phone(), None);
+        let link = Verification::new(SignupMode::Link, Some(phone())).expect("link");
+        assert_eq!(link.otp_phone(), None, "a link signup proves no number");
+        assert_eq!(link.unverified_phone(), Some(&phone()));
+        assert_eq!(SignupMode::parse(None), Ok(SignupMode::Link));
+        assert_eq!(SignupMode::parse(Some(" otp ")), Ok(SignupMode::Otp));
+        assert!(SignupMode::parse(Some("SMS")).is_err());
+    }
+
+    #[test]
+    fn login_ids_name_a_username_an_address_or_nothing_usable() {
+        assert_eq!(LoginId::parse("  "), LoginId::OutOfRange);
+        assert_eq!(LoginId::parse(&"a".repeat(255)), LoginId::OutOfRange);
+        assert_eq!(
+            LoginId::parse(" John_Doe "),
+            LoginId::Username(Username::parse("john_doe").expect("username"))
+        );
+        assert!(matches!(
+            LoginId::parse("John@Example.com"),
+            LoginId::Email { typed, .. } if typed == "john@example.com"
+        ));
+        assert_eq!(
+            LoginId::parse("not an id"),
+            LoginId::Unknown("not an id".into())
+        );
+        assert_eq!(LoginId::parse("x@y"), LoginId::Unknown("x@y".into()));
+    }
+
+    #[test]
+    fn referral_codes_are_upper_cased_and_implausible_ones_refused_without_a_lookup() {
+        assert_eq!(ReferralCode::parse(None), Ok(None));
+        assert_eq!(ReferralCode::parse(Some("  ")), Ok(None));
+        let code = ReferralCode::parse(Some(" ab12 ")).expect("plausible");
+        assert_eq!(code.map(|c| c.0), Some("AB12".to_owned()));
+        assert_eq!(
+            ReferralCode::parse(Some("AB-12")),
+            Err(InvalidInput::Message("Invalid Referral Code"))
+        );
+        assert!(ReferralCode::parse(Some(&"A".repeat(33))).is_err());
+    }
+
+    #[test]
+    fn names_and_deactivation_reasons_are_bounded() {
+        assert_eq!(FullName::parse(" Jo ").map(|n| n.0), Ok("Jo".to_owned()));
+        assert!(FullName::parse("   ").is_err());
+        assert!(FullName::parse("a\u{7}b").is_err());
+        assert!(FullName::parse(&"x".repeat(101)).is_err());
+        assert_eq!(
+            DeactivationReason::parse(None).map(|r| r.0),
+            Ok(String::new())
+        );
+        assert!(DeactivationReason::parse(Some(&"é".repeat(1000))).is_ok());
+        assert!(DeactivationReason::parse(Some(&"x".repeat(1001))).is_err());
+    }
+
+    #[test]
+    fn a_new_account_starts_pending_with_only_an_otp_number_as_its_phone() {
+        let account = |verification| NewAccount {
+            username: Username::parse("john_doe").expect("username"),
+            email: Email::parse("John@Example.com").expect("email"),
+            full_name: FullName::parse("John").expect("name"),
+            password: NewPassword::parse("password", "correct horse").expect("password"),
+            verification,
+            referral_code: None,
+        };
+        let referrer = Referrer {
+            code: "AB12".into(),
+            owner: "alice".into(),
+        };
+        let otp = account(Verification::Otp { phone: phone() });
+        let (login, info, wallet) =
+            new_account_records(&otp, "hash", "NEWCODE1", Some(&referrer), 7);
+        assert_eq!(login.status, AccountStatus::Pending);
+        assert_eq!(login.mode.as_deref(), Some("OTP"));
+        assert_eq!(info.phone_number.as_deref(), Some("628123456789"));
+        assert_eq!(info.unverified_phone, None);
+        assert_eq!(info.referred_by.as_deref(), Some("AB12"));
+        assert_eq!(info.email, "john@example.com");
+        assert_eq!((wallet.balance, wallet.points), (0, 0));
+        let link = account(Verification::Link {
+            phone: Some(phone()),
+        });
+        let (login, info, _) = new_account_records(&link, "hash", "NEWCODE1", None, 7);
+        assert_eq!(login.mode.as_deref(), Some("LINK"));
+        assert_eq!(info.phone_number, None);
+        assert_eq!(info.unverified_phone.as_deref(), Some("628123456789"));
+    }
 }

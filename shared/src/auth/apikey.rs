@@ -8,10 +8,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::app::App;
-use crate::error::ApiError;
+use crate::clock::ClockRef;
 use crate::store::{
-    Cond, Query, StoreError, Update, from_item, keys, query_all, schema::GSI1, to_item,
+    Cond, Query, StoreError, TableRef, Update, from_item, keys, query_all, schema::GSI1, to_item,
 };
 
 const SHA_PREFIX: &str = "sha256:";
@@ -48,6 +47,19 @@ fn sha256_hex(key: &str) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Why a key could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiKeyError {
+    /// The holder name breaks [`valid_holder`].
+    #[error("invalid holder name")]
+    InvalidHolder,
+    /// A key for the holder exists and was not to be replaced.
+    #[error("API key holder already exists")]
+    HolderExists,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Holders are short identifiers (no `:` — it separates holder from key in Basic auth).
 pub fn valid_holder(holder: &str) -> bool {
     (1..=64).contains(&holder.len())
@@ -56,98 +68,110 @@ pub fn valid_holder(holder: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// Creates (or, with `replace`, rotates) a key; returns the plaintext key, which is never stored.
-pub async fn create(
-    app: &App,
-    holder: &str,
-    description: &str,
-    replace: bool,
-) -> Result<String, ApiError> {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    register(app, holder, &key, description, replace).await?;
-    Ok(key)
+/// The API keys on the main table. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiKeys {
+    table: TableRef,
+    clock: ClockRef,
 }
 
-/// Stores a given key (local `serve --api-key holder:key`, imports).
-pub async fn register(
-    app: &App,
-    holder: &str,
-    key: &str,
-    description: &str,
-    replace: bool,
-) -> Result<(), ApiError> {
-    if !valid_holder(holder) {
-        return Err(ApiError::bad_request(
-            "holder must be 1-64 characters of A-Z a-z 0-9 - _ .",
-        ));
+impl ApiKeys {
+    /// The keys stored in `table`.
+    pub fn new(table: TableRef, clock: ClockRef) -> ApiKeys {
+        ApiKeys { table, clock }
     }
-    store_hash(
-        app,
-        holder,
-        &format!("{SHA_PREFIX}{}", sha256_hex(key)),
-        description,
-        replace,
-    )
-    .await
-}
 
-/// Stores a hash as is (bcrypt hashes from the original system's `api_key` table).
-pub async fn store_hash(
-    app: &App,
-    holder: &str,
-    hash: &str,
-    description: &str,
-    replace: bool,
-) -> Result<(), ApiError> {
-    let k = keys::api_key(holder);
-    let rec = ApiKeyRecord {
-        pk: k.pk,
-        sk: k.sk,
-        holder: holder.to_owned(),
-        hash: hash.to_owned(),
-        description: description.to_owned(),
-        created_at: app.clock.epoch(),
-        last_used_at: None,
-        gsi1pk: keys::API_KEYS_GSI_PK.into(),
-        gsi1sk: holder.to_owned(),
-    };
-    let cond = (!replace).then(Cond::item_absent);
-    match app.main.put(to_item(&rec)?, cond).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::ConditionFailed) => {
-            Err(ApiError::conflict("API key holder already exists"))
+    /// Creates (or, with `replace`, rotates) a key; returns the plaintext key, which is never
+    /// stored.
+    pub async fn create(
+        &self,
+        holder: &str,
+        description: &str,
+        replace: bool,
+    ) -> Result<String, ApiKeyError> {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        self.register(holder, &key, description, replace).await?;
+        Ok(key)
+    }
+
+    /// Stores a given key (local `serve --api-key holder:key`, imports).
+    pub async fn register(
+        &self,
+        holder: &str,
+        key: &str,
+        description: &str,
+        replace: bool,
+    ) -> Result<(), ApiKeyError> {
+        if !valid_holder(holder) {
+            return Err(ApiKeyError::InvalidHolder);
         }
-        Err(e) => Err(e.into()),
+        let hash = format!("{SHA_PREFIX}{}", sha256_hex(key));
+        self.store_hash(holder, &hash, description, replace).await
     }
-}
 
-/// Checks `holder:key`; upgrades a legacy bcrypt hash after a successful check.
-pub async fn verify(app: &App, holder: &str, key: &str) -> Result<bool, ApiError> {
-    if !valid_holder(holder) || key.is_empty() || key.len() > 256 {
-        return Ok(false);
+    /// Stores a hash as is (bcrypt hashes from the original system's `api_key` table).
+    pub async fn store_hash(
+        &self,
+        holder: &str,
+        hash: &str,
+        description: &str,
+        replace: bool,
+    ) -> Result<(), ApiKeyError> {
+        let k = keys::api_key(holder);
+        let rec = ApiKeyRecord {
+            pk: k.pk,
+            sk: k.sk,
+            holder: holder.to_owned(),
+            hash: hash.to_owned(),
+            description: description.to_owned(),
+            created_at: self.clock.epoch(),
+            last_used_at: None,
+            gsi1pk: keys::API_KEYS_GSI_PK.into(),
+            gsi1sk: holder.to_owned(),
+        };
+        let cond = (!replace).then(Cond::item_absent);
+        match self.table.put(to_item(&rec)?, cond).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed) => Err(ApiKeyError::HolderExists),
+            Err(e) => Err(e.into()),
+        }
     }
-    let Some(item) = app.main.get(&keys::api_key(holder)).await? else {
-        // Spend comparable time so unknown holders are not distinguishable by timing.
-        let _ = sha256_hex(key)
-            .as_bytes()
-            .ct_eq(sha256_hex(holder).as_bytes());
-        return Ok(false);
-    };
-    let rec: ApiKeyRecord = from_item(&item)?;
-    if let Some(hex) = rec.hash.strip_prefix(SHA_PREFIX) {
-        return Ok(bool::from(sha256_hex(key).as_bytes().ct_eq(hex.as_bytes())));
+
+    /// Checks `holder:key`; upgrades a legacy bcrypt hash after a successful check.
+    pub async fn verify(&self, holder: &str, key: &str) -> Result<bool, StoreError> {
+        if !valid_holder(holder) || key.is_empty() || key.len() > 256 {
+            return Ok(false);
+        }
+        let Some(item) = self.table.get(&keys::api_key(holder)).await? else {
+            // Spend comparable time so unknown holders are not distinguishable by timing.
+            let _ = sha256_hex(key)
+                .as_bytes()
+                .ct_eq(sha256_hex(holder).as_bytes());
+            return Ok(false);
+        };
+        let rec: ApiKeyRecord = from_item(&item)?;
+        if let Some(hex) = rec.hash.strip_prefix(SHA_PREFIX) {
+            return Ok(bool::from(sha256_hex(key).as_bytes().ct_eq(hex.as_bytes())));
+        }
+        let ok = bcrypt::verify(key, &rec.hash).unwrap_or(false);
+        if ok {
+            self.upgrade_legacy(holder, key, rec.hash).await;
+        }
+        Ok(ok)
     }
-    let ok = bcrypt::verify(key, &rec.hash).unwrap_or(false);
-    if ok {
+
+    /// Replaces a verified legacy hash with SHA-256 (best effort: the key stays valid either
+    /// way).
+    async fn upgrade_legacy(&self, holder: &str, key: &str, legacy: String) {
         let upgraded = format!("{SHA_PREFIX}{}", sha256_hex(key));
-        let res = app
-            .main
+        let res = self
+            .table
             .update(
                 &keys::api_key(holder),
                 Update::new().set("hash", upgraded),
-                Some(Cond::eq("hash", rec.hash)),
+                Some(Cond::eq("hash", legacy)),
             )
             .await;
         if let Err(e) = res
@@ -156,32 +180,29 @@ pub async fn verify(app: &App, holder: &str, key: &str) -> Result<bool, ApiError
             tracing::warn!(error = %e, "could not upgrade legacy api key hash");
         }
     }
-    Ok(ok)
-}
 
-/// Lists every key's metadata.
-pub async fn list(app: &App) -> Result<Vec<ApiKeyInfo>, ApiError> {
-    let items = query_all(app.main.as_ref(), Query::index(GSI1, keys::API_KEYS_GSI_PK)).await?;
-    items
-        .iter()
-        .map(|i| {
-            let r: ApiKeyRecord = from_item(i)?;
-            Ok(ApiKeyInfo {
-                legacy_hash: !r.hash.starts_with(SHA_PREFIX),
-                holder: r.holder,
-                description: r.description,
-                created_at: r.created_at,
-                last_used_at: r.last_used_at,
+    /// Lists every key's metadata.
+    pub async fn list(&self) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        let q = Query::index(GSI1, keys::API_KEYS_GSI_PK);
+        let items = query_all(self.table.as_ref(), q).await?;
+        items
+            .iter()
+            .map(|i| {
+                let r: ApiKeyRecord = from_item(i)?;
+                Ok(ApiKeyInfo {
+                    legacy_hash: !r.hash.starts_with(SHA_PREFIX),
+                    holder: r.holder,
+                    description: r.description,
+                    created_at: r.created_at,
+                    last_used_at: r.last_used_at,
+                })
             })
-        })
-        .collect()
-}
+            .collect()
+    }
 
-/// Revokes a key; false when there was none.
-pub async fn revoke(app: &App, holder: &str) -> Result<bool, ApiError> {
-    Ok(app
-        .main
-        .delete(&keys::api_key(holder), None)
-        .await?
-        .is_some())
+    /// Revokes a key; false when there was none.
+    pub async fn revoke(&self, holder: &str) -> Result<bool, StoreError> {
+        let gone = self.table.delete(&keys::api_key(holder), None).await?;
+        Ok(gone.is_some())
+    }
 }

@@ -1,8 +1,9 @@
 //! Authentication: JWT sessions, API keys, and (in `accounts`) signup, login and passwords.
+//! The extractors that guard handlers (`AuthUser`, `ApiKeyHolder`) live in
+//! [`crate::http::extract`].
 
 pub mod accounts;
 pub mod apikey;
-pub mod extract;
 pub mod identity;
 pub mod otp;
 pub mod password;
@@ -10,4 +11,7 @@ pub mod reset;
 pub mod session;
 pub mod token;
 
-pub use extract::{ApiKeyHolder, AuthUser};
+pub use accounts::Accounts;
+pub use apikey::ApiKeys;
+pub use otp::Otps;
+pub use session::Sessions;

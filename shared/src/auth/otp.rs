@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::app::App;
-use crate::error::ApiError;
-use crate::store::{Cond, StoreError, TxOp, Update, from_item, keys, to_item};
+use crate::clock::ClockRef;
+use crate::config::Secret;
+use crate::domain::account::Username;
+use crate::ratelimit::{Limit, RateLimitError, RateLimiter};
+use crate::store::{Cond, StoreError, TableRef, TxOp, Update, from_item, keys, to_item};
 
 /// How long an OTP is valid.
 pub const OTP_TTL_SECS: i64 = 600;
@@ -75,87 +77,33 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn otp_hash(app: &App, purpose: &str, identifier: &str, code: &str) -> String {
-    // HMAC keyed with the server secret: a leaked table does not reveal codes by brute force alone.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(app.config.jwt_secret.expose().as_bytes()) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(format!("{purpose}:{identifier}:{code}").as_bytes());
-    hex(&mac.finalize().into_bytes())
+/// Why a code or a token was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum OtpError {
+    /// No code is waiting, it expired, or its attempts are used up.
+    #[error("OTP expired")]
+    Expired,
+    /// The code does not match.
+    #[error("wrong OTP")]
+    Wrong,
+    /// The token is unknown, used or expired.
+    #[error("unknown or expired token")]
+    UnknownToken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// A put that stores a fresh OTP for `purpose`/`identifier` (replacing any earlier one), and the code.
-pub fn new_otp_op(app: &App, purpose: &str, identifier: &str) -> Result<(TxOp, String), ApiError> {
-    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
-    let now = app.clock.epoch();
-    let key = keys::otp(purpose, identifier);
-    let rec = OtpRecord {
-        pk: key.pk,
-        sk: key.sk,
-        hash: otp_hash(app, purpose, identifier, &code),
-        expires_at: now + OTP_TTL_SECS,
-        tries: 0,
-        ttl: now + OTP_TTL_SECS,
-    };
-    Ok((
-        TxOp::Put {
-            item: to_item(&rec)?,
-            cond: None,
-        },
-        code,
-    ))
-}
-
-/// Spends one attempt on the OTP and compares it. On a match returns the delete that consumes the
-/// code (to run in the same transaction as whatever the code unlocks; it fails if the code was
-/// replaced meanwhile). Attempts are counted before comparing, so no more than
-/// [`OTP_MAX_TRIES`] guesses — right or wrong — are ever compared.
-pub async fn check_otp(
-    app: &App,
-    purpose: &str,
-    identifier: &str,
-    code: &str,
-) -> Result<TxOp, ApiError> {
-    let expired = || ApiError::bad_request("OTP Expired");
-    let now = app.clock.epoch();
-    let key = keys::otp(purpose, identifier);
-    let cond = Cond::item_exists()
-        .and(Cond::lt("tries", OTP_MAX_TRIES))
-        .and(Cond::gt("expires_at", now));
-    let item = match app
-        .main
-        .update(&key, Update::new().add("tries", 1), Some(cond))
-        .await
-    {
-        Ok(item) => item,
-        Err(StoreError::ConditionFailed) => return Err(expired()),
-        Err(e) => return Err(e.into()),
-    };
-    let rec: OtpRecord = from_item(&item)?;
-    let given = otp_hash(app, purpose, identifier, code.trim());
-    if bool::from(given.as_bytes().ct_eq(rec.hash.as_bytes())) {
-        Ok(TxOp::Delete {
-            key,
-            cond: Some(Cond::eq("hash", rec.hash)),
-        })
-    } else {
-        Err(ApiError::bad_request("Invalid OTP"))
-    }
+/// How often codes and links may be sent (the original `otp_tracker`): per address and per
+/// destination (`RATE_LIMIT_OTP_IP`, `RATE_LIMIT_OTP_ID`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendLimits {
+    pub per_ip: Limit,
+    pub per_identifier: Limit,
 }
 
 /// The SHA-256 (hex) under which a token is stored.
 pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
-}
-
-/// A put that stores a new token of `purpose` for `username`, and the token itself.
-pub fn new_token_op(
-    app: &App,
-    purpose: Purpose,
-    username: &str,
-) -> Result<(TxOp, String), ApiError> {
-    Ok(token_op(app.clock.epoch(), purpose, username, None)?)
 }
 
 /// A put that stores a new token of `purpose` for `username` issued at `now` (bound to the
@@ -188,32 +136,152 @@ pub fn token_op(
     ))
 }
 
-/// The live token record, or 401.
-pub async fn lookup_token(
-    app: &App,
-    purpose: Purpose,
-    token: &str,
-) -> Result<TokenRecord, ApiError> {
-    if token.is_empty() || token.len() > 256 {
-        return Err(ApiError::unauthorized());
-    }
-    let key = keys::one_time_token(purpose.as_str(), &token_hash(token));
-    let item = app
-        .main
-        .get(&key)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    let rec: TokenRecord = from_item(&item)?;
-    if rec.expires_at <= app.clock.epoch() {
-        return Err(ApiError::unauthorized());
-    }
-    Ok(rec)
+/// One-time codes and tokens on the main table, codes keyed with the server secret, with their
+/// send limits. Cheap to clone.
+#[derive(Clone)]
+pub struct Otps {
+    table: TableRef,
+    clock: ClockRef,
+    /// HMAC key of stored codes (`SECRET_AUTH_CONFIG`).
+    secret: Secret,
+    limiter: RateLimiter,
+    limits: SendLimits,
 }
 
-/// The delete that consumes a token inside a transaction (fails if it is gone or expired).
-pub fn consume_token_op(app: &App, purpose: Purpose, token: &str) -> TxOp {
-    TxOp::Delete {
-        key: keys::one_time_token(purpose.as_str(), &token_hash(token)),
-        cond: Some(Cond::item_exists().and(Cond::gt("expires_at", app.clock.epoch()))),
+impl Otps {
+    /// Codes and tokens in `table`, code hashes keyed with `secret`, sends limited by `limits`.
+    pub fn new(
+        table: TableRef,
+        clock: ClockRef,
+        secret: Secret,
+        limiter: RateLimiter,
+        limits: SendLimits,
+    ) -> Otps {
+        Otps {
+            table,
+            clock,
+            secret,
+            limiter,
+            limits,
+        }
+    }
+
+    fn otp_hash(&self, purpose: &str, identifier: &str, code: &str) -> String {
+        // HMAC keyed with the server secret: a leaked table does not reveal codes by brute force
+        // alone.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.secret.expose().as_bytes()) else {
+            return String::new();
+        };
+        mac.update(format!("{purpose}:{identifier}:{code}").as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// Counts one send of a code or link to `identifier` (a phone number or e-mail address)
+    /// from `ip`, refused past either limit.
+    pub async fn limit_send(&self, identifier: &str, ip: &str) -> Result<(), RateLimitError> {
+        self.limiter
+            .hit(&format!("otp:ip:{ip}"), self.limits.per_ip)
+            .await?;
+        self.limiter
+            .hit(&format!("otp:id:{identifier}"), self.limits.per_identifier)
+            .await
+    }
+
+    /// A put that stores a fresh OTP for `purpose`/`username` (replacing any earlier one), and
+    /// the code.
+    pub fn new_otp_op(
+        &self,
+        purpose: &str,
+        username: &Username,
+    ) -> Result<(TxOp, String), StoreError> {
+        let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+        let now = self.clock.epoch();
+        let key = keys::otp(purpose, username);
+        let rec = OtpRecord {
+            pk: key.pk,
+            sk: key.sk,
+            hash: self.otp_hash(purpose, username, &code),
+            expires_at: now + OTP_TTL_SECS,
+            tries: 0,
+            ttl: now + OTP_TTL_SECS,
+        };
+        Ok((
+            TxOp::Put {
+                item: to_item(&rec)?,
+                cond: None,
+            },
+            code,
+        ))
+    }
+
+    /// Spends one attempt on the OTP and compares it. On a match returns the delete that
+    /// consumes the code (to run in the same transaction as whatever the code unlocks; it fails
+    /// if the code was replaced meanwhile). Attempts are counted before comparing, so no more
+    /// than [`OTP_MAX_TRIES`] guesses — right or wrong — are ever compared.
+    pub async fn check_otp(
+        &self,
+        purpose: &str,
+        username: &Username,
+        code: &str,
+    ) -> Result<TxOp, OtpError> {
+        let now = self.clock.epoch();
+        let key = keys::otp(purpose, username);
+        let cond = Cond::item_exists()
+            .and(Cond::lt("tries", OTP_MAX_TRIES))
+            .and(Cond::gt("expires_at", now));
+        let item = match self
+            .table
+            .update(&key, Update::new().add("tries", 1), Some(cond))
+            .await
+        {
+            Ok(item) => item,
+            Err(StoreError::ConditionFailed) => return Err(OtpError::Expired),
+            Err(e) => return Err(e.into()),
+        };
+        let rec: OtpRecord = from_item(&item)?;
+        let given = self.otp_hash(purpose, username, code.trim());
+        if bool::from(given.as_bytes().ct_eq(rec.hash.as_bytes())) {
+            Ok(TxOp::Delete {
+                key,
+                cond: Some(Cond::eq("hash", rec.hash)),
+            })
+        } else {
+            Err(OtpError::Wrong)
+        }
+    }
+
+    /// A put that stores a new token of `purpose` for `username`, and the token itself.
+    pub fn new_token_op(
+        &self,
+        purpose: Purpose,
+        username: &Username,
+    ) -> Result<(TxOp, String), StoreError> {
+        token_op(self.clock.epoch(), purpose, username, None)
+    }
+
+    /// The live token record.
+    pub async fn lookup_token(
+        &self,
+        purpose: Purpose,
+        token: &str,
+    ) -> Result<TokenRecord, OtpError> {
+        if token.is_empty() || token.len() > 256 {
+            return Err(OtpError::UnknownToken);
+        }
+        let key = keys::one_time_token(purpose.as_str(), &token_hash(token));
+        let item = self.table.get(&key).await?.ok_or(OtpError::UnknownToken)?;
+        let rec: TokenRecord = from_item(&item)?;
+        if rec.expires_at <= self.clock.epoch() {
+            return Err(OtpError::UnknownToken);
+        }
+        Ok(rec)
+    }
+
+    /// The delete that consumes a token inside a transaction (fails if it is gone or expired).
+    pub fn consume_token_op(&self, purpose: Purpose, token: &str) -> TxOp {
+        TxOp::Delete {
+            key: keys::one_time_token(purpose.as_str(), &token_hash(token)),
+            cond: Some(Cond::item_exists().and(Cond::gt("expires_at", self.clock.epoch()))),
+        }
     }
 }

@@ -7,7 +7,7 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::error::{ApiError, FieldError};
+use crate::domain::InvalidInput;
 
 /// Memory cost in KiB.
 pub const M_COST: u32 = 19_456;
@@ -29,35 +29,63 @@ fn argon2id() -> Result<Argon2<'static>, argon2::Error> {
 }
 
 /// Checks the length rule (8–128 characters); `field` names the offending input.
-pub fn validate(field: &str, password: &str) -> Result<(), ApiError> {
+pub fn validate(field: &str, password: &str) -> Result<(), InvalidInput> {
     let n = password.chars().count();
     if (MIN_LEN..=MAX_LEN).contains(&n) {
         Ok(())
     } else {
-        Err(ApiError::validation(vec![FieldError::new(
+        Err(InvalidInput::field(
             field,
             format!("must be {MIN_LEN}-{MAX_LEN} characters"),
-        )]))
+        ))
     }
 }
 
+/// A password a user chose, checked against the length rule (only these are ever hashed for
+/// storage).
+#[derive(Clone)]
+pub struct NewPassword(String);
+
+impl NewPassword {
+    /// Checks the length rule; `field` names the input in the error.
+    pub fn parse(field: &str, raw: &str) -> Result<NewPassword, InvalidInput> {
+        validate(field, raw)?;
+        Ok(NewPassword(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password never prints itself.
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword(***)")
+    }
+}
+
+/// Password work could not run (no salt, a hasher error, the hashing thread went away).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("password hashing failed")]
+pub struct HashFailed;
+
 /// A fresh 16-byte salt (the recommended length) from the thread-local CSPRNG.
-fn new_salt() -> Result<SaltString, ApiError> {
+fn new_salt() -> Result<SaltString, HashFailed> {
     let mut bytes = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    SaltString::encode_b64(&bytes).map_err(|_| ApiError::internal())
+    SaltString::encode_b64(&bytes).map_err(|_| HashFailed)
 }
 
 /// Hashes a password to an argon2id PHC string.
-pub fn hash(password: &str) -> Result<String, ApiError> {
+pub fn hash(password: &str) -> Result<String, HashFailed> {
     let salt = new_salt()?;
-    let hasher = argon2id().map_err(|_| ApiError::internal())?;
+    let hasher = argon2id().map_err(|_| HashFailed)?;
     hasher
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| {
             tracing::error!(error = %e, "password hashing failed");
-            ApiError::internal()
+            HashFailed
         })
 }
 
@@ -148,39 +176,23 @@ fn hashing_queue() -> Option<&'static std::sync::mpsc::Sender<Job>> {
 /// pool if none could be started. Ungated: request handlers go through [`HashGate::admit`] first.
 pub async fn on_hashing_pool<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<T, HashFailed> {
     let Some(queue) = hashing_queue() else {
         return tokio::task::spawn_blocking(work)
             .await
-            .map_err(|_| ApiError::internal());
+            .map_err(|_| HashFailed);
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
         let _ = tx.send(work());
     });
-    queue.send(job).map_err(|_| ApiError::internal())?;
-    rx.await.map_err(|_| ApiError::internal())
+    queue.send(job).map_err(|_| HashFailed)?;
+    rx.await.map_err(|_| HashFailed)
 }
 
-/// Bounds on password work waiting for a hashing thread (`HASH_QUEUE_MAX`,
-/// `HASH_INFLIGHT_PER_CLIENT`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HashLimits {
-    /// Most hashes queued or running in this process; past it, requests are refused (503).
-    pub queue_max: usize,
-    /// Most hashes one client (an address, an account) may have queued or running; past it, its
-    /// requests are refused (429), so one flooding client cannot delay everyone else.
-    pub per_client: usize,
-}
-
-impl Default for HashLimits {
-    fn default() -> Self {
-        HashLimits {
-            queue_max: 8 * hashing_slots(),
-            per_client: 4,
-        }
-    }
-}
+/// The bounds [`HashGate`] enforces (a plain value, defined with the other limits so the
+/// configuration does not depend on this module).
+pub use crate::ratelimit::HashLimits;
 
 /// Why password work was refused before it was queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -191,15 +203,6 @@ pub enum HashRefused {
     /// This client already has its share of hashes queued or running.
     #[error("too many password operations in flight for this client")]
     ClientBusy,
-}
-
-impl From<HashRefused> for ApiError {
-    fn from(e: HashRefused) -> Self {
-        match e {
-            HashRefused::Busy => ApiError::unavailable(),
-            HashRefused::ClientBusy => ApiError::too_many_requests(1),
-        }
-    }
 }
 
 /// Queued or running password work, in all and per client.
@@ -281,7 +284,7 @@ impl HashGate {
 async fn run_admitted<T: Send + 'static>(
     ticket: Ticket,
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<T, HashFailed> {
     on_hashing_pool(move || {
         let out = work();
         drop(ticket);
@@ -305,7 +308,7 @@ fn pin_mmap_threshold() {
 }
 
 /// [`hash`] on the hashing threads, for admitted work.
-pub async fn hash_async(ticket: Ticket, password: String) -> Result<String, ApiError> {
+pub async fn hash_async(ticket: Ticket, password: String) -> Result<String, HashFailed> {
     run_admitted(ticket, move || hash(&password)).await?
 }
 

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, FieldError};
+use super::{FieldError, InvalidInput};
 
-fn invalid(field: &str, msg: &str) -> ApiError {
-    ApiError::validation(vec![FieldError::new(field, msg)])
+fn invalid(field: &str, msg: &str) -> InvalidInput {
+    InvalidInput::Fields(vec![FieldError::new(field, msg)])
 }
 
 /// A username: 3–32 characters of `a-z 0-9 _ . -`, stored lower-case.
@@ -14,7 +14,7 @@ fn invalid(field: &str, msg: &str) -> ApiError {
 pub struct Username(String);
 
 impl Username {
-    pub fn parse(raw: &str) -> Result<Username, ApiError> {
+    pub fn parse(raw: &str) -> Result<Username, InvalidInput> {
         let s = raw.trim().to_lowercase();
         let ok = (3..=32).contains(&s.len())
             && s.chars().all(|c| {
@@ -29,8 +29,27 @@ impl Username {
             ))
         }
     }
+    /// A username read back from our own records or a token we signed (imported accounts may
+    /// predate today's format, so it is not re-checked).
+    pub fn from_stored(name: impl Into<String>) -> Username {
+        Username(name.into())
+    }
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A username reads as the string it is (store keys, log fields).
+impl std::ops::Deref for Username {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Username {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -42,7 +61,7 @@ impl Username {
 pub struct Email(String);
 
 impl Email {
-    pub fn parse(raw: &str) -> Result<Email, ApiError> {
+    pub fn parse(raw: &str) -> Result<Email, InvalidInput> {
         let nfkc = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc();
         let folded = nfkc.normalize(raw.trim()).to_lowercase();
         let s = nfkc.normalize(folded.trim()).into_owned();
@@ -102,7 +121,7 @@ pub struct Phone(String);
 
 impl Phone {
     /// Errors carry the original messages: `PhoneFormatErr`.
-    pub fn parse(raw: &str) -> Result<Phone, ApiError> {
+    pub fn parse(raw: &str) -> Result<Phone, InvalidInput> {
         let s: String = raw
             .trim()
             .chars()
@@ -119,7 +138,7 @@ impl Phone {
         if ok {
             Ok(Phone(s))
         } else {
-            Err(ApiError::bad_request("PhoneFormatErr"))
+            Err(InvalidInput::Message("PhoneFormatErr"))
         }
     }
     pub fn as_str(&self) -> &str {

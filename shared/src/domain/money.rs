@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, FieldError};
+use super::{FieldError, InvalidInput};
 
 /// An amount of rupiah (IDR has no minor unit in practice).
 #[derive(
@@ -35,9 +35,9 @@ impl Money {
     }
 
     /// A client-supplied amount: positive and at most [`MAX_AMOUNT`].
-    pub fn positive(field: &str, n: i64) -> Result<Money, ApiError> {
+    pub fn positive(field: &str, n: i64) -> Result<Money, InvalidInput> {
         if n <= 0 || n > MAX_AMOUNT {
-            return Err(ApiError::validation(vec![FieldError::new(
+            return Err(InvalidInput::Fields(vec![FieldError::new(
                 field,
                 format!("must be a whole number of rupiah between 1 and {MAX_AMOUNT}"),
             )]));
@@ -91,9 +91,9 @@ impl Points {
     }
 
     /// A client-supplied positive number of points.
-    pub fn positive(field: &str, n: i64) -> Result<Points, ApiError> {
+    pub fn positive(field: &str, n: i64) -> Result<Points, InvalidInput> {
         if n <= 0 || n > MAX_AMOUNT {
-            return Err(ApiError::validation(vec![FieldError::new(
+            return Err(InvalidInput::Fields(vec![FieldError::new(
                 field,
                 "must be a positive whole number",
             )]));

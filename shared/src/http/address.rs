@@ -4,15 +4,16 @@ use axum::Router;
 use axum::extract::State;
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::address::{self, Address, AddressInput};
+use crate::address::{Address, AddressInput, Addresses};
 use crate::app::App;
-use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, Envelope, FieldError};
+use crate::http::extract::AuthUser;
+use crate::http::reply::Done;
 use crate::http::{Json, Path};
 
 #[utoipa::path(
@@ -24,8 +25,8 @@ use crate::http::{Json, Path};
         (status = 200, description = "The caller's addresses", body = Vec<Address>),
     )
 )]
-async fn list(user: AuthUser, State(app): State<App>) -> ApiResult<Json<Vec<Address>>> {
-    Ok(Json(address::list(&app, &user.username).await?))
+async fn list(user: AuthUser, State(addresses): State<Addresses>) -> ApiResult<Json<Vec<Address>>> {
+    Ok(Json(addresses.list(&user.username).await?))
 }
 
 #[utoipa::path(
@@ -41,13 +42,13 @@ async fn list(user: AuthUser, State(app): State<App>) -> ApiResult<Json<Vec<Addr
 )]
 async fn create(
     user: AuthUser,
-    State(app): State<App>,
+    State(addresses): State<Addresses>,
     Json(input): Json<AddressInput>,
 ) -> ApiResult<(StatusCode, Json<Address>)> {
     let valid = input.validate()?;
     Ok((
         StatusCode::CREATED,
-        Json(address::create(&app, &user.username, &valid).await?),
+        Json(addresses.create(&user.username, &valid).await?),
     ))
 }
 
@@ -65,14 +66,12 @@ async fn create(
 )]
 async fn update(
     user: AuthUser,
-    State(app): State<App>,
+    State(addresses): State<Addresses>,
     Path(id): Path<i64>,
     Json(input): Json<AddressInput>,
 ) -> ApiResult<Json<Address>> {
     let valid = input.validate()?;
-    Ok(Json(
-        address::update(&app, &user.username, id, &valid).await?,
-    ))
+    Ok(Json(addresses.update(&user.username, id, &valid).await?))
 }
 
 #[utoipa::path(
@@ -82,19 +81,17 @@ async fn update(
     params(("id" = i64, Path, description = "Record id")),
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Address deleted: `{status, message}`", body = Object),
+        (status = 200, description = "Address deleted", body = Done),
         (status = 404, description = "Address Not Found", body = Envelope),
     )
 )]
 async fn delete(
     user: AuthUser,
-    State(app): State<App>,
+    State(addresses): State<Addresses>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
-    address::delete(&app, &user.username, id).await?;
-    Ok(Json(
-        json!({ "status": true, "message": "Address deleted" }),
-    ))
+) -> ApiResult<Json<Done>> {
+    addresses.delete(&user.username, id).await?;
+    Ok(Done::new("Address deleted"))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -129,11 +126,11 @@ fn parse_id(v: Option<Value>) -> Result<i64, ApiError> {
 )]
 async fn set_default(
     user: AuthUser,
-    State(app): State<App>,
+    State(addresses): State<Addresses>,
     Json(req): Json<SetDefault>,
 ) -> ApiResult<Json<Address>> {
     let id = parse_id(req.id)?;
-    Ok(Json(address::set_default(&app, &user.username, id).await?))
+    Ok(Json(addresses.set_default(&user.username, id).await?))
 }
 
 /// The address route group, with its documentation.

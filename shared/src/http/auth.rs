@@ -1,6 +1,6 @@
 //! The `auth` route group: signup and verification, login, password reset and change, session
-//! extend/verify/logoff, deactivation. Handlers only translate HTTP; rules live in
-//! `crate::auth::accounts`.
+//! extend/verify/logoff, deactivation. Handlers only translate HTTP: request bodies become
+//! domain values here, rules live in [`crate::auth::accounts`].
 
 use axum::Router;
 use axum::extract::State;
@@ -12,20 +12,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::App;
-use crate::auth::accounts::{self, LoginOk, SignupInput};
-use crate::auth::{AuthUser, session};
+use crate::auth::accounts::{
+    DeactivationReason, FullName, LoggedIn, LoginId, NewAccount, ReferralCode, SignupMode,
+    Verification,
+};
+use crate::auth::password::NewPassword;
+use crate::auth::{Accounts, Sessions};
+use crate::domain::{Email, InvalidInput, Phone, Username};
 use crate::error::{ApiError, Envelope, FieldError};
+use crate::http::extract::{AuthUser, bearer};
 use crate::http::{ClientIp, Json, Query};
-
-/// The bearer token of a request, if any.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-        .filter(|t| !t.is_empty())
-}
 
 /// A plain success answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -65,6 +61,84 @@ pub struct TokenInfo {
     pub agent: bool,
 }
 
+/// A successful login.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct LoginOk {
+    pub token: String,
+    pub agent: bool,
+}
+
+impl From<LoggedIn> for LoginOk {
+    fn from(l: LoggedIn) -> Self {
+        LoginOk {
+            token: l.token,
+            agent: l.agent,
+        }
+    }
+}
+
+/// `POST /signup` input.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct SignupInput {
+    /// 3-32 characters of a-z, 0-9, `_ . -` (stored lower-cased).
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,32}$", example = "john_doe")]
+    pub username: String,
+    #[schema(min_length = 8, max_length = 128)]
+    pub password: String,
+    /// Unique, case-insensitively.
+    #[schema(format = Email, max_length = 254, example = "john@example.com")]
+    pub email: String,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        example = "John Doe"
+    )]
+    pub full_name: String,
+    /// Indonesian mobile number (`628…`, `08…` or `+628…`); required for `OTP` mode.
+    #[serde(default)]
+    #[schema(pattern = "^(628[0-9]{7,12})?$", example = "628123456789")]
+    pub phone_number: Option<String>,
+    /// Another user's referral code.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9]{0,32}$")]
+    pub referral_code: Option<String>,
+    /// `LINK` (e-mail link, the default) or `OTP` (SMS code; needs `phone_number`).
+    #[serde(default)]
+    #[schema(pattern = "^(LINK|OTP)$", example = "LINK")]
+    pub mode: Option<String>,
+}
+
+/// Checked in the order the original API reported problems (first one wins).
+impl TryFrom<SignupInput> for NewAccount {
+    type Error = InvalidInput;
+
+    fn try_from(b: SignupInput) -> Result<NewAccount, InvalidInput> {
+        let mode = SignupMode::parse(b.mode.as_deref())?;
+        let username = Username::parse(&b.username)?;
+        let email = Email::parse(&b.email)?;
+        let full_name = FullName::parse(&b.full_name)?;
+        let password = NewPassword::parse("password", &b.password)?;
+        let phone = b
+            .phone_number
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(Phone::parse)
+            .transpose()?;
+        let verification = Verification::new(mode, phone)?;
+        let referral_code = ReferralCode::parse(b.referral_code.as_deref())?;
+        Ok(NewAccount {
+            username,
+            email,
+            full_name,
+            password,
+            verification,
+            referral_code,
+        })
+    }
+}
+
 /// `POST /auth` body.
 #[derive(Deserialize, ToSchema)]
 pub struct LoginReq {
@@ -89,13 +163,13 @@ pub struct LoginReq {
     )
 )]
 async fn login(
-    State(app): State<App>,
+    State(accounts): State<Accounts>,
     ip: ClientIp,
     Json(req): Json<LoginReq>,
 ) -> Result<Json<LoginOk>, ApiError> {
-    Ok(Json(
-        accounts::login(&app, &ip.bucket(), &req.username, &req.password).await?,
-    ))
+    let id = LoginId::parse(&req.username);
+    let done = accounts.login(&ip.bucket(), &id, &req.password).await?;
+    Ok(Json(done.into()))
 }
 
 /// Register an account; verification by e-mail link (`LINK`) or SMS code (`OTP`).
@@ -111,12 +185,13 @@ async fn login(
     )
 )]
 async fn signup(
-    State(app): State<App>,
+    State(accounts): State<Accounts>,
     ip: ClientIp,
     Json(req): Json<SignupInput>,
-) -> Result<Response, ApiError> {
-    let token = accounts::signup(&app, &ip.bucket(), req).await?;
-    Ok((StatusCode::CREATED, Json(TokenOk { token })).into_response())
+) -> Result<(StatusCode, Json<TokenOk>), ApiError> {
+    let account = NewAccount::try_from(req)?;
+    let token = accounts.signup(&ip.bucket(), &account).await?;
+    Ok((StatusCode::CREATED, Json(TokenOk { token })))
 }
 
 /// `{email}` body.
@@ -138,11 +213,13 @@ pub struct EmailReq {
     )
 )]
 async fn check_email(
-    State(app): State<App>,
+    State(accounts): State<Accounts>,
     ip: ClientIp,
     Json(req): Json<EmailReq>,
 ) -> Result<Json<EmailAvailability>, ApiError> {
-    let available = accounts::email_available(&app, &ip.bucket(), &req.email).await?;
+    accounts.count_email_check(&ip.bucket()).await?;
+    let email = Email::parse(&req.email)?;
+    let available = accounts.email_available(&email).await?;
     let message = if available {
         "Email is available"
     } else {
@@ -195,16 +272,16 @@ pub struct VerifySignupReq {
     )
 )]
 async fn verify_signup(
-    State(app): State<App>,
+    State(accounts): State<Accounts>,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
     Json(req): Json<VerifySignupReq>,
 ) -> Result<Json<StatusMessage>, ApiError> {
     if let Some(code) = req.otp.as_deref() {
         let register = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
-        accounts::verify_signup_otp(&app, register, code).await?;
+        accounts.verify_signup_otp(register, code).await?;
     } else if let Some(link) = q.token.as_deref().or(req.token.as_deref()) {
-        accounts::verify_signup_link(&app, link).await?;
+        accounts.verify_signup_link(link).await?;
     } else {
         return Err(ApiError::validation(vec![FieldError::new(
             "otp",
@@ -229,13 +306,15 @@ async fn verify_signup(
         (status = 401, description = "Missing, unknown, used or expired token", body = Envelope),
     )
 )]
+// Answers either JSON or an HTML page (content negotiation), hence a plain `Response`; both are
+// documented in the path's `content(..)`.
 async fn verify_signup_link(
-    State(app): State<App>,
+    State(accounts): State<Accounts>,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
 ) -> Result<Response, ApiError> {
     let token = q.token.as_deref().ok_or_else(ApiError::unauthorized)?;
-    accounts::verify_signup_link(&app, token).await?;
+    accounts.verify_signup_link(token).await?;
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -262,12 +341,12 @@ async fn verify_signup_link(
     )
 )]
 async fn resend_otp(
-    State(app): State<App>,
+    State(accounts): State<Accounts>,
     ip: ClientIp,
     headers: HeaderMap,
 ) -> Result<Json<StatusMessage>, ApiError> {
     let register = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
-    accounts::resend_verification(&app, &ip.bucket(), register).await?;
+    accounts.resend_verification(&ip.bucket(), register).await?;
     Ok(ok("Verification sent"))
 }
 
@@ -283,11 +362,13 @@ async fn resend_otp(
     )
 )]
 async fn request_reset(
-    State(app): State<App>,
+    State(accounts): State<Accounts>,
     ip: ClientIp,
     Json(req): Json<EmailReq>,
 ) -> Result<Json<StatusMessage>, ApiError> {
-    accounts::request_reset(&app, &ip.bucket(), &req.email).await?;
+    accounts.count_reset_request(&ip.bucket()).await?;
+    let email = Email::parse(&req.email)?;
+    accounts.request_reset(&email).await?;
     Ok(ok(
         "If the e-mail is registered, a password reset link has been sent",
     ))
@@ -319,7 +400,7 @@ pub struct ResetReq {
     )
 )]
 async fn reset_pwd(
-    State(app): State<App>,
+    State(accounts): State<Accounts>,
     ip: ClientIp,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
@@ -330,7 +411,8 @@ async fn reset_pwd(
         .or(req.token)
         .or(q.token)
         .ok_or_else(ApiError::unauthorized)?;
-    accounts::reset_password(&app, &ip.bucket(), &token, &req.password).await?;
+    let new = NewPassword::parse("password", &req.password)?;
+    accounts.reset_password(&ip.bucket(), &token, &new).await?;
     Ok(ok("Password has been reset"))
 }
 
@@ -358,18 +440,14 @@ pub struct UpdatePwdReq {
     )
 )]
 async fn update_pwd(
-    State(app): State<App>,
+    State(accounts): State<Accounts>,
     user: AuthUser,
     Json(req): Json<UpdatePwdReq>,
 ) -> Result<Json<StatusMessage>, ApiError> {
-    accounts::update_password(
-        &app,
-        &user.username,
-        &user.sid,
-        &req.old_password,
-        &req.new_password,
-    )
-    .await?;
+    let new = NewPassword::parse("new_password", &req.new_password)?;
+    accounts
+        .update_password(&user.username, &user.sid, &req.old_password, &new)
+        .await?;
     Ok(ok("Password updated"))
 }
 
@@ -381,8 +459,11 @@ async fn update_pwd(
     security(("bearerAuth" = [])),
     responses((status = 200, description = "New token", body = TokenOk))
 )]
-async fn extend(State(app): State<App>, user: AuthUser) -> Result<Json<TokenOk>, ApiError> {
-    let issued = session::extend(&app, &user.claims).await?;
+async fn extend(
+    State(sessions): State<Sessions>,
+    user: AuthUser,
+) -> Result<Json<TokenOk>, ApiError> {
+    let issued = sessions.extend(&user.claims).await?;
     Ok(Json(TokenOk {
         token: issued.token,
     }))
@@ -400,7 +481,7 @@ async fn verify(user: AuthUser) -> Json<TokenInfo> {
     Json(TokenInfo {
         status: true,
         message: "Token is valid".into(),
-        user: user.username,
+        user: user.username.as_str().to_owned(),
         agent: user.agent,
     })
 }
@@ -413,17 +494,11 @@ async fn verify(user: AuthUser) -> Json<TokenInfo> {
     security(("bearerAuth" = [])),
     responses((status = 200, description = "Logged off", body = StatusMessage))
 )]
-async fn logoff(State(app): State<App>, user: AuthUser) -> Result<Json<StatusMessage>, ApiError> {
-    session::revoke(&app, &user.username, &user.sid).await?;
-    crate::audit::record(
-        &app,
-        crate::audit::LogKind::Audit,
-        &user.username,
-        Some(&user.username),
-        "logoff",
-        serde_json::json!({ "sid": user.sid }),
-    )
-    .await;
+async fn logoff(
+    State(accounts): State<Accounts>,
+    user: AuthUser,
+) -> Result<Json<StatusMessage>, ApiError> {
+    accounts.log_off(&user.username, &user.sid).await?;
     Ok(ok("Logged off"))
 }
 
@@ -445,11 +520,12 @@ pub struct DeactivateReq {
     responses((status = 200, description = "Account deactivated", body = StatusMessage))
 )]
 async fn deactivate(
-    State(app): State<App>,
+    State(accounts): State<Accounts>,
     user: AuthUser,
     Json(req): Json<DeactivateReq>,
 ) -> Result<Json<StatusMessage>, ApiError> {
-    accounts::deactivate(&app, &user.username, req.reason.as_deref()).await?;
+    let reason = DeactivationReason::parse(req.reason.as_deref())?;
+    accounts.deactivate(&user.username, &reason).await?;
     Ok(ok("Account deactivated"))
 }
 

@@ -15,13 +15,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::App;
-use crate::auth::session;
 use crate::config::Backend;
-use crate::domain::account::{AccountStatus, LoginRecord, UserInfo, Username, WalletRecord};
+use crate::devtools::DevUsers;
+use crate::domain::account::Username;
 use crate::error::{ApiError, Envelope};
 use crate::http::{Json, Query};
 use crate::notify::local::{self, OutboxEntry};
-use crate::store::{Cond, StoreError, TxOp, keys, to_item};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -118,100 +117,12 @@ async fn create_user(
         return Err(ApiError::not_found("Not Found"));
     }
     let username = Username::parse(&req.username)?;
-    create_active_user(&app, username.as_str()).await?;
-    let issued = session::issue(&app, username.as_str(), false).await?;
+    DevUsers::new(app.main.clone(), app.clock.clone())
+        .create_active_user(&username)
+        .await?;
+    let issued = app.sessions().issue(&username, false).await?;
     Ok(Json(NewUserToken {
         username: username.as_str().to_owned(),
         token: issued.token,
     }))
-}
-
-#[derive(Serialize)]
-struct Guard {
-    pk: String,
-    sk: String,
-    username: String,
-}
-
-/// Writes LOGIN (active, no usable password), INFO, the e-mail and referral-code guards and an
-/// empty WALLET for a user, in one transaction. A dev tool: the user cannot log in with a password.
-pub async fn create_active_user(app: &App, username: &str) -> Result<(), ApiError> {
-    let now = app.clock.epoch();
-    let l = keys::login(username);
-    let login = LoginRecord {
-        pk: l.pk,
-        sk: l.sk,
-        username: username.to_owned(),
-        pwd: "!dev-user-without-password".into(),
-        disabled: false,
-        status: AccountStatus::Active,
-        mode: None,
-        created_at: now,
-        updated_at: now,
-        cred_version: 0,
-    };
-    let i = keys::info(username);
-    let email = format!("{username}@dev.userstate.local");
-    let referral_code =
-        format!("DEV{}", &uuid::Uuid::new_v4().simple().to_string()[..8]).to_uppercase();
-    let info = UserInfo {
-        pk: i.pk,
-        sk: i.sk,
-        username: username.to_owned(),
-        full_name: username.to_owned(),
-        email: email.clone(),
-        phone_number: None,
-        unverified_phone: None,
-        profile_img: None,
-        agent: false,
-        referral_code: referral_code.clone(),
-        referred_by: None,
-        created_at: now,
-        updated_at: now,
-        gsi1pk: keys::email_gsi(&email),
-        gsi1sk: "INFO".into(),
-    };
-    let w = keys::wallet(username);
-    let wallet = WalletRecord {
-        pk: w.pk,
-        sk: w.sk,
-        balance: 0,
-        points: 0,
-        version: 0,
-        bonus: 0,
-    };
-    let guard = |k: crate::store::Key| -> Result<TxOp, ApiError> {
-        let g = Guard {
-            pk: k.pk,
-            sk: k.sk,
-            username: username.to_owned(),
-        };
-        Ok(TxOp::Put {
-            item: to_item(&g)?,
-            cond: Some(Cond::item_absent()),
-        })
-    };
-    let ops = vec![
-        TxOp::Put {
-            item: to_item(&login)?,
-            cond: Some(Cond::item_absent()),
-        },
-        TxOp::Put {
-            item: to_item(&info)?,
-            cond: Some(Cond::item_absent()),
-        },
-        TxOp::Put {
-            item: to_item(&wallet)?,
-            cond: Some(Cond::item_absent()),
-        },
-        guard(keys::email_guard(&email))?,
-        guard(keys::refcode_guard(&referral_code))?,
-    ];
-    match app.main.transact(ops).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::TransactionCanceled { .. }) => {
-            Err(ApiError::conflict("Username is already registered"))
-        }
-        Err(e) => Err(e.into()),
-    }
 }

@@ -3,11 +3,16 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts};
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use base64::Engine;
+use http::header::AUTHORIZATION;
 use http::request::Parts;
+use http::{HeaderMap, StatusCode};
 
+use crate::auth::token::Claims;
+use crate::auth::{ApiKeys, Sessions};
+use crate::domain::Username;
 use crate::error::ApiError;
 
 /// JSON body: 415 without a JSON content type, 400 for malformed JSON or wrong field types,
@@ -115,27 +120,84 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::ClientIp;
+// --- auth extractors ---
 
-    fn bucket(ip: &str) -> String {
-        ClientIp(Some(ip.parse().expect("ip"))).bucket()
-    }
+/// An authenticated user with a live session (JWT bearer token whose session is stored and
+/// whose account still accepts it). Works with any state that can give [`Sessions`].
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub username: Username,
+    pub agent: bool,
+    pub sid: String,
+    /// The verified claims (for `/extend`).
+    pub claims: Claims,
+}
 
-    #[test]
-    fn ipv6_clients_are_bucketed_by_their_64_and_ipv4_by_address() {
-        assert_eq!(bucket("2001:db8:1:2::1"), "2001:db8:1:2::/64");
-        assert_eq!(
-            bucket("2001:db8:1:2:ffff:eeee:dddd:cccc"),
-            "2001:db8:1:2::/64"
-        );
-        assert_ne!(bucket("2001:db8:1:3::1"), bucket("2001:db8:1:2::1"));
-        assert_eq!(bucket("203.0.113.7"), "203.0.113.7");
-        assert_eq!(bucket("::ffff:203.0.113.7"), "203.0.113.7");
-        assert_eq!(ClientIp(None).bucket(), "unknown");
+/// The bearer token of a request, if it carries one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser
+where
+    Sessions: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let claims = Sessions::from_ref(state).check(token).await?;
+        Ok(AuthUser {
+            username: Username::from_stored(claims.user.clone()),
+            agent: claims.agent,
+            sid: claims.sid.clone(),
+            claims,
+        })
     }
 }
+
+/// A caller authenticated with an API key (`Authorization: Basic base64(holder:key)`). Works
+/// with any state that can give [`ApiKeys`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyHolder(pub String);
+
+/// Decodes `Basic base64(holder:key)`.
+pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (holder, key) = text.split_once(':')?;
+    Some((holder.to_owned(), key.to_owned()))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiKeyHolder
+where
+    ApiKeys: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let (holder, key) = basic(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        if ApiKeys::from_ref(state).verify(&holder, &key).await? {
+            Ok(ApiKeyHolder(holder))
+        } else {
+            Err(ApiError::unauthorized())
+        }
+    }
+}
+
+// --- end auth extractors ---
 
 /// The optional `Idempotency-Key` header: 1–128 visible characters (trimmed), else 400.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -156,5 +218,27 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             .ok_or_else(|| {
                 ApiError::bad_request("Idempotency-Key must be 1-128 visible characters")
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientIp;
+
+    fn bucket(ip: &str) -> String {
+        ClientIp(Some(ip.parse().expect("ip"))).bucket()
+    }
+
+    #[test]
+    fn ipv6_clients_are_bucketed_by_their_64_and_ipv4_by_address() {
+        assert_eq!(bucket("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            bucket("2001:db8:1:2:ffff:eeee:dddd:cccc"),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(bucket("2001:db8:1:3::1"), bucket("2001:db8:1:2::1"));
+        assert_eq!(bucket("203.0.113.7"), "203.0.113.7");
+        assert_eq!(bucket("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(ClientIp(None).bucket(), "unknown");
     }
 }

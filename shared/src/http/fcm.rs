@@ -6,17 +6,18 @@ use axum::Router;
 use axum::extract::State;
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::App;
-use crate::auth::{ApiKeyHolder, AuthUser};
-use crate::devices::{self, Registration};
+use crate::devices::{self, Devices, Pushes, Registration};
+use crate::domain::Username;
 use crate::error::{ApiError, ApiResult, Envelope, FieldError};
+use crate::http::extract::{ApiKeyHolder, AuthUser};
+use crate::http::reply::Done;
 use crate::http::{Json, Query};
-use crate::notify::Notification;
 
 #[utoipa::path(
     post,
@@ -25,18 +26,17 @@ use crate::notify::Notification;
     request_body = Registration,
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Token registered: `{status, message}`", body = Object),
+        (status = 200, description = "Token registered: `{status, message}`", body = Done),
     )
 )]
 async fn register(
     user: AuthUser,
-    State(app): State<App>,
+    State(devices): State<Devices>,
     Json(req): Json<Registration>,
-) -> ApiResult<Json<Value>> {
-    devices::register(&app, &user.username, &req).await?;
-    Ok(Json(
-        json!({ "status": true, "message": "Token registered" }),
-    ))
+) -> ApiResult<Json<Done>> {
+    let device = req.parse()?;
+    devices.register(&user.username, &device).await?;
+    Ok(Done::new("Token registered"))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -52,18 +52,18 @@ struct TokenQuery {
     params(TokenQuery),
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Token removed: `{status, message}`", body = Object),
+        (status = 200, description = "Token removed: `{status, message}`", body = Done),
         (status = 404, description = "Token Not Found", body = Envelope),
     )
 )]
 async fn remove(
     user: AuthUser,
-    State(app): State<App>,
+    State(registered): State<Devices>,
     Query(q): Query<TokenQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Done>> {
     let token = devices::parse_token(q.token.as_deref())?;
-    devices::unregister(&app, &user.username, &token).await?;
-    Ok(Json(json!({ "status": true, "message": "Token removed" })))
+    registered.unregister(&user.username, &token).await?;
+    Ok(Done::new("Token removed"))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -86,14 +86,19 @@ fn reserved(key: &str) -> bool {
         || key.starts_with("gcm")
 }
 
-/// Validates a push request into the queued message; FCM wants string data values, so numbers and
+/// An admin push as checked.
+struct PushRequest {
+    username: Username,
+    title: String,
+    body: String,
+    data: BTreeMap<String, String>,
+}
+
+/// Validates a push request; FCM wants string data values, so numbers and
 /// booleans are stringified.
-fn validate(req: SendReq) -> Result<Notification, ApiError> {
+fn validate(req: SendReq) -> Result<PushRequest, ApiError> {
     let mut errors = Vec::new();
-    let username = req
-        .username
-        .as_deref()
-        .map(|u| crate::domain::Username::parse(u).map(|u| u.as_str().to_owned()));
+    let username = req.username.as_deref().map(Username::parse);
     let username = match username {
         Some(Ok(u)) => Some(u),
         _ => {
@@ -136,7 +141,7 @@ fn validate(req: SendReq) -> Result<Notification, ApiError> {
         errors.push(FieldError::new("data", "must be at most 4000 bytes"));
     }
     match username {
-        Some(username) if errors.is_empty() => Ok(Notification::Push {
+        Some(username) if errors.is_empty() => Ok(PushRequest {
             username,
             title,
             body,
@@ -153,35 +158,20 @@ fn validate(req: SendReq) -> Result<Notification, ApiError> {
     request_body = SendReq,
     security(("basicAuth" = [])),
     responses(
-        (status = 202, description = "Notification queued: `{status, message}`", body = Object),
+        (status = 202, description = "Notification queued: `{status, message}`", body = Done),
         (status = 404, description = "Account does not exist", body = Envelope),
     )
 )]
 async fn send(
     _caller: ApiKeyHolder,
-    State(app): State<App>,
+    State(pushes): State<Pushes>,
     Json(req): Json<SendReq>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let message = validate(req)?;
-    let Notification::Push { username, .. } = &message else {
-        return Err(ApiError::internal());
-    };
-    if app
-        .main
-        .get(&crate::store::keys::info(username))
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("Account does not exist"));
-    }
-    app.queue.send(&message).await.map_err(|e| {
-        tracing::error!(error = %e, "could not enqueue push");
-        ApiError::unavailable()
-    })?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "status": true, "message": "Notification queued" })),
-    ))
+) -> ApiResult<(StatusCode, Json<Done>)> {
+    let push = validate(req)?;
+    pushes
+        .queue(&push.username, push.title, push.body, push.data)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Done::new("Notification queued")))
 }
 
 /// The fcm route group, with its documentation.

@@ -4,16 +4,16 @@
 use axum::Router;
 use axum::extract::State;
 use http::StatusCode;
-use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::App;
-use crate::auth::{ApiKeyHolder, AuthUser};
 use crate::error::{ApiResult, Envelope};
+use crate::http::extract::{ApiKeyHolder, AuthUser};
+use crate::http::reply::Done;
 use crate::http::{Json, Path};
-use crate::marketing::faq::{self, Faq, FaqInput};
-use crate::marketing::{self, NewOffer, Offer};
+use crate::marketing::faq::{Faq, FaqInput};
+use crate::marketing::{Marketing, NewOffer, Offer};
 
 #[utoipa::path(
     get,
@@ -24,8 +24,8 @@ use crate::marketing::{self, NewOffer, Offer};
         (status = 200, description = "Offers for the caller", body = Vec<Offer>),
     )
 )]
-async fn list_offers(user: AuthUser, State(app): State<App>) -> ApiResult<Json<Vec<Offer>>> {
-    Ok(Json(marketing::list_for(&app, &user.username).await?))
+async fn list_offers(user: AuthUser, State(m): State<Marketing>) -> ApiResult<Json<Vec<Offer>>> {
+    Ok(Json(m.list_for(&user.username).await?))
 }
 
 #[utoipa::path(
@@ -40,13 +40,10 @@ async fn list_offers(user: AuthUser, State(app): State<App>) -> ApiResult<Json<V
 )]
 async fn create_offer(
     _: ApiKeyHolder,
-    State(app): State<App>,
+    State(m): State<Marketing>,
     Json(req): Json<NewOffer>,
 ) -> ApiResult<(StatusCode, Json<Offer>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(marketing::create(&app, &req).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(m.create(&req).await?)))
 }
 
 #[utoipa::path(
@@ -57,8 +54,8 @@ async fn create_offer(
         (status = 200, description = "Frequently asked questions", body = Vec<Faq>),
     )
 )]
-async fn list_faq(State(app): State<App>) -> ApiResult<Json<Vec<Faq>>> {
-    Ok(Json(faq::list(&app).await?))
+async fn list_faq(State(m): State<Marketing>) -> ApiResult<Json<Vec<Faq>>> {
+    Ok(Json(m.faq_list().await?))
 }
 
 #[utoipa::path(
@@ -73,10 +70,10 @@ async fn list_faq(State(app): State<App>) -> ApiResult<Json<Vec<Faq>>> {
 )]
 async fn create_faq(
     _: ApiKeyHolder,
-    State(app): State<App>,
+    State(m): State<Marketing>,
     Json(req): Json<FaqInput>,
 ) -> ApiResult<(StatusCode, Json<Faq>)> {
-    Ok((StatusCode::CREATED, Json(faq::create(&app, &req).await?)))
+    Ok((StatusCode::CREATED, Json(m.faq_create(&req).await?)))
 }
 
 #[utoipa::path(
@@ -93,11 +90,11 @@ async fn create_faq(
 )]
 async fn update_faq(
     _: ApiKeyHolder,
-    State(app): State<App>,
+    State(m): State<Marketing>,
     Path(id): Path<i64>,
     Json(req): Json<FaqInput>,
 ) -> ApiResult<Json<Faq>> {
-    Ok(Json(faq::update(&app, id, &req).await?))
+    Ok(Json(m.faq_update(id, &req).await?))
 }
 
 #[utoipa::path(
@@ -107,17 +104,17 @@ async fn update_faq(
     params(("id" = i64, Path, description = "Record id")),
     security(("basicAuth" = [])),
     responses(
-        (status = 200, description = "FAQ deleted: `{status, message}`", body = Object),
+        (status = 200, description = "FAQ deleted: `{status, message}`", body = Done),
         (status = 404, description = "FAQ Not Found", body = Envelope),
     )
 )]
 async fn delete_faq(
     _: ApiKeyHolder,
-    State(app): State<App>,
+    State(m): State<Marketing>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
-    faq::delete(&app, id).await?;
-    Ok(Json(json!({ "status": true, "message": "FAQ deleted" })))
+) -> ApiResult<Json<Done>> {
+    m.faq_delete(id).await?;
+    Ok(Done::new("FAQ deleted"))
 }
 
 /// The marketing route group, with its documentation.

@@ -13,6 +13,7 @@ pub mod marketing;
 pub mod openapi;
 pub mod payment;
 pub mod points;
+pub mod reply;
 pub mod state;
 pub mod user;
 pub mod ws;

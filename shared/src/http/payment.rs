@@ -2,29 +2,36 @@
 //! router, the Xendit callback (served by the `xendit-callback` function URL).
 
 use axum::Router;
-use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::extract::{FromRef, FromRequestParts, State};
+use http::request::Parts;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::extract::{ApiKeyHolder, AuthUser};
+use super::reply::Done;
 use super::{IdempotencyKey, Json, Query};
 use crate::app::App;
-use crate::auth::extract::{ApiKeyHolder, AuthUser};
-use crate::domain::account::{AccountStatus, LoginRecord, Username};
+use crate::domain::account::Username;
 use crate::domain::money::Money;
 use crate::error::{ApiError, Envelope, FieldError};
-use crate::payments::callback::{self, CallbackBody, CallbackToken};
-use crate::payments::catalog;
+use crate::payments::callback::{CallbackBody, CallbackOutcome, Callbacks};
+use crate::payments::catalog::{BankKind, BankView, Catalog, PaymentTypeView};
 use crate::payments::invoice::{
-    self, CheckoutRequest, CheckoutResponse, OwnInvoice, PublicInvoice,
+    CheckoutRequest, CheckoutResponse, InvoiceError, Invoices, OwnInvoice, PublicInvoice,
 };
-use crate::payments::payout::{self, BankAccountView, DisbursementCallback};
-use crate::payments::sync;
-use crate::payments::voucher::{self, NewVoucher, VoucherView};
-use crate::store::keys;
-use crate::wallet::{self, Change, EntryType, Idem, Outcome};
+use crate::payments::payer::Payers;
+use crate::payments::payout::{
+    BankAccountView, DisbursementCallback, DisbursementOutcome, NewBankAccount, PayoutRequest,
+    PayoutView, Payouts,
+};
+use crate::payments::sync::{Summary, XenditSync};
+use crate::payments::voucher::{
+    NewVoucher, Redeemed, RedemptionStatus, VoucherCode, VoucherSpec, VoucherView, Vouchers,
+};
+use crate::payments::xendit::XInvoice;
+use crate::wallet::{Debit, Outcome, Wallets};
 
 /// The payment route group, with its documentation.
 pub fn openapi_router() -> OpenApiRouter<App> {
@@ -78,6 +85,153 @@ pub fn callback_function_openapi_router() -> OpenApiRouter<App> {
     callback_openapi_router().routes(routes!(payment_callback_at_root))
 }
 
+/// A request carrying the configured `x-callback-token` (compared in constant time); a refused
+/// one is logged and answered 401.
+#[derive(Debug, Clone, Copy)]
+pub struct CallbackToken;
+
+impl<S: Send + Sync> FromRequestParts<S> for CallbackToken
+where
+    Callbacks: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let callbacks = Callbacks::from_ref(state);
+        let given = parts
+            .headers
+            .get("x-callback-token")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if callbacks.accepts(given) {
+            Ok(CallbackToken)
+        } else {
+            callbacks.log_rejected_token().await;
+            Err(ApiError::unauthorized())
+        }
+    }
+}
+
+/// `{status: true, data}` answers.
+macro_rules! data_answer {
+    ($(#[$doc:meta])* $name:ident, $ty:ty) => {
+        $(#[$doc])*
+        #[derive(Serialize, ToSchema)]
+        pub struct $name {
+            #[schema(example = true)]
+            status: bool,
+            data: $ty,
+        }
+
+        impl From<$ty> for $name {
+            fn from(data: $ty) -> Self {
+                $name { status: true, data }
+            }
+        }
+    };
+}
+
+data_answer!(
+    /// The reconciliation summary of a sync run.
+    SyncRun,
+    Summary
+);
+data_answer!(
+    /// Whether the caller redeemed a voucher.
+    VoucherState,
+    RedemptionStatus
+);
+data_answer!(
+    /// Banks of a type.
+    BankList,
+    Vec<BankView>
+);
+data_answer!(
+    /// Active payment types.
+    PaymentTypeList,
+    Vec<PaymentTypeView>
+);
+data_answer!(
+    /// Banks refreshed from Xendit.
+    BanksRefreshed,
+    RefreshCount
+);
+data_answer!(
+    /// The caller's bank accounts (numbers masked).
+    BankAccountList,
+    Vec<BankAccountView>
+);
+data_answer!(
+    /// A requested payout (funds held).
+    PayoutRequested,
+    PayoutView
+);
+
+/// How many disbursement banks a refresh wrote.
+#[derive(Serialize, ToSchema)]
+pub struct RefreshCount {
+    banks: usize,
+}
+
+/// The wallet: balance, points and the withdrawable part of the balance.
+#[derive(Serialize, ToSchema)]
+pub struct Balance {
+    balance: i64,
+    points: i64,
+    /// The balance minus its bonus part (redeemed points can be spent, not paid out).
+    withdrawable_balance: i64,
+}
+
+/// A debited wallet.
+#[derive(Serialize, ToSchema)]
+pub struct BalanceDecreased {
+    #[schema(example = true)]
+    status: bool,
+    message: &'static str,
+    /// The balance after the debit.
+    balance: i64,
+    amount: i64,
+    transaction_id: String,
+}
+
+/// A page of the caller's invoices, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct InvoicePage {
+    #[schema(example = true)]
+    status: bool,
+    data: Vec<OwnInvoice>,
+    /// Pass as `cursor` to read the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A page of the caller's payouts, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct PayoutPage {
+    #[schema(example = true)]
+    status: bool,
+    data: Vec<PayoutView>,
+    /// Pass as `cursor` to read the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A cancelled invoice.
+#[derive(Serialize, ToSchema)]
+pub struct InvoiceCancelled {
+    #[schema(example = true)]
+    status: bool,
+    message: &'static str,
+    data: OwnInvoice,
+}
+
+/// A redeemed voucher: the discount for the calling service to apply.
+#[derive(Serialize, ToSchema)]
+pub struct VoucherRedeemed {
+    #[schema(example = true)]
+    status: bool,
+    message: &'static str,
+    data: Redeemed,
+}
+
 /// The payment callback at the root of the `xendit-callback` function URL (same as
 /// `/payment-callback`; not part of the HTTP API's document).
 #[utoipa::path(
@@ -87,15 +241,15 @@ pub fn callback_function_openapi_router() -> OpenApiRouter<App> {
     request_body = CallbackBody,
     security(("callbackToken" = [])),
     responses(
-        (status = 200, description = "Processed (idempotent): `{status, message}`", body = Object),
+        (status = 200, description = "Processed (idempotent): `{status, message}`", body = Done),
         (status = 404, description = "Invoice Not Found", body = Envelope),
     )
 )]
 async fn payment_callback_at_root(
     token: CallbackToken,
-    state: State<App>,
+    state: State<Callbacks>,
     body: Json<CallbackBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Done>, ApiError> {
     payment_callback(token, state, body).await
 }
 
@@ -115,20 +269,37 @@ fn description(d: Option<String>, default: &str) -> Result<String, ApiError> {
     Ok(d)
 }
 
+/// A page size: 1-100, 20 by default.
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "limit",
+            "must be between 1 and 100",
+        )]));
+    }
+    Ok(limit)
+}
+
 #[utoipa::path(
     get,
     path = "/balance",
     tag = "payment",
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Wallet balance and points: `{balance, points, withdrawable_balance}` (the part of the balance that came from redeemed points can be spent, not paid out)", body = Object),
+        (status = 200, description = "Wallet balance and points: `{balance, points, withdrawable_balance}` (the part of the balance that came from redeemed points can be spent, not paid out)", body = Balance),
     )
 )]
-async fn balance(user: AuthUser, State(app): State<App>) -> Result<Json<Value>, ApiError> {
-    let w = wallet::read(&app, &user.username).await?;
-    Ok(Json(
-        json!({ "balance": w.balance, "points": w.points, "withdrawable_balance": w.withdrawable() }),
-    ))
+async fn balance(
+    user: AuthUser,
+    State(wallets): State<Wallets>,
+) -> Result<Json<Balance>, ApiError> {
+    let w = wallets.read(&user.username).await?;
+    Ok(Json(Balance {
+        balance: w.balance,
+        points: w.points,
+        withdrawable_balance: w.withdrawable(),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -140,6 +311,16 @@ struct DecreaseReq {
     description: Option<String>,
 }
 
+impl DecreaseReq {
+    fn into_debit(self, idempotency_key: Option<String>) -> Result<Debit, ApiError> {
+        Ok(Debit {
+            amount: Money::positive("amount", self.amount)?,
+            description: description(self.description, "Balance decrease")?,
+            idempotency_key,
+        })
+    }
+}
+
 #[utoipa::path(
     post,
     path = "/balance/decrease",
@@ -148,52 +329,38 @@ struct DecreaseReq {
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for a repeated key (1-128 visible characters)")),
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Debited: `{status, message, balance, amount, transaction_id}`", body = Object),
+        (status = 200, description = "Debited: `{status, message, balance, amount, transaction_id}`", body = BalanceDecreased),
         (status = 400, description = "Invalid amount/description, bad Idempotency-Key, or Insufficient Balance", body = Envelope),
         (status = 422, description = "Idempotency-Key was used with a different request", body = Envelope),
     )
 )]
 async fn decrease(
     user: AuthUser,
-    State(app): State<App>,
+    State(wallets): State<Wallets>,
     IdempotencyKey(key): IdempotencyKey,
     Json(req): Json<DecreaseReq>,
-) -> Result<Json<Value>, ApiError> {
-    let amount = Money::positive("amount", req.amount)?;
-    let description = description(req.description, "Balance decrease")?;
-    let idem = key.map(|k| Idem {
-        scope: format!("decrease:{}", user.username),
-        key: k,
-        fingerprint: format!("{}|{description}", amount.rupiah()),
-    });
-    let change = Change {
-        kind: EntryType::Debit,
-        amount,
-        description,
-        reference_id: format!("debit-{}", uuid::Uuid::new_v4().simple()),
-        funds: crate::wallet::Funds::Cash,
+) -> Result<Json<BalanceDecreased>, ApiError> {
+    let debit = req.into_debit(key)?;
+    let (balance, entry_id) = match wallets.debit(&user.username, &debit).await? {
+        Outcome::Applied {
+            balance_after,
+            entry_id,
+            ..
+        }
+        | Outcome::Replayed {
+            balance_after,
+            entry_id,
+            ..
+        } => (balance_after, entry_id),
+        Outcome::ExtraRefused(_) => return Err(ApiError::internal()),
     };
-    let (balance, entry_id) =
-        match wallet::apply(&app, &user.username, &change, idem.as_ref(), &[]).await? {
-            Outcome::Applied {
-                balance_after,
-                entry_id,
-                ..
-            }
-            | Outcome::Replayed {
-                balance_after,
-                entry_id,
-                ..
-            } => (balance_after, entry_id),
-            Outcome::ExtraRefused(_) => return Err(ApiError::internal()),
-        };
-    Ok(Json(json!({
-        "status": true,
-        "message": "Balance Decreased",
-        "balance": balance.rupiah(),
-        "amount": amount.rupiah(),
-        "transaction_id": entry_id,
-    })))
+    Ok(Json(BalanceDecreased {
+        status: true,
+        message: "Balance Decreased",
+        balance: balance.rupiah(),
+        amount: debit.amount.rupiah(),
+        transaction_id: entry_id,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -249,11 +416,11 @@ impl CheckoutReq {
 )]
 async fn checkout(
     user: AuthUser,
-    State(app): State<App>,
+    State(invoices): State<Invoices>,
     Json(req): Json<CheckoutReq>,
 ) -> Result<Json<CheckoutResponse>, ApiError> {
     let req = req.parse()?;
-    Ok(Json(invoice::checkout(&app, &user.username, req).await?))
+    Ok(Json(invoices.checkout(&user.username, req).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -281,16 +448,15 @@ struct SysCheckoutReq {
 )]
 async fn sys_checkout(
     ApiKeyHolder(holder): ApiKeyHolder,
-    State(app): State<App>,
+    State(payers): State<Payers>,
+    State(invoices): State<Invoices>,
     Json(req): Json<SysCheckoutReq>,
 ) -> Result<Json<CheckoutResponse>, ApiError> {
     let username = Username::parse(&req.username)?;
     let parsed = req.rest.parse()?;
-    require_active(&app, username.as_str()).await?;
+    payers.require_active(&username).await?;
     tracing::info!(holder, "system checkout");
-    Ok(Json(
-        invoice::checkout(&app, username.as_str(), parsed).await?,
-    ))
+    Ok(Json(invoices.checkout(&username, parsed).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -310,12 +476,12 @@ struct InvoiceQuery {
     )
 )]
 async fn detail(
-    State(app): State<App>,
+    State(invoices): State<Invoices>,
     Query(q): Query<InvoiceQuery>,
 ) -> Result<Json<PublicInvoice>, ApiError> {
-    match invoice::load(&app, q.invoice_id.trim()).await? {
+    match invoices.load(q.invoice_id.trim()).await? {
         Some(r) => Ok(Json(PublicInvoice::from(&r))),
-        None => Err(ApiError::not_found("Invoice Not Found")),
+        None => Err(InvoiceError::NotFound.into()),
     }
 }
 
@@ -326,7 +492,7 @@ async fn detail(
     params(InvoiceQuery),
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The invoice as Xendit has it", body = Object),
+        (status = 200, description = "The invoice as Xendit has it", body = XInvoice),
         (status = 400, description = "Refused by Xendit", body = Envelope),
         (status = 404, description = "Invoice Not Found (or not the caller's)", body = Envelope),
         (status = 422, description = "Refused by Xendit", body = Envelope),
@@ -335,13 +501,13 @@ async fn detail(
 )]
 async fn detail_xendit(
     user: AuthUser,
-    State(app): State<App>,
+    State(invoices): State<Invoices>,
     Query(q): Query<InvoiceQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let rec = invoice::load_owned(&app, &user.username, q.invoice_id.trim()).await?;
-    let x = app.xendit.get_invoice(&rec.xendit_id).await?;
+) -> Result<Json<XInvoice>, ApiError> {
     Ok(Json(
-        serde_json::to_value(&x).map_err(|_| ApiError::internal())?,
+        invoices
+            .at_xendit(&user.username, q.invoice_id.trim())
+            .await?,
     ))
 }
 
@@ -364,31 +530,23 @@ struct ListQuery {
     params(ListQuery),
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The caller's invoices, newest first: `{status, data: [OwnInvoice], next_cursor}`", body = Object),
+        (status = 200, description = "The caller's invoices, newest first: `{status, data: [OwnInvoice], next_cursor}`", body = InvoicePage),
     )
 )]
 async fn list(
     user: AuthUser,
-    State(app): State<App>,
+    State(invoices): State<Invoices>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "limit",
-            "must be between 1 and 100",
-        )]));
-    }
-    let (items, next): (Vec<OwnInvoice>, Option<String>) = invoice::list_own(
-        &app,
-        &user.username,
-        limit,
-        q.cursor.filter(|c| !c.is_empty()),
-    )
-    .await?;
-    Ok(Json(
-        json!({ "status": true, "data": items, "next_cursor": next }),
-    ))
+) -> Result<Json<InvoicePage>, ApiError> {
+    let limit = page_limit(q.limit)?;
+    let (data, next_cursor) = invoices
+        .list_own(&user.username, limit, q.cursor.filter(|c| !c.is_empty()))
+        .await?;
+    Ok(Json(InvoicePage {
+        status: true,
+        data,
+        next_cursor,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -403,7 +561,7 @@ struct CancelReq {
     request_body = CancelReq,
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Invoice Cancelled: `{status, message, data: OwnInvoice}`", body = Object),
+        (status = 200, description = "Invoice Cancelled: `{status, message, data: OwnInvoice}`", body = InvoiceCancelled),
         (status = 400, description = "Invoice Already Paid, or refused by Xendit", body = Envelope),
         (status = 404, description = "Invoice Not Found", body = Envelope),
         (status = 422, description = "Refused by Xendit", body = Envelope),
@@ -412,13 +570,17 @@ struct CancelReq {
 )]
 async fn cancel(
     user: AuthUser,
-    State(app): State<App>,
+    State(invoices): State<Invoices>,
     Json(req): Json<CancelReq>,
-) -> Result<Json<Value>, ApiError> {
-    let rec = invoice::cancel(&app, &user.username, req.invoice_id.trim()).await?;
-    Ok(Json(
-        json!({ "status": true, "message": "Invoice Cancelled", "data": OwnInvoice::from(&rec) }),
-    ))
+) -> Result<Json<InvoiceCancelled>, ApiError> {
+    let rec = invoices
+        .cancel(&user.username, req.invoice_id.trim())
+        .await?;
+    Ok(Json(InvoiceCancelled {
+        status: true,
+        message: "Invoice Cancelled",
+        data: OwnInvoice::from(&rec),
+    }))
 }
 
 #[utoipa::path(
@@ -427,17 +589,26 @@ async fn cancel(
     tag = "payment",
     security(("basicAuth" = [])),
     responses(
-        (status = 200, description = "Reconciliation summary: `{status, data}`", body = Object),
+        (status = 200, description = "Reconciliation summary: `{status, data}`", body = SyncRun),
         (status = 502, description = "Payment provider unavailable", body = Envelope),
     )
 )]
 async fn sync_now(
     ApiKeyHolder(holder): ApiKeyHolder,
-    State(app): State<App>,
-) -> Result<Json<Value>, ApiError> {
+    State(sync): State<XenditSync>,
+) -> Result<Json<SyncRun>, ApiError> {
     tracing::info!(holder, "xendit sync triggered");
-    let summary = sync::run(&app).await?;
-    Ok(Json(json!({ "status": true, "data": summary })))
+    Ok(Json(sync.run().await?.into()))
+}
+
+/// The answer's wording for what an invoice callback did.
+fn callback_message(o: CallbackOutcome) -> &'static str {
+    match o {
+        CallbackOutcome::Recorded => "Payment Recorded",
+        CallbackOutcome::Expired => "Invoice Expired",
+        CallbackOutcome::AlreadyProcessed => "Already Processed",
+        CallbackOutcome::Ignored => "Ignored",
+    }
 }
 
 #[utoipa::path(
@@ -447,17 +618,70 @@ async fn sync_now(
     request_body = CallbackBody,
     security(("callbackToken" = [])),
     responses(
-        (status = 200, description = "Processed (idempotent): `{status, message}`", body = Object),
+        (status = 200, description = "Processed (idempotent): `{status, message}`", body = Done),
         (status = 404, description = "Invoice Not Found", body = Envelope),
     )
 )]
 async fn payment_callback(
     _token: CallbackToken,
-    State(app): State<App>,
+    State(callbacks): State<Callbacks>,
     Json(body): Json<CallbackBody>,
-) -> Result<Json<Value>, ApiError> {
-    let message = callback::handle(&app, body).await?;
-    Ok(Json(json!({ "status": true, "message": message })))
+) -> Result<Json<Done>, ApiError> {
+    let outcome = callbacks.handle(body).await?;
+    Ok(Done::new(callback_message(outcome)))
+}
+
+impl TryFrom<NewVoucher> for VoucherSpec {
+    type Error = ApiError;
+
+    /// Checks a submitted definition: the code, the discount and both dates first (each on its
+    /// own), then the window and the limits together.
+    fn try_from(req: NewVoucher) -> Result<VoucherSpec, ApiError> {
+        let code = VoucherCode::parse(&req.code)?;
+        let discount = Money::positive("discount_amount", req.discount_amount)?;
+        let valid_from = parse_time("valid_from", &req.valid_from)?;
+        let valid_until = parse_time("valid_until", &req.valid_until)?;
+        let mut problems = Vec::new();
+        if valid_until <= valid_from {
+            problems.push(FieldError::new("valid_until", "must be after valid_from"));
+        }
+        if !(1..=10_000_000).contains(&req.total_limit) {
+            problems.push(FieldError::new(
+                "total_limit",
+                "must be between 1 and 10000000",
+            ));
+        }
+        let per_user_limit = req.per_user_limit.unwrap_or(1);
+        if !(1..=1000).contains(&per_user_limit) {
+            problems.push(FieldError::new(
+                "per_user_limit",
+                "must be between 1 and 1000",
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(ApiError::validation(problems));
+        }
+        Ok(VoucherSpec {
+            code,
+            discount,
+            valid_from,
+            valid_until,
+            total_limit: req.total_limit,
+            per_user_limit,
+        })
+    }
+}
+
+/// An RFC 3339 date-time as epoch seconds.
+fn parse_time(field: &str, raw: &str) -> Result<i64, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.timestamp())
+        .map_err(|_| {
+            ApiError::validation(vec![FieldError::new(
+                field,
+                "must be an RFC 3339 date-time",
+            )])
+        })
 }
 
 #[utoipa::path(
@@ -473,10 +697,10 @@ async fn payment_callback(
 )]
 async fn voucher_create(
     ApiKeyHolder(holder): ApiKeyHolder,
-    State(app): State<App>,
+    State(vouchers): State<Vouchers>,
     Json(req): Json<NewVoucher>,
 ) -> Result<Json<VoucherView>, ApiError> {
-    let v = voucher::create(&app, req).await?;
+    let v = vouchers.create(VoucherSpec::try_from(req)?).await?;
     tracing::info!(holder, code = v.code, "voucher created");
     Ok(Json(v))
 }
@@ -500,14 +724,11 @@ struct VoucherQuery {
 )]
 async fn voucher_show(
     _holder: ApiKeyHolder,
-    State(app): State<App>,
+    State(vouchers): State<Vouchers>,
     Query(q): Query<VoucherQuery>,
 ) -> Result<Json<VoucherView>, ApiError> {
-    let code = voucher::parse_code(&q.voucher_code)?;
-    match voucher::load(&app, &code).await? {
-        Some(d) => Ok(Json(VoucherView::from(&d))),
-        None => Err(ApiError::not_found("Voucher Not Found")),
-    }
+    let code = VoucherCode::parse(&q.voucher_code)?;
+    Ok(Json(vouchers.show(&code).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -523,7 +744,7 @@ struct RedeemReq {
     request_body = RedeemReq,
     security(("basicAuth" = [])),
     responses(
-        (status = 200, description = "Voucher Redeemed: `{status, message, data}`", body = Object),
+        (status = 200, description = "Voucher Redeemed: `{status, message, data}`", body = VoucherRedeemed),
         (status = 400, description = "Invalid input, Voucher Expired or Voucher Quota Exceeded", body = Envelope),
         (status = 403, description = "Account is Disabled", body = Envelope),
         (status = 404, description = "Account does not exist or Voucher Not Found", body = Envelope),
@@ -532,16 +753,19 @@ struct RedeemReq {
 )]
 async fn voucher_redeem(
     _holder: ApiKeyHolder,
-    State(app): State<App>,
+    State(payers): State<Payers>,
+    State(vouchers): State<Vouchers>,
     Json(req): Json<RedeemReq>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VoucherRedeemed>, ApiError> {
     let username = Username::parse(&req.username)?;
-    let code = voucher::parse_code(&req.voucher_code)?;
-    require_active(&app, username.as_str()).await?;
-    let r = voucher::redeem(&app, username.as_str(), &code).await?;
-    Ok(Json(
-        json!({ "status": true, "message": "Voucher Redeemed", "data": r }),
-    ))
+    let code = VoucherCode::parse(&req.voucher_code)?;
+    payers.require_active(&username).await?;
+    let data = vouchers.redeem(&username, &code).await?;
+    Ok(Json(VoucherRedeemed {
+        status: true,
+        message: "Voucher Redeemed",
+        data,
+    }))
 }
 
 #[utoipa::path(
@@ -551,18 +775,17 @@ async fn voucher_redeem(
     params(VoucherQuery),
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Whether the caller redeemed it: `{status, data}`", body = Object),
+        (status = 200, description = "Whether the caller redeemed it: `{status, data}`", body = VoucherState),
         (status = 404, description = "Voucher Not Found", body = Envelope),
     )
 )]
 async fn voucher_check(
     user: AuthUser,
-    State(app): State<App>,
+    State(vouchers): State<Vouchers>,
     Query(q): Query<VoucherQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let code = voucher::parse_code(&q.voucher_code)?;
-    let r = voucher::check(&app, &user.username, &code).await?;
-    Ok(Json(json!({ "status": true, "data": r })))
+) -> Result<Json<VoucherState>, ApiError> {
+    let code = VoucherCode::parse(&q.voucher_code)?;
+    Ok(Json(vouchers.check(&user.username, &code).await?.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -577,17 +800,18 @@ struct BankListReq {
     tag = "payout",
     request_body = BankListReq,
     responses(
-        (status = 200, description = "Banks of a type: `{status, data}`", body = Object),
+        (status = 200, description = "Banks of a type: `{status, data}`", body = BankList),
     )
 )]
 async fn bank_list(
-    State(app): State<App>,
+    State(catalog): State<Catalog>,
     Json(req): Json<BankListReq>,
-) -> Result<Json<Value>, ApiError> {
-    let kind = req.kind.unwrap_or_else(|| "DISBURSEMENT".into());
-    Ok(Json(
-        json!({ "status": true, "data": catalog::banks(&app, &kind).await? }),
-    ))
+) -> Result<Json<BankList>, ApiError> {
+    let kind = match req.kind {
+        Some(k) => BankKind::parse(&k)?,
+        None => BankKind::Disbursement,
+    };
+    Ok(Json(catalog.banks(kind).await?.into()))
 }
 
 #[utoipa::path(
@@ -595,13 +819,11 @@ async fn bank_list(
     path = "/payment/list",
     tag = "payment",
     responses(
-        (status = 200, description = "Payment types: `{status, data}`", body = Object),
+        (status = 200, description = "Payment types: `{status, data}`", body = PaymentTypeList),
     )
 )]
-async fn payment_list(State(app): State<App>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(
-        json!({ "status": true, "data": catalog::payment_types(&app).await? }),
-    ))
+async fn payment_list(State(catalog): State<Catalog>) -> Result<Json<PaymentTypeList>, ApiError> {
+    Ok(Json(catalog.payment_types().await?.into()))
 }
 
 #[utoipa::path(
@@ -610,7 +832,7 @@ async fn payment_list(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     tag = "payout",
     security(("basicAuth" = [])),
     responses(
-        (status = 200, description = "Banks refreshed from Xendit: `{status, data: {banks}}`", body = Object),
+        (status = 200, description = "Banks refreshed from Xendit: `{status, data: {banks}}`", body = BanksRefreshed),
         (status = 400, description = "Refused by Xendit", body = Envelope),
         (status = 422, description = "Refused by Xendit", body = Envelope),
         (status = 502, description = "Payment provider unavailable", body = Envelope),
@@ -618,10 +840,10 @@ async fn payment_list(State(app): State<App>) -> Result<Json<Value>, ApiError> {
 )]
 async fn bank_refresh(
     _holder: ApiKeyHolder,
-    State(app): State<App>,
-) -> Result<Json<Value>, ApiError> {
-    let n = catalog::refresh_from_xendit(&app).await?;
-    Ok(Json(json!({ "status": true, "data": { "banks": n } })))
+    State(catalog): State<Catalog>,
+) -> Result<Json<BanksRefreshed>, ApiError> {
+    let banks = catalog.refresh_from_xendit().await?;
+    Ok(Json(RefreshCount { banks }.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -645,18 +867,15 @@ struct BankAccountReq {
 )]
 async fn bank_account_add(
     user: AuthUser,
-    State(app): State<App>,
+    State(payouts): State<Payouts>,
     Json(req): Json<BankAccountReq>,
 ) -> Result<Json<BankAccountView>, ApiError> {
-    let v = payout::register_account(
-        &app,
-        &user.username,
+    let new = NewBankAccount::parse(
         &req.bank_code,
         &req.account_number,
         &req.account_holder_name,
-    )
-    .await?;
-    Ok(Json(v))
+    )?;
+    Ok(Json(payouts.register_account(&user.username, new).await?))
 }
 
 #[utoipa::path(
@@ -665,19 +884,20 @@ async fn bank_account_add(
     tag = "payout",
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The caller's bank accounts (masked): `{status, data}`", body = Object),
+        (status = 200, description = "The caller's bank accounts (masked): `{status, data}`", body = BankAccountList),
     )
 )]
 async fn bank_account_list(
     user: AuthUser,
-    State(app): State<App>,
-) -> Result<Json<Value>, ApiError> {
-    let list: Vec<BankAccountView> = payout::accounts(&app, &user.username)
+    State(payouts): State<Payouts>,
+) -> Result<Json<BankAccountList>, ApiError> {
+    let list: Vec<BankAccountView> = payouts
+        .accounts(&user.username)
         .await?
         .iter()
         .map(BankAccountView::from)
         .collect();
-    Ok(Json(json!({ "status": true, "data": list })))
+    Ok(Json(list.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -690,6 +910,17 @@ struct PayoutReq {
     description: Option<String>,
 }
 
+impl PayoutReq {
+    fn into_request(self, idempotency_key: Option<String>) -> Result<PayoutRequest, ApiError> {
+        Ok(PayoutRequest {
+            amount: Money::positive("amount", self.amount)?,
+            description: description(self.description, "Payout")?,
+            bank_account_id: self.bank_account_id.trim().to_owned(),
+            idempotency_key,
+        })
+    }
+}
+
 #[utoipa::path(
     post,
     path = "/payout",
@@ -698,7 +929,7 @@ struct PayoutReq {
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for a repeated key (1-128 visible characters)")),
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Payout requested, funds held: `{status, data}`", body = Object),
+        (status = 200, description = "Payout requested, funds held: `{status, data}`", body = PayoutRequested),
         (status = 400, description = "Invalid amount, bad Idempotency-Key, Insufficient Balance, Insufficient Withdrawable Balance (part of the balance came from points), or refused by Xendit", body = Envelope),
         (status = 404, description = "Bank Account Not Found", body = Envelope),
         (status = 422, description = "Idempotency-Key was used with a different request, or refused by Xendit", body = Envelope),
@@ -707,22 +938,12 @@ struct PayoutReq {
 )]
 async fn payout_request(
     user: AuthUser,
-    State(app): State<App>,
+    State(payouts): State<Payouts>,
     IdempotencyKey(key): IdempotencyKey,
     Json(req): Json<PayoutReq>,
-) -> Result<Json<Value>, ApiError> {
-    let amount = Money::positive("amount", req.amount)?;
-    let description = description(req.description, "Payout")?;
-    let v = payout::request(
-        &app,
-        &user.username,
-        req.bank_account_id.trim(),
-        amount,
-        description,
-        key.as_deref(),
-    )
-    .await?;
-    Ok(Json(json!({ "status": true, "data": v })))
+) -> Result<Json<PayoutRequested>, ApiError> {
+    let req = req.into_request(key)?;
+    Ok(Json(payouts.request(&user.username, req).await?.into()))
 }
 
 #[utoipa::path(
@@ -732,31 +953,23 @@ async fn payout_request(
     params(ListQuery),
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The caller's payouts, newest first: `{status, data, next_cursor}`", body = Object),
+        (status = 200, description = "The caller's payouts, newest first: `{status, data, next_cursor}`", body = PayoutPage),
     )
 )]
 async fn payout_list(
     user: AuthUser,
-    State(app): State<App>,
+    State(payouts): State<Payouts>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "limit",
-            "must be between 1 and 100",
-        )]));
-    }
-    let (items, next) = payout::list_own(
-        &app,
-        &user.username,
-        limit,
-        q.cursor.filter(|c| !c.is_empty()),
-    )
-    .await?;
-    Ok(Json(
-        json!({ "status": true, "data": items, "next_cursor": next }),
-    ))
+) -> Result<Json<PayoutPage>, ApiError> {
+    let limit = page_limit(q.limit)?;
+    let (data, next_cursor) = payouts
+        .list_own(&user.username, limit, q.cursor.filter(|c| !c.is_empty()))
+        .await?;
+    Ok(Json(PayoutPage {
+        status: true,
+        data,
+        next_cursor,
+    }))
 }
 
 #[utoipa::path(
@@ -766,28 +979,20 @@ async fn payout_list(
     request_body = DisbursementCallback,
     security(("callbackToken" = [])),
     responses(
-        (status = 200, description = "Processed (idempotent): `{status, message}`", body = Object),
+        (status = 200, description = "Processed (idempotent): `{status, message}`", body = Done),
         (status = 400, description = "Payout Mismatch", body = Envelope),
         (status = 404, description = "Payout Not Found", body = Envelope),
     )
 )]
 async fn disbursement_callback(
     _token: CallbackToken,
-    State(app): State<App>,
+    State(payouts): State<Payouts>,
     Json(body): Json<DisbursementCallback>,
-) -> Result<Json<Value>, ApiError> {
-    let message = payout::on_callback(&app, body).await?;
-    Ok(Json(json!({ "status": true, "message": message })))
-}
-
-/// A system route acting on behalf of a user: the account must exist and be active.
-async fn require_active(app: &App, username: &str) -> Result<(), ApiError> {
-    let Some(item) = app.main.get(&keys::login(username)).await? else {
-        return Err(ApiError::not_found("Account does not exist"));
+) -> Result<Json<Done>, ApiError> {
+    let message = match payouts.on_callback(body).await? {
+        DisbursementOutcome::Completed => "Payout Completed",
+        DisbursementOutcome::Failed => "Payout Failed",
+        DisbursementOutcome::AlreadyProcessed => "Already Processed",
     };
-    let login: LoginRecord = crate::store::from_item(&item)?;
-    if login.disabled || login.status != AccountStatus::Active {
-        return Err(ApiError::forbidden("Account is Disabled"));
-    }
-    Ok(())
+    Ok(Done::new(message))
 }

@@ -7,13 +7,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::extract::AuthUser;
 use super::{IdempotencyKey, Json, Query};
 use crate::app::App;
-use crate::auth::extract::AuthUser;
 use crate::domain::money::Points;
 use crate::error::{ApiError, Envelope, FieldError};
-use crate::points::{self, PointsView};
-use crate::referral::{self, ReferralView, Stats};
+use crate::points::{PointsView, Rewards};
+use crate::referral::{ReferralView, Referrals, Stats};
 
 /// The points route group, documented.
 pub fn openapi_router() -> OpenApiRouter<App> {
@@ -75,7 +75,7 @@ struct PageQuery {
 )]
 async fn history(
     user: AuthUser,
-    State(app): State<App>,
+    State(rewards): State<Rewards>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<HistoryPage>, ApiError> {
     let limit = q.limit.unwrap_or(20);
@@ -85,13 +85,9 @@ async fn history(
             "must be between 1 and 100",
         )]));
     }
-    let (items, next) = points::history(
-        &app,
-        &user.username,
-        limit,
-        q.cursor.filter(|c| !c.is_empty()),
-    )
-    .await?;
+    let (items, next) = rewards
+        .history(&user.username, limit, q.cursor.filter(|c| !c.is_empty()))
+        .await?;
     Ok(Json(HistoryPage {
         status: true,
         data: items,
@@ -121,12 +117,12 @@ struct RedeemReq {
 )]
 async fn redeem(
     user: AuthUser,
-    State(app): State<App>,
+    State(rewards): State<Rewards>,
     IdempotencyKey(key): IdempotencyKey,
     Json(req): Json<RedeemReq>,
 ) -> Result<Json<RedeemResponse>, ApiError> {
     let n = Points::positive("points", req.points)?;
-    let r = points::redeem(&app, &user.username, n, key).await?;
+    let r = rewards.redeem(&user.username, n, key).await?;
     Ok(Json(RedeemResponse {
         status: true,
         message: "Points Redeemed".into(),
@@ -147,9 +143,9 @@ async fn redeem(
 )]
 async fn referral_history(
     user: AuthUser,
-    State(app): State<App>,
+    State(referrals): State<Referrals>,
 ) -> Result<Json<Vec<ReferralView>>, ApiError> {
-    Ok(Json(referral::history(&app, &user.username).await?))
+    Ok(Json(referrals.history(&user.username).await?))
 }
 
 #[utoipa::path(
@@ -159,6 +155,9 @@ async fn referral_history(
     security(("bearerAuth" = [])),
     responses((status = 200, description = "Referral counts and bonus points earned", body = Stats))
 )]
-async fn referral_stats(user: AuthUser, State(app): State<App>) -> Result<Json<Stats>, ApiError> {
-    Ok(Json(referral::stats(&app, &user.username).await?))
+async fn referral_stats(
+    user: AuthUser,
+    State(referrals): State<Referrals>,
+) -> Result<Json<Stats>, ApiError> {
+    Ok(Json(referrals.stats(&user.username).await?))
 }

@@ -6,16 +6,16 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::response::Response;
 use http::{StatusCode, header};
-use serde_json::{Value, json};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::app::App;
-use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, Envelope, FieldError};
+use crate::http::extract::AuthUser;
 use crate::http::{ClientIp, Json, Path};
-use crate::profile::{self, Profile, ProfileUpdate, image};
+use crate::profile::{Profile, ProfileUpdate, Profiles, image};
 use serde::Deserialize;
 
 /// The `multipart/form-data` body of `/user/update-profile-img` (documentation only; the handler
@@ -44,8 +44,8 @@ struct ImageBytes(Vec<u8>);
         (status = 404, description = "Account does not exist", body = Envelope),
     )
 )]
-async fn get_profile(user: AuthUser, State(app): State<App>) -> ApiResult<Json<Profile>> {
-    Ok(Json(profile::get(&app, &user.username).await?))
+async fn get_profile(user: AuthUser, State(profiles): State<Profiles>) -> ApiResult<Json<Profile>> {
+    Ok(Json(profiles.get(&user.username).await?))
 }
 
 #[utoipa::path(
@@ -62,12 +62,12 @@ async fn get_profile(user: AuthUser, State(app): State<App>) -> ApiResult<Json<P
 )]
 async fn put_profile(
     user: AuthUser,
-    State(app): State<App>,
+    State(profiles): State<Profiles>,
     ip: ClientIp,
     Json(req): Json<ProfileUpdate>,
 ) -> ApiResult<Json<Profile>> {
     Ok(Json(
-        profile::update(&app, &user.username, &ip.bucket(), &req).await?,
+        profiles.update(&user.username, &ip.bucket(), &req).await?,
     ))
 }
 
@@ -94,12 +94,10 @@ struct PhoneVerifyReq {
 )]
 async fn verify_phone(
     user: AuthUser,
-    State(app): State<App>,
+    State(profiles): State<Profiles>,
     Json(req): Json<PhoneVerifyReq>,
 ) -> ApiResult<Json<Profile>> {
-    Ok(Json(
-        profile::verify_phone(&app, &user.username, &req.otp).await?,
-    ))
+    Ok(Json(profiles.verify_phone(&user.username, &req.otp).await?))
 }
 
 #[utoipa::path(
@@ -108,19 +106,39 @@ async fn verify_phone(
     tag = "user",
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "`{referral_code}`", body = Object),
+        (status = 200, description = "The caller's referral code", body = ReferralCode),
         (status = 404, description = "Account does not exist", body = Envelope),
     )
 )]
-async fn referral_code(user: AuthUser, State(app): State<App>) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "referral_code": profile::referral_code(&app, &user.username).await? }),
-    ))
+async fn referral_code(
+    user: AuthUser,
+    State(profiles): State<Profiles>,
+) -> ApiResult<Json<ReferralCode>> {
+    Ok(Json(ReferralCode {
+        referral_code: profiles.referral_code(&user.username).await?,
+    }))
+}
+
+/// `GET /user/referral-code`.
+#[derive(Serialize, ToSchema)]
+struct ReferralCode {
+    referral_code: String,
+}
+
+/// The profile image was replaced.
+#[derive(Serialize, ToSchema)]
+struct ImageUpdated {
+    #[schema(example = true)]
+    status: bool,
+    #[schema(example = "Profile image updated")]
+    message: &'static str,
+    /// The new image's URL.
+    profile_img: String,
 }
 
 fn multipart_error(status: StatusCode, detail: String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        image::too_large()
+        ApiError::from(image::ImageError::TooLarge)
     } else {
         ApiError::bad_request("Invalid multipart body")
             .with_errors(vec![FieldError::new("body", detail)])
@@ -134,16 +152,16 @@ fn multipart_error(status: StatusCode, detail: String) -> ApiError {
     request_body(content = ProfileImageUpload, content_type = "multipart/form-data"),
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "Profile image replaced: `{status, message, profile_img}` (its URL)", body = Object),
+        (status = 200, description = "Profile image replaced", body = ImageUpdated),
         (status = 400, description = "Invalid multipart body, `profile_img` missing or empty, or not a JPEG, PNG or WebP image", body = Envelope),
         (status = 413, description = "Image too large", body = Envelope),
     )
 )]
 async fn update_image(
     user: AuthUser,
-    State(app): State<App>,
+    State(profiles): State<Profiles>,
     multipart: Result<Multipart, MultipartRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ImageUpdated>> {
     let mut multipart = multipart.map_err(|r| multipart_error(r.status(), r.body_text()))?;
     let mut file = None;
     while let Some(field) = multipart
@@ -162,10 +180,12 @@ async fn update_image(
     }
     let bytes = file
         .ok_or_else(|| ApiError::validation(vec![FieldError::new("profile_img", "is required")]))?;
-    let url = image::replace(&app, &user.username, bytes).await?;
-    Ok(Json(
-        json!({ "status": true, "message": "Profile image updated", "profile_img": url }),
-    ))
+    let url = profiles.replace_image(&user.username, bytes).await?;
+    Ok(Json(ImageUpdated {
+        status: true,
+        message: "Profile image updated",
+        profile_img: url,
+    }))
 }
 
 #[utoipa::path(
@@ -178,8 +198,12 @@ async fn update_image(
         (status = 404, description = "Image Not Found (also for any name this service did not generate)", body = Envelope),
     )
 )]
-async fn serve_image(State(app): State<App>, Path(file): Path<String>) -> ApiResult<Response> {
-    let (bytes, content_type) = image::read(&app, &file)
+async fn serve_image(
+    State(profiles): State<Profiles>,
+    Path(file): Path<String>,
+) -> ApiResult<Response> {
+    let (bytes, content_type) = profiles
+        .read_image(&file)
         .await?
         .ok_or_else(|| ApiError::not_found("Image Not Found"))?;
     Response::builder()

@@ -14,9 +14,18 @@ use utoipa_axum::routes;
 
 use super::Query;
 use crate::app::App;
-use crate::auth::session;
 use crate::error::{ApiError, Envelope};
+use crate::realtime::{Realtime, RealtimeError};
 use crate::ws::{LocalHub, Outgoing};
+
+/// The local server's WebSocket endpoint: the realtime service, the in-process hub (none on
+/// AWS, where the WebSocket API serves connections) and how often a session is re-checked.
+#[derive(Clone)]
+pub struct LocalSockets {
+    pub realtime: Realtime,
+    pub hub: Option<std::sync::Arc<LocalHub>>,
+    pub recheck_secs: u64,
+}
 
 /// The local WebSocket route (404 when the app has no in-process hub, i.e. on AWS).
 pub fn openapi_router() -> OpenApiRouter<App> {
@@ -49,23 +58,19 @@ struct WsQuery {
     )
 )]
 async fn upgrade(
-    State(app): State<App>,
+    State(local): State<LocalSockets>,
     Query(q): Query<WsQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let Some(hub) = app.ws_hub.clone() else {
+    let Some(hub) = local.hub.clone() else {
         return Err(ApiError::not_found("Not Found"));
     };
-    let token = q
-        .token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(ApiError::unauthorized)?;
-    let claims = session::check(&app, &token).await?;
+    let (user, sid) = local.realtime.authenticate(q.token.as_deref()).await?;
     let ws = ws.map_err(|_| ApiError::bad_request("WebSocket upgrade required"))?;
     let conn = format!("local-{}", uuid::Uuid::new_v4().simple());
-    crate::ws::register(&app, &conn, &claims.user, &claims.sid).await?;
+    local.realtime.register(&conn, &user, &sid).await?;
     Ok(ws
-        .on_upgrade(move |socket| serve(app, hub, conn, socket))
+        .on_upgrade(move |socket| serve(local, hub, conn, socket))
         .into_response())
 }
 
@@ -73,7 +78,12 @@ async fn upgrade(
 /// `$default`, published events arrive through the hub, and the session is re-checked every
 /// `WS_SESSION_RECHECK_SECS`: once it is revoked (logoff, password change or reset, deactivation)
 /// the socket is closed.
-async fn serve(app: App, hub: std::sync::Arc<LocalHub>, conn: String, socket: WebSocket) {
+async fn serve(
+    local: LocalSockets,
+    hub: std::sync::Arc<LocalHub>,
+    conn: String,
+    socket: WebSocket,
+) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outgoing>();
     hub.attach(&conn, tx.clone());
@@ -92,14 +102,13 @@ async fn serve(app: App, hub: std::sync::Arc<LocalHub>, conn: String, socket: We
             }
         }
     });
-    let mut recheck =
-        tokio::time::interval(std::time::Duration::from_secs(app.config.ws_recheck_secs));
+    let mut recheck = tokio::time::interval(std::time::Duration::from_secs(local.recheck_secs));
     recheck.tick().await;
     loop {
         tokio::select! {
             _ = &mut writer => break,
             _ = recheck.tick() => {
-                if !crate::ws::still_live(&app, &conn).await.unwrap_or(true) {
+                if !local.realtime.still_live(&conn).await.unwrap_or(true) {
                     let _ = tx.send(Outgoing::Close);
                 }
             }
@@ -109,12 +118,13 @@ async fn serve(app: App, hub: std::sync::Arc<LocalHub>, conn: String, socket: We
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                     Some(Ok(_)) => continue,
                 };
-                match crate::ws::message(&app, &conn, &text).await {
+                match local.realtime.message(&conn, &text).await {
                     Ok(reply) => {
                         let _ = tx.send(Outgoing::Text(reply));
                     }
                     Err(e) => {
-                        let reply = serde_json::json!({"event": "error", "data": {"message": e.message}});
+                        let e = ApiError::from(e);
+                        let reply = error_event(&e);
                         let _ = tx.send(Outgoing::Text(reply.to_string()));
                         if e.status == http::StatusCode::UNAUTHORIZED {
                             let _ = tx.send(Outgoing::Close);
@@ -126,7 +136,48 @@ async fn serve(app: App, hub: std::sync::Arc<LocalHub>, conn: String, socket: We
     }
     hub.detach(&conn);
     writer.abort();
-    if let Err(e) = crate::ws::disconnect(&app, &conn).await {
-        tracing::debug!(error = %e.message, "could not forget a closed local websocket");
+    if let Err(e) = local.realtime.disconnect(&conn).await {
+        tracing::debug!(error = %e, "could not forget a closed local websocket");
     }
+}
+
+/// The `{"event":"error"}` message a refused client message gets.
+fn error_event(e: &ApiError) -> String {
+    serde_json::json!({"event": "error", "data": {"message": e.message}}).to_string()
+}
+
+/// The `ws` function: one API Gateway WebSocket event (`$connect`, `$disconnect`, `$default`).
+/// A refused `$connect` answers 401, which makes API Gateway refuse the upgrade.
+pub async fn handle_event(
+    realtime: &Realtime,
+    event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest,
+) -> aws_lambda_events::apigw::ApiGatewayProxyResponse {
+    let ctx = &event.request_context;
+    let conn = ctx.connection_id.clone().unwrap_or_default();
+    let route = ctx.route_key.as_deref().unwrap_or("$default");
+    let result: Result<String, ApiError> = if conn.is_empty() {
+        Err(ApiError::bad_request("missing connection id"))
+    } else {
+        let r: Result<String, RealtimeError> = match route {
+            "$connect" => realtime
+                .connect(&conn, event.query_string_parameters.first("token"))
+                .await
+                .map(|_| String::new()),
+            "$disconnect" => realtime.disconnect(&conn).await.map(|_| String::new()),
+            _ => {
+                realtime
+                    .message(&conn, event.body.as_deref().unwrap_or(""))
+                    .await
+            }
+        };
+        r.map_err(ApiError::from)
+    };
+    let (status, body) = match result {
+        Ok(body) => (200, body),
+        Err(e) => (i64::from(e.status.as_u16()), error_event(&e)),
+    };
+    let mut res = aws_lambda_events::apigw::ApiGatewayProxyResponse::default();
+    res.status_code = status;
+    res.body = Some(aws_lambda_events::encodings::Body::Text(body));
+    res
 }

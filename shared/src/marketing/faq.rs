@@ -2,9 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{next_id, text};
-use crate::app::App;
-use crate::error::{ApiError, FieldError};
+use super::{Marketing, MarketingError, text};
+use crate::domain::{FieldError, InvalidInput};
 use crate::store::{Cond, Query, StoreError, from_item, keys, query_all, schema::GSI1, to_item};
 
 /// Largest `order` value (keeps the zero-padded sort key ordered).
@@ -42,21 +41,8 @@ pub struct FaqInput {
     pub order: Option<i64>,
 }
 
-fn record(app: &App, faq: Faq) -> FaqRecord {
-    let key = keys::faq(&faq.id.to_string());
-    let gsi1sk = format!("{:06}#{:010}", faq.order, faq.id);
-    FaqRecord {
-        pk: key.pk,
-        sk: key.sk,
-        faq,
-        updated_at: app.clock.epoch(),
-        gsi1pk: keys::FAQS_GSI_PK.into(),
-        gsi1sk,
-    }
-}
-
 /// Merges input over a base entry and validates the result.
-fn merge(id: i64, base: Option<&Faq>, input: &FaqInput) -> Result<Faq, ApiError> {
+fn merge(id: i64, base: Option<&Faq>, input: &FaqInput) -> Result<Faq, MarketingError> {
     let mut errors = Vec::new();
     let pick = |new: &Option<String>, old: Option<&String>| new.clone().or_else(|| old.cloned());
     let question = text(
@@ -90,67 +76,78 @@ fn merge(id: i64, base: Option<&Faq>, input: &FaqInput) -> Result<Faq, ApiError>
             order,
         })
     } else {
-        Err(ApiError::validation(errors))
+        Err(InvalidInput::Fields(errors).into())
     }
 }
 
-fn not_found() -> ApiError {
-    ApiError::not_found("FAQ Not Found")
-}
-
-/// Every entry, by `order` then id.
-pub async fn list(app: &App) -> Result<Vec<Faq>, ApiError> {
-    let items = query_all(app.main.as_ref(), Query::index(GSI1, keys::FAQS_GSI_PK)).await?;
-    items
-        .iter()
-        .map(|i| {
-            from_item::<FaqRecord>(i)
-                .map(|r| r.faq)
-                .map_err(ApiError::from)
-        })
-        .collect()
-}
-
-/// Adds an entry.
-pub async fn create(app: &App, input: &FaqInput) -> Result<Faq, ApiError> {
-    let draft = merge(0, None, input)?;
-    let id = next_id(app, "FAQ").await?;
-    let rec = record(app, Faq { id, ..draft });
-    app.main
-        .put(to_item(&rec)?, Some(Cond::item_absent()))
-        .await?;
-    Ok(rec.faq)
-}
-
-/// Changes an entry (absent fields unchanged).
-pub async fn update(app: &App, id: i64, input: &FaqInput) -> Result<Faq, ApiError> {
-    let item = app
-        .main
-        .get(&keys::faq(&id.to_string()))
-        .await?
-        .ok_or_else(not_found)?;
-    let old: FaqRecord = from_item(&item)?;
-    let rec = record(app, merge(id, Some(&old.faq), input)?);
-    match app
-        .main
-        .put(to_item(&rec)?, Some(Cond::item_exists()))
-        .await
-    {
-        Ok(()) => Ok(rec.faq),
-        Err(StoreError::ConditionFailed) => Err(not_found()),
-        Err(e) => Err(e.into()),
+impl Marketing {
+    fn faq_record(&self, faq: Faq) -> FaqRecord {
+        let key = keys::faq(&faq.id.to_string());
+        let gsi1sk = format!("{:06}#{:010}", faq.order, faq.id);
+        FaqRecord {
+            pk: key.pk,
+            sk: key.sk,
+            faq,
+            updated_at: self.clock.epoch(),
+            gsi1pk: keys::FAQS_GSI_PK.into(),
+            gsi1sk,
+        }
     }
-}
 
-/// Removes an entry.
-pub async fn delete(app: &App, id: i64) -> Result<(), ApiError> {
-    match app
-        .main
-        .delete(&keys::faq(&id.to_string()), Some(Cond::item_exists()))
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(StoreError::ConditionFailed) => Err(not_found()),
-        Err(e) => Err(e.into()),
+    /// Every entry, by `order` then id.
+    pub async fn faq_list(&self) -> Result<Vec<Faq>, MarketingError> {
+        let items = query_all(self.table.as_ref(), Query::index(GSI1, keys::FAQS_GSI_PK)).await?;
+        items
+            .iter()
+            .map(|i| {
+                from_item::<FaqRecord>(i)
+                    .map(|r| r.faq)
+                    .map_err(MarketingError::from)
+            })
+            .collect()
+    }
+
+    /// Adds an entry.
+    pub async fn faq_create(&self, input: &FaqInput) -> Result<Faq, MarketingError> {
+        let draft = merge(0, None, input)?;
+        let id = self.next_id("FAQ").await?;
+        let rec = self.faq_record(Faq { id, ..draft });
+        self.table
+            .put(to_item(&rec)?, Some(Cond::item_absent()))
+            .await?;
+        Ok(rec.faq)
+    }
+
+    /// Changes an entry (absent fields unchanged).
+    pub async fn faq_update(&self, id: i64, input: &FaqInput) -> Result<Faq, MarketingError> {
+        let item = self
+            .table
+            .get(&keys::faq(&id.to_string()))
+            .await?
+            .ok_or(MarketingError::FaqNotFound)?;
+        let old: FaqRecord = from_item(&item)?;
+        let rec = self.faq_record(merge(id, Some(&old.faq), input)?);
+        match self
+            .table
+            .put(to_item(&rec)?, Some(Cond::item_exists()))
+            .await
+        {
+            Ok(()) => Ok(rec.faq),
+            Err(StoreError::ConditionFailed) => Err(MarketingError::FaqNotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes an entry.
+    pub async fn faq_delete(&self, id: i64) -> Result<(), MarketingError> {
+        match self
+            .table
+            .delete(&keys::faq(&id.to_string()), Some(Cond::item_exists()))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StoreError::ConditionFailed) => Err(MarketingError::FaqNotFound),
+            Err(e) => Err(e.into()),
+        }
     }
 }

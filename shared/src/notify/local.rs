@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Notification, NotifyError, Queue};
+use std::sync::Arc;
+
+use super::{Notification, NotifyError, Queue, Resolved, Resolver};
 use crate::clock::ClockRef;
 use crate::store::{Item, Key, Query, StoreError, TableRef, from_item, keys, query_all, to_item};
 
@@ -50,17 +52,20 @@ pub struct LocalQueue {
     rx: Mutex<Option<mpsc::UnboundedReceiver<Msg>>>,
     table: TableRef,
     clock: ClockRef,
+    resolver: Arc<dyn Resolver>,
 }
 
 impl LocalQueue {
-    /// A queue delivering into the outbox of `table` (the main table).
-    pub fn new(table: TableRef, clock: ClockRef) -> Self {
+    /// A queue delivering into the outbox of `table` (the main table), each message resolved
+    /// first by `resolver` as the notifier resolves it.
+    pub fn new(table: TableRef, clock: ClockRef, resolver: Arc<dyn Resolver>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         LocalQueue {
             tx,
             rx: Mutex::new(Some(rx)),
             table,
             clock,
+            resolver,
         }
     }
 
@@ -68,11 +73,14 @@ impl LocalQueue {
         let rx = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(mut rx) = rx {
             let (table, clock) = (self.table.clone(), self.clock.clone());
+            let resolver = self.resolver.clone();
             tokio::spawn(async move {
                 while let Some(msg) = rx.recv().await {
                     match msg {
                         Msg::Deliver(n) => {
-                            if let Err(e) = resolve_and_deliver(&table, &clock, n).await {
+                            if let Err(e) =
+                                resolve_and_deliver(&table, &clock, resolver.as_ref(), n).await
+                            {
                                 tracing::error!(error = %e, "local outbox delivery failed");
                             }
                         }
@@ -110,17 +118,18 @@ impl Queue for LocalQueue {
 async fn resolve_and_deliver(
     table: &TableRef,
     clock: &ClockRef,
+    resolver: &dyn Resolver,
     queued: Notification,
 ) -> Result<(), StoreError> {
-    match super::deliver::resolve(table.as_ref(), clock.epoch(), queued).await? {
-        super::deliver::Resolved::Deliver { message, held, .. } => {
+    match resolver.resolve(queued).await? {
+        Resolved::Deliver { message, held, .. } => {
             deliver(table, clock, &message).await?;
             if let Some(id) = held {
                 super::held::forget(table.as_ref(), &id).await?;
             }
             Ok(())
         }
-        super::deliver::Resolved::Nothing(why) => {
+        Resolved::Nothing(why) => {
             tracing::debug!(why, "local queue: nothing to deliver");
             Ok(())
         }

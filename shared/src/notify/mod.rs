@@ -2,11 +2,11 @@
 //! [`Notification`] on the queue port; a consumer (the `notifier` Lambda on SQS, or an in-process
 //! task locally) delivers it through the mail/SMS/push ports.
 
-pub mod deliver;
 pub mod fcm;
 pub mod held;
 pub mod local;
 pub mod memory;
+pub mod providers;
 pub mod ses;
 pub mod sms;
 pub mod sqs;
@@ -74,3 +74,25 @@ pub trait Queue: Send + Sync + 'static {
 
 /// Shared queue handle.
 pub type QueueRef = Arc<dyn Queue>;
+
+/// What a queued message is to deliver, once resolved.
+#[derive(Debug)]
+pub enum Resolved {
+    /// Deliver `message`; forget the held message `held` afterwards; `user` is whose it is (for
+    /// the audit line), when known.
+    Deliver {
+        message: Notification,
+        held: Option<String>,
+        user: Option<String>,
+    },
+    /// Nothing to deliver, and why (a held message sent already or expired, a reset request for
+    /// an address no usable account has).
+    Nothing(&'static str),
+}
+
+/// Turns a queued message into what to deliver (held messages and reset requests need the
+/// table and the account records): supplied by the delivery service, used by the local queue.
+#[async_trait]
+pub trait Resolver: Send + Sync + 'static {
+    async fn resolve(&self, queued: Notification) -> Result<Resolved, crate::store::StoreError>;
+}

@@ -1,51 +1,14 @@
 //! Xendit invoice callback: constant-time token check, validated body, invoice re-checked against
 //! what we stored, then settlement through the one exactly-once path. Every receipt is logged.
 
-use axum::extract::FromRequestParts;
-use http::request::Parts;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::invoice::{self, Applied};
+use super::invoice::{Applied, Invoices, SettleError};
 use super::xendit::{XStatus, de_amount, de_opt_amount};
-use crate::app::App;
-use crate::audit::{self, LogKind};
-use crate::error::{ApiError, FieldError};
-
-/// A request carrying the configured `x-callback-token` (compared in constant time).
-#[derive(Debug, Clone, Copy)]
-pub struct CallbackToken;
-
-impl FromRequestParts<App> for CallbackToken {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let given = parts
-            .headers
-            .get("x-callback-token")
-            .map(|v| v.as_bytes())
-            .unwrap_or_default();
-        // Without a configured token nothing is accepted (never an empty or default token).
-        let accepted = match app.config.xendit_callback_token.as_ref() {
-            Some(t) if !t.expose().is_empty() => bool::from(given.ct_eq(t.expose().as_bytes())),
-            _ => false,
-        };
-        if accepted {
-            Ok(CallbackToken)
-        } else {
-            audit::record(
-                app,
-                LogKind::XenditCallback,
-                "unauthenticated",
-                None,
-                "rejected_token",
-                serde_json::json!({}),
-            )
-            .await;
-            Err(ApiError::unauthorized())
-        }
-    }
-}
+use crate::audit::{Audit, LogKind};
+use crate::config::Secret;
+use crate::store::StoreError;
 
 /// The callback fields we act on (integrations.md §3); others are ignored.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -67,88 +30,170 @@ pub struct CallbackBody {
     pub payment_channel: Option<String>,
 }
 
-/// What the callback did, for the 200 answer.
-pub async fn handle(app: &App, body: CallbackBody) -> Result<&'static str, ApiError> {
+/// One problem with a callback body's fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallbackProblem {
+    /// `id` is empty.
+    MissingId,
+    /// `external_id` is empty.
+    MissingExternalId,
+    /// `currency` is given and is not IDR.
+    NotIdr,
+}
+
+/// Why a callback was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    /// No invoice with that `external_id`.
+    #[error("unknown invoice")]
+    UnknownInvoice,
+    /// The body's fields are invalid.
+    #[error("invalid callback: {0:?}")]
+    Invalid(Vec<CallbackProblem>),
+    /// Xendit's id is not the one stored for the invoice.
+    #[error("xendit id differs from the stored one")]
+    IdMismatch,
+    /// The paid amount is not the invoice's.
+    #[error("paid amount differs")]
+    AmountMismatch,
+    /// A status we do not know.
+    #[error("unknown status")]
+    UnknownStatus,
+    #[error(transparent)]
+    Settle(#[from] SettleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a callback did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// The payment was credited.
+    Recorded,
+    /// The invoice expired.
+    Expired,
+    /// Already in that state: nothing changed.
+    AlreadyProcessed,
+    /// A PENDING status: nothing to do.
+    Ignored,
+}
+
+/// The problems of a callback body's fields (pure).
+fn problems(body: &CallbackBody) -> Vec<CallbackProblem> {
     let mut problems = Vec::new();
     if body.id.trim().is_empty() {
-        problems.push(FieldError::new("id", "is required"));
+        problems.push(CallbackProblem::MissingId);
     }
     if body.external_id.trim().is_empty() {
-        problems.push(FieldError::new("external_id", "is required"));
+        problems.push(CallbackProblem::MissingExternalId);
     }
     if body.currency.as_deref().is_some_and(|c| c != "IDR") {
-        problems.push(FieldError::new("currency", "must be IDR"));
+        problems.push(CallbackProblem::NotIdr);
     }
-    let receipt = serde_json::json!({
-        "xendit_id": body.id, "status": body.status, "amount": body.amount, "paid_amount": body.paid_amount,
-        "paid_at": body.paid_at, "payment_method": body.payment_method, "payment_channel": body.payment_channel,
-    });
-    let Some(rec) = invoice::load(app, &body.external_id).await? else {
-        audit::record(
-            app,
-            LogKind::XenditCallback,
-            &body.external_id,
-            None,
-            "unknown_invoice",
-            receipt,
-        )
-        .await;
-        return Err(ApiError::not_found("Invoice Not Found"));
-    };
-    audit::record(
-        app,
-        LogKind::XenditCallback,
-        &rec.invoice_id,
-        Some(&rec.username),
-        "received",
-        receipt.clone(),
-    )
-    .await;
-    if !problems.is_empty() {
-        return Err(ApiError::validation(problems));
-    }
-    if body.id != rec.xendit_id {
-        audit::record(
-            app,
-            LogKind::XenditCallback,
-            &rec.invoice_id,
-            Some(&rec.username),
-            "refused_id_mismatch",
-            receipt,
-        )
-        .await;
-        return Err(ApiError::bad_request("Invoice Not Found"));
-    }
-    match body.status {
-        XStatus::Paid | XStatus::Settled => {
-            let paid = body.paid_amount.unwrap_or(body.amount);
-            if paid != rec.amount || body.amount != rec.amount {
-                audit::record(
-                    app,
-                    LogKind::XenditCallback,
-                    &rec.invoice_id,
-                    Some(&rec.username),
-                    "refused_amount_mismatch",
-                    receipt,
-                )
-                .await;
-                return Err(ApiError::bad_request("Amount Mismatch"));
-            }
-            Ok(
-                match invoice::settle_paid(app, &rec, body.paid_at, "callback").await? {
-                    Applied::Changed => "Payment Recorded",
-                    Applied::Unchanged => "Already Processed",
-                },
-            )
+    problems
+}
+
+/// The Xendit callbacks' gate and the invoice callback. Cheap to clone.
+#[derive(Clone)]
+pub struct Callbacks {
+    invoices: Invoices,
+    audit: Audit,
+    /// `XENDIT_CALLBACK_TOKEN`; without one nothing is accepted.
+    token: Option<Secret>,
+}
+
+impl Callbacks {
+    /// The callbacks, accepting `token`.
+    pub fn new(invoices: Invoices, audit: Audit, token: Option<Secret>) -> Callbacks {
+        Callbacks {
+            invoices,
+            audit,
+            token,
         }
-        XStatus::Expired => Ok(match invoice::mark_expired(app, &rec, "callback").await? {
-            Applied::Changed => "Invoice Expired",
-            Applied::Unchanged => "Already Processed",
-        }),
-        XStatus::Pending => Ok("Ignored"),
-        XStatus::Other(_) => Err(ApiError::validation(vec![FieldError::new(
-            "status",
-            "unknown status",
-        )])),
+    }
+
+    /// Whether `given` is the configured `x-callback-token` (compared in constant time). Without
+    /// a configured token nothing is accepted (never an empty or default token).
+    pub fn accepts(&self, given: &[u8]) -> bool {
+        match self.token.as_ref() {
+            Some(t) if !t.expose().is_empty() => bool::from(given.ct_eq(t.expose().as_bytes())),
+            _ => false,
+        }
+    }
+
+    /// Logs a callback refused for its token.
+    pub async fn log_rejected_token(&self) {
+        self.audit
+            .record(
+                LogKind::XenditCallback,
+                "unauthenticated",
+                None,
+                "rejected_token",
+                serde_json::json!({}),
+            )
+            .await;
+    }
+
+    async fn log(
+        &self,
+        subject: &str,
+        username: Option<&str>,
+        event: &str,
+        receipt: serde_json::Value,
+    ) {
+        self.audit
+            .record(LogKind::XenditCallback, subject, username, event, receipt)
+            .await;
+    }
+
+    /// Handles an invoice callback: logged on receipt, checked against the stored invoice, then
+    /// settled or expired exactly once.
+    pub async fn handle(&self, body: CallbackBody) -> Result<CallbackOutcome, CallbackError> {
+        let problems = problems(&body);
+        let receipt = serde_json::json!({
+            "xendit_id": body.id, "status": body.status, "amount": body.amount, "paid_amount": body.paid_amount,
+            "paid_at": body.paid_at, "payment_method": body.payment_method, "payment_channel": body.payment_channel,
+        });
+        let Some(rec) = self.invoices.load(&body.external_id).await? else {
+            self.log(&body.external_id, None, "unknown_invoice", receipt)
+                .await;
+            return Err(CallbackError::UnknownInvoice);
+        };
+        let user = Some(rec.username.as_str());
+        self.log(&rec.invoice_id, user, "received", receipt.clone())
+            .await;
+        if !problems.is_empty() {
+            return Err(CallbackError::Invalid(problems));
+        }
+        if body.id != rec.xendit_id {
+            self.log(&rec.invoice_id, user, "refused_id_mismatch", receipt)
+                .await;
+            return Err(CallbackError::IdMismatch);
+        }
+        let changed = |a: Applied, then: CallbackOutcome| match a {
+            Applied::Changed => then,
+            Applied::Unchanged => CallbackOutcome::AlreadyProcessed,
+        };
+        match body.status {
+            XStatus::Paid | XStatus::Settled => {
+                let paid = body.paid_amount.unwrap_or(body.amount);
+                if paid != rec.amount || body.amount != rec.amount {
+                    self.log(&rec.invoice_id, user, "refused_amount_mismatch", receipt)
+                        .await;
+                    return Err(CallbackError::AmountMismatch);
+                }
+                let a = self
+                    .invoices
+                    .settle_paid(&rec, body.paid_at, "callback")
+                    .await?;
+                Ok(changed(a, CallbackOutcome::Recorded))
+            }
+            XStatus::Expired => {
+                let a = self.invoices.mark_expired(&rec, "callback").await?;
+                Ok(changed(a, CallbackOutcome::Expired))
+            }
+            XStatus::Pending => Ok(CallbackOutcome::Ignored),
+            XStatus::Other(_) => Err(CallbackError::UnknownStatus),
+        }
     }
 }

@@ -4,9 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::App;
-use crate::error::{ApiError, FieldError};
-use crate::store::{Query, from_item, keys, query_all, schema::GSI1, to_item};
+use super::xendit::{Xendit, XenditError};
+use crate::store::{
+    Query, StoreError, TableRef, from_item, keys, query_all, schema::GSI1, to_item,
+};
 
 /// `BANK#{code}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -38,7 +39,7 @@ pub struct PaymentType {
 }
 
 /// What clients see of a bank.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct BankView {
     pub code: String,
     pub name: String,
@@ -48,14 +49,53 @@ pub struct BankView {
 }
 
 /// What clients see of a payment type.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentTypeView {
     pub code: String,
     pub name: String,
     pub payment_method: String,
 }
 
-const BANK_TYPES: [&str; 2] = ["DISBURSEMENT", "VA"];
+/// Which banks a list shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BankKind {
+    /// Banks (and e-wallets) payouts go to.
+    Disbursement,
+    /// Banks offering virtual accounts.
+    Va,
+}
+
+/// A bank type other than `DISBURSEMENT` or `VA`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown bank type")]
+pub struct UnknownBankKind;
+
+impl BankKind {
+    /// `DISBURSEMENT` or `VA`, case-insensitive.
+    pub fn parse(raw: &str) -> Result<BankKind, UnknownBankKind> {
+        match raw.trim().to_uppercase().as_str() {
+            "DISBURSEMENT" => Ok(BankKind::Disbursement),
+            "VA" => Ok(BankKind::Va),
+            _ => Err(UnknownBankKind),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BankKind::Disbursement => "DISBURSEMENT",
+            BankKind::Va => "VA",
+        }
+    }
+}
+
+/// Why the banks could not be refreshed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error(transparent)]
+    Xendit(#[from] XenditError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 fn bank(code: &str, name: &str, kind: &str, can_disburse: bool) -> Bank {
     let k = keys::bank(&format!("{kind}#{code}"));
@@ -85,8 +125,15 @@ fn paytype(code: &str, name: &str, method: &str) -> PaymentType {
     }
 }
 
-/// Writes the default banks and payment types (idempotent: existing entries are overwritten).
-pub async fn seed(app: &App) -> Result<(usize, usize), ApiError> {
+/// The default banks and payment types: (disbursement banks, virtual-account banks, payment
+/// types).
+type Defaults = (
+    [(&'static str, &'static str); 12],
+    [(&'static str, &'static str); 6],
+    [(&'static str, &'static str, &'static str); 12],
+);
+
+fn defaults() -> Defaults {
     let disb = [
         ("BCA", "Bank Central Asia (BCA)"),
         ("BNI", "Bank Negara Indonesia (BNI)"),
@@ -123,91 +170,104 @@ pub async fn seed(app: &App) -> Result<(usize, usize), ApiError> {
         ("ALFAMART", "Alfamart", "RETAIL_OUTLET"),
         ("INDOMARET", "Indomaret", "RETAIL_OUTLET"),
     ];
-    let mut banks = 0;
-    for (code, name) in disb {
-        app.main
-            .put(to_item(&bank(code, name, "DISBURSEMENT", true))?, None)
-            .await?;
-        banks += 1;
-    }
-    for (code, name) in va {
-        app.main
-            .put(to_item(&bank(code, name, "VA", false))?, None)
-            .await?;
-        banks += 1;
-    }
-    for (code, name, method) in types {
-        app.main
-            .put(to_item(&paytype(code, name, method))?, None)
-            .await?;
-    }
-    Ok((banks, types.len()))
+    (disb, va, types)
 }
 
-/// Replaces nothing, adds or updates disbursement banks from Xendit's list.
-pub async fn refresh_from_xendit(app: &App) -> Result<usize, ApiError> {
-    let banks = app.xendit.available_banks().await?;
-    let mut n = 0;
-    for b in banks
-        .iter()
-        .filter(|b| !b.code.is_empty() && b.code.len() <= 32)
-    {
-        app.main
-            .put(
-                to_item(&bank(&b.code, &b.name, "DISBURSEMENT", b.can_disburse))?,
-                None,
-            )
-            .await?;
-        n += 1;
-    }
-    Ok(n)
+/// The bank and payment-type catalog. Cheap to clone.
+#[derive(Clone)]
+pub struct Catalog {
+    table: TableRef,
+    xendit: Xendit,
 }
 
-/// Banks of a type (`DISBURSEMENT` or `VA`), ordered by code.
-pub async fn banks(app: &App, kind: &str) -> Result<Vec<BankView>, ApiError> {
-    let kind = kind.trim().to_uppercase();
-    if !BANK_TYPES.contains(&kind.as_str()) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "type",
-            "must be DISBURSEMENT or VA",
-        )]));
+impl Catalog {
+    /// The catalog on the main table, refreshed from `xendit`.
+    pub fn new(table: TableRef, xendit: Xendit) -> Catalog {
+        Catalog { table, xendit }
     }
-    let items = query_all(
-        app.main.as_ref(),
-        Query::index(GSI1, keys::banks_gsi(&kind)),
-    )
-    .await?;
-    items
-        .iter()
-        .map(|i| {
-            from_item::<Bank>(i).map(|b| BankView {
-                code: b.code,
-                name: b.name,
-                kind: b.kind,
-                can_disburse: b.can_disburse,
-            })
-        })
-        .collect::<Result<_, _>>()
-        .map_err(Into::into)
-}
 
-/// Active payment types, ordered by code.
-pub async fn payment_types(app: &App) -> Result<Vec<PaymentTypeView>, ApiError> {
-    let items = query_all(
-        app.main.as_ref(),
-        Query::index(GSI1, keys::PAYMENT_TYPES_GSI_PK),
-    )
-    .await?;
-    let mut out = Vec::new();
-    for i in &items {
-        let t: PaymentType = from_item(i)?;
-        if t.is_active {
-            out.push(PaymentTypeView {
-                code: t.code,
-                name: t.name,
-                payment_method: t.payment_method,
-            });
+    /// Writes the default banks and payment types (idempotent: existing entries are
+    /// overwritten).
+    pub async fn seed(&self) -> Result<(usize, usize), StoreError> {
+        let (disb, va, types) = defaults();
+        let mut banks = 0;
+        for (code, name) in disb {
+            self.table
+                .put(to_item(&bank(code, name, "DISBURSEMENT", true))?, None)
+                .await?;
+            banks += 1;
         }
+        for (code, name) in va {
+            self.table
+                .put(to_item(&bank(code, name, "VA", false))?, None)
+                .await?;
+            banks += 1;
+        }
+        for (code, name, method) in types {
+            self.table
+                .put(to_item(&paytype(code, name, method))?, None)
+                .await?;
+        }
+        Ok((banks, types.len()))
     }
-    Ok(out)
+
+    /// Replaces nothing, adds or updates disbursement banks from Xendit's list.
+    pub async fn refresh_from_xendit(&self) -> Result<usize, CatalogError> {
+        let banks = self.xendit.available_banks().await?;
+        let mut n = 0;
+        for b in banks
+            .iter()
+            .filter(|b| !b.code.is_empty() && b.code.len() <= 32)
+        {
+            self.table
+                .put(
+                    to_item(&bank(&b.code, &b.name, "DISBURSEMENT", b.can_disburse))?,
+                    None,
+                )
+                .await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Banks of a type, ordered by code.
+    pub async fn banks(&self, kind: BankKind) -> Result<Vec<BankView>, StoreError> {
+        let items = query_all(
+            self.table.as_ref(),
+            Query::index(GSI1, keys::banks_gsi(kind.as_str())),
+        )
+        .await?;
+        items
+            .iter()
+            .map(|i| {
+                from_item::<Bank>(i).map(|b| BankView {
+                    code: b.code,
+                    name: b.name,
+                    kind: b.kind,
+                    can_disburse: b.can_disburse,
+                })
+            })
+            .collect()
+    }
+
+    /// Active payment types, ordered by code.
+    pub async fn payment_types(&self) -> Result<Vec<PaymentTypeView>, StoreError> {
+        let items = query_all(
+            self.table.as_ref(),
+            Query::index(GSI1, keys::PAYMENT_TYPES_GSI_PK),
+        )
+        .await?;
+        let mut out = Vec::new();
+        for i in &items {
+            let t: PaymentType = from_item(i)?;
+            if t.is_active {
+                out.push(PaymentTypeView {
+                    code: t.code,
+                    name: t.name,
+                    payment_method: t.payment_method,
+                });
+            }
+        }
+        Ok(out)
+    }
 }

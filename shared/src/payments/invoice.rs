@@ -1,22 +1,27 @@
 //! Checkout invoices: creation (Xendit first, then one conditional put — never half-written),
 //! settlement exactly once (status change + wallet credit + ledger + idempotency record in one
 //! transaction, shared by the callback and the sync), expiry, cancellation and the views clients see.
+//!
+//! Built on `wallet`, `points` (the rate points are earned at) and `referral` (a payment may
+//! complete the payer's referral); none of them knows of payments.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::xendit::{CreateInvoice, XInvoice, XStatus};
-use crate::app::App;
-use crate::audit::{self, LogKind};
-use crate::config::ReferralQualify;
+use super::xendit::{CreateInvoice, XInvoice, XStatus, Xendit, XenditError};
+use crate::audit::{Audit, LogKind};
+use crate::clock::ClockRef;
+use crate::domain::account::Username;
 use crate::domain::money::Money;
-use crate::error::ApiError;
-use crate::points;
-use crate::referral::{self, ReferralStep};
+use crate::points::EarnRate;
+use crate::referral::{Completion, ReferralStep, Referrals};
 use crate::store::{
-    AttrValue, Cond, Steps, StoreError, TxOp, Update, from_item, get_s, keys, to_item,
+    AttrValue, Cond, Steps, StoreError, TableRef, TxOp, Update, from_item, get_s, keys, to_item,
 };
-use crate::wallet::{self, Change, EntryType, Idem, Outcome, PointsChange};
-use crate::ws::{self, PaymentStatus};
+use crate::wallet::{
+    self, Change, EntryType, Funds, Idem, Outcome, PointsChange, WalletError, WalletRead, Wallets,
+};
+use crate::ws::PaymentStatus;
 
 /// Local invoice status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -207,21 +212,69 @@ impl From<&InvoiceRecord> for OwnInvoice {
     }
 }
 
-/// Reads an invoice by our id.
-pub async fn load(app: &App, invoice_id: &str) -> Result<Option<InvoiceRecord>, StoreError> {
-    crate::store::get_record(app.main.as_ref(), &keys::invoice(invoice_id)).await
+/// Where a payment's status change is announced in real time (the WebSocket push to the payer's
+/// subscribed connections; [`crate::realtime::Realtime`] implements it). Best effort: failures
+/// are the implementation's to log.
+#[async_trait::async_trait]
+pub trait StatusPush: Send + Sync + 'static {
+    /// Tells `username`'s subscribers that an invoice changed status.
+    async fn payment_status(&self, username: &str, status: &PaymentStatus);
 }
 
-/// Reads an invoice owned by `username`; someone else's invoice is "not found".
-pub async fn load_owned(
-    app: &App,
-    username: &str,
-    invoice_id: &str,
-) -> Result<InvoiceRecord, ApiError> {
-    match load(app, invoice_id).await? {
-        Some(r) if r.username == username => Ok(r),
-        _ => Err(ApiError::not_found("Invoice Not Found")),
-    }
+/// Shared handle to the status push.
+pub type StatusPushRef = std::sync::Arc<dyn StatusPush>;
+
+/// The settings of [`Invoices`], copied out of the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvoiceSettings {
+    /// `INVOICE_DURATION_SECS`: how long a checkout invoice stays payable.
+    pub duration_secs: i64,
+    /// `MAX_OPEN_INVOICES`: pending invoices one user may hold.
+    pub max_open: i64,
+}
+
+/// Why a checkout was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    /// The user holds `MAX_OPEN_INVOICES` pending invoices.
+    #[error("too many open invoices")]
+    TooManyOpen,
+    /// Xendit answered for another invoice than the one asked for.
+    #[error("xendit answered a different invoice")]
+    ProviderMismatch,
+    #[error(transparent)]
+    Xendit(#[from] XenditError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a settlement did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    /// The invoice kept changing under the settlement.
+    #[error("settlement gave up under contention")]
+    Contended,
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an invoice request of its owner failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvoiceError {
+    /// No such invoice, or not the caller's.
+    #[error("invoice not found")]
+    NotFound,
+    /// A paid invoice cannot be cancelled.
+    #[error("invoice already paid")]
+    AlreadyPaid,
+    #[error(transparent)]
+    Xendit(#[from] XenditError),
+    #[error(transparent)]
+    Settle(#[from] SettleError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 fn payment_methods(req: &CheckoutRequest) -> Option<Vec<String>> {
@@ -240,159 +293,6 @@ enum Reserve {
     Intent,
     /// The owner's open-invoice count, below `MAX_OPEN_INVOICES`.
     Count,
-}
-
-/// Gives up a reserved checkout that Xendit did not (or could not be shown to) accept: the
-/// intent and its place in the open-invoice count go in one transaction.
-async fn release(app: &App, username: &str, invoice_id: &str) {
-    let ops = vec![
-        TxOp::Delete {
-            key: keys::invoice(invoice_id),
-            cond: Some(Cond::eq("status", Status::Pending.as_str()).and(Cond::eq("xendit_id", ""))),
-        },
-        open_invoices_op(username, -1),
-    ];
-    if let Err(e) = app.main.transact(ops).await {
-        tracing::error!(error = %e, invoice_id, "could not release a checkout reservation");
-    }
-}
-
-/// Creates an invoice for `username`. First, in one transaction, the invoice is stored as an
-/// intent (no Xendit id yet) and counted against the user's `MAX_OPEN_INVOICES` (409 past it, so
-/// the cap holds however many checkouts race); then Xendit creates it (our id as
-/// `external_id`) and the intent gets Xendit's id and URL. A refusal releases the reservation;
-/// a store failure after Xendit accepted expires the orphan there (best effort).
-pub async fn checkout(
-    app: &App,
-    username: &str,
-    req: CheckoutRequest,
-) -> Result<CheckoutResponse, ApiError> {
-    let invoice_id = format!("inv-{}", uuid::Uuid::now_v7().simple());
-    let payer_email = match app.main.get(&keys::info(username)).await? {
-        Some(info) => get_s(&info, "email").map(str::to_owned),
-        None => None,
-    };
-    let now = app.clock.now();
-    let expected_expiry = (now + chrono::Duration::seconds(app.config.invoice_duration_secs))
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let intent = InvoiceRecord::pending(
-        NewInvoice {
-            invoice_id: invoice_id.clone(),
-            username: username.to_owned(),
-            amount: req.amount.rupiah(),
-            currency: "IDR".into(),
-            description: req.description.clone(),
-            payment_method: req.payment_method.clone(),
-            ewallet_type: req.ewallet_type.clone(),
-            xendit_id: String::new(),
-            invoice_url: String::new(),
-            expiry_date: expected_expiry,
-        },
-        now,
-    );
-    let mut steps = Steps::new();
-    steps
-        .push(
-            Reserve::Intent,
-            TxOp::Put {
-                item: to_item(&intent)?,
-                cond: Some(Cond::item_absent()),
-            },
-        )
-        .push(
-            Reserve::Count,
-            TxOp::Update {
-                key: keys::open_invoices(username),
-                update: Update::new().add("open", 1),
-                cond: Some(
-                    Cond::NotExists("open".into())
-                        .or(Cond::lt("open", app.config.max_open_invoices)),
-                ),
-            },
-        );
-    let (ops, names) = steps.split();
-    match app.main.transact(ops).await {
-        Ok(()) => {}
-        Err(e) if names.failed(&e, Reserve::Count) => {
-            return Err(ApiError::conflict("Too Many Open Invoices"));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let create = CreateInvoice {
-        external_id: invoice_id.clone(),
-        amount: req.amount.rupiah(),
-        description: Some(req.description.clone()),
-        payer_email,
-        invoice_duration: Some(app.config.invoice_duration_secs),
-        currency: Some("IDR".into()),
-        payment_methods: payment_methods(&req),
-    };
-    let x = match app.xendit.create_invoice(&create).await {
-        Ok(x) => x,
-        Err(e) => {
-            release(app, username, &invoice_id).await;
-            audit::record(
-                app,
-                LogKind::XenditCheckout,
-                &invoice_id,
-                Some(username),
-                "create_failed",
-                serde_json::json!({ "amount": req.amount.rupiah(), "error": e.to_string() }),
-            )
-            .await;
-            return Err(e.into());
-        }
-    };
-    if x.amount != req.amount.rupiah() || x.external_id != invoice_id {
-        tracing::error!(invoice_id, "xendit answered a different invoice than asked");
-        release(app, username, &invoice_id).await;
-        return Err(ApiError::bad_gateway("Payment provider unavailable"));
-    }
-    let currency = x.currency.clone().unwrap_or_else(|| "IDR".into());
-    let created = Update::new()
-        .set("xendit_id", x.id.as_str())
-        .set("invoice_url", x.invoice_url.as_str())
-        .set("expiry_date", x.expiry_date.as_str())
-        .set("currency", currency.as_str())
-        .set("gsi2sk", format!("{}#{}", x.expiry_date, invoice_id))
-        .set("updated_at", app.clock.epoch());
-    let still_intent = Cond::eq("status", Status::Pending.as_str()).and(Cond::eq("xendit_id", ""));
-    if let Err(e) = app
-        .main
-        .update(&keys::invoice(&invoice_id), created, Some(still_intent))
-        .await
-    {
-        tracing::error!(error = %e, invoice_id, "invoice not stored after xendit accepted it; expiring it there");
-        if let Err(xe) = app.xendit.expire_invoice(&x.id).await {
-            tracing::error!(error = %xe, invoice_id, "could not expire the orphan invoice at xendit");
-        }
-        release(app, username, &invoice_id).await;
-        return Err(e.into());
-    }
-    audit::record(
-        app,
-        LogKind::XenditCheckout,
-        &invoice_id,
-        Some(username),
-        "created",
-        serde_json::json!({
-            "invoice_id": invoice_id, "external_id": invoice_id, "xendit_id": x.id, "amount": x.amount,
-            "status": "PENDING", "payment_method": req.payment_method, "description": req.description,
-            "invoice_url": x.invoice_url, "expiry_date": x.expiry_date,
-        }),
-    )
-    .await;
-    Ok(CheckoutResponse {
-        invoice_id: invoice_id.clone(),
-        external_id: invoice_id,
-        id: x.id,
-        invoice_url: x.invoice_url,
-        amount: x.amount,
-        currency,
-        status: "PENDING".into(),
-        expiry_date: x.expiry_date,
-        description: req.description,
-    })
 }
 
 /// What a settlement or expiry did.
@@ -443,252 +343,568 @@ fn open_invoices_op(username: &str, by: i64) -> TxOp {
     }
 }
 
-/// Credits a paid invoice exactly once: invoice → PAID, wallet credit, ledger entry, points earned
-/// and `IDEM#xendit#{xendit_id}` — plus, for a payment of at least `REFERRAL_MIN_PAYMENT`, the
-/// completion of the payer's pending referral — all in one transaction. Used by the callback,
-/// the sync and cancel.
-pub async fn settle_paid(
-    app: &App,
-    rec: &InvoiceRecord,
-    paid_at: Option<String>,
-    source: &str,
-) -> Result<Applied, ApiError> {
-    if rec.status == Status::Paid {
-        return Ok(Applied::Unchanged);
-    }
-    let now = app.clock.now();
-    let paid_at =
-        paid_at.unwrap_or_else(|| now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+/// The wallet side of a paid invoice (pure): the credit, its idempotency guard on Xendit's id,
+/// and the points the payment earns.
+fn credit_of(rec: &InvoiceRecord, earn: EarnRate) -> (Change, Idem, Option<PointsChange>) {
     let change = Change {
         kind: EntryType::Credit,
         amount: Money::from_rupiah(rec.amount),
         description: format!("Top up via Xendit invoice {}", rec.invoice_id),
         reference_id: rec.invoice_id.clone(),
-        funds: crate::wallet::Funds::Cash,
+        funds: Funds::Cash,
     };
     let idem = Idem {
         scope: "xendit".into(),
         key: rec.xendit_id.clone(),
         fingerprint: rec.invoice_id.clone(),
     };
-    // Points earned by the payment join the wallet write.
-    let earned = points::earned_for(app, rec.amount);
-    let pchange = (earned > 0).then(|| PointsChange {
+    let earned = earn.earned_for(Money::from_rupiah(rec.amount));
+    let points = (earned.value() > 0).then(|| PointsChange {
         kind: EntryType::Credit,
         points: earned,
         description: format!("Points for payment {}", rec.invoice_id),
         reference_id: rec.invoice_id.clone(),
     });
-    // One batch read: the idempotency record, the wallet and (when this payment can qualify a
-    // referral) whether the payer was referred.
-    let cfg = &app.config.points;
-    let qualifies =
-        cfg.qualify_on == ReferralQualify::FirstPayment && rec.amount >= cfg.referral_min_payment;
-    let mut read_keys = wallet::read_keys(&rec.username, &idem).to_vec();
-    if qualifies {
-        read_keys.push(keys::referred_by(&rec.username));
-    }
-    let mut read = app.main.get_many(&read_keys).await?;
-    let referred = if qualifies {
-        read.pop().flatten()
-    } else {
-        None
-    };
-    let mut wallet_read = Some(wallet::WalletRead::from_items(read)?);
-    let mut completion = match referred {
-        Some(item) => {
-            let by = Some(from_item(&item)?);
-            referral::pending_completion(app, &rec.username, by, &rec.invoice_id).await?
+    (change, idem, points)
+}
+
+fn iso_now(now: DateTime<Utc>) -> String {
+    now.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Checkout invoices: creation at Xendit, settlement exactly once, expiry, cancellation and the
+/// owner's views. Cheap to clone.
+#[derive(Clone)]
+pub struct Invoices {
+    table: TableRef,
+    clock: ClockRef,
+    xendit: Xendit,
+    wallets: Wallets,
+    referrals: Referrals,
+    audit: Audit,
+    push: StatusPushRef,
+    earn: EarnRate,
+    settings: InvoiceSettings,
+}
+
+/// The ports and settings [`Invoices`] is built from.
+pub struct InvoicePorts {
+    pub table: TableRef,
+    pub clock: ClockRef,
+    pub xendit: Xendit,
+    pub wallets: Wallets,
+    pub referrals: Referrals,
+    pub audit: Audit,
+    pub push: StatusPushRef,
+    pub earn: EarnRate,
+    pub settings: InvoiceSettings,
+}
+
+impl Invoices {
+    /// The invoices on the main table.
+    pub fn new(p: InvoicePorts) -> Invoices {
+        Invoices {
+            table: p.table,
+            clock: p.clock,
+            xendit: p.xendit,
+            wallets: p.wallets,
+            referrals: p.referrals,
+            audit: p.audit,
+            push: p.push,
+            earn: p.earn,
+            settings: p.settings,
         }
-        None => None,
-    };
-    let mut rewarded = completion.as_ref().is_some_and(|c| c.rewardable());
-    let mut rec = rec.clone();
-    for _ in 0..4 {
+    }
+
+    /// Reads an invoice by our id.
+    pub async fn load(&self, invoice_id: &str) -> Result<Option<InvoiceRecord>, StoreError> {
+        crate::store::get_record(self.table.as_ref(), &keys::invoice(invoice_id)).await
+    }
+
+    /// Reads an invoice owned by `username`; someone else's invoice is "not found".
+    pub async fn load_owned(
+        &self,
+        username: &Username,
+        invoice_id: &str,
+    ) -> Result<InvoiceRecord, InvoiceError> {
+        match self.load(invoice_id).await? {
+            Some(r) if r.username == username.as_str() => Ok(r),
+            _ => Err(InvoiceError::NotFound),
+        }
+    }
+
+    /// The owner's invoice as Xendit has it.
+    pub async fn at_xendit(
+        &self,
+        username: &Username,
+        invoice_id: &str,
+    ) -> Result<XInvoice, InvoiceError> {
+        let rec = self.load_owned(username, invoice_id).await?;
+        Ok(self.xendit.get_invoice(&rec.xendit_id).await?)
+    }
+
+    /// Gives up a reserved checkout that Xendit did not (or could not be shown to) accept: the
+    /// intent and its place in the open-invoice count go in one transaction.
+    async fn release(&self, username: &str, invoice_id: &str) {
+        let ops = vec![
+            TxOp::Delete {
+                key: keys::invoice(invoice_id),
+                cond: Some(
+                    Cond::eq("status", Status::Pending.as_str()).and(Cond::eq("xendit_id", "")),
+                ),
+            },
+            open_invoices_op(username, -1),
+        ];
+        if let Err(e) = self.table.transact(ops).await {
+            tracing::error!(error = %e, invoice_id, "could not release a checkout reservation");
+        }
+    }
+
+    /// Stores `intent` and counts it against its owner's `MAX_OPEN_INVOICES`, in one
+    /// transaction.
+    async fn reserve(&self, intent: &InvoiceRecord) -> Result<(), CheckoutError> {
+        let mut steps = Steps::new();
+        steps
+            .push(
+                Reserve::Intent,
+                TxOp::Put {
+                    item: to_item(intent)?,
+                    cond: Some(Cond::item_absent()),
+                },
+            )
+            .push(
+                Reserve::Count,
+                TxOp::Update {
+                    key: keys::open_invoices(&intent.username),
+                    update: Update::new().add("open", 1),
+                    cond: Some(
+                        Cond::NotExists("open".into()).or(Cond::lt("open", self.settings.max_open)),
+                    ),
+                },
+            );
+        let (ops, names) = steps.split();
+        match self.table.transact(ops).await {
+            Ok(()) => Ok(()),
+            Err(e) if names.failed(&e, Reserve::Count) => Err(CheckoutError::TooManyOpen),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Asks Xendit to create the reserved invoice; a refusal or a different answer releases
+    /// the reservation.
+    async fn create_at_xendit(
+        &self,
+        username: &Username,
+        invoice_id: &str,
+        req: &CheckoutRequest,
+        payer_email: Option<String>,
+    ) -> Result<XInvoice, CheckoutError> {
+        let create = CreateInvoice {
+            external_id: invoice_id.to_owned(),
+            amount: req.amount.rupiah(),
+            description: Some(req.description.clone()),
+            payer_email,
+            invoice_duration: Some(self.settings.duration_secs),
+            currency: Some("IDR".into()),
+            payment_methods: payment_methods(req),
+        };
+        let x = match self.xendit.create_invoice(&create).await {
+            Ok(x) => x,
+            Err(e) => {
+                self.release(username.as_str(), invoice_id).await;
+                self.audit
+                    .record(
+                        LogKind::XenditCheckout,
+                        invoice_id,
+                        Some(username.as_str()),
+                        "create_failed",
+                        serde_json::json!({ "amount": req.amount.rupiah(), "error": e.to_string() }),
+                    )
+                    .await;
+                return Err(e.into());
+            }
+        };
+        if x.amount != req.amount.rupiah() || x.external_id != invoice_id {
+            tracing::error!(invoice_id, "xendit answered a different invoice than asked");
+            self.release(username.as_str(), invoice_id).await;
+            return Err(CheckoutError::ProviderMismatch);
+        }
+        Ok(x)
+    }
+
+    /// Gives the intent Xendit's id and URL; when that fails, expires the orphan at Xendit (best
+    /// effort) and releases the reservation.
+    async fn record_created(
+        &self,
+        username: &Username,
+        invoice_id: &str,
+        x: &XInvoice,
+        currency: &str,
+    ) -> Result<(), CheckoutError> {
+        let created = Update::new()
+            .set("xendit_id", x.id.as_str())
+            .set("invoice_url", x.invoice_url.as_str())
+            .set("expiry_date", x.expiry_date.as_str())
+            .set("currency", currency)
+            .set("gsi2sk", format!("{}#{}", x.expiry_date, invoice_id))
+            .set("updated_at", self.clock.epoch());
+        let still_intent =
+            Cond::eq("status", Status::Pending.as_str()).and(Cond::eq("xendit_id", ""));
+        if let Err(e) = self
+            .table
+            .update(&keys::invoice(invoice_id), created, Some(still_intent))
+            .await
+        {
+            tracing::error!(error = %e, invoice_id, "invoice not stored after xendit accepted it; expiring it there");
+            if let Err(xe) = self.xendit.expire_invoice(&x.id).await {
+                tracing::error!(error = %xe, invoice_id, "could not expire the orphan invoice at xendit");
+            }
+            self.release(username.as_str(), invoice_id).await;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Creates an invoice for `username`. First, in one transaction, the invoice is stored as an
+    /// intent (no Xendit id yet) and counted against the user's `MAX_OPEN_INVOICES` (refused past
+    /// it, so the cap holds however many checkouts race); then Xendit creates it (our id as
+    /// `external_id`) and the intent gets Xendit's id and URL. A refusal releases the
+    /// reservation; a store failure after Xendit accepted expires the orphan there (best effort).
+    pub async fn checkout(
+        &self,
+        username: &Username,
+        req: CheckoutRequest,
+    ) -> Result<CheckoutResponse, CheckoutError> {
+        let invoice_id = format!("inv-{}", uuid::Uuid::now_v7().simple());
+        let payer_email = match self.table.get(&keys::info(username.as_str())).await? {
+            Some(info) => get_s(&info, "email").map(str::to_owned),
+            None => None,
+        };
+        let now = self.clock.now();
+        let expected_expiry = iso_now(now + chrono::Duration::seconds(self.settings.duration_secs));
+        let intent = InvoiceRecord::pending(
+            NewInvoice {
+                invoice_id: invoice_id.clone(),
+                username: username.as_str().to_owned(),
+                amount: req.amount.rupiah(),
+                currency: "IDR".into(),
+                description: req.description.clone(),
+                payment_method: req.payment_method.clone(),
+                ewallet_type: req.ewallet_type.clone(),
+                xendit_id: String::new(),
+                invoice_url: String::new(),
+                expiry_date: expected_expiry,
+            },
+            now,
+        );
+        self.reserve(&intent).await?;
+        let x = self
+            .create_at_xendit(username, &invoice_id, &req, payer_email)
+            .await?;
+        let currency = x.currency.clone().unwrap_or_else(|| "IDR".into());
+        self.record_created(username, &invoice_id, &x, &currency)
+            .await?;
+        self.audit
+            .record(
+                LogKind::XenditCheckout,
+                &invoice_id,
+                Some(username.as_str()),
+                "created",
+                serde_json::json!({
+                    "invoice_id": invoice_id, "external_id": invoice_id, "xendit_id": x.id, "amount": x.amount,
+                    "status": "PENDING", "payment_method": req.payment_method, "description": req.description,
+                    "invoice_url": x.invoice_url, "expiry_date": x.expiry_date,
+                }),
+            )
+            .await;
+        Ok(CheckoutResponse {
+            invoice_id: invoice_id.clone(),
+            external_id: invoice_id,
+            id: x.id,
+            invoice_url: x.invoice_url,
+            amount: x.amount,
+            currency,
+            status: "PENDING".into(),
+            expiry_date: x.expiry_date,
+            description: req.description,
+        })
+    }
+
+    /// The first read of a settlement, in one batch: the idempotency record, the wallet and (when
+    /// this payment can qualify a referral) whether the payer was referred — then the pending
+    /// referral it completes, if any.
+    async fn settle_read(
+        &self,
+        rec: &InvoiceRecord,
+        payer: &Username,
+        idem: &Idem,
+    ) -> Result<(WalletRead, Option<Completion>), StoreError> {
+        let qualifies = self.referrals.qualifies(Money::from_rupiah(rec.amount));
+        let mut read_keys = wallet::read_keys(payer, idem).to_vec();
+        if qualifies {
+            read_keys.push(keys::referred_by(&rec.username));
+        }
+        let mut read = self.table.get_many(&read_keys).await?;
+        let referred = if qualifies {
+            read.pop().flatten()
+        } else {
+            None
+        };
+        let wallet_read = WalletRead::from_items(read)?;
+        let completion = match referred {
+            Some(item) => {
+                let by = Some(from_item(&item)?);
+                self.referrals
+                    .pending_completion(payer, by, &rec.invoice_id)
+                    .await?
+            }
+            None => None,
+        };
+        Ok((wallet_read, completion))
+    }
+
+    /// The operations a settlement adds to the wallet write: the invoice → PAID change, then the
+    /// referral completion (rewarded or not).
+    fn settle_extra(
+        &self,
+        rec: &InvoiceRecord,
+        paid_at: &str,
+        now: i64,
+        completion: Option<&Completion>,
+        rewarded: bool,
+    ) -> Result<Steps<Settle>, StoreError> {
         let mut extra = Steps::new();
-        extra.extend(Settle::Invoice, paid_ops(&rec, &paid_at, now.timestamp()));
-        if let Some(c) = &completion {
-            let (ops, names) = c.steps(app, rewarded)?.split();
+        extra.extend(Settle::Invoice, paid_ops(rec, paid_at, now));
+        if let Some(c) = completion {
+            let (ops, names) = self.referrals.steps(c, rewarded)?.split();
             for (i, op) in ops.into_iter().enumerate() {
                 let step = names.at(i).unwrap_or(ReferralStep::Referral);
                 extra.push(Settle::Referral(step), op);
             }
         }
-        let (extra, names) = extra.split();
-        let outcome = match wallet_read.take() {
-            Some(read) => {
-                wallet::apply_full_read(
-                    app,
-                    &rec.username,
-                    Some(&change),
-                    pchange.as_ref(),
-                    &idem,
-                    &extra,
-                    read,
-                )
-                .await?
-            }
-            None => {
-                wallet::apply_full(
-                    app,
-                    &rec.username,
-                    Some(&change),
-                    pchange.as_ref(),
-                    Some(&idem),
-                    &extra,
-                )
-                .await?
-            }
-        };
-        match outcome {
-            Outcome::Applied { balance_after, .. } => {
-                audit::record(
-                    app,
-                    LogKind::XenditCallback,
-                    &rec.invoice_id,
-                    Some(&rec.username),
-                    "credited",
-                    serde_json::json!({ "source": source, "amount": rec.amount, "balance_after": balance_after.rupiah() }),
-                )
-                .await;
-                let mut paid = rec.clone();
-                paid.status = Status::Paid;
-                paid.paid_at = Some(paid_at);
-                ws::emit_payment_status(app, &rec.username, &paid.status_event()).await;
-                return Ok(Applied::Changed);
-            }
-            Outcome::Replayed { .. } => return Ok(Applied::Unchanged),
-            Outcome::ExtraRefused(i) => match names.at(i) {
-                // Another payment completed the referral meanwhile: settle without it.
-                Some(Settle::Referral(ReferralStep::Referral)) => completion = None,
-                // The referrer reached the cap: complete the referral without a bonus.
-                Some(Settle::Referral(_)) => rewarded = false,
-                // The invoice's status changed meanwhile (expired, or paid by a racing callback).
-                Some(Settle::Invoice) | None => match load(app, &rec.invoice_id).await? {
-                    Some(now_rec) if now_rec.status != Status::Paid => rec = now_rec,
-                    _ => return Ok(Applied::Unchanged),
+        Ok(extra)
+    }
+
+    /// Logs and announces a credited invoice.
+    async fn announce_paid(
+        &self,
+        rec: &InvoiceRecord,
+        payer: &Username,
+        paid_at: String,
+        balance: Money,
+        source: &str,
+    ) {
+        self.audit
+            .record(
+                LogKind::XenditCallback,
+                &rec.invoice_id,
+                Some(&rec.username),
+                "credited",
+                serde_json::json!({ "source": source, "amount": rec.amount, "balance_after": balance.rupiah() }),
+            )
+            .await;
+        let mut paid = rec.clone();
+        paid.status = Status::Paid;
+        paid.paid_at = Some(paid_at);
+        self.push
+            .payment_status(payer.as_str(), &paid.status_event())
+            .await;
+    }
+
+    /// Credits a paid invoice exactly once: invoice → PAID, wallet credit, ledger entry, points
+    /// earned and `IDEM#xendit#{xendit_id}` — plus, for a payment of at least
+    /// `REFERRAL_MIN_PAYMENT`, the completion of the payer's pending referral — all in one
+    /// transaction. Used by the callback, the sync and cancel.
+    pub async fn settle_paid(
+        &self,
+        rec: &InvoiceRecord,
+        paid_at: Option<String>,
+        source: &str,
+    ) -> Result<Applied, SettleError> {
+        if rec.status == Status::Paid {
+            return Ok(Applied::Unchanged);
+        }
+        let payer = Username::from_stored(rec.username.as_str());
+        let now = self.clock.now();
+        let paid_at = paid_at.unwrap_or_else(|| iso_now(now));
+        let (change, idem, pchange) = credit_of(rec, self.earn);
+        let (first, mut completion) = self.settle_read(rec, &payer, &idem).await?;
+        let mut wallet_read = Some(first);
+        let mut rewarded = completion.as_ref().is_some_and(|c| c.rewardable());
+        let mut rec = rec.clone();
+        for _ in 0..4 {
+            let extra = self.settle_extra(
+                &rec,
+                &paid_at,
+                now.timestamp(),
+                completion.as_ref(),
+                rewarded,
+            )?;
+            let (extra, names) = extra.split();
+            let outcome = match wallet_read.take() {
+                Some(read) => {
+                    self.wallets
+                        .apply_full_read(
+                            &payer,
+                            Some(&change),
+                            pchange.as_ref(),
+                            &idem,
+                            &extra,
+                            read,
+                        )
+                        .await?
+                }
+                None => {
+                    self.wallets
+                        .apply_full(&payer, Some(&change), pchange.as_ref(), Some(&idem), &extra)
+                        .await?
+                }
+            };
+            match outcome {
+                Outcome::Applied { balance_after, .. } => {
+                    self.announce_paid(&rec, &payer, paid_at, balance_after, source)
+                        .await;
+                    return Ok(Applied::Changed);
+                }
+                Outcome::Replayed { .. } => return Ok(Applied::Unchanged),
+                Outcome::ExtraRefused(i) => match names.at(i) {
+                    // Another payment completed the referral meanwhile: settle without it.
+                    Some(Settle::Referral(ReferralStep::Referral)) => completion = None,
+                    // The referrer reached the cap: complete the referral without a bonus.
+                    Some(Settle::Referral(_)) => rewarded = false,
+                    // The invoice's status changed meanwhile (expired, or paid by a racing
+                    // callback).
+                    Some(Settle::Invoice) | None => match self.load(&rec.invoice_id).await? {
+                        Some(now_rec) if now_rec.status != Status::Paid => rec = now_rec,
+                        _ => return Ok(Applied::Unchanged),
+                    },
                 },
-            },
-        }
-    }
-    Err(ApiError::unavailable())
-}
-
-/// Marks a PENDING invoice EXPIRED (a PAID one never goes back), and takes it off the owner's
-/// open-invoice count, in one transaction.
-pub async fn mark_expired(
-    app: &App,
-    rec: &InvoiceRecord,
-    source: &str,
-) -> Result<Applied, ApiError> {
-    if rec.status != Status::Pending {
-        return Ok(Applied::Unchanged);
-    }
-    let now = app.clock.epoch();
-    let ops = vec![
-        TxOp::Update {
-            key: keys::invoice(&rec.invoice_id),
-            update: Update::new()
-                .set("status", Status::Expired.as_str())
-                .set("updated_at", now)
-                .remove("gsi2pk")
-                .remove("gsi2sk"),
-            cond: Some(Cond::eq("status", Status::Pending.as_str())),
-        },
-        open_invoices_op(&rec.username, -1),
-    ];
-    match app.main.transact(ops).await {
-        Ok(()) => {}
-        Err(e) if e.failed_at(0) => return Ok(Applied::Unchanged),
-        Err(e) => return Err(e.into()),
-    }
-    audit::record(
-        app,
-        LogKind::XenditCallback,
-        &rec.invoice_id,
-        Some(&rec.username),
-        "expired",
-        serde_json::json!({ "source": source }),
-    )
-    .await;
-    let mut expired = rec.clone();
-    expired.status = Status::Expired;
-    ws::emit_payment_status(app, &rec.username, &expired.status_event()).await;
-    Ok(Applied::Changed)
-}
-
-/// Brings a local invoice in line with Xendit's view of it.
-pub async fn reconcile(
-    app: &App,
-    rec: &InvoiceRecord,
-    x: &XInvoice,
-    source: &str,
-) -> Result<Applied, ApiError> {
-    if x.status.is_paid() {
-        settle_paid(app, rec, x.paid_at.clone(), source).await
-    } else if x.status == XStatus::Expired {
-        mark_expired(app, rec, source).await
-    } else {
-        Ok(Applied::Unchanged)
-    }
-}
-
-/// Cancels the owner's PENDING invoice: expire at Xendit, then locally. If Xendit says it was
-/// paid meanwhile, the payment is settled and the cancel refused.
-pub async fn cancel(
-    app: &App,
-    username: &str,
-    invoice_id: &str,
-) -> Result<InvoiceRecord, ApiError> {
-    let rec = load_owned(app, username, invoice_id).await?;
-    match rec.status {
-        Status::Paid => return Err(ApiError::bad_request("Invoice Already Paid")),
-        Status::Expired => return Ok(rec),
-        Status::Pending => {}
-    }
-    match app.xendit.expire_invoice(&rec.xendit_id).await {
-        Ok(_) => {}
-        Err(super::xendit::XenditError::Rejected { .. }) => {
-            let x = app.xendit.get_invoice(&rec.xendit_id).await?;
-            reconcile(app, &rec, &x, "cancel").await?;
-            if x.status.is_paid() {
-                return Err(ApiError::bad_request("Invoice Already Paid"));
             }
         }
-        Err(e) => return Err(e.into()),
+        Err(SettleError::Contended)
     }
-    mark_expired(app, &rec, "cancel").await?;
-    let now = load(app, invoice_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Invoice Not Found"))?;
-    if now.status == Status::Paid {
-        return Err(ApiError::bad_request("Invoice Already Paid"));
-    }
-    Ok(now)
-}
 
-/// A page of the owner's invoices, newest first.
-pub async fn list_own(
-    app: &App,
-    username: &str,
-    limit: usize,
-    cursor: Option<String>,
-) -> Result<(Vec<OwnInvoice>, Option<String>), ApiError> {
-    let q = crate::store::Query::index(
-        crate::store::schema::GSI1,
-        keys::user_invoices_gsi(username),
-    )
-    .descending()
-    .limit(limit)
-    .after(cursor);
-    let page = app.main.query(q).await?;
-    let items = page
-        .items
-        .iter()
-        .filter(|i| matches!(i.get("sk"), Some(AttrValue::S(s)) if s == "INVOICE"))
-        // A checkout still being created at Xendit (or abandoned mid-way) is not shown.
-        .filter(|i| !matches!(i.get("xendit_id"), Some(AttrValue::S(s)) if s.is_empty()))
-        .map(|i| from_item::<InvoiceRecord>(i).map(|r| OwnInvoice::from(&r)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((items, page.cursor))
+    /// Marks a PENDING invoice EXPIRED (a PAID one never goes back), and takes it off the owner's
+    /// open-invoice count, in one transaction.
+    pub async fn mark_expired(
+        &self,
+        rec: &InvoiceRecord,
+        source: &str,
+    ) -> Result<Applied, StoreError> {
+        if rec.status != Status::Pending {
+            return Ok(Applied::Unchanged);
+        }
+        let now = self.clock.epoch();
+        let ops = vec![
+            TxOp::Update {
+                key: keys::invoice(&rec.invoice_id),
+                update: Update::new()
+                    .set("status", Status::Expired.as_str())
+                    .set("updated_at", now)
+                    .remove("gsi2pk")
+                    .remove("gsi2sk"),
+                cond: Some(Cond::eq("status", Status::Pending.as_str())),
+            },
+            open_invoices_op(&rec.username, -1),
+        ];
+        match self.table.transact(ops).await {
+            Ok(()) => {}
+            Err(e) if e.failed_at(0) => return Ok(Applied::Unchanged),
+            Err(e) => return Err(e),
+        }
+        self.audit
+            .record(
+                LogKind::XenditCallback,
+                &rec.invoice_id,
+                Some(&rec.username),
+                "expired",
+                serde_json::json!({ "source": source }),
+            )
+            .await;
+        let mut expired = rec.clone();
+        expired.status = Status::Expired;
+        self.push
+            .payment_status(&rec.username, &expired.status_event())
+            .await;
+        Ok(Applied::Changed)
+    }
+
+    /// Brings a local invoice in line with Xendit's view of it.
+    pub async fn reconcile(
+        &self,
+        rec: &InvoiceRecord,
+        x: &XInvoice,
+        source: &str,
+    ) -> Result<Applied, SettleError> {
+        if x.status.is_paid() {
+            self.settle_paid(rec, x.paid_at.clone(), source).await
+        } else if x.status == XStatus::Expired {
+            Ok(self.mark_expired(rec, source).await?)
+        } else {
+            Ok(Applied::Unchanged)
+        }
+    }
+
+    /// Xendit's view of an invoice (for the sync).
+    pub async fn at_provider(&self, rec: &InvoiceRecord) -> Result<XInvoice, XenditError> {
+        self.xendit.get_invoice(&rec.xendit_id).await
+    }
+
+    /// Cancels the owner's PENDING invoice: expire at Xendit, then locally. If Xendit says it was
+    /// paid meanwhile, the payment is settled and the cancel refused.
+    pub async fn cancel(
+        &self,
+        username: &Username,
+        invoice_id: &str,
+    ) -> Result<InvoiceRecord, InvoiceError> {
+        let rec = self.load_owned(username, invoice_id).await?;
+        match rec.status {
+            Status::Paid => return Err(InvoiceError::AlreadyPaid),
+            Status::Expired => return Ok(rec),
+            Status::Pending => {}
+        }
+        match self.xendit.expire_invoice(&rec.xendit_id).await {
+            Ok(_) => {}
+            Err(XenditError::Rejected { .. }) => {
+                let x = self.xendit.get_invoice(&rec.xendit_id).await?;
+                self.reconcile(&rec, &x, "cancel").await?;
+                if x.status.is_paid() {
+                    return Err(InvoiceError::AlreadyPaid);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.mark_expired(&rec, "cancel").await?;
+        let now = self.load(invoice_id).await?.ok_or(InvoiceError::NotFound)?;
+        if now.status == Status::Paid {
+            return Err(InvoiceError::AlreadyPaid);
+        }
+        Ok(now)
+    }
+
+    /// A page of the owner's invoices, newest first.
+    pub async fn list_own(
+        &self,
+        username: &Username,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<OwnInvoice>, Option<String>), StoreError> {
+        let q = crate::store::Query::index(
+            crate::store::schema::GSI1,
+            keys::user_invoices_gsi(username.as_str()),
+        )
+        .descending()
+        .limit(limit)
+        .after(cursor);
+        let page = self.table.query(q).await?;
+        let items = page
+            .items
+            .iter()
+            .filter(|i| matches!(i.get("sk"), Some(AttrValue::S(s)) if s == "INVOICE"))
+            // A checkout still being created at Xendit (or abandoned mid-way) is not shown.
+            .filter(|i| !matches!(i.get("xendit_id"), Some(AttrValue::S(s)) if s.is_empty()))
+            .map(|i| from_item::<InvoiceRecord>(i).map(|r| OwnInvoice::from(&r)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((items, page.cursor))
+    }
 }

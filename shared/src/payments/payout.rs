@@ -13,16 +13,16 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::xendit::{CreateDisbursement, XDisbursement, XenditError};
-use crate::app::App;
-use crate::audit::{self, LogKind};
+use super::xendit::{CreateDisbursement, XDisbursement, Xendit, XenditError};
+use crate::audit::{Audit, LogKind};
+use crate::clock::{ClockRef, Deadline};
+use crate::domain::account::Username;
 use crate::domain::money::Money;
-use crate::error::{ApiError, FieldError};
 use crate::store::{
-    Cond, Query, StoreError, TxOp, Update, from_item, keys, query_all, schema::GSI1, schema::GSI2,
-    to_item,
+    Cond, Query, StoreError, TableRef, TxOp, Update, from_item, keys, query_all, schema::GSI1,
+    schema::GSI2, to_item,
 };
-use crate::wallet::{self, Change, EntryType, Idem, Outcome};
+use crate::wallet::{Change, EntryType, Funds, Idem, Outcome, WalletError, Wallets};
 
 /// Shows only the last 4 digits.
 pub fn mask(number: &str) -> String {
@@ -48,14 +48,46 @@ const ACCOUNT_RULES: [(&str, usize, usize); 12] = [
     ("GOPAY", 10, 13),
 ];
 
-/// Validates an account number for a bank code; answers the normalised (digits only) number.
-pub fn validate_account(bank_code: &str, number: &str) -> Result<String, ApiError> {
+/// Most bank accounts one user may register.
+const MAX_ACCOUNTS: usize = 10;
+
+/// Why a bank account cannot be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum BankAccountError {
+    /// The bank code is not one we disburse to.
+    #[error("unsupported bank")]
+    UnsupportedBank,
+    /// The number does not fit the bank's rule: `min..=max` digits (an e-wallet's registered
+    /// mobile number, starting `08`, when `ewallet`).
+    #[error("bad account number for {code}")]
+    BadNumber {
+        code: String,
+        min: usize,
+        max: usize,
+        ewallet: bool,
+    },
+    /// The holder name is empty or longer than 100 characters.
+    #[error("bad account holder name")]
+    BadHolder,
+    /// The user already has [`MAX_ACCOUNTS`] accounts.
+    #[error("too many bank accounts")]
+    TooMany,
+    /// The same bank and number is registered already.
+    #[error("bank account already registered")]
+    Exists,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Validates an account number for a bank code; answers the upper-case code and the normalised
+/// (digits only) number.
+pub fn validate_account(
+    bank_code: &str,
+    number: &str,
+) -> Result<(String, String), BankAccountError> {
     let code = bank_code.trim().to_uppercase();
     let Some((_, min, max)) = ACCOUNT_RULES.iter().find(|(c, _, _)| *c == code) else {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "bank_code",
-            "is not a supported bank",
-        )]));
+        return Err(BankAccountError::UnsupportedBank);
     };
     let digits: String = number.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     let ewallet = matches!(code.as_str(), "OVO" | "DANA" | "GOPAY");
@@ -63,19 +95,42 @@ pub fn validate_account(bank_code: &str, number: &str) -> Result<String, ApiErro
         && (*min..=*max).contains(&digits.len())
         && (!ewallet || digits.starts_with("08"));
     if ok {
-        Ok(digits)
+        Ok((code, digits))
     } else {
-        let msg = if ewallet {
-            format!("must be the {min}-{max} digit mobile number (08…) registered with {code}")
-        } else if min == max {
-            format!("must be {min} digits for {code}")
-        } else {
-            format!("must be {min}-{max} digits for {code}")
-        };
-        Err(ApiError::validation(vec![FieldError::new(
-            "account_number",
-            msg,
-        )]))
+        Err(BankAccountError::BadNumber {
+            code,
+            min: *min,
+            max: *max,
+            ewallet,
+        })
+    }
+}
+
+/// A bank account to register, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewBankAccount {
+    bank_code: String,
+    number: String,
+    holder: String,
+}
+
+impl NewBankAccount {
+    /// Checks the number against the bank's rule and the holder name (1-100 characters).
+    pub fn parse(
+        bank_code: &str,
+        number: &str,
+        holder: &str,
+    ) -> Result<NewBankAccount, BankAccountError> {
+        let (bank_code, number) = validate_account(bank_code, number)?;
+        let holder = holder.trim();
+        if holder.is_empty() || holder.chars().count() > 100 {
+            return Err(BankAccountError::BadHolder);
+        }
+        Ok(NewBankAccount {
+            bank_code,
+            number,
+            holder: holder.to_owned(),
+        })
     }
 }
 
@@ -111,72 +166,8 @@ impl From<&BankAccount> for BankAccountView {
     }
 }
 
-/// Registers a bank account for a user.
-pub async fn register_account(
-    app: &App,
-    username: &str,
-    bank_code: &str,
-    number: &str,
-    holder: &str,
-) -> Result<BankAccountView, ApiError> {
-    let number = validate_account(bank_code, number)?;
-    let holder = holder.trim();
-    if holder.is_empty() || holder.chars().count() > 100 {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "account_holder_name",
-            "is required (at most 100 characters)",
-        )]));
-    }
-    let existing = accounts(app, username).await?;
-    if existing.len() >= 10 {
-        return Err(ApiError::bad_request("At most 10 bank accounts"));
-    }
-    let code = bank_code.trim().to_uppercase();
-    if existing
-        .iter()
-        .any(|a| a.bank_code == code && a.account_number == number)
-    {
-        return Err(ApiError::conflict("Bank account already registered"));
-    }
-    let id = format!("ba-{}", uuid::Uuid::new_v4().simple());
-    let k = keys::bank_account(username, &id);
-    let acct = BankAccount {
-        pk: k.pk,
-        sk: k.sk,
-        id,
-        bank_code: code,
-        account_number: number,
-        account_holder_name: holder.to_owned(),
-        created_at: app.clock.epoch(),
-    };
-    app.main
-        .put(to_item(&acct)?, Some(Cond::item_absent()))
-        .await?;
-    let view = BankAccountView::from(&acct);
-    audit::record(
-        app,
-        LogKind::Audit,
-        &format!("bankacct:{}", acct.id),
-        Some(username),
-        "bank_account_registered",
-        serde_json::to_value(&view).unwrap_or_default(),
-    )
-    .await;
-    Ok(view)
-}
-
-/// A user's bank accounts.
-pub async fn accounts(app: &App, username: &str) -> Result<Vec<BankAccount>, ApiError> {
-    let items = query_all(
-        app.main.as_ref(),
-        Query::pk(keys::user_pk(username)).prefix(keys::BANK_ACCOUNT_PREFIX),
-    )
-    .await?;
-    Ok(items.iter().map(from_item).collect::<Result<_, _>>()?)
-}
-
 /// Payout status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum PayoutStatus {
     Pending,
@@ -223,7 +214,7 @@ pub struct PayoutRecord {
 }
 
 /// The client view of a payout (masked account).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PayoutView {
     pub payout_id: String,
     pub amount: i64,
@@ -252,233 +243,73 @@ impl From<&PayoutRecord> for PayoutView {
     }
 }
 
-/// Reads a payout.
-pub async fn load(app: &App, id: &str) -> Result<Option<PayoutRecord>, StoreError> {
-    crate::store::get_record(app.main.as_ref(), &keys::payout(id)).await
+/// A payout to request, checked.
+#[derive(Clone, Debug)]
+pub struct PayoutRequest {
+    pub bank_account_id: String,
+    pub amount: Money,
+    pub description: String,
+    /// With an idempotency key the payout id is derived from it.
+    pub idempotency_key: Option<String>,
 }
 
-async fn log(app: &App, p: &PayoutRecord, event: &str) {
-    let data = serde_json::json!({
-        "payout_id": p.payout_id, "amount": p.amount, "status": p.status, "bank_code": p.bank_code,
-        "account_number": mask(&p.account_number), "xendit_id": p.xendit_id, "failure_code": p.failure_code,
-    });
-    audit::record(
-        app,
-        LogKind::XenditPayout,
-        &p.payout_id,
-        Some(&p.username),
-        event,
-        data,
-    )
-    .await;
+/// Why a payout request or callback was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PayoutError {
+    /// The user has no bank account with that id.
+    #[error("bank account not found")]
+    UnknownBankAccount,
+    /// The idempotency key was used for another payout.
+    #[error("idempotency key reused with a different request")]
+    KeyReuse,
+    /// Xendit refused the disbursement (the hold was released); its message, if any.
+    #[error("payout rejected: {message}")]
+    Rejected { message: String },
+    /// The payout vanished between its hold and the read back.
+    #[error("payout vanished")]
+    Vanished,
+    /// A disbursement callback for a payout we do not have.
+    #[error("unknown payout")]
+    UnknownPayout,
+    /// A disbursement callback whose amount or id is not the payout's.
+    #[error("disbursement differs from the payout")]
+    Mismatch,
+    /// A disbursement callback status other than COMPLETED or FAILED.
+    #[error("unknown disbursement status")]
+    BadStatus,
+    #[error(transparent)]
+    Xendit(#[from] XenditError),
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// Requests a payout: hold the funds, then submit. With an idempotency key the payout id is
-/// derived from it, so a repeated request answers the same payout and holds nothing more.
-pub async fn request(
-    app: &App,
-    username: &str,
-    bank_account_id: &str,
-    amount: Money,
-    description: String,
-    idempotency_key: Option<&str>,
-) -> Result<PayoutView, ApiError> {
-    let payout_id = match idempotency_key {
-        Some(k) => {
-            let h = Sha256::digest(format!("{username}\n{k}").as_bytes());
-            format!(
-                "po-{}",
-                &h.iter().map(|b| format!("{b:02x}")).collect::<String>()[..32]
-            )
-        }
-        None => format!("po-{}", uuid::Uuid::now_v7().simple()),
-    };
-    if let Some(existing) = load(app, &payout_id).await? {
-        return replay(existing, username, amount, bank_account_id);
-    }
-    let acct: BankAccount = match app
-        .main
-        .get(&keys::bank_account(username, bank_account_id))
-        .await?
-    {
-        Some(i) => from_item(&i)?,
-        None => return Err(ApiError::not_found("Bank Account Not Found")),
-    };
-    let now = app.clock.now();
-    let k = keys::payout(&payout_id);
-    let rec = PayoutRecord {
-        pk: k.pk,
-        sk: k.sk,
-        payout_id: payout_id.clone(),
-        username: username.to_owned(),
-        amount: amount.rupiah(),
-        bank_account_id: acct.id.clone(),
-        bank_code: acct.bank_code.clone(),
-        account_number: acct.account_number.clone(),
-        account_holder_name: acct.account_holder_name.clone(),
-        description: description.clone(),
-        status: PayoutStatus::Pending,
-        xendit_id: None,
-        failure_code: None,
-        created_at: now.timestamp(),
-        updated_at: now.timestamp(),
-        gsi1pk: keys::user_payouts_gsi(username),
-        gsi1sk: format!("{:013}#{payout_id}", now.timestamp_millis()),
-        gsi2pk: Some(keys::PENDING_PAYOUTS_GSI_PK.into()),
-        gsi2sk: Some(format!("{:013}#{payout_id}", now.timestamp_millis())),
-    };
-    let change = Change {
-        kind: EntryType::Debit,
-        amount,
-        description: format!(
-            "Payout {payout_id} to {} {}",
-            acct.bank_code,
-            mask(&acct.account_number)
-        ),
-        reference_id: payout_id.clone(),
-        funds: crate::wallet::Funds::Withdrawal,
-    };
-    let put = TxOp::Put {
-        item: to_item(&rec)?,
-        cond: Some(Cond::item_absent()),
-    };
-    match wallet::apply(app, username, &change, None, &[put]).await? {
-        Outcome::Applied { .. } => {}
-        Outcome::ExtraRefused(_) | Outcome::Replayed { .. } => {
-            let existing = load(app, &payout_id)
-                .await?
-                .ok_or_else(ApiError::internal)?;
-            return replay(existing, username, amount, bank_account_id);
+impl PayoutError {
+    /// Whether the request was refused (rather than failing on our or the provider's side): the
+    /// sync counts a refused resubmission as released. These are the errors answered with a 4xx.
+    pub fn is_refusal(&self) -> bool {
+        let store = |s: &StoreError| matches!(s, StoreError::BadCursor);
+        match self {
+            PayoutError::UnknownBankAccount
+            | PayoutError::KeyReuse
+            | PayoutError::Rejected { .. }
+            | PayoutError::UnknownPayout
+            | PayoutError::Mismatch
+            | PayoutError::BadStatus
+            | PayoutError::Xendit(XenditError::NotFound | XenditError::Rejected { .. }) => true,
+            PayoutError::Wallet(w) => match w {
+                WalletError::Insufficient
+                | WalletError::InsufficientWithdrawable
+                | WalletError::InsufficientPoints
+                | WalletError::KeyReuse => true,
+                WalletError::Store(s) => store(s),
+                WalletError::Contended => false,
+            },
+            PayoutError::Store(s) => store(s),
+            PayoutError::Vanished | PayoutError::Xendit(_) => false,
         }
     }
-    log(app, &rec, "requested").await;
-    submit(app, rec).await
-}
-
-fn replay(
-    p: PayoutRecord,
-    username: &str,
-    amount: Money,
-    account: &str,
-) -> Result<PayoutView, ApiError> {
-    if p.username != username || p.amount != amount.rupiah() || p.bank_account_id != account {
-        return Err(ApiError::unprocessable(
-            "Idempotency-Key was used with a different request",
-        ));
-    }
-    Ok(PayoutView::from(&p))
-}
-
-/// Submits a held payout to Xendit (safe to repeat: same idempotency key).
-pub async fn submit(app: &App, rec: PayoutRecord) -> Result<PayoutView, ApiError> {
-    let req = CreateDisbursement {
-        external_id: rec.payout_id.clone(),
-        bank_code: rec.bank_code.clone(),
-        account_holder_name: rec.account_holder_name.clone(),
-        account_number: rec.account_number.clone(),
-        description: rec.description.clone(),
-        amount: rec.amount,
-    };
-    let found: Result<XDisbursement, XenditError> =
-        match app.xendit.create_disbursement(&req, &rec.payout_id).await {
-            Err(XenditError::Rejected { code, .. }) if code == "DUPLICATE_TRANSACTION_ERROR" => {
-                match app
-                    .xendit
-                    .disbursements_by_external_id(&rec.payout_id)
-                    .await
-                {
-                    Ok(list) => list
-                        .into_iter()
-                        .next()
-                        .ok_or(XenditError::Unavailable("duplicate without a match".into())),
-                    Err(e) => Err(e),
-                }
-            }
-            other => other,
-        };
-    match found {
-        Ok(d) => {
-            let update = Update::new()
-                .set("xendit_id", d.id.as_str())
-                .set("updated_at", app.clock.epoch());
-            match app
-                .main
-                .update(
-                    &keys::payout(&rec.payout_id),
-                    update,
-                    Some(Cond::item_exists()),
-                )
-                .await
-            {
-                Ok(item) => {
-                    let p: PayoutRecord = from_item(&item)?;
-                    log(app, &p, "submitted").await;
-                    Ok(PayoutView::from(&p))
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-        Err(XenditError::Rejected { code, message, .. }) => {
-            let reason = if code.is_empty() {
-                "REJECTED".to_owned()
-            } else {
-                code
-            };
-            release(app, &rec, &reason).await?;
-            tracing::info!(
-                payout_id = rec.payout_id,
-                reason,
-                "payout refused by xendit"
-            );
-            Err(ApiError::bad_request(if message.is_empty() {
-                "Payout Rejected".into()
-            } else {
-                message
-            }))
-        }
-        Err(e) => {
-            // Ambiguous: the hold stays and the payout stays unsubmitted for the sync to resubmit.
-            log(app, &rec, "submit_unconfirmed").await;
-            Err(e.into())
-        }
-    }
-}
-
-/// Releases a PENDING payout's hold: payout → FAILED + credit back, exactly once.
-pub async fn release(app: &App, rec: &PayoutRecord, failure_code: &str) -> Result<bool, ApiError> {
-    let op = TxOp::Update {
-        key: keys::payout(&rec.payout_id),
-        update: Update::new()
-            .set("status", PayoutStatus::Failed.as_str())
-            .set("failure_code", failure_code)
-            .set("updated_at", app.clock.epoch())
-            .remove("gsi2pk")
-            .remove("gsi2sk"),
-        cond: Some(Cond::eq("status", PayoutStatus::Pending.as_str())),
-    };
-    let change = Change {
-        kind: EntryType::Credit,
-        amount: Money::from_rupiah(rec.amount),
-        description: format!("Payout {} failed: funds released", rec.payout_id),
-        reference_id: rec.payout_id.clone(),
-        funds: crate::wallet::Funds::Cash,
-    };
-    let idem = Idem {
-        scope: "payout-release".into(),
-        key: rec.payout_id.clone(),
-        fingerprint: rec.payout_id.clone(),
-    };
-    let released = matches!(
-        wallet::apply(app, &rec.username, &change, Some(&idem), &[op]).await?,
-        Outcome::Applied { .. }
-    );
-    if released {
-        let mut failed = rec.clone();
-        failed.status = PayoutStatus::Failed;
-        failed.failure_code = Some(failure_code.to_owned());
-        log(app, &failed, "released").await;
-    }
-    Ok(released)
 }
 
 /// The disbursement callback body (integrations.md §4.3).
@@ -493,98 +324,19 @@ pub struct DisbursementCallback {
     pub failure_code: Option<String>,
 }
 
-/// Applies a disbursement callback: COMPLETED or FAILED (hold released), each exactly once.
-pub async fn on_callback(app: &App, body: DisbursementCallback) -> Result<&'static str, ApiError> {
-    let Some(rec) = load(app, &body.external_id).await? else {
-        audit::record(
-            app,
-            LogKind::XenditPayout,
-            &body.external_id,
-            None,
-            "callback_unknown_payout",
-            serde_json::json!({ "xendit_id": body.id }),
-        )
-        .await;
-        return Err(ApiError::not_found("Payout Not Found"));
-    };
-    log(app, &rec, "callback_received").await;
-    if body.amount != rec.amount || rec.xendit_id.as_deref().is_some_and(|x| x != body.id) {
-        log(app, &rec, "callback_refused_mismatch").await;
-        return Err(ApiError::bad_request("Payout Mismatch"));
-    }
-    match body.status.as_str() {
-        "COMPLETED" => Ok(if complete(app, &rec, &body.id).await? {
-            "Payout Completed"
-        } else {
-            "Already Processed"
-        }),
-        "FAILED" => {
-            let code = body.failure_code.unwrap_or_else(|| "FAILED".into());
-            Ok(if release(app, &rec, &code).await? {
-                "Payout Failed"
-            } else {
-                "Already Processed"
-            })
-        }
-        _ => Err(ApiError::validation(vec![FieldError::new(
-            "status",
-            "must be COMPLETED or FAILED",
-        )])),
-    }
-}
-
-/// Marks a PENDING payout COMPLETED (the funds stay debited), exactly once.
-pub async fn complete(app: &App, rec: &PayoutRecord, xendit_id: &str) -> Result<bool, ApiError> {
-    let update = Update::new()
-        .set("status", PayoutStatus::Completed.as_str())
-        .set("xendit_id", xendit_id)
-        .set("updated_at", app.clock.epoch())
-        .remove("gsi2pk")
-        .remove("gsi2sk");
-    let cond = Cond::eq("status", PayoutStatus::Pending.as_str());
-    match app
-        .main
-        .update(&keys::payout(&rec.payout_id), update, Some(cond))
-        .await
-    {
-        Ok(_) => {
-            let mut done = rec.clone();
-            done.status = PayoutStatus::Completed;
-            done.xendit_id = Some(xendit_id.to_owned());
-            log(app, &done, "completed").await;
-            Ok(true)
-        }
-        Err(StoreError::ConditionFailed) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// A page of the user's payouts, newest first.
-pub async fn list_own(
-    app: &App,
-    username: &str,
-    limit: usize,
-    cursor: Option<String>,
-) -> Result<(Vec<PayoutView>, Option<String>), ApiError> {
-    let page = app
-        .main
-        .query(
-            Query::index(GSI1, keys::user_payouts_gsi(username))
-                .descending()
-                .limit(limit)
-                .after(cursor),
-        )
-        .await?;
-    let items = page
-        .items
-        .iter()
-        .map(|i| from_item::<PayoutRecord>(i).map(|p| PayoutView::from(&p)))
-        .collect::<Result<_, _>>()?;
-    Ok((items, page.cursor))
+/// What a disbursement callback did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisbursementOutcome {
+    /// The payout completed.
+    Completed,
+    /// The payout failed: its hold was released.
+    Failed,
+    /// Already in that state: nothing changed.
+    AlreadyProcessed,
 }
 
 /// What the sync did to pending payouts.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PayoutSync {
     /// Unconfirmed submissions now confirmed at Xendit.
     pub submitted: usize,
@@ -596,68 +348,492 @@ pub struct PayoutSync {
     pub deferred: bool,
 }
 
-/// Reconciles PENDING payouts (run by the sync): resubmits unconfirmed ones with their idempotency
-/// key, and settles submitted ones Xendit reports COMPLETED or FAILED (a lost callback). Nothing
-/// new is started past `deadline`.
-pub async fn reconcile_pending(
-    app: &App,
-    deadline: crate::clock::Deadline,
-) -> Result<PayoutSync, ApiError> {
-    let items = query_all(
-        app.main.as_ref(),
-        Query::index(GSI2, keys::PENDING_PAYOUTS_GSI_PK),
-    )
-    .await?;
-    let mut out = PayoutSync::default();
-    for i in &items {
-        if deadline.passed() {
-            out.deferred = true;
-            break;
+/// The payout id: derived from the idempotency key when there is one, so a repeated request
+/// answers the same payout (pure).
+fn payout_id(username: &Username, key: Option<&str>) -> String {
+    match key {
+        Some(k) => {
+            let h = Sha256::digest(format!("{}\n{k}", username.as_str()).as_bytes());
+            format!(
+                "po-{}",
+                &h.iter().map(|b| format!("{b:02x}")).collect::<String>()[..32]
+            )
         }
-        let rec: PayoutRecord = from_item(i)?;
-        if rec.status != PayoutStatus::Pending {
-            continue;
-        }
-        if rec.xendit_id.is_none() {
-            match submit(app, rec).await {
-                Ok(_) => out.submitted += 1,
-                Err(e) if e.status.is_client_error() => out.released += 1,
-                Err(_) => out.errors += 1,
-            }
-            continue;
-        }
-        let found = match app
-            .xendit
-            .disbursements_by_external_id(&rec.payout_id)
-            .await
-        {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::warn!(payout_id = rec.payout_id, error = %e, "sync: disbursement lookup failed");
-                out.errors += 1;
-                continue;
-            }
-        };
-        let Some(d) = found
-            .into_iter()
-            .find(|d| Some(&d.id) == rec.xendit_id.as_ref())
-        else {
-            out.errors += 1;
-            continue;
-        };
-        let changed = match d.status.as_str() {
-            "COMPLETED" => complete(app, &rec, &d.id).await.map(|c| (c, true)),
-            "FAILED" => release(app, &rec, d.failure_code.as_deref().unwrap_or("FAILED"))
-                .await
-                .map(|c| (c, false)),
-            _ => Ok((false, false)),
-        };
-        match changed {
-            Ok((true, true)) => out.completed += 1,
-            Ok((true, false)) => out.released += 1,
-            Ok(_) => {}
-            Err(_) => out.errors += 1,
+        None => format!("po-{}", uuid::Uuid::now_v7().simple()),
+    }
+}
+
+/// The answer to a repeated request: the payout it made, unless the request differs.
+fn replay(
+    p: PayoutRecord,
+    username: &Username,
+    amount: Money,
+    account: &str,
+) -> Result<PayoutView, PayoutError> {
+    if p.username != username.as_str()
+        || p.amount != amount.rupiah()
+        || p.bank_account_id != account
+    {
+        return Err(PayoutError::KeyReuse);
+    }
+    Ok(PayoutView::from(&p))
+}
+
+/// Bank accounts and payouts. Cheap to clone.
+#[derive(Clone)]
+pub struct Payouts {
+    table: TableRef,
+    clock: ClockRef,
+    xendit: Xendit,
+    wallets: Wallets,
+    audit: Audit,
+}
+
+impl Payouts {
+    /// The payouts on the main table.
+    pub fn new(
+        table: TableRef,
+        clock: ClockRef,
+        xendit: Xendit,
+        wallets: Wallets,
+        audit: Audit,
+    ) -> Payouts {
+        Payouts {
+            table,
+            clock,
+            xendit,
+            wallets,
+            audit,
         }
     }
-    Ok(out)
+
+    /// Registers a bank account for a user (at most [`MAX_ACCOUNTS`], no duplicates).
+    pub async fn register_account(
+        &self,
+        username: &Username,
+        new: NewBankAccount,
+    ) -> Result<BankAccountView, BankAccountError> {
+        let existing = self.accounts(username).await?;
+        if existing.len() >= MAX_ACCOUNTS {
+            return Err(BankAccountError::TooMany);
+        }
+        if existing
+            .iter()
+            .any(|a| a.bank_code == new.bank_code && a.account_number == new.number)
+        {
+            return Err(BankAccountError::Exists);
+        }
+        let id = format!("ba-{}", uuid::Uuid::new_v4().simple());
+        let k = keys::bank_account(username.as_str(), &id);
+        let acct = BankAccount {
+            pk: k.pk,
+            sk: k.sk,
+            id,
+            bank_code: new.bank_code,
+            account_number: new.number,
+            account_holder_name: new.holder,
+            created_at: self.clock.epoch(),
+        };
+        self.table
+            .put(to_item(&acct)?, Some(Cond::item_absent()))
+            .await?;
+        let view = BankAccountView::from(&acct);
+        self.audit
+            .record(
+                LogKind::Audit,
+                &format!("bankacct:{}", acct.id),
+                Some(username.as_str()),
+                "bank_account_registered",
+                serde_json::to_value(&view).unwrap_or_default(),
+            )
+            .await;
+        Ok(view)
+    }
+
+    /// A user's bank accounts.
+    pub async fn accounts(&self, username: &Username) -> Result<Vec<BankAccount>, StoreError> {
+        let items = query_all(
+            self.table.as_ref(),
+            Query::pk(keys::user_pk(username.as_str())).prefix(keys::BANK_ACCOUNT_PREFIX),
+        )
+        .await?;
+        items.iter().map(from_item).collect()
+    }
+
+    /// Reads a payout.
+    pub async fn load(&self, id: &str) -> Result<Option<PayoutRecord>, StoreError> {
+        crate::store::get_record(self.table.as_ref(), &keys::payout(id)).await
+    }
+
+    async fn log(&self, p: &PayoutRecord, event: &str) {
+        let data = serde_json::json!({
+            "payout_id": p.payout_id, "amount": p.amount, "status": p.status, "bank_code": p.bank_code,
+            "account_number": mask(&p.account_number), "xendit_id": p.xendit_id, "failure_code": p.failure_code,
+        });
+        self.audit
+            .record(
+                LogKind::XenditPayout,
+                &p.payout_id,
+                Some(&p.username),
+                event,
+                data,
+            )
+            .await;
+    }
+
+    /// The stored form of a new, pending payout from `acct` (pure but for the clock).
+    fn pending_record(
+        &self,
+        username: &Username,
+        payout_id: &str,
+        acct: &BankAccount,
+        req: &PayoutRequest,
+    ) -> PayoutRecord {
+        let now = self.clock.now();
+        let k = keys::payout(payout_id);
+        let order = format!("{:013}#{payout_id}", now.timestamp_millis());
+        PayoutRecord {
+            pk: k.pk,
+            sk: k.sk,
+            payout_id: payout_id.to_owned(),
+            username: username.as_str().to_owned(),
+            amount: req.amount.rupiah(),
+            bank_account_id: acct.id.clone(),
+            bank_code: acct.bank_code.clone(),
+            account_number: acct.account_number.clone(),
+            account_holder_name: acct.account_holder_name.clone(),
+            description: req.description.clone(),
+            status: PayoutStatus::Pending,
+            xendit_id: None,
+            failure_code: None,
+            created_at: now.timestamp(),
+            updated_at: now.timestamp(),
+            gsi1pk: keys::user_payouts_gsi(username.as_str()),
+            gsi1sk: order.clone(),
+            gsi2pk: Some(keys::PENDING_PAYOUTS_GSI_PK.into()),
+            gsi2sk: Some(order),
+        }
+    }
+
+    /// Requests a payout: hold the funds, then submit. With an idempotency key the payout id is
+    /// derived from it, so a repeated request answers the same payout and holds nothing more.
+    pub async fn request(
+        &self,
+        username: &Username,
+        req: PayoutRequest,
+    ) -> Result<PayoutView, PayoutError> {
+        let payout_id = payout_id(username, req.idempotency_key.as_deref());
+        let account = req.bank_account_id.as_str();
+        if let Some(existing) = self.load(&payout_id).await? {
+            return replay(existing, username, req.amount, account);
+        }
+        let acct: BankAccount = match self
+            .table
+            .get(&keys::bank_account(username.as_str(), account))
+            .await?
+        {
+            Some(i) => from_item(&i)?,
+            None => return Err(PayoutError::UnknownBankAccount),
+        };
+        let rec = self.pending_record(username, &payout_id, &acct, &req);
+        let change = Change {
+            kind: EntryType::Debit,
+            amount: req.amount,
+            description: format!(
+                "Payout {payout_id} to {} {}",
+                acct.bank_code,
+                mask(&acct.account_number)
+            ),
+            reference_id: payout_id.clone(),
+            funds: Funds::Withdrawal,
+        };
+        let put = TxOp::Put {
+            item: to_item(&rec)?,
+            cond: Some(Cond::item_absent()),
+        };
+        match self.wallets.apply(username, &change, None, &[put]).await? {
+            Outcome::Applied { .. } => {}
+            Outcome::ExtraRefused(_) | Outcome::Replayed { .. } => {
+                let existing = self.load(&payout_id).await?.ok_or(PayoutError::Vanished)?;
+                return replay(existing, username, req.amount, account);
+            }
+        }
+        self.log(&rec, "requested").await;
+        self.submit(rec).await
+    }
+
+    /// Creates the disbursement at Xendit, or finds the one a previous submission created.
+    async fn disburse(&self, rec: &PayoutRecord) -> Result<XDisbursement, XenditError> {
+        let req = CreateDisbursement {
+            external_id: rec.payout_id.clone(),
+            bank_code: rec.bank_code.clone(),
+            account_holder_name: rec.account_holder_name.clone(),
+            account_number: rec.account_number.clone(),
+            description: rec.description.clone(),
+            amount: rec.amount,
+        };
+        match self.xendit.create_disbursement(&req, &rec.payout_id).await {
+            Err(XenditError::Rejected { code, .. }) if code == "DUPLICATE_TRANSACTION_ERROR" => {
+                self.xendit
+                    .disbursements_by_external_id(&rec.payout_id)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or(XenditError::Unavailable("duplicate without a match".into()))
+            }
+            other => other,
+        }
+    }
+
+    /// Submits a held payout to Xendit (safe to repeat: same idempotency key).
+    pub async fn submit(&self, rec: PayoutRecord) -> Result<PayoutView, PayoutError> {
+        match self.disburse(&rec).await {
+            Ok(d) => {
+                let update = Update::new()
+                    .set("xendit_id", d.id.as_str())
+                    .set("updated_at", self.clock.epoch());
+                let item = self
+                    .table
+                    .update(
+                        &keys::payout(&rec.payout_id),
+                        update,
+                        Some(Cond::item_exists()),
+                    )
+                    .await?;
+                let p: PayoutRecord = from_item(&item)?;
+                self.log(&p, "submitted").await;
+                Ok(PayoutView::from(&p))
+            }
+            Err(XenditError::Rejected { code, message, .. }) => {
+                let reason = if code.is_empty() {
+                    "REJECTED".to_owned()
+                } else {
+                    code
+                };
+                self.release(&rec, &reason).await?;
+                tracing::info!(
+                    payout_id = rec.payout_id,
+                    reason,
+                    "payout refused by xendit"
+                );
+                Err(PayoutError::Rejected { message })
+            }
+            Err(e) => {
+                // Ambiguous: the hold stays and the payout stays unsubmitted for the sync to
+                // resubmit.
+                self.log(&rec, "submit_unconfirmed").await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Releases a PENDING payout's hold: payout → FAILED + credit back, exactly once.
+    pub async fn release(
+        &self,
+        rec: &PayoutRecord,
+        failure_code: &str,
+    ) -> Result<bool, PayoutError> {
+        let op = TxOp::Update {
+            key: keys::payout(&rec.payout_id),
+            update: Update::new()
+                .set("status", PayoutStatus::Failed.as_str())
+                .set("failure_code", failure_code)
+                .set("updated_at", self.clock.epoch())
+                .remove("gsi2pk")
+                .remove("gsi2sk"),
+            cond: Some(Cond::eq("status", PayoutStatus::Pending.as_str())),
+        };
+        let change = Change {
+            kind: EntryType::Credit,
+            amount: Money::from_rupiah(rec.amount),
+            description: format!("Payout {} failed: funds released", rec.payout_id),
+            reference_id: rec.payout_id.clone(),
+            funds: Funds::Cash,
+        };
+        let idem = Idem {
+            scope: "payout-release".into(),
+            key: rec.payout_id.clone(),
+            fingerprint: rec.payout_id.clone(),
+        };
+        let owner = Username::from_stored(rec.username.as_str());
+        let released = matches!(
+            self.wallets
+                .apply(&owner, &change, Some(&idem), &[op])
+                .await?,
+            Outcome::Applied { .. }
+        );
+        if released {
+            let mut failed = rec.clone();
+            failed.status = PayoutStatus::Failed;
+            failed.failure_code = Some(failure_code.to_owned());
+            self.log(&failed, "released").await;
+        }
+        Ok(released)
+    }
+
+    /// Applies a disbursement callback: COMPLETED or FAILED (hold released), each exactly once.
+    pub async fn on_callback(
+        &self,
+        body: DisbursementCallback,
+    ) -> Result<DisbursementOutcome, PayoutError> {
+        let Some(rec) = self.load(&body.external_id).await? else {
+            self.audit
+                .record(
+                    LogKind::XenditPayout,
+                    &body.external_id,
+                    None,
+                    "callback_unknown_payout",
+                    serde_json::json!({ "xendit_id": body.id }),
+                )
+                .await;
+            return Err(PayoutError::UnknownPayout);
+        };
+        self.log(&rec, "callback_received").await;
+        if body.amount != rec.amount || rec.xendit_id.as_deref().is_some_and(|x| x != body.id) {
+            self.log(&rec, "callback_refused_mismatch").await;
+            return Err(PayoutError::Mismatch);
+        }
+        let outcome = |changed: bool, then: DisbursementOutcome| {
+            if changed {
+                then
+            } else {
+                DisbursementOutcome::AlreadyProcessed
+            }
+        };
+        match body.status.as_str() {
+            "COMPLETED" => Ok(outcome(
+                self.complete(&rec, &body.id).await?,
+                DisbursementOutcome::Completed,
+            )),
+            "FAILED" => {
+                let code = body.failure_code.unwrap_or_else(|| "FAILED".into());
+                Ok(outcome(
+                    self.release(&rec, &code).await?,
+                    DisbursementOutcome::Failed,
+                ))
+            }
+            _ => Err(PayoutError::BadStatus),
+        }
+    }
+
+    /// Marks a PENDING payout COMPLETED (the funds stay debited), exactly once.
+    pub async fn complete(&self, rec: &PayoutRecord, xendit_id: &str) -> Result<bool, StoreError> {
+        let update = Update::new()
+            .set("status", PayoutStatus::Completed.as_str())
+            .set("xendit_id", xendit_id)
+            .set("updated_at", self.clock.epoch())
+            .remove("gsi2pk")
+            .remove("gsi2sk");
+        let cond = Cond::eq("status", PayoutStatus::Pending.as_str());
+        match self
+            .table
+            .update(&keys::payout(&rec.payout_id), update, Some(cond))
+            .await
+        {
+            Ok(_) => {
+                let mut done = rec.clone();
+                done.status = PayoutStatus::Completed;
+                done.xendit_id = Some(xendit_id.to_owned());
+                self.log(&done, "completed").await;
+                Ok(true)
+            }
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A page of the user's payouts, newest first.
+    pub async fn list_own(
+        &self,
+        username: &Username,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<PayoutView>, Option<String>), StoreError> {
+        let page = self
+            .table
+            .query(
+                Query::index(GSI1, keys::user_payouts_gsi(username.as_str()))
+                    .descending()
+                    .limit(limit)
+                    .after(cursor),
+            )
+            .await?;
+        let items = page
+            .items
+            .iter()
+            .map(|i| from_item::<PayoutRecord>(i).map(|p| PayoutView::from(&p)))
+            .collect::<Result<_, _>>()?;
+        Ok((items, page.cursor))
+    }
+
+    /// Settles one submitted payout as Xendit reports it: `Some(true)` completed, `Some(false)`
+    /// released, `None` nothing changed.
+    async fn settle_reported(
+        &self,
+        rec: &PayoutRecord,
+        d: &XDisbursement,
+    ) -> Result<Option<bool>, PayoutError> {
+        let changed = match d.status.as_str() {
+            "COMPLETED" => self.complete(rec, &d.id).await?.then_some(true),
+            "FAILED" => self
+                .release(rec, d.failure_code.as_deref().unwrap_or("FAILED"))
+                .await?
+                .then_some(false),
+            _ => None,
+        };
+        Ok(changed)
+    }
+
+    /// Reconciles PENDING payouts (run by the sync): resubmits unconfirmed ones with their
+    /// idempotency key, and settles submitted ones Xendit reports COMPLETED or FAILED (a lost
+    /// callback). Nothing new is started past `deadline`.
+    pub async fn reconcile_pending(&self, deadline: Deadline) -> Result<PayoutSync, StoreError> {
+        let items = query_all(
+            self.table.as_ref(),
+            Query::index(GSI2, keys::PENDING_PAYOUTS_GSI_PK),
+        )
+        .await?;
+        let mut out = PayoutSync::default();
+        for i in &items {
+            if deadline.passed() {
+                out.deferred = true;
+                break;
+            }
+            let rec: PayoutRecord = from_item(i)?;
+            if rec.status != PayoutStatus::Pending {
+                continue;
+            }
+            let Some(xendit_id) = rec.xendit_id.clone() else {
+                match self.submit(rec).await {
+                    Ok(_) => out.submitted += 1,
+                    Err(e) if e.is_refusal() => out.released += 1,
+                    Err(_) => out.errors += 1,
+                }
+                continue;
+            };
+            let found = match self
+                .xendit
+                .disbursements_by_external_id(&rec.payout_id)
+                .await
+            {
+                Ok(list) => list,
+                Err(e) => {
+                    tracing::warn!(payout_id = rec.payout_id, error = %e, "sync: disbursement lookup failed");
+                    out.errors += 1;
+                    continue;
+                }
+            };
+            let Some(d) = found.into_iter().find(|d| d.id == xendit_id) else {
+                out.errors += 1;
+                continue;
+            };
+            match self.settle_reported(&rec, &d).await {
+                Ok(Some(true)) => out.completed += 1,
+                Ok(Some(false)) => out.released += 1,
+                Ok(None) => {}
+                Err(_) => out.errors += 1,
+            }
+        }
+        Ok(out)
+    }
 }

@@ -11,13 +11,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::invoice::{self, Applied, InvoiceRecord};
-use crate::app::App;
-use crate::audit::{self, LogKind};
-use crate::clock::Deadline;
-use crate::error::ApiError;
+use super::invoice::{Applied, InvoiceRecord, Invoices};
+use super::payout::{PayoutSync, Payouts};
+use crate::audit::{Audit, LogKind};
+use crate::clock::{ClockRef, Deadline};
+use crate::points::{ExpirySummary, Rewards};
 use crate::store::walk::Walk;
-use crate::store::{Item, Query, SkCond, from_item, keys, schema::GSI2};
+use crate::store::{Item, Query, SkCond, StoreError, TableRef, from_item, keys, schema::GSI2};
 
 /// How many invoices are checked at Xendit at once.
 const CONCURRENCY: usize = 4;
@@ -25,7 +25,7 @@ const CONCURRENCY: usize = 4;
 const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
 /// What one run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub checked: usize,
     pub paid: usize,
@@ -35,9 +35,26 @@ pub struct Summary {
     /// Pending invoices left for a later run (budget or per-run maximum reached).
     pub deferred: bool,
     /// Pending payouts reconciled with Xendit.
-    pub payouts: super::payout::PayoutSync,
+    pub payouts: PayoutSync,
     /// Points expired by this run (`POINTS_EXPIRY_MONTHS`).
-    pub points_expiry: crate::points::ExpirySummary,
+    pub points_expiry: ExpirySummary,
+}
+
+/// Why a run failed. Every step's failure is counted in the [`Summary`] instead, so a run answers
+/// one today; the error is kept for the store the run reads.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The settings of [`XenditSync`], copied out of the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// `SYNC_BUDGET_SECS`: how long one run may take.
+    pub budget_secs: u64,
+    /// `SYNC_MAX_INVOICES`: invoices one run checks.
+    pub max_invoices: usize,
 }
 
 enum One {
@@ -49,174 +66,216 @@ enum One {
     Skipped,
 }
 
-async fn one(app: &App, rec: InvoiceRecord) -> One {
-    if rec.xendit_id.is_empty() {
-        // A checkout still being created (or abandoned mid-way): nothing to ask Xendit by id.
-        return One::Unchanged;
-    }
-    let x = match app.xendit.get_invoice(&rec.xendit_id).await {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::warn!(invoice_id = rec.invoice_id, error = %e, "sync: xendit lookup failed");
-            return One::Error;
-        }
-    };
-    match invoice::reconcile(app, &rec, &x, "sync").await {
-        Ok(Applied::Changed) if x.status.is_paid() => One::Paid,
-        Ok(Applied::Changed) => One::Expired,
-        Ok(Applied::Unchanged) => One::Unchanged,
-        Err(e) => {
-            tracing::warn!(invoice_id = rec.invoice_id, error = %e, "sync: reconcile failed");
-            One::Error
-        }
-    }
+/// The Xendit sync. Cheap to clone.
+#[derive(Clone)]
+pub struct XenditSync {
+    table: TableRef,
+    clock: ClockRef,
+    invoices: Invoices,
+    payouts: Payouts,
+    rewards: Rewards,
+    audit: Audit,
+    settings: SyncSettings,
 }
 
-/// The run's deadline: its budget, and never later than the Lambda deadline (epoch millis) minus
-/// a margin.
-pub fn deadline(app: &App, lambda_deadline_ms: Option<u64>) -> Deadline {
-    let mut budget = Duration::from_secs(app.config.sync_budget_secs);
-    if let Some(ms) = lambda_deadline_ms {
-        let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
-        let left = Duration::from_millis(ms.saturating_sub(now_ms));
-        budget = budget.min(left.saturating_sub(DEADLINE_MARGIN));
+impl XenditSync {
+    /// The sync over the main table.
+    pub fn new(
+        table: TableRef,
+        clock: ClockRef,
+        invoices: Invoices,
+        payouts: Payouts,
+        rewards: Rewards,
+        audit: Audit,
+        settings: SyncSettings,
+    ) -> XenditSync {
+        XenditSync {
+            table,
+            clock,
+            invoices,
+            payouts,
+            rewards,
+            audit,
+            settings,
+        }
     }
-    Deadline::after(budget)
-}
 
-/// Checks `items` at Xendit (bounded concurrency; none started past the deadline).
-async fn check(app: &App, items: Vec<Item>, deadline: Deadline, summary: &mut Summary) -> usize {
-    let records: Vec<InvoiceRecord> = items.iter().filter_map(|i| from_item(i).ok()).collect();
-    let results: Vec<One> = futures::stream::iter(records)
-        .map(|r| async move {
-            if deadline.passed() {
-                One::Skipped
-            } else {
-                one(app, r).await
+    async fn one(&self, rec: InvoiceRecord) -> One {
+        if rec.xendit_id.is_empty() {
+            // A checkout still being created (or abandoned mid-way): nothing to ask Xendit by id.
+            return One::Unchanged;
+        }
+        let x = match self.invoices.at_provider(&rec).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(invoice_id = rec.invoice_id, error = %e, "sync: xendit lookup failed");
+                return One::Error;
             }
-        })
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut done = 0;
-    for r in results {
-        match r {
-            One::Paid => summary.paid += 1,
-            One::Expired => summary.expired += 1,
-            One::Unchanged => summary.unchanged += 1,
-            One::Error => summary.errors += 1,
-            One::Skipped => {
-                summary.deferred = true;
-                continue;
+        };
+        match self.invoices.reconcile(&rec, &x, "sync").await {
+            Ok(Applied::Changed) if x.status.is_paid() => One::Paid,
+            Ok(Applied::Changed) => One::Expired,
+            Ok(Applied::Unchanged) => One::Unchanged,
+            Err(e) => {
+                tracing::warn!(invoice_id = rec.invoice_id, error = %e, "sync: reconcile failed");
+                One::Error
             }
         }
-        summary.checked += 1;
-        done += 1;
     }
-    done
-}
 
-/// The invoice step: overdue invoices first (their `expiry_date` has passed, so Xendit has settled
-/// or expired them), then the others in turn.
-async fn invoices(app: &App, deadline: Deadline, summary: &mut Summary) -> Result<(), ApiError> {
-    let max = app.config.sync_max_invoices;
-    let table = app.main.as_ref();
-    let now_iso = app
-        .clock
-        .now()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    // At most half the run goes to overdue invoices, so ones that keep failing at Xendit cannot
-    // starve the walk through the rest.
-    let overdue = table
-        .query(
-            Query::index(GSI2, keys::PENDING_INVOICES_GSI_PK)
-                .sk(SkCond::Lt(now_iso))
-                .limit(max.div_ceil(2)),
+    /// The run's deadline: its budget, and never later than the Lambda deadline (epoch millis)
+    /// minus a margin.
+    pub fn deadline(&self, lambda_deadline_ms: Option<u64>) -> Deadline {
+        let mut budget = Duration::from_secs(self.settings.budget_secs);
+        if let Some(ms) = lambda_deadline_ms {
+            let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+            let left = Duration::from_millis(ms.saturating_sub(now_ms));
+            budget = budget.min(left.saturating_sub(DEADLINE_MARGIN));
+        }
+        Deadline::after(budget)
+    }
+
+    /// Checks `items` at Xendit (bounded concurrency; none started past the deadline).
+    async fn check(&self, items: Vec<Item>, deadline: Deadline, summary: &mut Summary) -> usize {
+        let records: Vec<InvoiceRecord> = items.iter().filter_map(|i| from_item(i).ok()).collect();
+        let results: Vec<One> = futures::stream::iter(records)
+            .map(|r| async move {
+                if deadline.passed() {
+                    One::Skipped
+                } else {
+                    self.one(r).await
+                }
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut done = 0;
+        for r in results {
+            match r {
+                One::Paid => summary.paid += 1,
+                One::Expired => summary.expired += 1,
+                One::Unchanged => summary.unchanged += 1,
+                One::Error => summary.errors += 1,
+                One::Skipped => {
+                    summary.deferred = true;
+                    continue;
+                }
+            }
+            summary.checked += 1;
+            done += 1;
+        }
+        done
+    }
+
+    /// The overdue part of the invoice step: invoices whose `expiry_date` has passed (Xendit has
+    /// settled or expired them), at most half the run, so ones that keep failing at Xendit cannot
+    /// starve the walk through the rest.
+    async fn overdue(&self, deadline: Deadline, summary: &mut Summary) -> Result<(), StoreError> {
+        let now_iso = self
+            .clock
+            .now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let overdue = self
+            .table
+            .query(
+                Query::index(GSI2, keys::PENDING_INVOICES_GSI_PK)
+                    .sk(SkCond::Lt(now_iso))
+                    .limit(self.settings.max_invoices.div_ceil(2)),
+            )
+            .await?;
+        let n = overdue.items.len();
+        let handled = self.check(overdue.items, deadline, summary).await;
+        if handled < n || overdue.cursor.is_some() {
+            summary.deferred = true;
+        }
+        Ok(())
+    }
+
+    /// The invoice step: overdue invoices first, then the others in turn from where the previous
+    /// run stopped.
+    async fn invoices(&self, deadline: Deadline, summary: &mut Summary) -> Result<(), StoreError> {
+        let max = self.settings.max_invoices;
+        let table = self.table.as_ref();
+        self.overdue(deadline, summary).await?;
+        let mut walk = Walk::resume(
+            table,
+            "xendit-sync-invoices",
+            GSI2,
+            "gsi2sk",
+            keys::PENDING_INVOICES_GSI_PK,
         )
         .await?;
-    let n = overdue.items.len();
-    let handled = check(app, overdue.items, deadline, summary).await;
-    if handled < n || overdue.cursor.is_some() {
-        summary.deferred = true;
-    }
-    let mut walk = Walk::resume(
-        table,
-        "xendit-sync-invoices",
-        GSI2,
-        "gsi2sk",
-        keys::PENDING_INVOICES_GSI_PK,
-    )
-    .await?;
-    let mut finished = true;
-    while summary.checked < max && !deadline.passed() {
-        let page = walk.next(table, (max - summary.checked).min(100)).await?;
-        if page.is_empty() {
-            break;
+        let mut finished = true;
+        while summary.checked < max && !deadline.passed() {
+            let page = walk.next(table, (max - summary.checked).min(100)).await?;
+            if page.is_empty() {
+                break;
+            }
+            let n = page.len();
+            let handled = self.check(page.clone(), deadline, summary).await;
+            for item in page.iter().take(handled) {
+                walk.handled(item);
+            }
+            if handled < n {
+                finished = false;
+                break;
+            }
         }
-        let n = page.len();
-        let handled = check(app, page.clone(), deadline, summary).await;
-        for item in page.iter().take(handled) {
-            walk.handled(item);
+        if summary.checked >= max || deadline.passed() {
+            finished = finished && walk.reached_end();
+            summary.deferred |= !finished;
         }
-        if handled < n {
-            finished = false;
-            break;
-        }
+        walk.save(table, finished && walk.reached_end()).await?;
+        Ok(())
     }
-    if summary.checked >= max || deadline.passed() {
-        finished = finished && walk.reached_end();
-        summary.deferred |= !finished;
-    }
-    walk.save(table, finished && walk.reached_end()).await?;
-    Ok(())
-}
 
-/// Runs the sync once within `deadline`.
-pub async fn run_until(app: &App, deadline: Deadline) -> Result<Summary, ApiError> {
-    let mut summary = Summary::default();
-    match super::payout::reconcile_pending(app, deadline).await {
-        Ok(p) => summary.payouts = p,
-        Err(e) => {
-            tracing::warn!(error = %e, "sync: payout reconciliation failed");
+    /// Runs the sync once within `deadline`.
+    pub async fn run_until(&self, deadline: Deadline) -> Result<Summary, SyncError> {
+        let mut summary = Summary::default();
+        match self.payouts.reconcile_pending(deadline).await {
+            Ok(p) => summary.payouts = p,
+            Err(e) => {
+                tracing::warn!(error = %e, "sync: payout reconciliation failed");
+                summary.errors += 1;
+            }
+        }
+        match self.rewards.expire(deadline).await {
+            Ok(p) => summary.points_expiry = p,
+            Err(e) => {
+                tracing::warn!(error = %e, "sync: points expiry failed");
+                summary.errors += 1;
+            }
+        }
+        if let Err(e) = self.invoices(deadline, &mut summary).await {
+            tracing::warn!(error = %e, "sync: invoice step failed");
             summary.errors += 1;
         }
+        self.audit
+            .record(
+                LogKind::XenditSync,
+                "run",
+                None,
+                "summary",
+                serde_json::to_value(&summary).unwrap_or_default(),
+            )
+            .await;
+        tracing::info!(?summary, "xendit sync finished");
+        Ok(summary)
     }
-    match crate::points::expire(app, deadline).await {
-        Ok(p) => summary.points_expiry = p,
-        Err(e) => {
-            tracing::warn!(error = %e.message, "sync: points expiry failed");
-            summary.errors += 1;
-        }
-    }
-    if let Err(e) = invoices(app, deadline, &mut summary).await {
-        tracing::warn!(error = %e.message, "sync: invoice step failed");
-        summary.errors += 1;
-    }
-    audit::record(
-        app,
-        LogKind::XenditSync,
-        "run",
-        None,
-        "summary",
-        serde_json::to_value(&summary).unwrap_or_default(),
-    )
-    .await;
-    tracing::info!(?summary, "xendit sync finished");
-    Ok(summary)
-}
 
-/// Runs the sync once within its configured budget (`SYNC_BUDGET_SECS`).
-pub async fn run(app: &App) -> Result<Summary, ApiError> {
-    run_until(app, deadline(app, None)).await
-}
+    /// Runs the sync once within its configured budget (`SYNC_BUDGET_SECS`).
+    pub async fn run(&self) -> Result<Summary, SyncError> {
+        self.run_until(self.deadline(None)).await
+    }
 
-/// The `xendit-sync` function: one scheduled EventBridge event runs the sync once, within the
-/// invocation's deadline (epoch millis).
-pub async fn handle_event(
-    app: &App,
-    event: aws_lambda_events::eventbridge::EventBridgeEvent,
-    lambda_deadline_ms: Option<u64>,
-) -> Result<Summary, ApiError> {
-    tracing::info!(source = %event.source, "scheduled xendit sync");
-    run_until(app, deadline(app, lambda_deadline_ms)).await
+    /// The `xendit-sync` function: one scheduled EventBridge event runs the sync once, within the
+    /// invocation's deadline (epoch millis).
+    pub async fn handle_event(
+        &self,
+        event: aws_lambda_events::eventbridge::EventBridgeEvent,
+        lambda_deadline_ms: Option<u64>,
+    ) -> Result<Summary, SyncError> {
+        tracing::info!(source = %event.source, "scheduled xendit sync");
+        self.run_until(self.deadline(lambda_deadline_ms)).await
+    }
 }

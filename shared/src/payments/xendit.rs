@@ -1,12 +1,12 @@
 //! Xendit client (invoices and banks), `reqwest` with the secret key as Basic user and a bounded
-//! timeout. Wire format: integrations.md §1–3. Provider failures map to 502 envelopes.
+//! timeout. Wire format: integrations.md §1–3. Failures are [`XenditError`]s (the HTTP layer
+//! answers provider failures with 502 envelopes).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::config::{Config, Secret};
-use crate::error::ApiError;
 
 /// An invoice status at Xendit (unknown values are kept as they came).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -53,7 +53,7 @@ fn whole(n: &serde_json::Number) -> Option<i64> {
 }
 
 /// The parts of Xendit's Invoice object we use; the rest is kept in `extra`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct XInvoice {
     pub id: String,
     pub external_id: String,
@@ -70,7 +70,9 @@ pub struct XInvoice {
     pub paid_amount: Option<i64>,
     #[serde(default)]
     pub currency: Option<String>,
+    /// Xendit's other fields, as it sent them.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -156,34 +158,6 @@ pub enum XenditError {
         code: String,
         message: String,
     },
-}
-
-impl From<XenditError> for ApiError {
-    fn from(e: XenditError) -> Self {
-        match e {
-            XenditError::Unavailable(why) => {
-                tracing::warn!(why, "xendit unavailable");
-                ApiError::bad_gateway("Payment provider unavailable")
-            }
-            XenditError::Auth(code) => {
-                tracing::error!(code, "xendit refused our API key");
-                ApiError::bad_gateway("Payment provider unavailable")
-            }
-            XenditError::NotFound => ApiError::not_found("Invoice Not Found"),
-            XenditError::Rejected {
-                status,
-                code,
-                message,
-            } => {
-                let text = if message.is_empty() { code } else { message };
-                if status == 422 {
-                    ApiError::unprocessable(text)
-                } else {
-                    ApiError::bad_request(text)
-                }
-            }
-        }
-    }
 }
 
 /// The Xendit client. Cheap to clone.

@@ -1,38 +1,25 @@
 //! Reward points: an append-only points ledger (`USER#{u}/POINTS#{ts}#{id}`) next to the
 //! `points` counter on `WALLET`. Every change of the counter writes a ledger entry in the same
-//! transaction (through [`wallet::apply_full`] for the owner's own changes, or [`ledger_put`] +
-//! an `ADD` with a version bump for a referrer's bonus), so `WALLET.points` always equals the
+//! transaction (through [`Wallets::apply_full`] for the owner's own changes, or
+//! [`Wallets::credit_points_ops`] for a referrer's bonus), so `WALLET.points` always equals the
 //! ledger sum. Redemption converts points into balance in one transaction; the expiry job
 //! debits points older than the configured age, first earned first expired.
+//!
+//! Built on [`crate::wallet`] (which writes the counter and its ledger); the wallet knows nothing
+//! of this module.
 
 use chrono::{DateTime, Months, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::app::App;
-use crate::audit::{self, LogKind};
-use crate::clock::Deadline;
-use crate::domain::money::{Money, Points};
-use crate::error::{ApiError, FieldError};
+use crate::audit::{Audit, LogKind};
+use crate::clock::{ClockRef, Deadline};
+use crate::domain::account::Username;
+use crate::domain::money::{MAX_AMOUNT, Money, Points};
 use crate::store::walk::Walk;
-use crate::store::{
-    Cond, Item, Query, StoreError, TxOp, from_item, keys, query_all, schema::GSI2, to_item,
-};
-use crate::wallet::{self, Change, EntryType, Idem, Outcome, PointsChange};
+use crate::store::{Query, StoreError, TableRef, from_item, keys, schema::GSI2};
+use crate::wallet::{Change, EntryType, Funds, Idem, Outcome, PointsChange, WalletError, Wallets};
 
-/// One stored points-ledger entry.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PointsEntry {
-    pub pk: String,
-    pub sk: String,
-    pub entry_id: String,
-    #[serde(rename = "type")]
-    pub kind: EntryType,
-    pub amount: i64,
-    pub description: String,
-    pub reference_id: String,
-    /// Epoch milliseconds.
-    pub created_ms: i64,
-}
+pub use crate::wallet::PointsEntry;
 
 /// What `GET /points/history` shows of an entry.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -66,116 +53,34 @@ impl From<&PointsEntry> for PointsView {
     }
 }
 
-/// The put of a new points-ledger entry, for a transaction.
-pub fn ledger_put(
-    username: &str,
-    now: DateTime<Utc>,
-    entry_id: &str,
-    kind: EntryType,
-    amount: i64,
-    description: &str,
-    reference_id: &str,
-) -> Result<TxOp, StoreError> {
-    let k = keys::points_entry(username, now.timestamp_millis(), entry_id);
-    let entry = PointsEntry {
-        pk: k.pk,
-        sk: k.sk,
-        entry_id: entry_id.to_owned(),
-        kind,
-        amount,
-        description: description.to_owned(),
-        reference_id: reference_id.to_owned(),
-        created_ms: now.timestamp_millis(),
-    };
-    Ok(TxOp::Put {
-        item: to_item(&entry)?,
-        cond: Some(Cond::item_absent()),
-    })
+/// Points earned by paying: `POINTS_PER_AMOUNT` rupiah per point (0 disables).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EarnRate {
+    /// Rupiah per point; 0 or less earns nothing.
+    pub per_amount: i64,
 }
 
-/// Operations crediting `points` to another user's wallet inside someone else's transaction
-/// (the referrer's bonus): `ADD points` with a `version` bump (so a racing balance change of that
-/// wallet retries instead of overwriting) plus the ledger entry. The wallet must exist.
-pub fn credit_ops(
-    app: &App,
-    username: &str,
-    points: i64,
-    description: &str,
-    reference_id: &str,
-) -> Result<Vec<TxOp>, StoreError> {
-    let now = app.clock.now();
-    let entry_id = uuid::Uuid::new_v4().simple().to_string();
-    Ok(vec![
-        TxOp::Update {
-            key: keys::wallet(username),
-            update: crate::store::Update::new()
-                .add("points", points)
-                .add("version", 1)
-                .set("updated_at", now.timestamp())
-                .set("gsi2pk", keys::POINTS_HOLDERS_GSI_PK)
-                .set("gsi2sk", username),
-            cond: Some(Cond::item_exists()),
-        },
-        ledger_put(
-            username,
-            now,
-            &entry_id,
-            EntryType::Credit,
-            points,
-            description,
-            reference_id,
-        )?,
-    ])
-}
-
-/// Points earned by paying `amount` rupiah (`POINTS_PER_AMOUNT` rupiah per point; 0 disables).
-pub fn earned_for(app: &App, amount: i64) -> i64 {
-    match app.config.points.per_amount {
-        n if n > 0 && amount > 0 => amount / n,
-        _ => 0,
+impl EarnRate {
+    /// Points earned by paying `amount`.
+    pub fn earned_for(self, amount: Money) -> Points {
+        match self.per_amount {
+            n if n > 0 && amount.rupiah() > 0 => Points::new(amount.rupiah() / n),
+            _ => Points::ZERO,
+        }
     }
 }
 
-/// A page of a user's points history, newest first.
-pub async fn history(
-    app: &App,
-    username: &str,
-    limit: usize,
-    cursor: Option<String>,
-) -> Result<(Vec<PointsView>, Option<String>), StoreError> {
-    let q = Query::pk(keys::user_pk(username))
-        .prefix(keys::POINTS_PREFIX)
-        .descending()
-        .limit(limit)
-        .after(cursor);
-    let page = app.main.query(q).await?;
-    let items = page
-        .items
-        .iter()
-        .map(|i| from_item::<PointsEntry>(i).map(|e| PointsView::from(&e)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((items, page.cursor))
-}
-
-/// Every points-ledger entry of a user, oldest first.
-pub async fn ledger(app: &App, username: &str) -> Result<Vec<PointsEntry>, StoreError> {
-    let items: Vec<Item> = query_all(
-        app.main.as_ref(),
-        Query::pk(keys::user_pk(username)).prefix(keys::POINTS_PREFIX),
-    )
-    .await?;
-    items.iter().map(from_item).collect()
-}
-
-/// Credits minus debits over the points ledger: must always equal `WALLET.points`.
-pub async fn ledger_sum(app: &App, username: &str) -> Result<i64, StoreError> {
-    Ok(ledger(app, username)
-        .await?
-        .iter()
-        .fold(0i64, |acc, e| match e.kind {
-            EntryType::Credit => acc.saturating_add(e.amount),
-            EntryType::Debit => acc.saturating_sub(e.amount),
-        }))
+/// The settings of [`Rewards`], copied out of the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RewardSettings {
+    /// `POINTS_REDEEM_RATE`: rupiah credited per redeemed point.
+    pub redeem_rate: i64,
+    /// `POINTS_REDEEM_MIN`: fewest points one redemption may convert.
+    pub redeem_min: i64,
+    /// `POINTS_EXPIRY_MONTHS` (0 = never).
+    pub expiry_months: i64,
+    /// `SYNC_MAX_WALLETS`: wallets one expiry run looks at.
+    pub max_wallets_per_run: usize,
 }
 
 /// The answer to a redemption.
@@ -188,89 +93,39 @@ pub struct Redeemed {
     pub transaction_id: String,
 }
 
-/// Converts `points` into balance at `POINTS_REDEEM_RATE` rupiah per point, in one transaction
-/// (points debit + balance credit + both ledger entries + the idempotency record when a key is given).
-pub async fn redeem(
-    app: &App,
-    username: &str,
-    points: Points,
-    idempotency_key: Option<String>,
-) -> Result<Redeemed, ApiError> {
-    let cfg = &app.config.points;
-    let n = points.value();
-    if n < cfg.redeem_min {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "points",
-            format!("must be at least {}", cfg.redeem_min),
-        )]));
-    }
-    let amount = n
-        .checked_mul(cfg.redeem_rate)
-        .ok_or_else(|| ApiError::validation(vec![FieldError::new("points", "is too large")]))?;
-    let amount = Money::positive("points", amount)?;
-    let reference_id = format!("redeem-{}", uuid::Uuid::new_v4().simple());
-    let change = Change {
-        kind: EntryType::Credit,
-        amount,
-        description: format!("Redeemed {n} points"),
-        reference_id: reference_id.clone(),
-        funds: crate::wallet::Funds::Bonus,
-    };
-    let pchange = PointsChange {
-        kind: EntryType::Debit,
-        points: n,
-        description: "Redeemed for balance".into(),
-        reference_id,
-    };
-    let idem = idempotency_key.map(|k| Idem {
-        scope: format!("redeem:{username}"),
-        key: k,
-        fingerprint: n.to_string(),
-    });
-    let out = wallet::apply_full(
-        app,
-        username,
-        Some(&change),
-        Some(&pchange),
-        idem.as_ref(),
-        &[],
-    )
-    .await?;
-    let (balance, points_after, entry_id) = match out {
-        Outcome::Applied {
-            balance_after,
-            points,
-            entry_id,
-        } => {
-            audit::record(
-                app,
-                LogKind::Audit,
-                username,
-                Some(username),
-                "points_redeemed",
-                serde_json::json!({ "points": n, "amount": amount.rupiah() }),
-            )
-            .await;
-            (balance_after, points, entry_id)
-        }
-        Outcome::Replayed {
-            balance_after,
-            points_after,
-            entry_id,
-        } => (balance_after, points_after, entry_id),
-        Outcome::ExtraRefused(_) => return Err(ApiError::internal()),
-    };
-    Ok(Redeemed {
-        points_redeemed: n,
-        amount: amount.rupiah(),
-        balance: balance.rupiah(),
-        points: points_after,
-        transaction_id: entry_id,
-    })
+/// Why a redemption was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum RedeemError {
+    /// Fewer points than `POINTS_REDEEM_MIN`.
+    #[error("at least {min} points must be redeemed")]
+    BelowMinimum { min: i64 },
+    /// The points are worth more than an amount can be.
+    #[error("too many points")]
+    TooLarge,
+    /// The points are worth an amount outside `1..=MAX_AMOUNT` rupiah.
+    #[error("the amount is out of range")]
+    AmountOutOfRange,
+    /// The wallet answered a refused extra operation although none was given.
+    #[error("unexpected wallet answer")]
+    Unexpected,
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
+}
+
+/// Why an expiry run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExpiryError {
+    /// `POINTS_EXPIRY_MONTHS` does not give a date.
+    #[error("no cutoff date {months} months back")]
+    Cutoff { months: i64 },
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// What one expiry run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ExpirySummary {
     /// Wallets looked at.
     pub checked: usize,
@@ -281,9 +136,9 @@ pub struct ExpirySummary {
     pub errors: usize,
 }
 
-/// Points of `username` due to expire at `cutoff_ms`, first earned first gone: everything
-/// credited up to the cutoff minus everything ever debited (debits consume the oldest points
-/// first, and points never go negative). Also the id of the newest credit in that batch.
+/// Points of a user due to expire at `cutoff_ms`, first earned first gone: everything credited
+/// up to the cutoff minus everything ever debited (debits consume the oldest points first, and
+/// points never go negative). Also the id of the newest credit in that batch.
 fn due(entries: &[PointsEntry], cutoff_ms: i64) -> Option<(i64, String)> {
     let mut old = 0i64;
     let mut last = None;
@@ -302,93 +157,245 @@ fn due(entries: &[PointsEntry], cutoff_ms: i64) -> Option<(i64, String)> {
     last.filter(|_| n > 0).map(|id| (n, id))
 }
 
-async fn expire_user(app: &App, username: &str, cutoff_ms: i64) -> Result<i64, ApiError> {
-    let entries = ledger(app, username).await?;
-    let Some((n, last)) = due(&entries, cutoff_ms) else {
-        return Ok(0);
-    };
-    // One batch per (user, newest expired credit): a second run, even a concurrent one, finds the
-    // record (or nothing left to expire) and changes nothing.
-    let batch = format!("{username}#{last}");
-    let idem = Idem {
-        scope: "points-expiry".into(),
-        key: batch.clone(),
-        fingerprint: batch,
-    };
-    let pchange = PointsChange {
-        kind: EntryType::Debit,
-        points: n,
-        description: "Points expired".into(),
-        reference_id: format!("expiry-{last}"),
-    };
-    match wallet::apply_full(app, username, None, Some(&pchange), Some(&idem), &[]).await {
-        Ok(Outcome::Applied { .. }) => Ok(n),
-        Ok(_) => Ok(0),
-        // Redeemed meanwhile: the next run sees the new ledger.
-        Err(wallet::WalletError::InsufficientPoints) => Ok(0),
-        Err(e) => Err(e.into()),
+/// The amount `points` redeem into at `settings`, or why not (pure).
+fn redemption_amount(settings: &RewardSettings, points: Points) -> Result<Money, RedeemError> {
+    let n = points.value();
+    if n < settings.redeem_min {
+        return Err(RedeemError::BelowMinimum {
+            min: settings.redeem_min,
+        });
     }
+    let amount = n
+        .checked_mul(settings.redeem_rate)
+        .ok_or(RedeemError::TooLarge)?;
+    if amount <= 0 || amount > MAX_AMOUNT {
+        return Err(RedeemError::AmountOutOfRange);
+    }
+    Ok(Money::from_rupiah(amount))
 }
 
-/// The expiry job (`POINTS_EXPIRY_MONTHS`, 0 = never): for wallets that earned points, debits
-/// the points earned before the cutoff that were not spent yet, as a DEBIT ledger entry. Bounded
-/// per run (`SYNC_MAX_WALLETS` wallets, and nothing new is started past `deadline`) and resumable:
-/// each run continues after the wallet the previous one stopped at, so every wallet is reached.
-pub async fn expire(app: &App, deadline: Deadline) -> Result<ExpirySummary, ApiError> {
-    let months = app.config.points.expiry_months;
-    let mut summary = ExpirySummary::default();
-    if months <= 0 {
-        return Ok(summary);
-    }
-    let now = app.clock.now();
-    let cutoff = u32::try_from(months)
-        .ok()
-        .and_then(|m| now.checked_sub_months(Months::new(m)))
-        .ok_or_else(ApiError::internal)?;
-    let table = app.main.as_ref();
-    let mut walk = Walk::resume(
-        table,
-        "points-expiry",
-        GSI2,
-        "gsi2sk",
-        keys::POINTS_HOLDERS_GSI_PK,
-    )
-    .await?;
-    let max = app.config.sync_max_wallets;
-    let mut finished = true;
-    'pages: while summary.checked < max {
-        let page = walk.next(table, (max - summary.checked).min(100)).await?;
-        if page.is_empty() {
-            break;
-        }
-        for item in &page {
-            if deadline.passed() || summary.checked >= max {
-                finished = false;
-                break 'pages;
-            }
-            walk.handled(item);
-            let Some(username) = crate::store::get_s(item, "gsi2sk").map(str::to_owned) else {
-                continue;
-            };
-            summary.checked += 1;
-            match expire_user(app, &username, cutoff.timestamp_millis()).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    summary.expired_wallets += 1;
-                    summary.expired_points += n;
-                }
-                Err(e) => {
-                    tracing::warn!(username, error = %e.message, "points expiry failed");
-                    summary.errors += 1;
-                }
-            }
+/// The points service: history, redemption and expiry on top of [`Wallets`]. Cheap to clone.
+/// (Named `Rewards` because `Points` is the amount type.)
+#[derive(Clone)]
+pub struct Rewards {
+    table: TableRef,
+    clock: ClockRef,
+    wallets: Wallets,
+    audit: Audit,
+    settings: RewardSettings,
+}
+
+impl Rewards {
+    /// The points service on the main table.
+    pub fn new(
+        table: TableRef,
+        clock: ClockRef,
+        wallets: Wallets,
+        audit: Audit,
+        settings: RewardSettings,
+    ) -> Rewards {
+        Rewards {
+            table,
+            clock,
+            wallets,
+            audit,
+            settings,
         }
     }
-    walk.save(table, finished && walk.reached_end()).await?;
-    if summary.expired_wallets > 0 || summary.errors > 0 {
-        tracing::info!(?summary, "points expiry finished");
+
+    /// A page of a user's points history, newest first.
+    pub async fn history(
+        &self,
+        username: &Username,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<PointsView>, Option<String>), StoreError> {
+        let q = Query::pk(keys::user_pk(username.as_str()))
+            .prefix(keys::POINTS_PREFIX)
+            .descending()
+            .limit(limit)
+            .after(cursor);
+        let page = self.table.query(q).await?;
+        let items = page
+            .items
+            .iter()
+            .map(|i| from_item::<PointsEntry>(i).map(|e| PointsView::from(&e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((items, page.cursor))
     }
-    Ok(summary)
+
+    /// Every points-ledger entry of a user, oldest first.
+    pub async fn ledger(&self, username: &Username) -> Result<Vec<PointsEntry>, StoreError> {
+        self.wallets.points_ledger(username).await
+    }
+
+    /// Credits minus debits over the points ledger: must always equal `WALLET.points`.
+    pub async fn ledger_sum(&self, username: &Username) -> Result<Points, StoreError> {
+        self.wallets.points_ledger_sum(username).await
+    }
+
+    /// Converts `points` into balance at `POINTS_REDEEM_RATE` rupiah per point, in one
+    /// transaction (points debit + balance credit + both ledger entries + the idempotency record
+    /// when a key is given).
+    pub async fn redeem(
+        &self,
+        username: &Username,
+        points: Points,
+        idempotency_key: Option<String>,
+    ) -> Result<Redeemed, RedeemError> {
+        let amount = redemption_amount(&self.settings, points)?;
+        let n = points.value();
+        let reference_id = format!("redeem-{}", uuid::Uuid::new_v4().simple());
+        let change = Change {
+            kind: EntryType::Credit,
+            amount,
+            description: format!("Redeemed {n} points"),
+            reference_id: reference_id.clone(),
+            funds: Funds::Bonus,
+        };
+        let pchange = PointsChange {
+            kind: EntryType::Debit,
+            points,
+            description: "Redeemed for balance".into(),
+            reference_id,
+        };
+        let idem = idempotency_key.map(|k| Idem {
+            scope: format!("redeem:{}", username.as_str()),
+            key: k,
+            fingerprint: n.to_string(),
+        });
+        let out = self
+            .wallets
+            .apply_full(username, Some(&change), Some(&pchange), idem.as_ref(), &[])
+            .await?;
+        let (balance, points_after, entry_id) = match out {
+            Outcome::Applied {
+                balance_after,
+                points,
+                entry_id,
+            } => {
+                self.audit
+                    .record(
+                        LogKind::Audit,
+                        username.as_str(),
+                        Some(username.as_str()),
+                        "points_redeemed",
+                        serde_json::json!({ "points": n, "amount": amount.rupiah() }),
+                    )
+                    .await;
+                (balance_after, points, entry_id)
+            }
+            Outcome::Replayed {
+                balance_after,
+                points_after,
+                entry_id,
+            } => (balance_after, points_after, entry_id),
+            // No extra operations were given.
+            Outcome::ExtraRefused(_) => return Err(RedeemError::Unexpected),
+        };
+        Ok(Redeemed {
+            points_redeemed: n,
+            amount: amount.rupiah(),
+            balance: balance.rupiah(),
+            points: points_after.value(),
+            transaction_id: entry_id,
+        })
+    }
+
+    async fn expire_user(&self, username: &Username, cutoff_ms: i64) -> Result<i64, ExpiryError> {
+        let entries = self.ledger(username).await?;
+        let Some((n, last)) = due(&entries, cutoff_ms) else {
+            return Ok(0);
+        };
+        // One batch per (user, newest expired credit): a second run, even a concurrent one, finds
+        // the record (or nothing left to expire) and changes nothing.
+        let batch = format!("{}#{last}", username.as_str());
+        let idem = Idem {
+            scope: "points-expiry".into(),
+            key: batch.clone(),
+            fingerprint: batch,
+        };
+        let pchange = PointsChange {
+            kind: EntryType::Debit,
+            points: Points::new(n),
+            description: "Points expired".into(),
+            reference_id: format!("expiry-{last}"),
+        };
+        match self
+            .wallets
+            .apply_full(username, None, Some(&pchange), Some(&idem), &[])
+            .await
+        {
+            Ok(Outcome::Applied { .. }) => Ok(n),
+            Ok(_) => Ok(0),
+            // Redeemed meanwhile: the next run sees the new ledger.
+            Err(WalletError::InsufficientPoints) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The expiry job (`POINTS_EXPIRY_MONTHS`, 0 = never): for wallets that earned points,
+    /// debits the points earned before the cutoff that were not spent yet, as a DEBIT ledger
+    /// entry. Bounded per run (`SYNC_MAX_WALLETS` wallets, and nothing new is started past
+    /// `deadline`) and resumable: each run continues after the wallet the previous one stopped
+    /// at, so every wallet is reached.
+    pub async fn expire(&self, deadline: Deadline) -> Result<ExpirySummary, ExpiryError> {
+        let months = self.settings.expiry_months;
+        let mut summary = ExpirySummary::default();
+        if months <= 0 {
+            return Ok(summary);
+        }
+        let now = self.clock.now();
+        let cutoff = u32::try_from(months)
+            .ok()
+            .and_then(|m| now.checked_sub_months(Months::new(m)))
+            .ok_or(ExpiryError::Cutoff { months })?;
+        let table = self.table.as_ref();
+        let mut walk = Walk::resume(
+            table,
+            "points-expiry",
+            GSI2,
+            "gsi2sk",
+            keys::POINTS_HOLDERS_GSI_PK,
+        )
+        .await?;
+        let max = self.settings.max_wallets_per_run;
+        let mut finished = true;
+        'pages: while summary.checked < max {
+            let page = walk.next(table, (max - summary.checked).min(100)).await?;
+            if page.is_empty() {
+                break;
+            }
+            for item in &page {
+                if deadline.passed() || summary.checked >= max {
+                    finished = false;
+                    break 'pages;
+                }
+                walk.handled(item);
+                let Some(username) = crate::store::get_s(item, "gsi2sk").map(str::to_owned) else {
+                    continue;
+                };
+                summary.checked += 1;
+                let user = Username::from_stored(username.as_str());
+                match self.expire_user(&user, cutoff.timestamp_millis()).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        summary.expired_wallets += 1;
+                        summary.expired_points += n;
+                    }
+                    Err(e) => {
+                        tracing::warn!(username, error = %e, "points expiry failed");
+                        summary.errors += 1;
+                    }
+                }
+            }
+        }
+        walk.save(table, finished && walk.reached_end()).await?;
+        if summary.expired_wallets > 0 || summary.errors > 0 {
+            tracing::info!(?summary, "points expiry finished");
+        }
+        Ok(summary)
+    }
 }
 
 #[cfg(test)]
@@ -421,5 +428,38 @@ mod tests {
         let mut spent = entries.clone();
         spent.push(e(EntryType::Debit, 30, 11));
         assert_eq!(due(&spent, 2), None, "nothing left of the old credits");
+    }
+
+    #[test]
+    fn earning_is_whole_points_per_amount_and_off_at_zero() {
+        let rate = EarnRate { per_amount: 10_000 };
+        assert_eq!(rate.earned_for(Money::from_rupiah(45_000)), Points::new(4));
+        assert_eq!(rate.earned_for(Money::from_rupiah(9_999)), Points::ZERO);
+        assert_eq!(
+            EarnRate { per_amount: 0 }.earned_for(Money::from_rupiah(45_000)),
+            Points::ZERO
+        );
+    }
+
+    #[test]
+    fn redemptions_below_the_minimum_or_past_the_largest_amount_are_refused() {
+        let s = RewardSettings {
+            redeem_rate: 100,
+            redeem_min: 100,
+            expiry_months: 0,
+            max_wallets_per_run: 10,
+        };
+        assert!(matches!(
+            redemption_amount(&s, Points::new(99)),
+            Err(RedeemError::BelowMinimum { min: 100 })
+        ));
+        assert_eq!(
+            redemption_amount(&s, Points::new(150)).expect("ok"),
+            Money::from_rupiah(15_000)
+        );
+        assert!(matches!(
+            redemption_amount(&s, Points::new(MAX_AMOUNT)),
+            Err(RedeemError::AmountOutOfRange)
+        ));
     }
 }

@@ -4,9 +4,9 @@
 
 use bytes::Bytes;
 
-use crate::app::App;
-use crate::audit::{self, LogKind};
-use crate::error::ApiError;
+use super::{ProfileError, Profiles};
+use crate::audit::LogKind;
+use crate::domain::Username;
 use crate::store::{Cond, StoreError, Update, keys};
 
 /// Largest accepted image.
@@ -92,102 +92,125 @@ pub fn parse_file_name(file: &str) -> Option<ImageKind> {
     if ok { ImageKind::from_ext(ext) } else { None }
 }
 
-pub fn too_large() -> ApiError {
-    ApiError::new(
-        http::StatusCode::PAYLOAD_TOO_LARGE,
-        "File too large: the maximum is 2 MiB",
-    )
+/// Why an upload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// Over [`MAX_IMAGE_BYTES`].
+    #[error("file too large")]
+    TooLarge,
+    #[error("profile_img is empty")]
+    Empty,
+    #[error("not a JPEG, PNG or WebP image")]
+    NotAnImage,
+    /// Kept losing the race on the profile's pointer (retryable).
+    #[error("profile image kept changing concurrently")]
+    Busy,
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error(transparent)]
+    Blob(#[from] crate::blobs::BlobError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// Stores a new profile image and points the profile at it; returns the image URL.
-pub async fn replace(app: &App, username: &str, bytes: Bytes) -> Result<String, ApiError> {
-    if bytes.len() > MAX_IMAGE_BYTES {
-        return Err(too_large());
-    }
-    if bytes.is_empty() {
-        return Err(ApiError::bad_request("profile_img is empty"));
-    }
-    let not_an_image = || ApiError::bad_request("profile_img must be a JPEG, PNG or WebP image");
-    let kind = ImageKind::sniff(&bytes).ok_or_else(not_an_image)?;
-    // EXIF (GPS position, camera serial), XMP, IPTC and text chunks never reach the public URL.
-    let bytes = super::metadata::strip(kind, bytes).map_err(|_| not_an_image())?;
-    let file = format!("{}.{}", uuid::Uuid::new_v4().simple(), kind.ext());
-    let size = bytes.len();
-    app.blobs
-        .put(&blob_name(&file), bytes, kind.content_type())
-        .await?;
-    // Swap the profile's pointer only if it still names the image we read, so two concurrent
-    // uploads cannot both "replace" the same old file and orphan one of the new ones.
-    let mut swapped = None;
-    for attempt in 0..20u32 {
-        let old = match super::info(app, username).await {
-            Ok(info) => info.profile_img,
-            Err(e) => {
-                let _ = app.blobs.delete(&blob_name(&file)).await;
-                return Err(e);
-            }
-        };
-        let still = match &old {
-            Some(o) => Cond::eq("profile_img", o.as_str()),
-            None => Cond::NotExists("profile_img".into())
-                .or(Cond::eq("profile_img", crate::store::AttrValue::Null)),
-        };
-        let update = Update::new()
-            .set("profile_img", file.as_str())
-            .set("updated_at", app.clock.epoch());
-        let cond = Cond::item_exists().and(still);
-        match app
-            .main
-            .update(&keys::info(username), update, Some(cond))
-            .await
-        {
-            Ok(_) => {
-                swapped = Some(old);
-                break;
-            }
-            Err(StoreError::ConditionFailed) => {
-                let jitter = rand::random_range(1..=(2u64 << attempt.min(5)));
-                tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
-            }
-            Err(e) => {
-                // The profile did not change: do not leave the new file behind.
-                let _ = app.blobs.delete(&blob_name(&file)).await;
-                return Err(e.into());
+impl Profiles {
+    /// Stores a new profile image and points the profile at it; returns the image URL.
+    pub async fn replace_image(
+        &self,
+        username: &Username,
+        bytes: Bytes,
+    ) -> Result<String, ImageError> {
+        if bytes.len() > MAX_IMAGE_BYTES {
+            return Err(ImageError::TooLarge);
+        }
+        if bytes.is_empty() {
+            return Err(ImageError::Empty);
+        }
+        let not_an_image = || ImageError::NotAnImage;
+        let kind = ImageKind::sniff(&bytes).ok_or_else(not_an_image)?;
+        // EXIF (GPS position, camera serial), XMP, IPTC and text chunks never reach the public URL.
+        let bytes = super::metadata::strip(kind, bytes).map_err(|_| not_an_image())?;
+        let file = format!("{}.{}", uuid::Uuid::new_v4().simple(), kind.ext());
+        let size = bytes.len();
+        self.blobs
+            .put(&blob_name(&file), bytes, kind.content_type())
+            .await?;
+        // Swap the profile's pointer only if it still names the image we read, so two concurrent
+        // uploads cannot both "replace" the same old file and orphan one of the new ones.
+        let mut swapped = None;
+        for attempt in 0..20u32 {
+            let old = match self.info(username).await {
+                Ok(info) => info.profile_img,
+                Err(e) => {
+                    let _ = self.blobs.delete(&blob_name(&file)).await;
+                    return Err(e.into());
+                }
+            };
+            let still = match &old {
+                Some(o) => Cond::eq("profile_img", o.as_str()),
+                None => Cond::NotExists("profile_img".into())
+                    .or(Cond::eq("profile_img", crate::store::AttrValue::Null)),
+            };
+            let update = Update::new()
+                .set("profile_img", file.as_str())
+                .set("updated_at", self.clock.epoch());
+            let cond = Cond::item_exists().and(still);
+            match self
+                .table
+                .update(&keys::info(username), update, Some(cond))
+                .await
+            {
+                Ok(_) => {
+                    swapped = Some(old);
+                    break;
+                }
+                Err(StoreError::ConditionFailed) => {
+                    let jitter = rand::random_range(1..=(2u64 << attempt.min(5)));
+                    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+                }
+                Err(e) => {
+                    // The profile did not change: do not leave the new file behind.
+                    let _ = self.blobs.delete(&blob_name(&file)).await;
+                    return Err(e.into());
+                }
             }
         }
+        let Some(old) = swapped else {
+            let _ = self.blobs.delete(&blob_name(&file)).await;
+            return Err(ImageError::Busy);
+        };
+        if let Some(old) = old.filter(|o| parse_file_name(o).is_some())
+            && let Err(e) = self.blobs.delete(&blob_name(&old)).await
+        {
+            tracing::warn!(error = %e, "could not remove the previous profile image");
+        }
+        let data = serde_json::json!({ "file": file, "bytes": size, "type": kind.content_type() });
+        self.audit
+            .record(
+                LogKind::Audit,
+                username,
+                Some(username),
+                "profile.image_updated",
+                data,
+            )
+            .await;
+        Ok(self.blobs.url(&blob_name(&file)).await?)
     }
-    let Some(old) = swapped else {
-        let _ = app.blobs.delete(&blob_name(&file)).await;
-        return Err(ApiError::unavailable());
-    };
-    if let Some(old) = old.filter(|o| parse_file_name(o).is_some())
-        && let Err(e) = app.blobs.delete(&blob_name(&old)).await
-    {
-        tracing::warn!(error = %e, "could not remove the previous profile image");
-    }
-    let data = serde_json::json!({ "file": file, "bytes": size, "type": kind.content_type() });
-    audit::record(
-        app,
-        LogKind::Audit,
-        username,
-        Some(username),
-        "profile.image_updated",
-        data,
-    )
-    .await;
-    Ok(app.blobs.url(&blob_name(&file)).await?)
-}
 
-/// Reads a served profile image: its bytes and content type, or `None`.
-pub async fn read(app: &App, file: &str) -> Result<Option<(Bytes, &'static str)>, ApiError> {
-    let Some(kind) = parse_file_name(file) else {
-        return Ok(None);
-    };
-    Ok(app
-        .blobs
-        .get(&blob_name(file))
-        .await?
-        .map(|b| (b, kind.content_type())))
+    /// Reads a served profile image: its bytes and content type, or `None`.
+    pub async fn read_image(
+        &self,
+        file: &str,
+    ) -> Result<Option<(Bytes, &'static str)>, ImageError> {
+        let Some(kind) = parse_file_name(file) else {
+            return Ok(None);
+        };
+        Ok(self
+            .blobs
+            .get(&blob_name(file))
+            .await?
+            .map(|b| (b, kind.content_type())))
+    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,68 @@ pub mod metadata;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::App;
-use crate::audit::{self, LogKind};
-use crate::domain::{Phone, UserInfo, WalletRecord};
-use crate::error::{ApiError, FieldError};
-use crate::store::{Cond, Steps, StoreError, TxOp, Update, from_item, get_array, keys};
+use crate::audit::{Audit, LogKind};
+use crate::auth::otp::{OtpError, Otps};
+use crate::blobs::{BlobError, BlobsRef};
+use crate::clock::ClockRef;
+use crate::domain::{FieldError, InvalidInput, Phone, UserInfo, Username, WalletRecord};
+use crate::notify::{NotifyError, QueueRef};
+use crate::ratelimit::{Limit, RateLimitError, RateLimiter};
+use crate::store::{Cond, Steps, StoreError, TableRef, TxOp, Update, from_item, get_array, keys};
+
+/// Why a profile read or change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// A valid session without its INFO item: the account is gone.
+    #[error("account does not exist")]
+    NoAccount,
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// The verified number belongs to another account (only said to its proven holder).
+    #[error("phone number is already registered")]
+    PhoneTaken,
+    /// No pending change, or its code was used up or replaced.
+    #[error("OTP expired")]
+    OtpExpired,
+    #[error("profile was changed concurrently")]
+    Concurrent,
+    #[error(transparent)]
+    Otp(#[from] OtpError),
+    #[error(transparent)]
+    RateLimited(#[from] RateLimitError),
+    #[error("queue: {0}")]
+    Queue(#[from] NotifyError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Profiles, phone changes and profile images: the main table, the clock, the image store, the
+/// audit log, the queue (phone-change codes), the OTPs and the phone-change limit.
+#[derive(Clone)]
+pub struct Profiles {
+    table: TableRef,
+    clock: ClockRef,
+    blobs: BlobsRef,
+    audit: Audit,
+    queue: QueueRef,
+    otps: Otps,
+    limiter: RateLimiter,
+    phone_change_limit: Limit,
+}
+
+/// The ports and values of [`Profiles`].
+pub struct ProfilePorts {
+    pub table: TableRef,
+    pub clock: ClockRef,
+    pub blobs: BlobsRef,
+    pub audit: Audit,
+    pub queue: QueueRef,
+    pub otps: Otps,
+    pub limiter: RateLimiter,
+    pub phone_change_limit: Limit,
+}
 
 /// `GET /user/profile`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -31,53 +88,6 @@ pub struct Profile {
     pub pending_phone_number: Option<String>,
 }
 
-/// Reads the INFO item; a valid session without it means the account is gone.
-pub async fn info(app: &App, username: &str) -> Result<UserInfo, ApiError> {
-    let item = app.main.get(&keys::info(username)).await?;
-    let item = item.ok_or_else(|| ApiError::not_found("Account does not exist"))?;
-    Ok(from_item(&item)?)
-}
-
-/// The profile with balance and points: the INFO and WALLET items in one batch read.
-pub async fn get(app: &App, username: &str) -> Result<Profile, ApiError> {
-    let [info, wallet, change] = get_array(
-        app.main.as_ref(),
-        &[
-            keys::info(username),
-            keys::wallet(username),
-            keys::phone_change(username),
-        ],
-    )
-    .await?;
-    let now = app.clock.epoch();
-    let pending_phone_number = change
-        .map(|i| from_item::<PhoneChange>(&i))
-        .transpose()?
-        .filter(|c| c.expires_at > now)
-        .map(|c| c.phone);
-    let info: UserInfo =
-        from_item(&info.ok_or_else(|| ApiError::not_found("Account does not exist"))?)?;
-    let wallet = match wallet {
-        Some(item) => from_item::<WalletRecord>(&item)?,
-        None => WalletRecord::default(),
-    };
-    let profile_img = match &info.profile_img {
-        Some(name) => Some(app.blobs.url(&image::blob_name(name)).await?),
-        None => None,
-    };
-    Ok(Profile {
-        username: info.username,
-        full_name: info.full_name,
-        email: info.email,
-        phone_number: info.phone_number,
-        profile_img,
-        referral_code: info.referral_code,
-        balance: wallet.balance,
-        points: wallet.points,
-        pending_phone_number,
-    })
-}
-
 /// `PUT /user/profile` body.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ProfileUpdate {
@@ -91,7 +101,7 @@ struct ValidUpdate {
     phone: Option<Phone>,
 }
 
-fn validate(req: &ProfileUpdate) -> Result<ValidUpdate, ApiError> {
+fn validate(req: &ProfileUpdate) -> Result<ValidUpdate, InvalidInput> {
     let mut errors = Vec::new();
     let full_name = req.full_name.as_deref().map(str::trim).map(str::to_owned);
     if let Some(n) = &full_name {
@@ -114,13 +124,9 @@ fn validate(req: &ProfileUpdate) -> Result<ValidUpdate, ApiError> {
         ));
     }
     if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+        return Err(InvalidInput::Fields(errors));
     }
     Ok(ValidUpdate { full_name, phone })
-}
-
-fn phone_taken() -> ApiError {
-    ApiError::conflict("Phone number is already registered")
 }
 
 /// `USER#{u}` / `PHONE_CHANGE`: the number a phone change waits to verify.
@@ -136,93 +142,6 @@ struct PhoneChange {
 /// OTP purpose of a phone change.
 const PHONE_CHANGE_OTP: &str = "PHONE_CHANGE";
 
-/// Changes the name at once. A new phone number is never taken on the caller's word: a code is
-/// sent to it, and the number becomes the account's only once that code comes back
-/// ([`verify_phone`]). The answer is the same whether or not another account holds the number
-/// (the sending limits apply either way), so the route reveals nothing about other accounts.
-pub async fn update(
-    app: &App,
-    username: &str,
-    ip: &str,
-    req: &ProfileUpdate,
-) -> Result<Profile, ApiError> {
-    let valid = validate(req)?;
-    let current = info(app, username).await?;
-    let new_phone = valid
-        .phone
-        .as_ref()
-        .filter(|p| current.phone_number.as_deref() != Some(p.as_str()));
-    if let Some(n) = &valid.full_name {
-        let update = Update::new()
-            .set("full_name", n.as_str())
-            .set("updated_at", app.clock.epoch());
-        app.main
-            .update(&keys::info(username), update, Some(Cond::item_exists()))
-            .await?;
-    }
-    if let Some(p) = new_phone {
-        start_phone_change(app, username, ip, p).await?;
-    }
-    let fields = json!({
-        "full_name": valid.full_name.is_some(),
-        "phone_change_started": new_phone.is_some(),
-    });
-    audit::record(
-        app,
-        LogKind::Audit,
-        username,
-        Some(username),
-        "profile.updated",
-        fields,
-    )
-    .await;
-    get(app, username).await
-}
-
-/// Sends a code to `phone` for the caller's phone change (limited per account, per number and
-/// per address), replacing any earlier pending change.
-async fn start_phone_change(
-    app: &App,
-    username: &str,
-    ip: &str,
-    phone: &Phone,
-) -> Result<(), ApiError> {
-    crate::ratelimit::hit(
-        app,
-        &format!("phone-change:acct:{username}"),
-        app.config.limits.phone_change,
-    )
-    .await?;
-    crate::auth::accounts::limit_otp_send(app, phone.as_str(), ip).await?;
-    let now = app.clock.epoch();
-    let expires_at = now + crate::auth::otp::OTP_TTL_SECS;
-    let (otp_op, code) = crate::auth::otp::new_otp_op(app, PHONE_CHANGE_OTP, username)?;
-    let k = keys::phone_change(username);
-    let change = PhoneChange {
-        pk: k.pk,
-        sk: k.sk,
-        phone: phone.as_str().to_owned(),
-        expires_at,
-        ttl: expires_at,
-    };
-    let sms = crate::auth::accounts::otp_sms(phone.as_str(), &code);
-    let (hold_op, queued) = crate::notify::held::hold(&sms, expires_at)?;
-    app.main
-        .transact(vec![
-            otp_op,
-            TxOp::Put {
-                item: crate::store::to_item(&change)?,
-                cond: None,
-            },
-            hold_op,
-        ])
-        .await?;
-    app.queue.send(&queued).await.map_err(|e| {
-        tracing::error!(error = %e, "could not enqueue the phone-change code");
-        ApiError::unavailable()
-    })
-}
-
 /// The steps of a verified phone change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PhoneStep {
@@ -234,99 +153,254 @@ enum PhoneStep {
     Profile,
 }
 
-/// `POST /user/profile/phone/verify`: the code sent to the pending number proves it; in one
-/// transaction the number is claimed (its guard), the old one released and the profile changed.
-/// Only here — to someone who just proved they hold the number — does a 409 say it is taken.
-pub async fn verify_phone(app: &App, username: &str, code: &str) -> Result<Profile, ApiError> {
-    let now = app.clock.epoch();
-    let change: PhoneChange =
-        crate::store::get_record(app.main.as_ref(), &keys::phone_change(username))
-            .await?
-            .filter(|c: &PhoneChange| c.expires_at > now)
-            .ok_or_else(|| ApiError::bad_request("OTP Expired"))?;
-    let consume_otp = crate::auth::otp::check_otp(app, PHONE_CHANGE_OTP, username, code).await?;
-    let current = info(app, username).await?;
-    let mut guard = keys::phone_guard(&change.phone).item();
-    guard.insert("username".into(), username.into());
-    guard.insert("created_at".into(), now.into());
-    let info_cond = match &current.phone_number {
-        Some(p) => Cond::eq("phone_number", p.as_str()),
-        None => Cond::item_exists().and(
-            Cond::NotExists("phone_number".into())
-                .or(Cond::eq("phone_number", crate::store::AttrValue::Null)),
-        ),
-    };
-    let mut steps = Steps::new();
-    steps
-        .push(PhoneStep::Proof, consume_otp)
-        .push(
-            PhoneStep::Proof,
-            TxOp::Delete {
-                key: keys::phone_change(username),
-                cond: Some(Cond::eq("phone", change.phone.as_str())),
-            },
-        )
-        .push(
-            PhoneStep::Guard,
-            TxOp::Put {
-                item: guard,
-                cond: Some(Cond::item_absent().or(Cond::eq("username", username))),
-            },
-        )
-        .push(
-            PhoneStep::Profile,
-            TxOp::Update {
-                key: keys::info(username),
-                update: Update::new()
-                    .set("phone_number", change.phone.as_str())
-                    .remove("unverified_phone")
-                    .set("updated_at", now),
-                cond: Some(info_cond),
-            },
-        )
-        .push(
-            PhoneStep::Profile,
-            crate::auth::accounts::phone_seen_op(&change.phone, username, now),
-        );
-    if let Some(old) = current
-        .phone_number
-        .as_deref()
-        .filter(|o| *o != change.phone)
-    {
-        // Our own INFO names this number, so this guard should be ours; never drop another's.
-        steps.push(
-            PhoneStep::Profile,
-            TxOp::Delete {
-                key: keys::phone_guard(old),
-                cond: Some(Cond::item_absent().or(Cond::eq("username", username))),
-            },
-        );
-    }
-    let (ops, names) = steps.split();
-    match app.main.transact(ops).await {
-        Ok(()) => {}
-        Err(e) if names.failed(&e, PhoneStep::Guard) => return Err(phone_taken()),
-        Err(e) if names.failed(&e, PhoneStep::Proof) => {
-            return Err(ApiError::bad_request("OTP Expired"));
+impl Profiles {
+    pub fn new(p: ProfilePorts) -> Self {
+        Profiles {
+            table: p.table,
+            clock: p.clock,
+            blobs: p.blobs,
+            audit: p.audit,
+            queue: p.queue,
+            otps: p.otps,
+            limiter: p.limiter,
+            phone_change_limit: p.phone_change_limit,
         }
-        Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
-            return Err(ApiError::conflict("Profile was changed concurrently"));
-        }
-        Err(e) => return Err(e.into()),
     }
-    audit::record(
-        app,
-        LogKind::Audit,
-        username,
-        Some(username),
-        "profile.phone_verified",
-        json!({}),
-    )
-    .await;
-    get(app, username).await
-}
 
-/// `GET /user/referral-code`.
-pub async fn referral_code(app: &App, username: &str) -> Result<String, ApiError> {
-    Ok(info(app, username).await?.referral_code)
+    /// Reads the INFO item; a valid session without it means the account is gone.
+    pub async fn info(&self, username: &Username) -> Result<UserInfo, ProfileError> {
+        let item = self.table.get(&keys::info(username)).await?;
+        let item = item.ok_or(ProfileError::NoAccount)?;
+        Ok(from_item(&item)?)
+    }
+
+    /// The profile with balance and points: the INFO and WALLET items in one batch read.
+    pub async fn get(&self, username: &Username) -> Result<Profile, ProfileError> {
+        let [info, wallet, change] = get_array(
+            self.table.as_ref(),
+            &[
+                keys::info(username),
+                keys::wallet(username),
+                keys::phone_change(username),
+            ],
+        )
+        .await?;
+        let now = self.clock.epoch();
+        let pending_phone_number = change
+            .map(|i| from_item::<PhoneChange>(&i))
+            .transpose()?
+            .filter(|c| c.expires_at > now)
+            .map(|c| c.phone);
+        let info: UserInfo = from_item(&info.ok_or(ProfileError::NoAccount)?)?;
+        let wallet = match wallet {
+            Some(item) => from_item::<WalletRecord>(&item)?,
+            None => WalletRecord::default(),
+        };
+        let profile_img = match &info.profile_img {
+            Some(name) => Some(self.blobs.url(&image::blob_name(name)).await?),
+            None => None,
+        };
+        Ok(Profile {
+            username: info.username,
+            full_name: info.full_name,
+            email: info.email,
+            phone_number: info.phone_number,
+            profile_img,
+            referral_code: info.referral_code,
+            balance: wallet.balance,
+            points: wallet.points,
+            pending_phone_number,
+        })
+    }
+
+    /// Changes the name at once. A new phone number is never taken on the caller's word: a code is
+    /// sent to it, and the number becomes the account's only once that code comes back
+    /// ([`verify_phone`]). The answer is the same whether or not another account holds the number
+    /// (the sending limits apply either way), so the route reveals nothing about other accounts.
+    pub async fn update(
+        &self,
+        username: &Username,
+        ip: &str,
+        req: &ProfileUpdate,
+    ) -> Result<Profile, ProfileError> {
+        let valid = validate(req)?;
+        let current = self.info(username).await?;
+        let new_phone = valid
+            .phone
+            .as_ref()
+            .filter(|p| current.phone_number.as_deref() != Some(p.as_str()));
+        if let Some(n) = &valid.full_name {
+            let update = Update::new()
+                .set("full_name", n.as_str())
+                .set("updated_at", self.clock.epoch());
+            self.table
+                .update(&keys::info(username), update, Some(Cond::item_exists()))
+                .await?;
+        }
+        if let Some(p) = new_phone {
+            self.start_phone_change(username, ip, p).await?;
+        }
+        let fields = json!({
+            "full_name": valid.full_name.is_some(),
+            "phone_change_started": new_phone.is_some(),
+        });
+        self.audit
+            .record(
+                LogKind::Audit,
+                username,
+                Some(username),
+                "profile.updated",
+                fields,
+            )
+            .await;
+        self.get(username).await
+    }
+
+    /// Sends a code to `phone` for the caller's phone change (limited per account, per number and
+    /// per address), replacing any earlier pending change.
+    async fn start_phone_change(
+        &self,
+        username: &Username,
+        ip: &str,
+        phone: &Phone,
+    ) -> Result<(), ProfileError> {
+        self.limiter
+            .hit(
+                &format!("phone-change:acct:{username}"),
+                self.phone_change_limit,
+            )
+            .await?;
+        self.otps.limit_send(phone.as_str(), ip).await?;
+        let now = self.clock.epoch();
+        let expires_at = now + crate::auth::otp::OTP_TTL_SECS;
+        let (otp_op, code) = self.otps.new_otp_op(PHONE_CHANGE_OTP, username)?;
+        let k = keys::phone_change(username);
+        let change = PhoneChange {
+            pk: k.pk,
+            sk: k.sk,
+            phone: phone.as_str().to_owned(),
+            expires_at,
+            ttl: expires_at,
+        };
+        let sms = crate::auth::accounts::otp_sms(phone.as_str(), &code);
+        let (hold_op, queued) = crate::notify::held::hold(&sms, expires_at)?;
+        self.table
+            .transact(vec![
+                otp_op,
+                TxOp::Put {
+                    item: crate::store::to_item(&change)?,
+                    cond: None,
+                },
+                hold_op,
+            ])
+            .await?;
+        self.queue.send(&queued).await.map_err(|e| {
+            tracing::error!(error = %e, "could not enqueue the phone-change code");
+            ProfileError::Queue(e)
+        })
+    }
+
+    /// `POST /user/profile/phone/verify`: the code sent to the pending number proves it; in one
+    /// transaction the number is claimed (its guard), the old one released and the profile changed.
+    /// Only here — to someone who just proved they hold the number — does a 409 say it is taken.
+    pub async fn verify_phone(
+        &self,
+        username: &Username,
+        code: &str,
+    ) -> Result<Profile, ProfileError> {
+        let now = self.clock.epoch();
+        let change: PhoneChange =
+            crate::store::get_record(self.table.as_ref(), &keys::phone_change(username))
+                .await?
+                .filter(|c: &PhoneChange| c.expires_at > now)
+                .ok_or(ProfileError::OtpExpired)?;
+        let consume_otp = self
+            .otps
+            .check_otp(PHONE_CHANGE_OTP, username, code)
+            .await?;
+        let current = self.info(username).await?;
+        let mut guard = keys::phone_guard(&change.phone).item();
+        guard.insert("username".into(), username.as_str().into());
+        guard.insert("created_at".into(), now.into());
+        let info_cond = match &current.phone_number {
+            Some(p) => Cond::eq("phone_number", p.as_str()),
+            None => Cond::item_exists().and(
+                Cond::NotExists("phone_number".into())
+                    .or(Cond::eq("phone_number", crate::store::AttrValue::Null)),
+            ),
+        };
+        let mut steps = Steps::new();
+        steps
+            .push(PhoneStep::Proof, consume_otp)
+            .push(
+                PhoneStep::Proof,
+                TxOp::Delete {
+                    key: keys::phone_change(username),
+                    cond: Some(Cond::eq("phone", change.phone.as_str())),
+                },
+            )
+            .push(
+                PhoneStep::Guard,
+                TxOp::Put {
+                    item: guard,
+                    cond: Some(Cond::item_absent().or(Cond::eq("username", username.as_str()))),
+                },
+            )
+            .push(
+                PhoneStep::Profile,
+                TxOp::Update {
+                    key: keys::info(username),
+                    update: Update::new()
+                        .set("phone_number", change.phone.as_str())
+                        .remove("unverified_phone")
+                        .set("updated_at", now),
+                    cond: Some(info_cond),
+                },
+            )
+            .push(
+                PhoneStep::Profile,
+                crate::auth::accounts::phone_seen_op(&change.phone, username, now),
+            );
+        if let Some(old) = current
+            .phone_number
+            .as_deref()
+            .filter(|o| *o != change.phone)
+        {
+            // Our own INFO names this number, so this guard should be ours; never drop another's.
+            steps.push(
+                PhoneStep::Profile,
+                TxOp::Delete {
+                    key: keys::phone_guard(old),
+                    cond: Some(Cond::item_absent().or(Cond::eq("username", username.as_str()))),
+                },
+            );
+        }
+        let (ops, names) = steps.split();
+        match self.table.transact(ops).await {
+            Ok(()) => {}
+            Err(e) if names.failed(&e, PhoneStep::Guard) => return Err(ProfileError::PhoneTaken),
+            Err(e) if names.failed(&e, PhoneStep::Proof) => {
+                return Err(ProfileError::OtpExpired);
+            }
+            Err(StoreError::TransactionCanceled { .. } | StoreError::Conflict) => {
+                return Err(ProfileError::Concurrent);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.audit
+            .record(
+                LogKind::Audit,
+                username,
+                Some(username),
+                "profile.phone_verified",
+                json!({}),
+            )
+            .await;
+        self.get(username).await
+    }
+
+    /// `GET /user/referral-code`.
+    pub async fn referral_code(&self, username: &Username) -> Result<String, ProfileError> {
+        Ok(self.info(username).await?.referral_code)
+    }
 }

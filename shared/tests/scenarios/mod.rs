@@ -406,18 +406,15 @@ pub async fn old_points(app: &App, username: &str, change: &shared::wallet::Poin
     let then = chrono::Utc::now() - chrono::Duration::days(60);
     let mut wallet = keys::wallet(username).item();
     wallet.insert("balance".into(), 0i64.into());
-    wallet.insert("points".into(), change.points.into());
+    wallet.insert("points".into(), change.points.value().into());
     wallet.insert("version".into(), 1i64.into());
     wallet.insert("gsi2pk".into(), keys::POINTS_HOLDERS_GSI_PK.into());
     wallet.insert("gsi2sk".into(), username.into());
-    let entry = shared::points::ledger_put(
-        username,
+    let entry = shared::wallet::points_ledger_put(
+        &shared::domain::Username::from_stored(username),
         then,
         "old-credit",
-        change.kind,
-        change.points,
-        &change.description,
-        &change.reference_id,
+        change,
     )
     .expect("entry");
     app.main

@@ -2,9 +2,9 @@
 //! in-memory store, without PostgreSQL (the real-database run is `tests/tests/import_pg.rs`).
 
 use shared::App;
-use shared::import::source::{AddressRow, BalanceRow, InfoRow, LoginRow, PointRow};
-use shared::import::{self, Options, Source};
 use shared::store::{AttrValue, get_n, get_s, keys, to_item};
+use userstate_import::source::{AddressRow, BalanceRow, InfoRow, LoginRow, PointRow};
+use userstate_import::{self as import, Options, Source};
 
 fn user(src: &mut Source, u: &str, email: &str, phone: Option<&str>, balance: &str, at: i64) {
     src.logins.push(LoginRow {
@@ -127,22 +127,34 @@ async fn import_twice_writes_nothing_the_second_time_and_old_passwords_log_in() 
     assert_eq!(get_s(&info, "phone_number"), Some("6281234567890"));
     let bob = app.main.get(&keys::info("bob")).await.unwrap().unwrap();
     assert_eq!(bob.get("phone_number"), Some(&AttrValue::Null));
-    let wallet = shared::wallet::read(&app, "alice").await.unwrap();
+    let alice = shared::domain::Username::from_stored("alice");
+    let wallet = app.wallets().read(&alice).await.unwrap();
     assert_eq!((wallet.balance, wallet.points), (15_000, 40));
-    let ledger = shared::wallet::ledger(&app, "alice").await.unwrap();
+    let ledger = app.wallets().ledger(&alice).await.unwrap();
     assert_eq!(ledger.len(), 1);
     assert_eq!(ledger[0].description, "Opening balance (import)");
     assert_eq!(ledger[0].reference_id, "import:opening");
     // Points history is in the points module's ledger: the imported mutation plus the
     // reconciling opening entry sum to the wallet's points.
-    let points = shared::points::ledger(&app, "alice").await.unwrap();
+    let points = app.rewards().ledger(&alice).await.unwrap();
     assert_eq!(points.len(), 2, "{points:?}");
-    assert_eq!(shared::points::ledger_sum(&app, "alice").await.unwrap(), 40);
-    let list = shared::address::list(&app, "alice").await.unwrap();
+    assert_eq!(app.rewards().ledger_sum(&alice).await.unwrap().value(), 40);
+    let list = app
+        .addresses()
+        .list(&shared::domain::Username::from_stored("alice"))
+        .await
+        .unwrap();
     assert_eq!(list.iter().filter(|a| a.is_default).count(), 1);
     assert!(list.iter().any(|a| a.id == 2 && a.is_default));
 
-    let ok = shared::auth::accounts::login(&app, "10.0.0.1", "ALICE@example.com", "pw-alice").await;
+    let ok = app
+        .accounts()
+        .login(
+            "10.0.0.1",
+            &shared::auth::accounts::LoginId::parse("ALICE@example.com"),
+            "pw-alice",
+        )
+        .await;
     assert!(ok.is_ok(), "{:?}", ok.err());
 
     let second = import::execute(&app, import::plan(&src).expect("plan"), Options::default())

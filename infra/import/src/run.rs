@@ -10,9 +10,8 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::plan::{BadRow, Global, Plan, UserPlan};
-use crate::app::App;
-use crate::auth::apikey;
-use crate::store::{Cond, Item, Key, StoreError, TxOp, Update, get_n, get_s, keys};
+use shared::App;
+use shared::store::{Cond, Item, Key, StoreError, TxOp, Update, get_n, get_s, keys};
 
 /// Users imported concurrently by default.
 const PARALLEL: usize = 16;
@@ -305,12 +304,19 @@ async fn write_global(
                     c.written.fetch_add(1, Ordering::Relaxed);
                     Ok(None)
                 }
-                None => match apikey::store_hash(app, holder, hash, description, false).await {
+                None => match app
+                    .api_keys()
+                    .store_hash(holder, hash, description, false)
+                    .await
+                {
                     Ok(()) => {
                         c.written.fetch_add(1, Ordering::Relaxed);
                         Ok(None)
                     }
-                    Err(e) => Ok(Some(conflict("api_key", &k, e.message.clone(), "skipped"))),
+                    Err(e) => {
+                        let message = shared::error::ApiError::from(e).message;
+                        Ok(Some(conflict("api_key", &k, message, "skipped")))
+                    }
                 },
             }
         }
@@ -426,8 +432,9 @@ pub async fn execute(app: &App, plan: Plan, opts: Options) -> Result<Report, Imp
         let sums: Vec<Result<(i64, i64, i64), StoreError>> =
             futures::stream::iter(covered_users.iter())
                 .map(|u| async move {
-                    let w = crate::wallet::read(app, &u.username).await?;
-                    let l = crate::wallet::ledger_sum(app, &u.username).await?;
+                    let user = shared::domain::Username::from_stored(u.username.as_str());
+                    let w = app.wallets().read(&user).await?;
+                    let l = app.wallets().ledger_sum(&user).await?;
                     Ok((w.balance, l.rupiah(), w.points))
                 })
                 .buffer_unordered(parallel)

@@ -9,12 +9,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::source::{Source, ejson_i64, ejson_ms, ejson_str, parse_rupiah};
-use crate::auth::apikey;
-use crate::devices;
-use crate::domain::{Email, Phone, Username};
-use crate::payments::payout::mask;
-use crate::payments::voucher;
-use crate::store::{Item, StoreError, keys, to_item};
+use shared::auth::apikey;
+use shared::devices;
+use shared::domain::{Email, Phone, Username};
+use shared::payments::payout::mask;
+use shared::payments::voucher;
+use shared::store::{Item, StoreError, keys, to_item};
 
 /// Most operations per transaction the importer uses (DynamoDB allows 100).
 pub const CHUNK: usize = 90;
@@ -604,7 +604,7 @@ pub fn plan(src: &Source) -> Result<Plan, StoreError> {
                 .push(bad("voucher_redemption", v.id, why, "skipped"));
             continue;
         }
-        let Ok(code) = voucher::parse_code(&v.voucher_code) else {
+        let Ok(code) = voucher::VoucherCode::parse(&v.voucher_code).map(String::from) else {
             p.bad_rows.push(bad(
                 "voucher_redemption",
                 v.id,
@@ -775,7 +775,7 @@ pub fn plan(src: &Source) -> Result<Plan, StoreError> {
             wallet["gsi2sk"] = json!(u);
         }
         core.push(item(wallet)?);
-        let guard = |k: crate::store::Key| item(json!({"pk": k.pk, "sk": k.sk, "username": u}));
+        let guard = |k: shared::store::Key| item(json!({"pk": k.pk, "sk": k.sk, "username": u}));
         core.push(guard(keys::email_guard(&c.email))?);
         if let Some(mailbox) = &c.mailbox {
             core.push(guard(keys::email_guard(mailbox))?);
@@ -928,14 +928,14 @@ fn points_entry(
     reference_id: &str,
 ) -> Result<Item, StoreError> {
     let k = keys::points_entry(username, ts_ms, id);
-    to_item(&crate::points::PointsEntry {
+    to_item(&shared::points::PointsEntry {
         pk: k.pk,
         sk: k.sk,
         entry_id: id.to_owned(),
         kind: if kind == "DEBIT" {
-            crate::wallet::EntryType::Debit
+            shared::wallet::EntryType::Debit
         } else {
-            crate::wallet::EntryType::Credit
+            shared::wallet::EntryType::Credit
         },
         amount,
         description: description.to_owned(),
@@ -1050,7 +1050,7 @@ fn points_and_referrals(
             _ => "pending",
         };
         let k = keys::referral(&referrer, r.created_ms, &referred);
-        let rec = crate::referral::ReferralRecord {
+        let rec = shared::referral::ReferralRecord {
             pk: k.pk,
             sk: k.sk.clone(),
             username: referred.clone(),
@@ -1063,7 +1063,7 @@ fn points_and_referrals(
             outcome: None,
         };
         let bk = keys::referred_by(&referred);
-        let by = crate::referral::ReferredBy {
+        let by = shared::referral::ReferredBy {
             pk: bk.pk,
             sk: bk.sk,
             referrer: referrer.clone(),

@@ -3,11 +3,11 @@
 //! money (opening ledger entries, wallet = ledger sum) and history. See docs/IMPORT.md.
 //!
 //! [`source`] holds the rows as read; [`plan`] turns them into items and the bad-row report (pure,
-//! deterministic); [`run`] writes them idempotently and reconciles; [`pg`] (feature `pg`, only in
-//! the CLI and tests, never in a Lambda) reads PostgreSQL; [`mongo`] reads mongoexport files.
+//! deterministic); [`run`] writes them idempotently and reconciles; [`pg`] reads PostgreSQL;
+//! [`mongo`] reads mongoexport files. A crate of its own so the Lambda library (`shared`) carries
+//! neither the importer nor a PostgreSQL client: only the `userstate` CLI and the tests use it.
 
 pub mod mongo;
-#[cfg(feature = "pg")]
 pub mod pg;
 pub mod plan;
 pub mod run;

@@ -14,92 +14,40 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::json;
 
-use super::fcm::{FcmClient, PushOutcome, ServiceAccount};
-use super::ses::SesMailer;
-use super::sms::SmsViro;
-use super::{Notification, NotifyError};
-use crate::app::App;
-use crate::audit::{self, LogKind};
-use crate::config::Backend;
-use crate::devices;
-use crate::store::StoreError;
+use crate::audit::{Audit, LogKind};
+use crate::clock::ClockRef;
+use crate::devices::{DeviceError, Devices, token_hash};
+use crate::domain::Username;
+use crate::notify::fcm::PushOutcome;
+use crate::notify::local::LocalQueue;
+use crate::notify::providers::Providers;
+use crate::notify::{Notification, NotifyError, Resolved, Resolver, held};
+use crate::store::{StoreError, TableRef};
 
-/// Sends e-mail.
-#[async_trait]
-pub trait Mailer: Send + Sync + 'static {
-    async fn send_mail(
-        &self,
-        to: &str,
-        subject: &str,
-        text: &str,
-        html: Option<&str>,
-    ) -> Result<(), NotifyError>;
+/// Resolves queued messages against the main table (held messages, password-reset requests).
+#[derive(Clone)]
+pub struct MessageResolver {
+    table: TableRef,
+    clock: ClockRef,
 }
 
-/// Sends SMS.
-#[async_trait]
-pub trait SmsSender: Send + Sync + 'static {
-    async fn send_sms(&self, to: &str, text: &str) -> Result<(), NotifyError>;
-}
-
-/// Sends one push message to one device.
-#[async_trait]
-pub trait Pusher: Send + Sync + 'static {
-    async fn push(
-        &self,
-        device_token: &str,
-        title: &str,
-        body: &str,
-        data: &BTreeMap<String, String>,
-    ) -> Result<PushOutcome, NotifyError>;
-}
-
-#[async_trait]
-impl Mailer for SesMailer {
-    async fn send_mail(
-        &self,
-        to: &str,
-        subject: &str,
-        text: &str,
-        html: Option<&str>,
-    ) -> Result<(), NotifyError> {
-        self.send(to, subject, text, html).await
+impl MessageResolver {
+    pub fn new(table: TableRef, clock: ClockRef) -> Self {
+        MessageResolver { table, clock }
     }
 }
 
 #[async_trait]
-impl SmsSender for SmsViro {
-    async fn send_sms(&self, to: &str, text: &str) -> Result<(), NotifyError> {
-        self.send(to, text).await
+impl Resolver for MessageResolver {
+    async fn resolve(&self, queued: Notification) -> Result<Resolved, StoreError> {
+        resolve(self.table.as_ref(), self.clock.epoch(), queued).await
     }
 }
 
-#[async_trait]
-impl Pusher for FcmClient {
-    async fn push(
-        &self,
-        device_token: &str,
-        title: &str,
-        body: &str,
-        data: &BTreeMap<String, String>,
-    ) -> Result<PushOutcome, NotifyError> {
-        self.send(device_token, title, body, data).await
-    }
-}
-
-/// What a queued message is to deliver, once resolved.
-#[derive(Debug)]
-pub enum Resolved {
-    /// Deliver `message`; forget the held message `held` afterwards; `user` is whose it is (for
-    /// the audit line), when known.
-    Deliver {
-        message: Notification,
-        held: Option<String>,
-        user: Option<String>,
-    },
-    /// Nothing to deliver, and why (a held message sent already or expired, a reset request for
-    /// an address no usable account has).
-    Nothing(&'static str),
+/// The local queue, delivering into the dev outbox of `table` as the notifier would deliver.
+pub fn local_queue(table: TableRef, clock: ClockRef) -> LocalQueue {
+    let resolver = Arc::new(MessageResolver::new(table.clone(), clock.clone()));
+    LocalQueue::new(table, clock, resolver)
 }
 
 /// Turns a queued message into what to deliver: a held message is read back (at `now`), a
@@ -111,7 +59,7 @@ pub async fn resolve(
     queued: Notification,
 ) -> Result<Resolved, StoreError> {
     match queued {
-        Notification::Held { id } => Ok(match super::held::read(table, &id, now).await? {
+        Notification::Held { id } => Ok(match held::read(table, &id, now).await? {
             Some(Notification::Held { .. } | Notification::PasswordReset { .. }) | None => {
                 Resolved::Nothing("held message already sent or expired")
             }
@@ -139,58 +87,16 @@ pub async fn resolve(
     }
 }
 
-/// The providers, each optional: a channel without a provider drops its messages with an error log.
-#[derive(Clone, Default)]
-pub struct Providers {
-    pub mailer: Option<Arc<dyn Mailer>>,
-    pub sms: Option<Arc<dyn SmsSender>>,
-    pub push: Option<Arc<dyn Pusher>>,
-}
-
-impl Providers {
-    /// Builds the providers the configuration names: SES in aws mode, SMSViro when
-    /// `API_URL_SMSVIRO` and `SMSVIROTOKEN` are set, FCM when `FCM_SERVICE_ACCOUNT_JSON` is set.
-    pub async fn from_app(app: &App) -> Result<Providers, NotifyError> {
-        let c = &app.config;
-        let mut p = Providers::default();
-        if c.backend == Backend::Aws {
-            // The configuration the app loaded at start (loading it again would repeat the
-            // credential and region lookups); the CLI's app always has it on AWS.
-            let loaded;
-            let sdk = match &app.sdk {
-                Some(sdk) => sdk,
-                None => {
-                    loaded = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                        .load()
-                        .await;
-                    &loaded
-                }
-            };
-            p.mailer = Some(Arc::new(SesMailer::new(
-                aws_sdk_sesv2::Client::new(sdk),
-                &c.mail_from,
-            )));
-        }
-        if let (Some(url), Some(key)) = (&c.sms_base_url, &c.sms_api_key) {
-            p.sms = Some(Arc::new(SmsViro::new(url, key.clone(), &c.sms_sender_id)?));
-        }
-        if let Some(sa) = &c.fcm_service_account {
-            let account = ServiceAccount::load(sa.expose())?;
-            p.push = Some(Arc::new(FcmClient::new(
-                account,
-                &c.fcm_base_url,
-                app.clock.clone(),
-            )?));
-        }
-        Ok(p)
-    }
-}
-
-/// Delivers notifications.
+/// Delivers notifications: the main table (held messages, reset requests), the devices and the
+/// audit log, the providers, and after how many receives SQS dead-letters a message.
 #[derive(Clone)]
 pub struct Delivery {
-    app: App,
+    table: TableRef,
+    clock: ClockRef,
+    devices: Devices,
+    audit: Audit,
     providers: Providers,
+    max_receives: i64,
 }
 
 fn unconfigured(channel: &str) -> NotifyError {
@@ -198,21 +104,31 @@ fn unconfigured(channel: &str) -> NotifyError {
 }
 
 impl Delivery {
-    pub fn new(app: App, providers: Providers) -> Self {
-        Delivery { app, providers }
+    pub fn new(
+        table: TableRef,
+        clock: ClockRef,
+        devices: Devices,
+        audit: Audit,
+        providers: Providers,
+        max_receives: i64,
+    ) -> Self {
+        Delivery {
+            table,
+            clock,
+            devices,
+            audit,
+            providers,
+            max_receives,
+        }
     }
 
     /// Delivers one queued message: resolves it ([`resolve`]), sends it, then forgets the held
     /// copy (so a redelivered or redriven copy of the queue message sends nothing twice).
     pub async fn deliver(&self, queued: &Notification) -> Result<(), NotifyError> {
         let store = |e: StoreError| NotifyError::Transient(format!("store: {e}"));
-        let resolved = resolve(
-            self.app.main.as_ref(),
-            self.app.clock.epoch(),
-            queued.clone(),
-        )
-        .await
-        .map_err(store)?;
+        let resolved = resolve(self.table.as_ref(), self.clock.epoch(), queued.clone())
+            .await
+            .map_err(store)?;
         let (message, held, user) = match resolved {
             Resolved::Deliver {
                 message,
@@ -226,20 +142,20 @@ impl Delivery {
         };
         self.send(&message).await?;
         if let Some(id) = held
-            && let Err(e) = super::held::forget(self.app.main.as_ref(), &id).await
+            && let Err(e) = held::forget(self.table.as_ref(), &id).await
         {
             tracing::warn!(error = %e, "could not forget a delivered held message");
         }
         if let Some(u) = user {
-            audit::record(
-                &self.app,
-                LogKind::Audit,
-                &u,
-                Some(&u),
-                "password_reset_requested",
-                json!({}),
-            )
-            .await;
+            self.audit
+                .record(
+                    LogKind::Audit,
+                    &u,
+                    Some(&u),
+                    "password_reset_requested",
+                    json!({}),
+                )
+                .await;
         }
         Ok(())
     }
@@ -294,9 +210,9 @@ impl Delivery {
             .push
             .as_ref()
             .ok_or_else(|| unconfigured("push"))?;
-        let store =
-            |e: crate::error::ApiError| NotifyError::Transient(format!("store: {}", e.message));
-        let devices = devices::of_user(&self.app, username).await.map_err(store)?;
+        let store = |e: DeviceError| NotifyError::Transient(format!("store: {e}"));
+        let user = Username::from_stored(username);
+        let devices = self.devices.of_user(&user).await.map_err(store)?;
         if devices.is_empty() {
             tracing::info!(username, "push skipped: no registered devices");
         }
@@ -305,19 +221,20 @@ impl Delivery {
             match pusher.push(&device.token, title, body, data).await {
                 Ok(PushOutcome::Delivered) => {}
                 Ok(PushOutcome::DeadToken(reason)) => {
-                    devices::remove_dead(&self.app, username, &device.token)
+                    self.devices
+                        .remove_dead(&user, &device.token)
                         .await
                         .map_err(store)?;
-                    let hash = devices::token_hash(&device.token);
-                    audit::record(
-                        &self.app,
-                        LogKind::Notification,
-                        username,
-                        Some(username),
-                        "push.token_removed",
-                        json!({ "reason": reason, "token_sha256": hash }),
-                    )
-                    .await;
+                    let hash = token_hash(&device.token);
+                    self.audit
+                        .record(
+                            LogKind::Notification,
+                            username,
+                            Some(username),
+                            "push.token_removed",
+                            json!({ "reason": reason, "token_sha256": hash }),
+                        )
+                        .await;
                 }
                 Err(NotifyError::Permanent(e)) => {
                     tracing::error!(username, error = %e, "push refused by provider")
@@ -340,18 +257,18 @@ impl Delivery {
                     .get("ApproximateReceiveCount")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(1);
-                let last = receives >= self.app.config.notify_max_receives;
+                let last = receives >= self.max_receives;
                 tracing::warn!(message_id = %id, receives, last, error = %e, "delivery failed; will be retried");
                 if last {
-                    audit::record(
-                        &self.app,
-                        LogKind::Notification,
-                        &id,
-                        None,
-                        "notification.dead_lettered",
-                        json!({ "receives": receives, "error": e.to_string() }),
-                    )
-                    .await;
+                    self.audit
+                        .record(
+                            LogKind::Notification,
+                            &id,
+                            None,
+                            "notification.dead_lettered",
+                            json!({ "receives": receives, "error": e.to_string() }),
+                        )
+                        .await;
                 }
                 response.add_failure(id);
             }
@@ -373,15 +290,15 @@ impl Delivery {
         match outcome {
             Err(NotifyError::Permanent(e)) => {
                 tracing::error!(message_id = id, error = %e, "notification dropped");
-                audit::record(
-                    &self.app,
-                    LogKind::Notification,
-                    id,
-                    None,
-                    "notification.dropped",
-                    json!({ "error": e }),
-                )
-                .await;
+                self.audit
+                    .record(
+                        LogKind::Notification,
+                        id,
+                        None,
+                        "notification.dropped",
+                        json!({ "error": e }),
+                    )
+                    .await;
                 Ok(())
             }
             other => other,
