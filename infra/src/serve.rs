@@ -58,12 +58,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .register(holder, key, "registered by serve --api-key", true)
             .await?;
     }
-    let mut routes = shared::http::routes();
-    if app.config.backend == Backend::Local {
+    let routes = if app.config.backend == Backend::Local {
         // Banks and payment types, so `/bank/list` and `/payment/list` answer out of the box.
         app.catalog().seed().await?;
-        routes = routes.merge(shared::http::dev::router());
-    }
+        local_routes(&app)
+    } else {
+        shared::http::routes()
+    };
     let router = shared::http::finish(routes, &app);
     let store = match &app.config.data_dir {
         Some(d) => d.display().to_string(),
@@ -79,6 +80,29 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown())
     .await?;
     Ok(())
+}
+
+/// What the local backend serves: every route group, the dev group, and the Xendit simulator
+/// (answering with the app's own key and callback token, calling back into this server, on the
+/// app's clock), with `/openapi.json` and `/docs` describing the simulator too.
+pub fn local_routes(app: &shared::App) -> axum::Router<shared::App> {
+    let routes = shared::http::local_routes(xendit_sim::openapi());
+    xendit_sim::mount(routes, sim_settings(&app.config, app.clock.clone()))
+}
+
+/// The simulator's settings for an app configured by `config`.
+pub fn sim_settings(config: &Config, clock: shared::clock::ClockRef) -> xendit_sim::SimSettings {
+    let secret = |s: &Option<shared::config::Secret>| {
+        s.as_ref().map_or(String::new(), |s| s.expose().to_owned())
+    };
+    let mut settings = xendit_sim::SimSettings::new(
+        secret(&config.xendit_secret_key),
+        secret(&config.xendit_callback_token),
+        config.public_base_url.clone(),
+    );
+    settings.client_timeout = std::time::Duration::from_millis(config.xendit_timeout_ms);
+    settings.now = std::sync::Arc::new(move || clock.now());
+    settings
 }
 
 fn display_host(host: &str) -> &str {

@@ -11,7 +11,6 @@ use crate::config::{Backend, Config, ConfigError};
 use crate::lambda::{AwsPorts, Function};
 use crate::notify::QueueRef;
 use crate::notify::sqs::UnconfiguredQueue;
-use crate::payments::simulator::Simulator;
 use crate::payments::xendit::Xendit;
 use crate::store::dynamo::DynamoTable;
 use crate::store::local::LocalStore;
@@ -48,14 +47,12 @@ pub struct Inner {
     pub started: Instant,
     /// Stored files (profile images): S3 in aws mode, a directory (or memory) locally.
     pub blobs: BlobsRef,
-    /// Xendit client (the simulator's URL in local mode).
+    /// Xendit client (in local mode, the simulator the local server mounts).
     pub xendit: Xendit,
     /// Delivery to one WebSocket connection (API Gateway on AWS, the in-process hub locally).
     pub ws: WsSenderRef,
     /// The in-process WebSocket hub behind `ws` (local backend only; feeds `/ws`).
     pub ws_hub: Option<Arc<LocalHub>>,
-    /// State of the local Xendit simulator (`/_dev/xendit`, local backend only).
-    pub simulator: Arc<Simulator>,
     /// The AWS SDK configuration loaded at start (aws backend only), for clients built later
     /// (the notifier's SES client).
     pub sdk: Option<aws_config::SdkConfig>,
@@ -291,7 +288,6 @@ impl App {
             xendit,
             ws,
             ws_hub,
-            simulator: Arc::new(Simulator::default()),
             sdk: None,
             hashing,
         }))
@@ -317,7 +313,6 @@ impl App {
             xendit: self.xendit.clone(),
             ws: self.ws.clone(),
             ws_hub: self.ws_hub.clone(),
-            simulator: self.simulator.clone(),
             sdk: self.sdk.clone(),
             hashing: self.hashing.clone(),
         }
@@ -604,15 +599,6 @@ impl App {
             self.ws.clone(),
             self.sessions(),
         )
-    }
-
-    /// The local server's WebSocket endpoint.
-    pub fn local_sockets(&self) -> crate::http::ws::LocalSockets {
-        crate::http::ws::LocalSockets {
-            realtime: self.realtime(),
-            hub: self.ws_hub.clone(),
-            recheck_secs: self.config.ws_recheck_secs,
-        }
     }
 
     /// Profiles, phone changes and profile images.

@@ -12,7 +12,6 @@ pub mod delivery;
 pub mod devices;
 pub mod devtools;
 pub mod domain;
-pub use http::error;
 pub mod http;
 pub mod lambda;
 pub mod marketing;
@@ -30,4 +29,3 @@ pub mod wallet;
 pub mod ws;
 
 pub use app::App;
-pub use error::ApiError;

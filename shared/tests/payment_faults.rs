@@ -267,7 +267,7 @@ async fn a_payment_callback_failing_at_any_store_call_is_retried_and_credits_onc
             json!({ "deliver": false }),
         )
         .await;
-    let payload = shared::payments::simulator::callback_payload(&paid["invoice"]);
+    let payload = xendit_sim::callback_payload(&paid["invoice"]);
     let callback = || {
         Request::post("/payment-callback")
             .header("content-type", "application/json")

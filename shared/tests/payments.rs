@@ -385,7 +385,7 @@ async fn the_same_callback_delivered_20_times_concurrently_credits_once() {
     let token = e.user("dupes").await;
     let co = e.checkout(&token, 20_000).await;
     let paid = e.pay_undelivered(co["id"].as_str().expect("xid")).await;
-    let payload = shared::payments::simulator::callback_payload(&paid);
+    let payload = xendit_sim::callback_payload(&paid);
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let r = e.router.clone();
@@ -419,7 +419,7 @@ async fn a_callback_with_a_wrong_or_missing_token_is_refused_and_changes_nothing
     let paid = e
         .pay_undelivered(co["invoice_id"].as_str().expect("id"))
         .await;
-    let payload = shared::payments::simulator::callback_payload(&paid);
+    let payload = xendit_sim::callback_payload(&paid);
     for tok in ["wrong-token", "local-callback-tokeN", ""] {
         let (s, _, body) = send(&e.router, callback(tok, &payload)).await;
         assert_envelope(s, &body, 401);
@@ -476,7 +476,7 @@ async fn an_expired_callback_after_payment_changes_nothing() {
     let (_, sim) = e
         .sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({}))
         .await;
-    let mut late = shared::payments::simulator::callback_payload(&sim["invoice"]);
+    let mut late = xendit_sim::callback_payload(&sim["invoice"]);
     late["status"] = "EXPIRED".into();
     let (s, _, body) = send(&e.router, callback("local-callback-token", &late)).await;
     assert_eq!(s, StatusCode::OK, "{body}");

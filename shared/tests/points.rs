@@ -170,7 +170,7 @@ impl Env {
             .expect("sim");
         assert_eq!(res.status().as_u16(), 200);
         let sim: Value = res.json().await.expect("json");
-        shared::payments::simulator::callback_payload(&sim["invoice"])
+        xendit_sim::callback_payload(&sim["invoice"])
     }
 
     async fn deliver(&self, payload: &Value) -> StatusCode {

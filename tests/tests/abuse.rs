@@ -789,7 +789,7 @@ impl Client {
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{paid}");
-        shared::payments::simulator::callback_payload(&paid["invoice"])
+        xendit_sim::callback_payload(&paid["invoice"])
     }
 }
 

@@ -12,7 +12,7 @@ use shared::App;
 use shared::auth::accounts::LoginId;
 use shared::clock::{ClockRef, SystemClock};
 use shared::config::Config;
-use shared::error::ApiError;
+use shared::http::error::ApiError;
 use shared::store::local::LocalStore;
 use shared::store::{get_s, keys};
 use userstate_import::{self as import, Options, Report, Source, mongo};

@@ -84,7 +84,7 @@ async fn on_dynamodb_redemptions_never_overdraw_and_a_referral_bonus_is_paid_onc
                 None,
             )
             .await
-            .map_err(shared::error::ApiError::from)
+            .map_err(shared::http::error::ApiError::from)
         {
             Ok(_) => ok += 1,
             Err(e) if e.message == "Insufficient Points" => short += 1,

@@ -314,7 +314,7 @@ async fn write_global(
                         Ok(None)
                     }
                     Err(e) => {
-                        let message = shared::error::ApiError::from(e).message;
+                        let message = shared::http::error::ApiError::from(e).message;
                         Ok(Some(conflict("api_key", &k, message, "skipped")))
                     }
                 },

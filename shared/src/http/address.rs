@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::address::{Address, AddressInput, Addresses};
 use crate::app::App;
-use crate::error::{ApiError, ApiResult, Envelope, FieldError};
+use crate::http::error::{ApiError, ApiResult, Envelope, FieldError};
 use crate::http::extract::AuthUser;
 use crate::http::reply::Done;
 use crate::http::{Json, Path};

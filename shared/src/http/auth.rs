@@ -19,7 +19,7 @@ use crate::auth::accounts::{
 use crate::auth::password::NewPassword;
 use crate::auth::{Accounts, Sessions};
 use crate::domain::{Email, InvalidInput, Phone, Username};
-use crate::error::{ApiError, Envelope, FieldError};
+use crate::http::error::{ApiError, Envelope, FieldError};
 use crate::http::extract::{AuthUser, bearer};
 use crate::http::{ClientIp, Json, Query};
 

@@ -2,13 +2,13 @@
 //! and push messages the local queue delivered (newest last), so a verification link or an OTP can
 //! be read without a provider; `GET /docs`, the API description as a page. `POST /_dev/users`
 //! `{username}` creates an active user with an empty wallet and answers a token (scripts and
-//! black-box payment journeys). The Xendit simulator lives under `/_dev/xendit` (see
-//! `payments::simulator`). `userstate serve` merges this group only on the local backend, and the
-//! handlers refuse on any other backend as well.
+//! black-box payment journeys). The Xendit simulator (`/_dev/xendit`) is its own crate,
+//! `infra/xendit-sim`, which the local server mounts next to this group. `userstate serve` merges
+//! this group only on the local backend, and the handlers refuse on any other backend as well.
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
+use axum::{Extension, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +18,8 @@ use crate::app::App;
 use crate::config::Backend;
 use crate::devtools::DevUsers;
 use crate::domain::account::Username;
-use crate::error::{ApiError, Envelope};
+use crate::http::error::{ApiError, Envelope};
+use crate::http::health::GenerateDocument;
 use crate::http::{Json, Query};
 use crate::notify::local::{self, OutboxEntry};
 
@@ -62,11 +63,18 @@ async fn outbox(
         (status = 404, description = "Not in local mode", body = Envelope),
     )
 )]
-async fn docs(State(app): State<App>) -> Result<Html<String>, ApiError> {
+async fn docs(
+    State(app): State<App>,
+    generate: Option<Extension<GenerateDocument>>,
+) -> Result<Html<String>, ApiError> {
     if app.config.backend != Backend::Local {
         return Err(ApiError::not_found("Not Found"));
     }
-    let doc = serde_json::to_value(crate::http::openapi()).map_err(|_| ApiError::internal())?;
+    let json = match generate {
+        Some(Extension(GenerateDocument(render))) => render(true),
+        None => crate::http::openapi::openapi_json(true),
+    };
+    let doc: serde_json::Value = serde_json::from_str(&json).map_err(|_| ApiError::internal())?;
     Ok(Html(crate::http::docs::render(&doc)))
 }
 
@@ -76,7 +84,6 @@ pub fn openapi_router() -> OpenApiRouter<App> {
         .routes(routes!(outbox))
         .routes(routes!(docs))
         .routes(routes!(create_user))
-        .merge(crate::payments::simulator::openapi_router())
 }
 
 /// The dev route group (merge only in local mode).

@@ -13,7 +13,7 @@ use http::{HeaderMap, StatusCode};
 use crate::auth::token::Claims;
 use crate::auth::{ApiKeys, Sessions};
 use crate::domain::Username;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// JSON body: 415 without a JSON content type, 400 for malformed JSON or wrong field types,
 /// 413 past the body limit. Also a JSON response.
@@ -35,8 +35,11 @@ impl From<JsonRejection> for ApiError {
                 "Content-Type must be application/json",
             ),
             JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("Malformed JSON"),
-            JsonRejection::JsonDataError(e) => ApiError::bad_request("Invalid request body")
-                .with_errors(vec![crate::error::FieldError::new("body", e.body_text())]),
+            JsonRejection::JsonDataError(e) => {
+                ApiError::bad_request("Invalid request body").with_errors(vec![
+                    crate::http::error::FieldError::new("body", e.body_text()),
+                ])
+            }
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")
             }
@@ -52,8 +55,9 @@ pub struct Query<T>(pub T);
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        ApiError::bad_request("Invalid query string")
-            .with_errors(vec![crate::error::FieldError::new("query", r.body_text())])
+        ApiError::bad_request("Invalid query string").with_errors(vec![
+            crate::http::error::FieldError::new("query", r.body_text()),
+        ])
     }
 }
 
@@ -64,8 +68,9 @@ pub struct Path<T>(pub T);
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
-        ApiError::bad_request("Invalid path parameter")
-            .with_errors(vec![crate::error::FieldError::new("path", r.body_text())])
+        ApiError::bad_request("Invalid path parameter").with_errors(vec![
+            crate::http::error::FieldError::new("path", r.body_text()),
+        ])
     }
 }
 

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use crate::app::App;
 use crate::devices::{self, Devices, Pushes, Registration};
 use crate::domain::Username;
-use crate::error::{ApiError, ApiResult, Envelope, FieldError};
+use crate::http::error::{ApiError, ApiResult, Envelope, FieldError};
 use crate::http::extract::{ApiKeyHolder, AuthUser};
 use crate::http::reply::Done;
 use crate::http::{Json, Query};

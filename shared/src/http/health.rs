@@ -40,9 +40,10 @@ async fn health(State(app): State<App>) -> Json<Health> {
     })
 }
 
-/// Renders the OpenAPI document (`true`: with the local-only operations).
-#[derive(Clone, Copy)]
-pub struct GenerateDocument(pub fn(bool) -> String);
+/// Renders the OpenAPI document (`true`: with the local-only operations). The local server's
+/// renderer adds the documentation of the tools it mounts (the Xendit simulator).
+#[derive(Clone)]
+pub struct GenerateDocument(pub std::sync::Arc<dyn Fn(bool) -> String + Send + Sync>);
 
 /// This API's OpenAPI 3.1 document. The local server ([`crate::http::routes`]) generates it from
 /// the handlers (with the local-only operations in local mode); the `health` function serves the

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::App;
-use crate::error::{ApiResult, Envelope};
+use crate::http::error::{ApiResult, Envelope};
 use crate::http::extract::{ApiKeyHolder, AuthUser};
 use crate::http::reply::Done;
 use crate::http::{Json, Path};

@@ -33,14 +33,31 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 pub use extract::{ClientIp, IdempotencyKey, Json, Path, Query};
 pub use openapi::{openapi, openapi_router};
 
 /// Every public HTTP route group merged: what the local server serves (plus `dev` in local
 /// mode) and in-process tests exercise. A new group goes here AND in [`openapi::openapi_router`].
+/// `/openapi.json` and `/docs` generate the document from the handlers.
 pub fn routes() -> Router<App> {
+    routes_documenting(groups(), None)
+}
+
+/// What the local server serves of this crate: [`routes`] plus the dev group, with
+/// `/openapi.json` and `/docs` describing `tools` as well (routes another crate mounts next to
+/// these: the Xendit simulator).
+pub fn local_routes(tools: utoipa::openapi::OpenApi) -> Router<App> {
+    routes_documenting(groups().merge(dev::router()), Some(tools))
+}
+
+fn routes_documenting(routes: Router<App>, tools: Option<utoipa::openapi::OpenApi>) -> Router<App> {
+    let render = openapi::renderer(tools);
+    routes.layer(axum::Extension(health::GenerateDocument(render)))
+}
+
+fn groups() -> Router<App> {
     Router::new()
         .merge(health::router())
         .merge(auth::router())
@@ -52,9 +69,6 @@ pub fn routes() -> Router<App> {
         .merge(fcm::router())
         .merge(marketing::router())
         .merge(points::router())
-        .layer(axum::Extension(health::GenerateDocument(
-            openapi::openapi_json,
-        )))
 }
 
 /// Header carrying the request id (set by us when the client or API Gateway did not).

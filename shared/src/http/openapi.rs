@@ -14,7 +14,7 @@
 //! `dev` tag.
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -25,7 +25,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::App;
-use crate::error::{Envelope, FieldError};
+use crate::http::error::{Envelope, FieldError};
 
 /// Security scheme names used in `security(...)` of the handlers.
 pub const BEARER: &str = "bearerAuth";
@@ -76,13 +76,43 @@ pub fn openapi_router() -> OpenApiRouter<App> {
 /// the common layers add to every operation.
 pub fn openapi() -> OpenApi {
     static DOC: OnceLock<OpenApi> = OnceLock::new();
-    DOC.get_or_init(|| {
-        let mut doc = openapi_router().split_for_parts().1;
-        add_security_schemes(&mut doc);
-        add_common_responses(&mut doc);
-        doc
+    DOC.get_or_init(|| openapi_with(None)).clone()
+}
+
+/// [`openapi`] with the paths of `tools` (routes another crate mounts next to ours, such as the
+/// Xendit simulator) merged in before the common responses are added.
+pub fn openapi_with(tools: Option<OpenApi>) -> OpenApi {
+    let mut doc = openapi_router().split_for_parts().1;
+    if let Some(tools) = tools {
+        doc.merge(tools);
+    }
+    add_security_schemes(&mut doc);
+    add_common_responses(&mut doc);
+    doc
+}
+
+/// The renderer `/openapi.json` and `/docs` use: [`openapi_json`], or, with `tools`, the same
+/// rendering of [`openapi_with`] (each variant rendered once, on first use).
+pub fn renderer(tools: Option<OpenApi>) -> Arc<dyn Fn(bool) -> String + Send + Sync> {
+    let Some(tools) = tools else {
+        return Arc::new(openapi_json);
+    };
+    let local = OnceLock::new();
+    let deployed = OnceLock::new();
+    Arc::new(move |is_local: bool| {
+        let full = || openapi_with(Some(tools.clone()));
+        if is_local {
+            local.get_or_init(|| render(full())).clone()
+        } else {
+            deployed
+                .get_or_init(|| render(without_tag(full(), LOCAL_ONLY_TAG)))
+                .clone()
+        }
     })
-    .clone()
+}
+
+fn render(doc: OpenApi) -> String {
+    doc.to_pretty_json().unwrap_or_else(|_| "{}".into())
 }
 
 /// The published document: `openapi_json(false)` as of the last `UPDATE_OPENAPI=1 cargo test -p
@@ -97,7 +127,6 @@ pub const LOCAL_ONLY_TAG: &str = "dev";
 pub fn openapi_json(local: bool) -> String {
     static LOCAL: OnceLock<String> = OnceLock::new();
     static DEPLOYED: OnceLock<String> = OnceLock::new();
-    let render = |doc: OpenApi| doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
     if local {
         LOCAL.get_or_init(|| render(openapi())).clone()
     } else {

@@ -15,7 +15,7 @@ use super::{IdempotencyKey, Json, Query};
 use crate::app::App;
 use crate::domain::account::Username;
 use crate::domain::money::Money;
-use crate::error::{ApiError, Envelope, FieldError};
+use crate::http::error::{ApiError, Envelope, FieldError};
 use crate::payments::callback::{CallbackBody, CallbackOutcome, Callbacks};
 use crate::payments::catalog::{BankKind, BankView, Catalog, PaymentTypeView};
 use crate::payments::invoice::{

@@ -11,7 +11,7 @@ use super::extract::AuthUser;
 use super::{IdempotencyKey, Json, Query};
 use crate::app::App;
 use crate::domain::money::Points;
-use crate::error::{ApiError, Envelope, FieldError};
+use crate::http::error::{ApiError, Envelope, FieldError};
 use crate::points::{PointsView, Rewards};
 use crate::referral::{ReferralView, Referrals, Stats};
 

@@ -122,7 +122,11 @@ impl FromRef<App> for crate::realtime::Realtime {
 
 impl FromRef<App> for super::ws::LocalSockets {
     fn from_ref(app: &App) -> Self {
-        app.local_sockets()
+        super::ws::LocalSockets {
+            realtime: app.realtime(),
+            hub: app.ws_hub.clone(),
+            recheck_secs: app.config.ws_recheck_secs,
+        }
     }
 }
 

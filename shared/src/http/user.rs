@@ -12,7 +12,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::app::App;
-use crate::error::{ApiError, ApiResult, Envelope, FieldError};
+use crate::http::error::{ApiError, ApiResult, Envelope, FieldError};
 use crate::http::extract::AuthUser;
 use crate::http::{ClientIp, Json, Path};
 use crate::profile::{Profile, ProfileUpdate, Profiles, image};

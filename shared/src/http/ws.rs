@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::Query;
 use crate::app::App;
-use crate::error::{ApiError, Envelope};
+use crate::http::error::{ApiError, Envelope};
 use crate::realtime::{Realtime, RealtimeError};
 use crate::ws::{LocalHub, Outgoing};
 

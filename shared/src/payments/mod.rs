@@ -6,7 +6,6 @@ pub mod catalog;
 pub mod invoice;
 pub mod payer;
 pub mod payout;
-pub mod simulator;
 pub mod sync;
 pub mod voucher;
 pub mod xendit;

@@ -4,6 +4,9 @@
 //! semantics must hold on both.
 #![allow(dead_code)]
 
+#[path = "../served.rs"]
+mod served;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -41,8 +44,7 @@ impl Scene {
         config.xendit_base_url = format!("{base}/_dev/xendit");
         tweak(&mut config);
         let app = build(config);
-        let routes = shared::http::routes().merge(shared::http::dev::router());
-        let router = shared::http::finish(routes, &app);
+        let router = shared::http::finish(served::local_routes(&app), &app);
         let served = router.clone();
         tokio::spawn(async move {
             let _ = axum::serve(

@@ -1,0 +1,321 @@
+//! Xendit's invoice API (integrations.md §2): create, read, list, expire; and the invoice status
+//! rules the control routes use too.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::gate;
+use crate::error::XErr;
+use crate::extract::{Path, Query};
+use crate::state::{Simulator, resolve_in};
+
+/// `POST /v2/invoices` as the app's Xendit client sends it.
+#[derive(Deserialize)]
+struct CreateInvoice {
+    external_id: String,
+    amount: i64,
+    description: Option<String>,
+    payer_email: Option<String>,
+    invoice_duration: Option<i64>,
+    currency: Option<String>,
+    payment_methods: Option<Vec<String>>,
+}
+
+/// Parses a Xendit request body; refuses like Xendit (400 `API_VALIDATION_ERROR`).
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, XErr> {
+    serde_json::from_slice(body).map_err(|e| XErr::validation(e.to_string()))
+}
+
+/// A new PENDING invoice for `req` (id, times and hosted-page URL filled in).
+fn new_invoice(sim: &Simulator, req: CreateInvoice) -> Value {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..24].to_owned();
+    json!({
+        "id": id,
+        "external_id": req.external_id,
+        "user_id": "5f0000000000000000000001",
+        "status": "PENDING",
+        "merchant_name": "UserState Local",
+        "amount": req.amount,
+        "payer_email": req.payer_email,
+        "description": req.description,
+        "invoice_url": format!("{}{}/web/{id}", sim.settings.public_base_url, crate::PREFIX),
+        "expiry_date": sim.iso(req.invoice_duration.unwrap_or(86_400)),
+        "currency": req.currency.unwrap_or_else(|| "IDR".into()),
+        "available_ewallets": [{"ewallet_type": "OVO"}, {"ewallet_type": "DANA"}, {"ewallet_type": "SHOPEEPAY"}],
+        "payment_methods": req.payment_methods,
+        "created": sim.iso(0),
+        "updated": sim.iso(0),
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/v2/invoices",
+    tag = "dev",
+    request_body(content = Object, description = "Xendit create-invoice request"),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Xendit invoice", body = Object),
+        (status = 400, description = "Invalid request (Xendit error `{error_code, message}`)", body = Object),
+        (status = 401, description = "INVALID_API_KEY: Basic auth must be the configured Xendit secret key as user, empty password", body = Object),
+        (status = 404, description = "Not in local mode, or no such object (Xendit error)", body = Object),
+        (status = 500, description = "Injected fault (`/_dev/xendit/faults`)", body = Object),
+    )
+)]
+async fn create(
+    State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, XErr> {
+    gate(&sim, &headers).await?;
+    let req: CreateInvoice = parse(&body)?;
+    if req.external_id.is_empty() || req.amount <= 0 {
+        return Err(XErr::validation(
+            "external_id and a positive amount are required",
+        ));
+    }
+    let inv = new_invoice(&sim, req);
+    let id = inv["id"].as_str().unwrap_or_default().to_owned();
+    sim.invoices(|m| m.insert(id, inv.clone()));
+    Ok(Json(inv))
+}
+
+/// `create` under the trailing-slash spelling some Xendit clients use.
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/v2/invoices/",
+    tag = "dev",
+    request_body(content = Object, description = "Xendit create-invoice request"),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Xendit invoice", body = Object),
+        (status = 401, description = "INVALID_API_KEY (Xendit error)", body = Object),
+        (status = 404, description = "Not in local mode (Xendit error)", body = Object),
+    )
+)]
+async fn create_with_slash(
+    state: State<Arc<Simulator>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, XErr> {
+    create(state, headers, body).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/_dev/xendit/v2/invoices/{id}",
+    tag = "dev",
+    params(("id" = String, Path, description = "Xendit invoice id (or external id where stated)")),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Xendit invoice", body = Object),
+        (status = 400, description = "Invalid request (Xendit error `{error_code, message}`)", body = Object),
+        (status = 401, description = "INVALID_API_KEY: Basic auth must be the configured Xendit secret key as user, empty password", body = Object),
+        (status = 404, description = "Not in local mode, or no such object (Xendit error)", body = Object),
+        (status = 500, description = "Injected fault (`/_dev/xendit/faults`)", body = Object),
+    )
+)]
+async fn get_one(
+    State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, XErr> {
+    gate(&sim, &headers).await?;
+    sim.invoice(&id)
+        .map(Json)
+        .ok_or_else(XErr::invoice_not_found)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    external_id: Option<String>,
+    limit: Option<usize>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/_dev/xendit/v2/invoices",
+    tag = "dev",
+    params(ListQuery),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "Xendit invoices, newest first", body = Object),
+        (status = 400, description = "Invalid request (Xendit error `{error_code, message}`)", body = Object),
+        (status = 401, description = "INVALID_API_KEY: Basic auth must be the configured Xendit secret key as user, empty password", body = Object),
+        (status = 404, description = "Not in local mode, or no such object (Xendit error)", body = Object),
+        (status = 500, description = "Injected fault (`/_dev/xendit/faults`)", body = Object),
+    )
+)]
+async fn list(
+    State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<Value>>, XErr> {
+    gate(&sim, &headers).await?;
+    let wanted = |v: &Value| {
+        q.external_id
+            .as_deref()
+            .is_none_or(|e| v["external_id"] == e)
+    };
+    let mut all: Vec<Value> = sim.invoices(|m| m.values().filter(|v| wanted(v)).cloned().collect());
+    all.sort_by(|a, b| b["created"].as_str().cmp(&a["created"].as_str()));
+    all.truncate(q.limit.unwrap_or(10).min(100));
+    Ok(Json(all))
+}
+
+#[utoipa::path(
+    post,
+    path = "/_dev/xendit/invoices/{id}/expire!",
+    tag = "dev",
+    params(("id" = String, Path, description = "Xendit invoice id (or external id where stated)")),
+    security(("basicAuth" = [])),
+    responses(
+        (status = 200, description = "The expired Xendit invoice", body = Object),
+        (status = 400, description = "Invalid request (Xendit error `{error_code, message}`)", body = Object),
+        (status = 401, description = "INVALID_API_KEY: Basic auth must be the configured Xendit secret key as user, empty password", body = Object),
+        (status = 404, description = "Not in local mode, or no such object (Xendit error)", body = Object),
+        (status = 500, description = "Injected fault (`/_dev/xendit/faults`)", body = Object),
+    )
+)]
+async fn api_expire(
+    State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, XErr> {
+    gate(&sim, &headers).await?;
+    transition(&sim, &id, Target::Expired, None).map(Json)
+}
+
+/// The status an invoice is moved to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Paid,
+    Settled,
+    Expired,
+}
+
+impl Target {
+    fn as_str(self) -> &'static str {
+        match self {
+            Target::Paid => "PAID",
+            Target::Settled => "SETTLED",
+            Target::Expired => "EXPIRED",
+        }
+    }
+}
+
+/// Moves the invoice `id` (Xendit or external id) to `to`, as Xendit's rules allow; the invoice
+/// as it now is.
+pub(crate) fn transition(
+    sim: &Simulator,
+    id: &str,
+    to: Target,
+    paid_amount: Option<i64>,
+) -> Result<Value, XErr> {
+    let now = sim.iso(0);
+    sim.invoices(|m| {
+        let xid = resolve_in(m, id).ok_or_else(XErr::invoice_not_found)?;
+        let inv = m.get_mut(&xid).ok_or_else(XErr::invoice_not_found)?;
+        apply(inv, to, paid_amount, &now)?;
+        Ok(inv.clone())
+    })
+}
+
+/// The status rule: PENDING may be paid, settled or expired, PAID may be settled; expiring an
+/// expired invoice changes nothing; a paid one cannot expire.
+fn apply(inv: &mut Value, to: Target, paid_amount: Option<i64>, now: &str) -> Result<(), XErr> {
+    let cur = inv["status"].as_str().unwrap_or("").to_owned();
+    match (cur.as_str(), to) {
+        ("EXPIRED", Target::Expired) => {}
+        ("PENDING", Target::Expired) => inv["status"] = to.as_str().into(),
+        ("PAID" | "SETTLED", Target::Expired) => {
+            return Err(XErr::new(
+                StatusCode::BAD_REQUEST,
+                "INVOICE_ALREADY_PAID_ERROR",
+                "Invoice is already paid",
+            ));
+        }
+        ("PENDING", Target::Paid | Target::Settled) | ("PAID", Target::Settled) => {
+            mark_paid(inv, to, paid_amount, now);
+        }
+        (_, _) => {
+            return Err(XErr::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_STATUS_TRANSITION",
+                format!("invoice is {cur}"),
+            ));
+        }
+    }
+    inv["updated"] = now.into();
+    Ok(())
+}
+
+/// The payment fields of a paid invoice (paid in full unless `paid_amount` says otherwise).
+fn mark_paid(inv: &mut Value, to: Target, paid_amount: Option<i64>, now: &str) {
+    let paid = paid_amount.unwrap_or(inv["amount"].as_i64().unwrap_or(0));
+    inv["status"] = to.as_str().into();
+    inv["paid_at"] = now.into();
+    inv["paid_amount"] = paid.into();
+    inv["adjusted_received_amount"] = paid.into();
+    inv["payment_method"] = "EWALLET".into();
+    inv["payment_channel"] = "OVO".into();
+    inv["ewallet_type"] = "OVO".into();
+}
+
+/// The invoice API routes.
+pub(crate) fn routes() -> OpenApiRouter<Arc<Simulator>> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(create_with_slash))
+        .routes(routes!(get_one))
+        .routes(routes!(api_expire))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: &str = "2024-01-01T00:00:00.000Z";
+
+    fn invoice(status: &str) -> Value {
+        json!({"id": "x1", "external_id": "e1", "status": status, "amount": 5_000})
+    }
+
+    #[test]
+    fn a_pending_invoice_is_paid_in_full_unless_told_otherwise() {
+        let mut inv = invoice("PENDING");
+        apply(&mut inv, Target::Paid, None, NOW).expect("paid");
+        assert_eq!(inv["status"], "PAID");
+        assert_eq!(inv["paid_amount"], 5_000);
+        assert_eq!(inv["paid_at"], NOW);
+        assert_eq!(inv["updated"], NOW);
+
+        let mut inv = invoice("PENDING");
+        apply(&mut inv, Target::Settled, Some(4_000), NOW).expect("settled");
+        assert_eq!(inv["status"], "SETTLED");
+        assert_eq!(inv["adjusted_received_amount"], 4_000);
+    }
+
+    #[test]
+    fn a_paid_invoice_settles_but_never_expires_and_expiry_is_idempotent() {
+        let mut inv = invoice("PAID");
+        let err = apply(&mut inv, Target::Expired, None, NOW).expect_err("paid");
+        assert_eq!(err.code(), "INVOICE_ALREADY_PAID_ERROR");
+        apply(&mut inv, Target::Settled, None, NOW).expect("settles");
+
+        let mut inv = invoice("EXPIRED");
+        apply(&mut inv, Target::Expired, None, NOW).expect("again");
+        assert_eq!(inv["status"], "EXPIRED");
+        let err = apply(&mut inv, Target::Paid, None, NOW).expect_err("expired");
+        assert_eq!(err.code(), "INVALID_STATUS_TRANSITION");
+    }
+}
