@@ -461,3 +461,47 @@ async fn the_health_function_serves_the_published_document() {
     assert_eq!(doc, published);
     assert!(doc["paths"]["/balance"]["get"].is_object());
 }
+
+/// Whether a response schema says what the body holds: a reference, a typed scalar or array, or
+/// an object with properties (a bare `{}` or `{"type": "object"}` says nothing).
+fn is_typed(schema: &Value) -> bool {
+    let obj = schema.as_object();
+    let has = |k: &str| obj.is_some_and(|o| o.contains_key(k));
+    if has("$ref") || has("oneOf") || has("anyOf") || has("allOf") {
+        return true;
+    }
+    match schema["type"].as_str() {
+        Some("object") => has("properties") || has("additionalProperties"),
+        Some("array") => is_typed(&schema["items"]),
+        Some(_) => true,
+        None => false,
+    }
+}
+
+#[test]
+fn every_response_body_of_the_published_document_has_a_typed_schema() {
+    let doc: Value = serde_json::from_str(shared::http::openapi::PUBLISHED).expect("json");
+    let mut untyped = Vec::new();
+    let mut bodies = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let Some(responses) = op["responses"].as_object() else {
+                continue;
+            };
+            for (code, r) in responses {
+                for (ct, c) in r["content"].as_object().into_iter().flatten() {
+                    bodies += 1;
+                    if !is_typed(&c["schema"]) {
+                        untyped.push(format!("{method} {path} {code} {ct}: {}", c["schema"]));
+                    }
+                }
+            }
+        }
+    }
+    assert!(bodies > 100, "the walk saw the bodies: {bodies}");
+    assert!(untyped.is_empty(), "untyped response bodies: {untyped:#?}");
+    // The check tells the two apart.
+    assert!(!is_typed(&json!({"type": "object"})) && !is_typed(&json!({})));
+    assert!(is_typed(&json!({"$ref": "#/components/schemas/X"})));
+    assert!(!is_typed(&json!({"type": "array", "items": {}})));
+}

@@ -285,20 +285,32 @@ impl Devices {
 
     /// Deletes a user's token item, and the owner item while it still names that user.
     async fn remove(&self, username: &Username, hash: &str) -> Result<(), DeviceError> {
-        let ops = vec![
-            TxOp::Delete {
-                key: keys::user_device(username, hash),
-                cond: None,
-            },
-            TxOp::Delete {
-                key: keys::device_owner(hash),
-                cond: Some(Cond::eq("username", username.as_str())),
-            },
-        ];
+        #[derive(Clone, Copy, PartialEq)]
+        enum Step {
+            UserItem,
+            StillOwner,
+        }
+        let mut steps = crate::store::Steps::new();
+        steps
+            .push(
+                Step::UserItem,
+                TxOp::Delete {
+                    key: keys::user_device(username, hash),
+                    cond: None,
+                },
+            )
+            .push(
+                Step::StillOwner,
+                TxOp::Delete {
+                    key: keys::device_owner(hash),
+                    cond: Some(Cond::eq("username", username.as_str())),
+                },
+            );
+        let (ops, names) = steps.split();
         match self.table.transact(ops).await {
             Ok(()) => Ok(()),
             // The token moved to someone else meanwhile: only our stale item goes.
-            Err(e) if e.failed_at(1) => {
+            Err(e) if names.failed(&e, Step::StillOwner) => {
                 self.table
                     .delete(&keys::user_device(username, hash), None)
                     .await?;

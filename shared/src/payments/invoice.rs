@@ -794,22 +794,32 @@ impl Invoices {
         if rec.status != Status::Pending {
             return Ok(Applied::Unchanged);
         }
+        #[derive(Clone, Copy, PartialEq)]
+        enum Step {
+            StillPending,
+            OpenCount,
+        }
         let now = self.clock.epoch();
-        let ops = vec![
-            TxOp::Update {
-                key: keys::invoice(&rec.invoice_id),
-                update: Update::new()
-                    .set("status", Status::Expired.as_str())
-                    .set("updated_at", now)
-                    .remove("gsi2pk")
-                    .remove("gsi2sk"),
-                cond: Some(Cond::eq("status", Status::Pending.as_str())),
-            },
-            open_invoices_op(&rec.username, -1),
-        ];
+        let mut steps = crate::store::Steps::new();
+        steps
+            .push(
+                Step::StillPending,
+                TxOp::Update {
+                    key: keys::invoice(&rec.invoice_id),
+                    update: Update::new()
+                        .set("status", Status::Expired.as_str())
+                        .set("updated_at", now)
+                        .remove("gsi2pk")
+                        .remove("gsi2sk"),
+                    cond: Some(Cond::eq("status", Status::Pending.as_str())),
+                },
+            )
+            .push(Step::OpenCount, open_invoices_op(&rec.username, -1));
+        let (ops, names) = steps.split();
         match self.table.transact(ops).await {
             Ok(()) => {}
-            Err(e) if e.failed_at(0) => return Ok(Applied::Unchanged),
+            // Settled or expired meanwhile by the callback, the sync or a cancel.
+            Err(e) if names.failed(&e, Step::StillPending) => return Ok(Applied::Unchanged),
             Err(e) => return Err(e),
         }
         self.audit

@@ -303,6 +303,8 @@ impl Profiles {
     /// `POST /user/profile/phone/verify`: the code sent to the pending number proves it; in one
     /// transaction the number is claimed (its guard), the old one released and the profile changed.
     /// Only here — to someone who just proved they hold the number — does a 409 say it is taken.
+    // Over 80 lines: the code check, the guarded transaction and the decoding of its named steps
+    // read as one sequence, and each step's failure answer sits next to the step.
     pub async fn verify_phone(
         &self,
         username: &Username,

@@ -766,6 +766,9 @@ impl Table for DynamoTable {
         Ok(self.live(old, now))
     }
 
+    // Over 80 lines: one Query becomes one paged DynamoDB request — the index's key attributes,
+    // the cursor checked against them, the key condition, the page loop — and each part uses the
+    // ones before it.
     async fn query(&self, q: Query) -> Result<Page, StoreError> {
         let (pk_attr, sk_attr, key_attrs) = match q.index {
             None => (self.def.pk, self.def.sk, vec![self.def.pk, self.def.sk]),
