@@ -24,6 +24,15 @@ async fn serve(router: Router) -> String {
     base
 }
 
+/// An SMSViro fake that answers 200 with `body`, whatever was sent.
+async fn fake_sms_body(body: Value) -> String {
+    let router = Router::new().route(
+        "/restapi/sms/1/text/advanced",
+        post(move || async move { axum::Json(body) }),
+    );
+    serve(router).await
+}
+
 /// An SMSViro fake: answers with `status` and an Infobip-shaped body with `group`.
 async fn fake_sms(status: u16, group: &'static str) -> (String, Log) {
     let log: Log = Arc::default();
@@ -56,6 +65,29 @@ async fn sms_is_sent_in_the_gateway_wire_format() {
         body,
         json!({ "messages": [{ "from": "USERSTATE", "destinations": [{ "to": "628123456789" }], "text": "Your code is 123456" }] })
     );
+}
+
+#[tokio::test]
+async fn a_2xx_answer_the_client_does_not_recognise_is_retried_not_counted_as_sent() {
+    for body in [
+        json!({}),
+        json!({"result": "ok"}),
+        json!({"messages": [{"to": "628123456789", "messageId": "m1"}]}),
+        json!({"messages": [{"status": {"groupName": "SOMETHING_NEW"}}]}),
+    ] {
+        let base = fake_sms_body(body.clone()).await;
+        let sms = SmsViro::new(&base, Secret::new("k"), "US").expect("client");
+        let sent = sms.send("628123456789", "Your code is 123456").await;
+        match sent {
+            Err(NotifyError::Transient(why)) => {
+                assert!(
+                    !why.contains("123456") && !why.contains("628123456789"),
+                    "{why}"
+                )
+            }
+            other => panic!("{body}: {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

@@ -49,15 +49,7 @@ impl SmsViro {
         let status = res.status();
         let reply: Value = res.json().await.unwrap_or(Value::Null);
         if status.is_success() {
-            let group = reply["messages"][0]["status"]["groupName"]
-                .as_str()
-                .unwrap_or("PENDING");
-            return match group {
-                "PENDING" | "ACCEPTED" | "DELIVERED" => Ok(()),
-                other => Err(NotifyError::Permanent(format!(
-                    "SMS gateway status {other}"
-                ))),
-            };
+            return accepted(&reply);
         }
         match status.as_u16() {
             // Credentials or quota: an operator fixes it, the message waits.
@@ -67,6 +59,58 @@ impl SmsViro {
             _ => Err(NotifyError::Permanent(format!(
                 "SMS gateway answered {status}"
             ))),
+        }
+    }
+}
+
+/// What a 2xx answer says about the message (Infobip's status groups, which SMSViro's paths
+/// imply; integrations.md §8 — its body is unconfirmed). Only a recognised "on its way" group
+/// counts as sent: an answer this client does not recognise is a transient failure, so the
+/// message is retried and, after the queue's receive limit, dead-lettered instead of vanishing.
+/// The error names the group, never the text or the number.
+fn accepted(reply: &Value) -> Result<(), NotifyError> {
+    let group = reply["messages"][0]["status"]["groupName"].as_str();
+    match group {
+        Some("PENDING" | "ACCEPTED" | "DELIVERED") => Ok(()),
+        Some(g @ ("REJECTED" | "UNDELIVERABLE" | "EXPIRED")) => {
+            Err(NotifyError::Permanent(format!("SMS gateway status {g}")))
+        }
+        Some(other) => Err(NotifyError::Transient(format!(
+            "SMS gateway answered an unknown status group {other:?}"
+        ))),
+        None => Err(NotifyError::Transient(
+            "SMS gateway answered 2xx without a message status".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_recognised_status_counts_as_sent() {
+        let with = |g: &str| json!({"messages": [{"status": {"groupName": g}}]});
+        assert!(accepted(&with("PENDING")).is_ok());
+        assert!(accepted(&with("DELIVERED")).is_ok());
+        assert!(matches!(
+            accepted(&with("REJECTED")),
+            Err(NotifyError::Permanent(_))
+        ));
+        assert!(matches!(
+            accepted(&with("QUEUED_SOMEWHERE")),
+            Err(NotifyError::Transient(_))
+        ));
+        for body in [
+            json!({}),
+            json!({"ok": true}),
+            Value::Null,
+            json!({"messages": []}),
+        ] {
+            assert!(
+                matches!(accepted(&body), Err(NotifyError::Transient(_))),
+                "{body}"
+            );
         }
     }
 }
