@@ -60,14 +60,55 @@ impl SesMailer {
                     "SES {code}: {}",
                     aws_sdk_sesv2::error::DisplayErrorContext(&e)
                 );
-                match code.as_str() {
-                    "MessageRejected"
-                    | "BadRequestException"
-                    | "NotFoundException"
-                    | "MailFromDomainNotVerifiedException" => Err(NotifyError::Permanent(detail)),
-                    _ => Err(NotifyError::Transient(detail)),
+                if is_permanent(&code) {
+                    Err(NotifyError::Permanent(detail))
+                } else {
+                    Err(NotifyError::Transient(detail))
                 }
             }
+        }
+    }
+}
+
+/// Whether an SES v2 `SendEmail` error code means this message will not go out however often it
+/// is retried: a rejected or malformed message, a missing identity, or an account that cannot
+/// send until an operator acts (suspended, sending paused, MAIL FROM domain unverified) — retrying
+/// those would only storm SES and then dead-letter anyway. Throttling (`TooManyRequestsException`,
+/// `LimitExceededException`), internal and unknown errors are transient: SQS redelivers after the
+/// visibility timeout, which is the back-off.
+fn is_permanent(code: &str) -> bool {
+    matches!(
+        code,
+        "MessageRejected"
+            | "BadRequestException"
+            | "NotFoundException"
+            | "MailFromDomainNotVerifiedException"
+            | "AccountSuspendedException"
+            | "SendingPausedException"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_permanent;
+
+    #[test]
+    fn account_level_refusals_are_permanent_and_throttling_is_retried() {
+        for code in [
+            "AccountSuspendedException",
+            "SendingPausedException",
+            "MailFromDomainNotVerifiedException",
+            "MessageRejected",
+        ] {
+            assert!(is_permanent(code), "{code}");
+        }
+        for code in [
+            "TooManyRequestsException",
+            "LimitExceededException",
+            "InternalFailure",
+            "",
+        ] {
+            assert!(!is_permanent(code), "{code}");
         }
     }
 }
