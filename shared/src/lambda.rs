@@ -155,11 +155,13 @@ pub const XENDIT_SYNC: Function = Function {
     ports: PAYMENT_PORTS,
     settings: &[Setting::XenditSecretKey, Setting::WsManagementEndpoint],
 };
-/// Connection bookkeeping only; pushes come from the payment functions.
+/// Connection bookkeeping, and the replies to client messages: API Gateway drops a `$default`
+/// integration's answer unless the route has a route response, so replies go out through the
+/// Management API like the payment functions' pushes.
 pub const WS: Function = Function {
     name: "ws",
-    ports: AwsPorts::NONE,
-    settings: &[Setting::JwtSecret],
+    ports: PAYMENT_PORTS,
+    settings: &[Setting::JwtSecret, Setting::WsManagementEndpoint],
 };
 /// Delivers queued messages; its providers (SES, FCM, SMS) are built by
 /// [`crate::app::App::notify_providers`].

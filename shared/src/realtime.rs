@@ -213,7 +213,7 @@ impl Realtime {
                     .set("gsi1sk", connection_id),
             ),
             Ok(Action::Unsubscribe) => Some(Update::new().remove("gsi1pk").remove("gsi1sk")),
-            Err(_) => None,
+            Ok(Action::Ping) | Err(_) => None,
         };
         if let Some(u) = update {
             match self.table.update(&key, u, Some(Cond::item_exists())).await {
@@ -223,6 +223,16 @@ impl Realtime {
             }
         }
         Ok(reply(&action))
+    }
+
+    /// Sends `reply` to one connection through the WebSocket port (API Gateway's Management API
+    /// on AWS). Best effort: a connection gone meanwhile is forgotten, any other failure logged.
+    pub async fn answer(&self, connection_id: &str, reply: &str) {
+        match self.ws.post(connection_id, reply).await {
+            Ok(()) => {}
+            Err(WsSendError::Gone) => self.forget(connection_id).await,
+            Err(e) => tracing::warn!(error = %e, "WebSocket reply not delivered"),
+        }
     }
 
     /// Whether a stored connection's session is still live (the local endpoint re-checks it

@@ -164,11 +164,18 @@ pub async fn handle_event(
                 .await
                 .map(|_| String::new()),
             "$disconnect" => realtime.disconnect(&conn).await.map(|_| String::new()),
-            _ => {
-                realtime
-                    .message(&conn, event.body.as_deref().unwrap_or(""))
-                    .await
-            }
+            // API Gateway drops what a `$default` integration answers (the route has no route
+            // response), so the reply goes to the client through the Management API.
+            _ => match realtime
+                .message(&conn, event.body.as_deref().unwrap_or(""))
+                .await
+            {
+                Ok(reply) => {
+                    realtime.answer(&conn, &reply).await;
+                    Ok(String::new())
+                }
+                Err(e) => Err(e),
+            },
         };
         r.map_err(ApiError::from)
     };

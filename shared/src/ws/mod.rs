@@ -52,6 +52,8 @@ pub struct PaymentStatus {
 pub enum Action {
     Subscribe,
     Unsubscribe,
+    /// A keep-alive (API Gateway closes a connection idle for 10 minutes); answered `pong`.
+    Ping,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +75,7 @@ pub fn parse_action(owner: &str, text: &str) -> Result<Action, String> {
     match msg.action.as_str() {
         "subscribe:payment" => Ok(Action::Subscribe),
         "unsubscribe:payment" => Ok(Action::Unsubscribe),
+        "ping" => Ok(Action::Ping),
         _ => Err("unknown action".into()),
     }
 }
@@ -86,6 +89,7 @@ pub fn reply(result: &Result<Action, String>) -> String {
         Ok(Action::Unsubscribe) => {
             serde_json::json!({"event": "unsubscribed", "data": {"channel": "payment"}})
         }
+        Ok(Action::Ping) => serde_json::json!({"event": "pong"}),
         Err(m) => serde_json::json!({"event": "error", "data": {"message": m}}),
     }
     .to_string()
