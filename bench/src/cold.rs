@@ -109,8 +109,14 @@ pub fn lambda_env(function: &str, runtime_api: SocketAddr) -> Vec<(String, Strin
             "WS_MANAGEMENT_ENDPOINT",
             "https://abc123.execute-api.ap-southeast-1.amazonaws.com/dev".into(),
         ),
-        ("XENDIT_SECRET_KEY", "xnd_development_bench_0123456789abcdef".into()),
-        ("XENDIT_CALLBACK_TOKEN", "bench-callback-token-0123456789abcdef".into()),
+        (
+            "XENDIT_SECRET_KEY",
+            "xnd_development_bench_0123456789abcdef".into(),
+        ),
+        (
+            "XENDIT_CALLBACK_TOKEN",
+            "bench-callback-token-0123456789abcdef".into(),
+        ),
         ("API_URL_SMSVIRO", "https://sms.example.com".into()),
         ("SMSVIROTOKEN", "bench-sms-token".into()),
         ("MAIL_FROM", "no-reply@example.com".into()),

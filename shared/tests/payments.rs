@@ -440,31 +440,67 @@ async fn a_callback_with_a_wrong_or_missing_token_is_refused_and_changes_nothing
 }
 
 #[tokio::test]
-async fn a_callback_whose_amount_differs_is_refused_and_logged() {
+async fn an_invoice_paid_short_is_held_for_review_by_the_callback_and_the_sync_alike() {
     let e = env().await;
     let token = e.user("shortpay").await;
+    let mismatches = |id: String| {
+        let logs = e.app.logs.clone();
+        async move {
+            query_all(logs.as_ref(), Query::pk(format!("XENDIT_CALLBACK#{id}")))
+                .await
+                .expect("logs")
+                .into_iter()
+                .filter(|l| l.get("event").and_then(|v| v.as_str()) == Some("amount_mismatch"))
+                .count()
+        }
+    };
+
+    // The callback reports 1 000 paid on a 10 000 invoice: answered 2xx (a retry cannot change
+    // the amounts), nothing credited, one alarmable audit event.
     let co = e.checkout(&token, 10_000).await;
-    let id = co["invoice_id"].as_str().expect("id");
+    let id = co["invoice_id"].as_str().expect("id").to_owned();
     let (_, body) = e
         .sim(
             &format!("/_dev/xendit/invoices/{id}/pay"),
             json!({ "paid_amount": 1_000 }),
         )
         .await;
-    assert_eq!(body["callback_status"], 400);
+    assert_eq!(body["callback_status"], 200, "{body}");
     assert_eq!(e.balance(&token).await, 0);
-    assert_eq!(e.invoice(id).await.status, Status::Pending);
-    let logs = query_all(
-        e.app.logs.as_ref(),
-        Query::pk(format!("XENDIT_CALLBACK#{id}")),
+    assert_eq!(e.invoice(&id).await.status, Status::Pending);
+    assert_eq!(mismatches(id.clone()).await, 1);
+
+    // Xendit delivers it again, and the sync sees it PAID at Xendit: still nothing credited
+    // (before, the sync credited the full 10 000), and no second event.
+    let (_, again) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/callback"), json!({}))
+        .await;
+    assert_eq!(again["callback_status"], 200, "{again}");
+    e.app.sync().run().await.expect("sync");
+    assert_eq!(e.balance(&token).await, 0, "the sync must not credit it");
+    assert_eq!(mismatches(id.clone()).await, 1);
+
+    // Paid short with the callback lost: the sync applies the same rule.
+    let co = e.checkout(&token, 20_000).await;
+    let lost = co["invoice_id"].as_str().expect("id").to_owned();
+    e.sim(
+        &format!("/_dev/xendit/invoices/{lost}/pay"),
+        json!({ "paid_amount": 5_000, "deliver": false }),
     )
-    .await
-    .expect("logs");
-    assert!(
-        logs.iter()
-            .any(|l| l.get("event").and_then(|v| v.as_str()) == Some("refused_amount_mismatch")),
-        "mismatch must be logged"
-    );
+    .await;
+    e.app.sync().run().await.expect("sync");
+    e.app.sync().run().await.expect("sync");
+    assert_eq!(e.balance(&token).await, 0);
+    assert_eq!(mismatches(lost.clone()).await, 1);
+
+    // Paid as billed is still credited.
+    let co = e.checkout(&token, 3_000).await;
+    let fine = co["invoice_id"].as_str().expect("id").to_owned();
+    let (_, ok) = e
+        .sim(&format!("/_dev/xendit/invoices/{fine}/pay"), json!({}))
+        .await;
+    assert_eq!(ok["callback_status"], 200);
+    assert_eq!(e.balance(&token).await, 3_000);
 }
 
 #[tokio::test]

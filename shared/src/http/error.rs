@@ -448,7 +448,6 @@ impl From<crate::payments::callback::CallbackError> for ApiError {
                     .collect(),
             ),
             CallbackError::IdMismatch => ApiError::bad_request("Invoice Not Found"),
-            CallbackError::AmountMismatch => ApiError::bad_request("Amount Mismatch"),
             CallbackError::UnknownStatus => invalid_field("status", "unknown status"),
             CallbackError::Settle(s) => s.into(),
             CallbackError::Store(s) => s.into(),

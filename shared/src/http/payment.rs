@@ -608,6 +608,7 @@ fn callback_message(o: CallbackOutcome) -> &'static str {
         CallbackOutcome::Expired => "Invoice Expired",
         CallbackOutcome::AlreadyProcessed => "Already Processed",
         CallbackOutcome::Ignored => "Ignored",
+        CallbackOutcome::AmountMismatch => "Amount Mismatch Held For Review",
     }
 }
 

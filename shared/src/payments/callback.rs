@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::invoice::{Applied, Invoices, SettleError};
+use super::invoice::{Applied, Invoices, SettleError, paid_as_billed};
 use super::xendit::{XStatus, de_amount, de_opt_amount};
 use crate::audit::{Audit, LogKind};
 use crate::config::Secret;
@@ -53,9 +53,6 @@ pub enum CallbackError {
     /// Xendit's id is not the one stored for the invoice.
     #[error("xendit id differs from the stored one")]
     IdMismatch,
-    /// The paid amount is not the invoice's.
-    #[error("paid amount differs")]
-    AmountMismatch,
     /// A status we do not know.
     #[error("unknown status")]
     UnknownStatus,
@@ -76,6 +73,8 @@ pub enum CallbackOutcome {
     AlreadyProcessed,
     /// A PENDING status: nothing to do.
     Ignored,
+    /// Paid, but not as billed: held for review, nothing credited (audit `amount_mismatch`).
+    AmountMismatch,
 }
 
 /// The problems of a callback body's fields (pure).
@@ -176,11 +175,14 @@ impl Callbacks {
         };
         match body.status {
             XStatus::Paid | XStatus::Settled => {
-                let paid = body.paid_amount.unwrap_or(body.amount);
-                if paid != rec.amount || body.amount != rec.amount {
-                    self.log(&rec.invoice_id, user, "refused_amount_mismatch", receipt)
-                        .await;
-                    return Err(CallbackError::AmountMismatch);
+                // Answered 2xx: Xendit's retries cannot change the amounts, and the sync
+                // applies the same rule, so nothing credits the invoice until an operator acts.
+                if !paid_as_billed(&rec, body.amount, body.paid_amount) {
+                    let a = self
+                        .invoices
+                        .hold_mismatch(&rec, body.amount, body.paid_amount, "callback")
+                        .await?;
+                    return Ok(changed(a, CallbackOutcome::AmountMismatch));
                 }
                 let a = self
                     .invoices

@@ -839,20 +839,84 @@ impl Invoices {
         Ok(Applied::Changed)
     }
 
-    /// Brings a local invoice in line with Xendit's view of it.
+    /// Brings a local invoice in line with Xendit's view of it. A paid invoice is credited only
+    /// when Xendit reports it paid as billed ([`paid_as_billed`]), the rule the callback applies
+    /// too; otherwise it is held for review ([`Invoices::hold_mismatch`]).
     pub async fn reconcile(
         &self,
         rec: &InvoiceRecord,
         x: &XInvoice,
         source: &str,
     ) -> Result<Applied, SettleError> {
-        if x.status.is_paid() {
+        if x.status.is_paid() && !paid_as_billed(rec, x.amount, x.paid_amount) {
+            Ok(self
+                .hold_mismatch(rec, x.amount, x.paid_amount, source)
+                .await?)
+        } else if x.status.is_paid() {
             self.settle_paid(rec, x.paid_at.clone(), source).await
         } else if x.status == XStatus::Expired {
             Ok(self.mark_expired(rec, source).await?)
         } else {
             Ok(Applied::Unchanged)
         }
+    }
+
+    /// A paid invoice whose amounts differ from what we billed: nothing is credited (neither the
+    /// billed amount, which was not received, nor a partial one, which the user did not ask
+    /// for), the invoice leaves the sync's pending index so no later run credits it either, and
+    /// the mismatch is written once as the audit event `amount_mismatch` and logged at error
+    /// level for the alarm. It stays PENDING for the user until an operator resolves it.
+    pub async fn hold_mismatch(
+        &self,
+        rec: &InvoiceRecord,
+        amount: i64,
+        paid_amount: Option<i64>,
+        source: &str,
+    ) -> Result<Applied, StoreError> {
+        if rec.status != Status::Pending {
+            return Ok(Applied::Unchanged);
+        }
+        let held = self
+            .table
+            .update(
+                &keys::invoice(&rec.invoice_id),
+                Update::new()
+                    .set("amount_mismatch", paid_amount.unwrap_or(amount))
+                    .set("updated_at", self.clock.epoch())
+                    .remove("gsi2pk")
+                    .remove("gsi2sk"),
+                Some(
+                    Cond::eq("status", Status::Pending.as_str())
+                        .and(Cond::NotExists("amount_mismatch".into())),
+                ),
+            )
+            .await;
+        match held {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed) => return Ok(Applied::Unchanged),
+            Err(e) => return Err(e),
+        }
+        tracing::error!(
+            invoice_id = rec.invoice_id,
+            billed = rec.amount,
+            amount,
+            paid_amount,
+            source,
+            "amount_mismatch: paid invoice held for review, nothing credited"
+        );
+        self.audit
+            .record(
+                LogKind::XenditCallback,
+                &rec.invoice_id,
+                Some(&rec.username),
+                "amount_mismatch",
+                serde_json::json!({
+                    "source": source, "billed": rec.amount, "amount": amount,
+                    "paid_amount": paid_amount,
+                }),
+            )
+            .await;
+        Ok(Applied::Changed)
     }
 
     /// Xendit's view of an invoice (for the sync).
@@ -917,4 +981,11 @@ impl Invoices {
             .collect::<Result<Vec<_>, _>>()?;
         Ok((items, page.cursor))
     }
+}
+
+/// The amount rule of every path that credits an invoice (callback, sync, cancel): Xendit must
+/// report it paid for exactly what we billed — `amount` as billed, and `paid_amount` (when
+/// given) equal to it.
+pub fn paid_as_billed(rec: &InvoiceRecord, amount: i64, paid_amount: Option<i64>) -> bool {
+    amount == rec.amount && paid_amount.unwrap_or(amount) == rec.amount
 }
