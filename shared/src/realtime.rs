@@ -98,13 +98,7 @@ impl Realtime {
                 self.forget(id).await;
                 continue;
             }
-            match self.ws.post(id, message).await {
-                Ok(()) => {}
-                Err(WsSendError::Gone) => self.forget(id).await,
-                Err(WsSendError::Failed(e)) => {
-                    tracing::warn!(connection_id = %id, error = %e, "websocket post failed")
-                }
-            }
+            self.send_to(id, message).await;
         }
     }
 
@@ -225,13 +219,16 @@ impl Realtime {
         Ok(reply(&action))
     }
 
-    /// Sends `reply` to one connection through the WebSocket port (API Gateway's Management API
-    /// on AWS). Best effort: a connection gone meanwhile is forgotten, any other failure logged.
-    pub async fn answer(&self, connection_id: &str, reply: &str) {
-        match self.ws.post(connection_id, reply).await {
+    /// Sends `message` to one connection through the WebSocket port (API Gateway's Management
+    /// API on AWS): pushes and replies to client messages alike. Best effort: a connection gone
+    /// meanwhile is forgotten, any other failure logged.
+    pub async fn send_to(&self, connection_id: &str, message: &str) {
+        match self.ws.post(connection_id, message).await {
             Ok(()) => {}
             Err(WsSendError::Gone) => self.forget(connection_id).await,
-            Err(e) => tracing::warn!(error = %e, "WebSocket reply not delivered"),
+            Err(WsSendError::Failed(e)) => {
+                tracing::warn!(connection_id, error = %e, "websocket post failed")
+            }
         }
     }
 

@@ -525,6 +525,31 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Whether the `n`-th row of a MongoDB log collection is imported: it needs an id (its
+    /// `id_field`) and an imported owner. The owner's username as stored, or `None` with the bad
+    /// row recorded (keyed by the id, or by `#n` when there is none).
+    fn log_owner(
+        &mut self,
+        table: &str,
+        id_field: &str,
+        n: usize,
+        id: &str,
+        user: &str,
+    ) -> Option<String> {
+        if id.is_empty() {
+            let reason = format!("no {id_field}");
+            self.p
+                .bad_rows
+                .push(bad(table, format!("#{}", n + 1), reason, "skipped"));
+            return None;
+        }
+        if let Some(why) = self.owner_missing(user) {
+            self.p.bad_rows.push(bad(table, id, why, "skipped"));
+            return None;
+        }
+        Some(user.trim().to_lowercase())
+    }
+
     /// Point mutations of users not imported (those of imported users: [`Self::points_ledger`]).
     fn orphan_points(&mut self) {
         for (u, rows) in &self.points_by {
@@ -886,24 +911,10 @@ impl<'a> Builder<'a> {
             let id = ejson_str(doc, "invoice_id")
                 .or_else(|| ejson_str(doc, "external_id"))
                 .unwrap_or_default();
-            let key = if id.is_empty() {
-                format!("#{}", n + 1)
-            } else {
-                id.clone()
+            let Some(u) = self.log_owner("xendit_checkout_logs", "invoice_id", n, &id, &user)
+            else {
+                continue;
             };
-            if id.is_empty() {
-                self.p
-                    .bad_rows
-                    .push(bad("xendit_checkout_logs", key, "no invoice_id", "skipped"));
-                continue;
-            }
-            if let Some(why) = self.owner_missing(&user) {
-                self.p
-                    .bad_rows
-                    .push(bad("xendit_checkout_logs", key, why, "skipped"));
-                continue;
-            }
-            let u = user.trim().to_lowercase();
             let k = keys::imported_log(&u, "CHECKOUT", &id);
             self.history.entry(u.clone()).or_default().push(item(json!({
                 "pk": k.pk, "sk": k.sk, "invoice_id": id, "username": u,
@@ -927,24 +938,9 @@ impl<'a> Builder<'a> {
         for (n, doc) in src.payout_logs.iter().enumerate() {
             let user = ejson_str(doc, "username").unwrap_or_default();
             let id = ejson_str(doc, "payout_id").unwrap_or_default();
-            let key = if id.is_empty() {
-                format!("#{}", n + 1)
-            } else {
-                id.clone()
+            let Some(u) = self.log_owner("xendit_payout_logs", "payout_id", n, &id, &user) else {
+                continue;
             };
-            if id.is_empty() {
-                self.p
-                    .bad_rows
-                    .push(bad("xendit_payout_logs", key, "no payout_id", "skipped"));
-                continue;
-            }
-            if let Some(why) = self.owner_missing(&user) {
-                self.p
-                    .bad_rows
-                    .push(bad("xendit_payout_logs", key, why, "skipped"));
-                continue;
-            }
-            let u = user.trim().to_lowercase();
             let k = keys::imported_log(&u, "PAYOUT", &id);
             self.history.entry(u.clone()).or_default().push(item(json!({
                 "pk": k.pk, "sk": k.sk, "payout_id": id, "username": u,

@@ -171,7 +171,7 @@ pub async fn handle_event(
                 .await
             {
                 Ok(reply) => {
-                    realtime.answer(&conn, &reply).await;
+                    realtime.send_to(&conn, &reply).await;
                     Ok(String::new())
                 }
                 Err(e) => Err(e),

@@ -848,12 +848,14 @@ impl Invoices {
         x: &XInvoice,
         source: &str,
     ) -> Result<Applied, SettleError> {
-        if x.status.is_paid() && !paid_as_billed(rec, x.amount, x.paid_amount) {
-            Ok(self
-                .hold_mismatch(rec, x.amount, x.paid_amount, source)
-                .await?)
-        } else if x.status.is_paid() {
-            self.settle_paid(rec, x.paid_at.clone(), source).await
+        if x.status.is_paid() {
+            if paid_as_billed(rec, x.amount, x.paid_amount) {
+                self.settle_paid(rec, x.paid_at.clone(), source).await
+            } else {
+                Ok(self
+                    .hold_mismatch(rec, x.amount, x.paid_amount, source)
+                    .await?)
+            }
         } else if x.status == XStatus::Expired {
             Ok(self.mark_expired(rec, source).await?)
         } else {
