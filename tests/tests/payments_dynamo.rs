@@ -183,3 +183,83 @@ async fn on_dynamodb_a_ten_use_voucher_is_redeemed_exactly_ten_times() {
         .expect("def");
     assert_eq!(def.redeemed_count, 10);
 }
+
+/// The amount rule's hold on DynamoDB: the same short payment reported by racing callbacks and
+/// syncs is held exactly once (one audit event), credits nothing, and leaves the pending index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_a_short_payment_is_held_once_and_credits_nothing() {
+    let Some(app) = app().await else { return };
+    let rec = InvoiceRecord::pending(
+        NewInvoice {
+            invoice_id: "inv-dynamo-short".into(),
+            username: "shortpayer".into(),
+            amount: 60_000,
+            currency: "IDR".into(),
+            description: "Top up".into(),
+            payment_method: None,
+            ewallet_type: None,
+            xendit_id: "x-dynamo-short".into(),
+            invoice_url: "http://example.invalid".into(),
+            expiry_date: "2099-01-01T00:00:00.000Z".into(),
+        },
+        chrono::Utc::now(),
+    );
+    app.main
+        .put(to_item(&rec).expect("item"), None)
+        .await
+        .expect("put");
+    assert!(!invoice::paid_as_billed(&rec, 60_000, Some(30_000)));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (app, rec) = (app.clone(), rec.clone());
+        tasks.push(tokio::spawn(async move {
+            app.invoices()
+                .hold_mismatch(&rec, 60_000, Some(30_000), "test")
+                .await
+        }));
+    }
+    let mut changed = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("hold") == invoice::Applied::Changed {
+            changed += 1;
+        }
+    }
+    assert_eq!(changed, 1, "held exactly once");
+    let stored = app
+        .invoices()
+        .load("inv-dynamo-short")
+        .await
+        .expect("load")
+        .expect("invoice");
+    assert_eq!(stored.status, Status::Pending);
+    assert!(stored.gsi2pk.is_none(), "out of the sync's pending index");
+    let held = app
+        .main
+        .get(&shared::store::keys::invoice("inv-dynamo-short"))
+        .await
+        .expect("get")
+        .expect("item");
+    assert_eq!(
+        held.get("amount_mismatch"),
+        Some(&shared::store::AttrValue::N(30_000))
+    );
+    let events = shared::store::query_all(
+        app.logs.as_ref(),
+        shared::store::Query::pk("XENDIT_CALLBACK#inv-dynamo-short"),
+    )
+    .await
+    .expect("logs");
+    let held_events = events
+        .iter()
+        .filter(|l| shared::store::get_s(l, "event") == Some("amount_mismatch"))
+        .count();
+    assert_eq!(held_events, 1);
+    assert!(
+        app.wallets()
+            .ledger(&shared::domain::Username::from_stored("shortpayer"))
+            .await
+            .expect("ledger")
+            .is_empty(),
+        "nothing credited"
+    );
+}
