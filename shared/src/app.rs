@@ -31,7 +31,13 @@ pub enum StartError {
 
 /// Application state: configuration and ports. Cheap to clone.
 #[derive(Clone)]
-pub struct App(Arc<Inner>);
+pub struct App(Arc<Built>);
+
+/// The ports and the services built from them once, at start.
+struct Built {
+    ports: Inner,
+    services: Services,
+}
 
 /// The parts of [`App`].
 pub struct Inner {
@@ -63,7 +69,7 @@ pub struct Inner {
 impl Deref for App {
     type Target = Inner;
     fn deref(&self) -> &Inner {
-        &self.0
+        &self.0.ports
     }
 }
 
@@ -118,8 +124,10 @@ impl App {
         let inner = Arc::get_mut(&mut self.0).ok_or_else(|| {
             ConfigError("application state shared before grants were applied".into())
         })?;
-        inner.main = Arc::new(PolicyTable::new(inner.main.clone(), access.main, function));
-        inner.logs = Arc::new(PolicyTable::new(inner.logs.clone(), access.logs, function));
+        let ports = &mut inner.ports;
+        ports.main = Arc::new(PolicyTable::new(ports.main.clone(), access.main, function));
+        ports.logs = Arc::new(PolicyTable::new(ports.logs.clone(), access.logs, function));
+        inner.services = Services::build(&inner.ports);
         Ok(self)
     }
 
@@ -191,7 +199,7 @@ impl App {
         };
         let mut app = App::assemble_all(config, main, logs, clock, queue, blobs, ws);
         if let Some(inner) = Arc::get_mut(&mut app.0) {
-            inner.sdk = Some(sdk);
+            inner.ports.sdk = Some(sdk);
         }
         app
     }
@@ -277,7 +285,7 @@ impl App {
                 (hub.clone() as WsSenderRef, Some(hub))
             }
         };
-        App(Arc::new(Inner {
+        App::from_ports(Inner {
             config,
             main,
             logs,
@@ -290,7 +298,13 @@ impl App {
             ws_hub,
             sdk: None,
             hashing,
-        }))
+        })
+    }
+
+    /// Builds every service from the ports, once.
+    fn from_ports(ports: Inner) -> App {
+        let services = Services::build(&ports);
+        App(Arc::new(Built { ports, services }))
     }
 
     /// The same application with another WebSocket sender (tests use a fake Management API).
@@ -298,7 +312,7 @@ impl App {
         let mut inner = self.rebuild();
         inner.ws = ws;
         inner.ws_hub = None;
-        App(Arc::new(inner))
+        App::from_ports(inner)
     }
 
     fn rebuild(&self) -> Inner {
@@ -322,22 +336,169 @@ impl App {
     pub fn with_queue(&self, queue: QueueRef) -> App {
         let mut inner = self.rebuild();
         inner.queue = queue;
-        App(Arc::new(inner))
+        App::from_ports(inner)
     }
 }
 
-// Services, built from the ports above. During the reshape each group adds its accessors in its
-// own block; the final wiring builds them once at start.
+/// Every service of the application, built from its ports once at start; handlers get clones
+/// (a few reference counts each) through [`axum::extract::FromRef`] in `http/state.rs`.
+#[derive(Clone)]
+pub struct Services {
+    pub limiter: crate::ratelimit::RateLimiter,
+    pub sessions: crate::auth::Sessions,
+    pub otps: crate::auth::Otps,
+    pub api_keys: crate::auth::ApiKeys,
+    pub accounts: crate::auth::Accounts,
+    pub audit: crate::audit::Audit,
+    pub wallets: crate::wallet::Wallets,
+    pub rewards: crate::points::Rewards,
+    pub referrals: crate::referral::Referrals,
+    pub invoices: crate::payments::invoice::Invoices,
+    pub callbacks: crate::payments::callback::Callbacks,
+    pub payouts: crate::payments::payout::Payouts,
+    pub vouchers: crate::payments::voucher::Vouchers,
+    pub catalog: crate::payments::catalog::Catalog,
+    pub payers: crate::payments::payer::Payers,
+    pub sync: crate::payments::sync::XenditSync,
+    pub pushes: crate::devices::Pushes,
+    pub realtime: crate::realtime::Realtime,
+    pub profiles: crate::profile::Profiles,
+    pub marketing: crate::marketing::Marketing,
+    pub devices: crate::devices::Devices,
+    pub addresses: crate::address::Addresses,
+}
+
+impl Services {
+    fn build(p: &Inner) -> Services {
+        Services {
+            limiter: p.build_limiter(),
+            sessions: p.build_sessions(),
+            otps: p.build_otps(),
+            api_keys: p.build_api_keys(),
+            accounts: p.build_accounts(),
+            audit: p.build_audit(),
+            wallets: p.build_wallets(),
+            rewards: p.build_rewards(),
+            referrals: p.build_referrals(),
+            invoices: p.build_invoices(),
+            callbacks: p.build_callbacks(),
+            payouts: p.build_payouts(),
+            vouchers: p.build_vouchers(),
+            catalog: p.build_catalog(),
+            payers: p.build_payers(),
+            sync: p.build_sync(),
+            pushes: p.build_pushes(),
+            realtime: p.build_realtime(),
+            profiles: p.build_profiles(),
+            marketing: p.build_marketing(),
+            devices: p.build_devices(),
+            addresses: p.build_addresses(),
+        }
+    }
+}
+
+// The services, built once by [`Services::build`].
+impl App {
+    pub fn limiter(&self) -> crate::ratelimit::RateLimiter {
+        self.0.services.limiter.clone()
+    }
+
+    pub fn sessions(&self) -> crate::auth::Sessions {
+        self.0.services.sessions.clone()
+    }
+
+    pub fn otps(&self) -> crate::auth::Otps {
+        self.0.services.otps.clone()
+    }
+
+    pub fn api_keys(&self) -> crate::auth::ApiKeys {
+        self.0.services.api_keys.clone()
+    }
+
+    pub fn accounts(&self) -> crate::auth::Accounts {
+        self.0.services.accounts.clone()
+    }
+
+    pub fn audit(&self) -> crate::audit::Audit {
+        self.0.services.audit.clone()
+    }
+
+    pub fn wallets(&self) -> crate::wallet::Wallets {
+        self.0.services.wallets.clone()
+    }
+
+    pub fn rewards(&self) -> crate::points::Rewards {
+        self.0.services.rewards.clone()
+    }
+
+    pub fn referrals(&self) -> crate::referral::Referrals {
+        self.0.services.referrals.clone()
+    }
+
+    pub fn invoices(&self) -> crate::payments::invoice::Invoices {
+        self.0.services.invoices.clone()
+    }
+
+    pub fn callbacks(&self) -> crate::payments::callback::Callbacks {
+        self.0.services.callbacks.clone()
+    }
+
+    pub fn payouts(&self) -> crate::payments::payout::Payouts {
+        self.0.services.payouts.clone()
+    }
+
+    pub fn vouchers(&self) -> crate::payments::voucher::Vouchers {
+        self.0.services.vouchers.clone()
+    }
+
+    pub fn catalog(&self) -> crate::payments::catalog::Catalog {
+        self.0.services.catalog.clone()
+    }
+
+    pub fn payers(&self) -> crate::payments::payer::Payers {
+        self.0.services.payers.clone()
+    }
+
+    pub fn sync(&self) -> crate::payments::sync::XenditSync {
+        self.0.services.sync.clone()
+    }
+
+    pub fn pushes(&self) -> crate::devices::Pushes {
+        self.0.services.pushes.clone()
+    }
+
+    pub fn realtime(&self) -> crate::realtime::Realtime {
+        self.0.services.realtime.clone()
+    }
+
+    pub fn profiles(&self) -> crate::profile::Profiles {
+        self.0.services.profiles.clone()
+    }
+
+    pub fn marketing(&self) -> crate::marketing::Marketing {
+        self.0.services.marketing.clone()
+    }
+
+    pub fn devices(&self) -> crate::devices::Devices {
+        self.0.services.devices.clone()
+    }
+
+    pub fn addresses(&self) -> crate::address::Addresses {
+        self.0.services.addresses.clone()
+    }
+}
+
+// How each service is built from the ports.
 
 // --- auth services (sessions, accounts, otp, api keys, rate limits) ---
-impl App {
+impl Inner {
     /// The rate-limit counters on the main table.
-    pub fn limiter(&self) -> crate::ratelimit::RateLimiter {
+    fn build_limiter(&self) -> crate::ratelimit::RateLimiter {
         crate::ratelimit::RateLimiter::new(self.main.clone(), self.clock.clone())
     }
 
     /// Sessions, signed with `SECRET_AUTH_CONFIG`, living `JWT_TTL_SECS`.
-    pub fn sessions(&self) -> crate::auth::Sessions {
+    fn build_sessions(&self) -> crate::auth::Sessions {
         let keys = crate::auth::session::SessionKeys {
             secret: self.config.jwt_secret.clone(),
             ttl_secs: self.config.jwt_ttl_secs,
@@ -346,7 +507,7 @@ impl App {
     }
 
     /// One-time codes and tokens, with their send limits.
-    pub fn otps(&self) -> crate::auth::Otps {
+    fn build_otps(&self) -> crate::auth::Otps {
         let limits = crate::auth::otp::SendLimits {
             per_ip: self.config.limits.otp_ip,
             per_identifier: self.config.limits.otp_identifier,
@@ -355,18 +516,18 @@ impl App {
             self.main.clone(),
             self.clock.clone(),
             self.config.jwt_secret.clone(),
-            self.limiter(),
+            self.build_limiter(),
             limits,
         )
     }
 
     /// API keys of service callers.
-    pub fn api_keys(&self) -> crate::auth::ApiKeys {
+    fn build_api_keys(&self) -> crate::auth::ApiKeys {
         crate::auth::ApiKeys::new(self.main.clone(), self.clock.clone())
     }
 
     /// Signup, login, passwords, deactivation.
-    pub fn accounts(&self) -> crate::auth::Accounts {
+    fn build_accounts(&self) -> crate::auth::Accounts {
         use crate::auth::accounts::{AccountLimits, AccountPorts, AccountSettings};
         let l = &self.config.limits;
         let settings = AccountSettings {
@@ -388,12 +549,12 @@ impl App {
             clock: self.clock.clone(),
             queue: self.queue.clone(),
             hashing: self.hashing.clone(),
-            audit: self.audit(),
-            sessions: self.sessions(),
-            otps: self.otps(),
-            limiter: self.limiter(),
-            referrals: self.referrals(),
-            devices: self.devices(),
+            audit: self.build_audit(),
+            sessions: self.build_sessions(),
+            otps: self.build_otps(),
+            limiter: self.build_limiter(),
+            referrals: self.build_referrals(),
+            devices: self.build_devices(),
         };
         crate::auth::Accounts::new(ports, settings)
     }
@@ -401,9 +562,9 @@ impl App {
 // --- end auth services ---
 
 // --- money services (wallet, points, referral, payments, audit) ---
-impl App {
+impl Inner {
     /// The audit log on the logs table.
-    pub fn audit(&self) -> crate::audit::Audit {
+    fn build_audit(&self) -> crate::audit::Audit {
         crate::audit::Audit::new(
             self.logs.clone(),
             self.clock.clone(),
@@ -412,18 +573,18 @@ impl App {
     }
 
     /// Wallets (balance, points and their ledgers).
-    pub fn wallets(&self) -> crate::wallet::Wallets {
+    fn build_wallets(&self) -> crate::wallet::Wallets {
         crate::wallet::Wallets::new(self.main.clone(), self.clock.clone())
     }
 
     /// Reward points: history, redemption, expiry.
-    pub fn rewards(&self) -> crate::points::Rewards {
+    fn build_rewards(&self) -> crate::points::Rewards {
         let p = &self.config.points;
         crate::points::Rewards::new(
             self.main.clone(),
             self.clock.clone(),
-            self.wallets(),
-            self.audit(),
+            self.build_wallets(),
+            self.build_audit(),
             crate::points::RewardSettings {
                 redeem_rate: p.redeem_rate,
                 redeem_min: p.redeem_min,
@@ -434,13 +595,13 @@ impl App {
     }
 
     /// Referrals.
-    pub fn referrals(&self) -> crate::referral::Referrals {
+    fn build_referrals(&self) -> crate::referral::Referrals {
         let p = &self.config.points;
         crate::referral::Referrals::new(
             self.main.clone(),
             self.clock.clone(),
-            self.wallets(),
-            self.devices(),
+            self.build_wallets(),
+            self.build_devices(),
             crate::referral::ReferralSettings {
                 bonus: crate::domain::money::Points::new(p.referral_bonus),
                 cap_max: p.referral_cap.max,
@@ -452,16 +613,16 @@ impl App {
     }
 
     /// Checkout invoices.
-    pub fn invoices(&self) -> crate::payments::invoice::Invoices {
+    fn build_invoices(&self) -> crate::payments::invoice::Invoices {
         use crate::payments::invoice::{InvoicePorts, InvoiceSettings, Invoices};
         Invoices::new(InvoicePorts {
             table: self.main.clone(),
             clock: self.clock.clone(),
             xendit: self.xendit.clone(),
-            wallets: self.wallets(),
-            referrals: self.referrals(),
-            audit: self.audit(),
-            push: Arc::new(self.realtime()),
+            wallets: self.build_wallets(),
+            referrals: self.build_referrals(),
+            audit: self.build_audit(),
+            push: Arc::new(self.build_realtime()),
             earn: crate::points::EarnRate {
                 per_amount: self.config.points.per_amount,
             },
@@ -473,49 +634,53 @@ impl App {
     }
 
     /// The Xendit callbacks' gate and the invoice callback.
-    pub fn callbacks(&self) -> crate::payments::callback::Callbacks {
+    fn build_callbacks(&self) -> crate::payments::callback::Callbacks {
         crate::payments::callback::Callbacks::new(
-            self.invoices(),
-            self.audit(),
+            self.build_invoices(),
+            self.build_audit(),
             self.config.xendit_callback_token.clone(),
         )
     }
 
     /// Bank accounts and payouts.
-    pub fn payouts(&self) -> crate::payments::payout::Payouts {
+    fn build_payouts(&self) -> crate::payments::payout::Payouts {
         crate::payments::payout::Payouts::new(
             self.main.clone(),
             self.clock.clone(),
             self.xendit.clone(),
-            self.wallets(),
-            self.audit(),
+            self.build_wallets(),
+            self.build_audit(),
         )
     }
 
     /// Vouchers.
-    pub fn vouchers(&self) -> crate::payments::voucher::Vouchers {
-        crate::payments::voucher::Vouchers::new(self.main.clone(), self.clock.clone(), self.audit())
+    fn build_vouchers(&self) -> crate::payments::voucher::Vouchers {
+        crate::payments::voucher::Vouchers::new(
+            self.main.clone(),
+            self.clock.clone(),
+            self.build_audit(),
+        )
     }
 
     /// Banks and payment types.
-    pub fn catalog(&self) -> crate::payments::catalog::Catalog {
+    fn build_catalog(&self) -> crate::payments::catalog::Catalog {
         crate::payments::catalog::Catalog::new(self.main.clone(), self.xendit.clone())
     }
 
     /// The account check of system routes acting for a user.
-    pub fn payers(&self) -> crate::payments::payer::Payers {
+    fn build_payers(&self) -> crate::payments::payer::Payers {
         crate::payments::payer::Payers::new(self.main.clone())
     }
 
     /// The Xendit sync.
-    pub fn sync(&self) -> crate::payments::sync::XenditSync {
+    fn build_sync(&self) -> crate::payments::sync::XenditSync {
         crate::payments::sync::XenditSync::new(
             self.main.clone(),
             self.clock.clone(),
-            self.invoices(),
-            self.payouts(),
-            self.rewards(),
-            self.audit(),
+            self.build_invoices(),
+            self.build_payouts(),
+            self.build_rewards(),
+            self.build_audit(),
             crate::payments::sync::SyncSettings {
                 budget_secs: self.config.sync_budget_secs,
                 max_invoices: self.config.sync_max_invoices,
@@ -526,7 +691,7 @@ impl App {
 // --- end money services ---
 
 // --- other services (profile, address, devices, marketing, notify, ws) ---
-impl App {
+impl Inner {
     /// Builds the providers the configuration names: SES in aws mode, SMSViro when
     /// `API_URL_SMSVIRO` and `SMSVIROTOKEN` are set, FCM when `FCM_SERVICE_ACCOUNT_JSON` is set.
     pub async fn notify_providers(
@@ -579,54 +744,54 @@ impl App {
         crate::delivery::Delivery::new(
             self.main.clone(),
             self.clock.clone(),
-            self.devices(),
-            self.audit(),
+            self.build_devices(),
+            self.build_audit(),
             providers,
             self.config.notify_max_receives,
         )
     }
 
     /// Admin pushes.
-    pub fn pushes(&self) -> crate::devices::Pushes {
+    fn build_pushes(&self) -> crate::devices::Pushes {
         crate::devices::Pushes::new(self.main.clone(), self.queue.clone())
     }
 
     /// Real-time payment status (WebSocket connections).
-    pub fn realtime(&self) -> crate::realtime::Realtime {
+    fn build_realtime(&self) -> crate::realtime::Realtime {
         crate::realtime::Realtime::new(
             self.main.clone(),
             self.clock.clone(),
             self.ws.clone(),
-            self.sessions(),
+            self.build_sessions(),
         )
     }
 
     /// Profiles, phone changes and profile images.
-    pub fn profiles(&self) -> crate::profile::Profiles {
+    fn build_profiles(&self) -> crate::profile::Profiles {
         crate::profile::Profiles::new(crate::profile::ProfilePorts {
             table: self.main.clone(),
             clock: self.clock.clone(),
             blobs: self.blobs.clone(),
-            audit: self.audit(),
+            audit: self.build_audit(),
             queue: self.queue.clone(),
-            otps: self.otps(),
-            limiter: self.limiter(),
+            otps: self.build_otps(),
+            limiter: self.build_limiter(),
             phone_change_limit: self.config.limits.phone_change,
         })
     }
 
     /// Marketing offers and FAQ.
-    pub fn marketing(&self) -> crate::marketing::Marketing {
+    fn build_marketing(&self) -> crate::marketing::Marketing {
         crate::marketing::Marketing::new(self.main.clone(), self.clock.clone())
     }
 
     /// Registered push devices.
-    pub fn devices(&self) -> crate::devices::Devices {
+    fn build_devices(&self) -> crate::devices::Devices {
         crate::devices::Devices::new(self.main.clone(), self.clock.clone())
     }
 
     /// Delivery addresses.
-    pub fn addresses(&self) -> crate::address::Addresses {
+    fn build_addresses(&self) -> crate::address::Addresses {
         crate::address::Addresses::new(self.main.clone(), self.clock.clone())
     }
 }
