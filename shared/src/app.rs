@@ -684,6 +684,7 @@ impl Inner {
             crate::payments::sync::SyncSettings {
                 budget_secs: self.config.sync_budget_secs,
                 max_invoices: self.config.sync_max_invoices,
+                xendit_rpm: self.config.sync_xendit_rpm,
             },
         )
     }

@@ -111,6 +111,10 @@ pub struct Config {
     pub sync_budget_secs: u64,
     /// `SYNC_MAX_INVOICES` (default 300): invoices checked at Xendit per sync run at most.
     pub sync_max_invoices: usize,
+    /// `SYNC_XENDIT_RPM` (default 500; 0 = unpaced): invoice lookups one sync run makes at
+    /// Xendit per minute at most. Xendit allows 600 a minute per endpoint in live mode and 60 in
+    /// test mode; set 50 for a test-mode key.
+    pub sync_xendit_rpm: u32,
     /// `SYNC_MAX_WALLETS` (default 5000): wallets the points-expiry step looks at per run at most.
     pub sync_max_wallets: usize,
     /// `WS_SESSION_RECHECK_SECS` (default 30): how often the local `/ws` endpoint re-checks the
@@ -311,6 +315,7 @@ impl Config {
         let max_open_invoices = parse_num("MAX_OPEN_INVOICES", 10, 1, 10_000);
         let sync_budget_secs = parse_num("SYNC_BUDGET_SECS", 240, 1, 900) as u64;
         let sync_max_invoices = parse_num("SYNC_MAX_INVOICES", 300, 1, 100_000) as usize;
+        let sync_xendit_rpm = parse_num("SYNC_XENDIT_RPM", 500, 0, 100_000) as u32;
         let sync_max_wallets = parse_num("SYNC_MAX_WALLETS", 5_000, 1, 10_000_000) as usize;
         let ws_recheck_secs = parse_num("WS_SESSION_RECHECK_SECS", 30, 1, 3_600) as u64;
         let points = PointsConfig {
@@ -439,6 +444,7 @@ impl Config {
             max_open_invoices,
             sync_budget_secs,
             sync_max_invoices,
+            sync_xendit_rpm,
             sync_max_wallets,
             ws_recheck_secs,
         })

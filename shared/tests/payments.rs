@@ -31,9 +31,13 @@ struct Env {
 }
 
 async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
+    env_on(Arc::new(SystemClock), tweak).await
+}
+
+/// An app (and its simulator) on `clock`.
+async fn env_on(clock: shared::clock::ClockRef, tweak: impl FnOnce(&mut Config)) -> Env {
     let s = served::serve(|mut config| {
         tweak(&mut config);
-        let clock = Arc::new(SystemClock);
         let store = LocalStore::memory(clock.clone()).expect("memory store");
         App::with_local_store(config, &store, clock)
     })
@@ -538,53 +542,331 @@ async fn an_expired_callback_on_a_pending_invoice_marks_it_expired() {
 // ------------------------------------------------------------------------------------------------
 // Faults
 
-async fn assert_no_invoice_stored(e: &Env, user: &str) {
-    let mine = query_all(
-        e.app.main.as_ref(),
-        Query::index(GSI1, keys::user_invoices_gsi(user)),
-    )
-    .await
-    .expect("q");
-    assert!(mine.is_empty(), "no invoice may be stored: {mine:?}");
+/// The user sees no invoice: none listed, and the checkout's intent (if any) answers 404.
+async fn assert_no_invoice_visible(e: &Env, token: &str) {
+    let (s, _, body) = send(&e.router, get("/invoice/list/xendit", Some(token))).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["data"], json!([]), "{body}");
+    for rec in intents(e).await {
+        let (s, _, body) = send(
+            &e.router,
+            get(
+                &format!("/invoice/detail?invoice_id={}", rec.invoice_id),
+                None,
+            ),
+        )
+        .await;
+        assert_envelope(s, &body, 404);
+    }
+}
+
+/// The checkouts stored without a Xendit id (intents) in the sync's pending index.
+async fn intents(e: &Env) -> Vec<InvoiceRecord> {
     let pending = query_all(
         e.app.main.as_ref(),
         Query::index(GSI2, keys::PENDING_INVOICES_GSI_PK),
     )
     .await
     .expect("q");
-    assert!(pending.is_empty(), "nothing pending: {pending:?}");
+    pending
+        .iter()
+        .map(|i| shared::store::from_item::<InvoiceRecord>(i).expect("record"))
+        .filter(|r| r.xendit_id.is_empty())
+        .collect()
+}
+
+/// Plans a simulator fault: `mode` on `route` (all when `None`) for `count` calls (all when
+/// `None`).
+async fn fault(e: &Env, mode: &str, route: Option<&str>, count: Option<u32>) {
+    let (s, body) = e
+        .sim(
+            "/_dev/xendit/faults",
+            json!({ "mode": mode, "route": route, "count": count }),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+}
+
+async fn checkout_status(e: &Env, token: &str, amount: i64) -> (StatusCode, Value) {
+    let req = json!({ "amount": amount, "description": "Top up" });
+    let (s, _, body) = send(&e.router, post_json("/payment-checkout", Some(token), req)).await;
+    (s, body)
+}
+
+/// The events logged about `subject` (an invoice id, or a foreign `external_id`) by the
+/// checkout and the callback.
+async fn audit_events(e: &Env, subject: &str) -> Vec<String> {
+    let mut events = Vec::new();
+    for kind in ["XENDIT_CHECKOUT", "XENDIT_CALLBACK"] {
+        let logs = query_all(e.app.logs.as_ref(), Query::pk(format!("{kind}#{subject}")))
+            .await
+            .expect("logs");
+        events.extend(
+            logs.iter()
+                .filter_map(|l| l.get("event").and_then(|v| v.as_str()).map(str::to_owned)),
+        );
+    }
+    events
 }
 
 #[tokio::test]
-async fn checkout_answers_502_and_stores_nothing_when_xendit_fails() {
-    let e = env().await;
+async fn checkout_answers_502_shows_nothing_and_the_sync_gives_up_the_intent_when_xendit_fails() {
+    let clock = shared::clock::ManualClock::new();
+    let e = env_on(Arc::new(clock.clone()), |c| c.max_open_invoices = 1).await;
     let token = e.user("unlucky").await;
-    let (s, _) = e
-        .sim("/_dev/xendit/faults", json!({ "mode": "error500" }))
-        .await;
-    assert_eq!(s, 200);
-    let req = json!({ "amount": 10_000, "description": "x" });
-    let (s, _, body) = send(&e.router, post_json("/payment-checkout", Some(&token), req)).await;
+    fault(&e, "error500", None, None).await;
+    let (s, body) = checkout_status(&e, &token, 10_000).await;
     assert_envelope(s, &body, 502);
     assert_eq!(body["message"], "Payment provider unavailable");
-    assert_no_invoice_stored(&e, "unlucky").await;
+    assert_no_invoice_visible(&e, &token).await;
+    let kept = intents(&e).await;
+    assert_eq!(kept.len(), 1, "the intent stays until Xendit can be asked");
+    // Its slot is held meanwhile.
+    fault(&e, "none", None, None).await;
+    let (s, body) = checkout_status(&e, &token, 10_000).await;
+    assert_envelope(s, &body, 409);
+    // Within the grace a run leaves it alone (its create call may still be running) ...
+    let first = e.app.sync().run().await.expect("sync");
+    assert_eq!((first.abandoned, first.adopted), (0, 0), "{first:?}");
+    // ... after it, Xendit holds nothing for it, so it is given up and its slot freed.
+    clock.advance(chrono::Duration::minutes(6));
+    let run = e.app.sync().run().await.expect("sync");
+    assert_eq!(
+        (run.abandoned, run.adopted, run.errors),
+        (1, 0, 0),
+        "{run:?}"
+    );
+    assert!(intents(&e).await.is_empty());
+    assert_eq!(e.invoice(&kept[0].invoice_id).await.status, Status::Expired);
+    assert_no_invoice_visible(&e, &token).await;
+    e.checkout(&token, 10_000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checkout_answers_502_and_stores_nothing_when_xendit_times_out() {
+async fn checkout_answers_502_within_the_client_timeout_when_xendit_times_out() {
     let e = env_with(|c| c.xendit_timeout_ms = 300).await;
     let token = e.user("slowpoke").await;
-    e.sim("/_dev/xendit/faults", json!({ "mode": "timeout" }))
-        .await;
-    let req = json!({ "amount": 10_000, "description": "x" });
+    fault(&e, "timeout", None, None).await;
     let started = std::time::Instant::now();
-    let (s, _, body) = send(&e.router, post_json("/payment-checkout", Some(&token), req)).await;
+    let (s, body) = checkout_status(&e, &token, 10_000).await;
     assert_envelope(s, &body, 502);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(5),
         "the client timeout bounds the wait"
     );
-    assert_no_invoice_stored(&e, "slowpoke").await;
+    assert_no_invoice_visible(&e, &token).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_checkout_whose_create_times_out_after_xendit_created_it_adopts_it_and_credits_once() {
+    let e = env_with(|c| c.xendit_timeout_ms = 300).await;
+    let token = e.user("adoptee").await;
+    // Xendit creates the invoice, but its answer comes after the client gave up.
+    fault(&e, "timeout_after", Some("create_invoice"), Some(1)).await;
+    let co = e.checkout(&token, 25_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    let stored = e.invoice(id).await;
+    assert_eq!(stored.xendit_id, co["id"].as_str().expect("xendit id"));
+    assert!(
+        audit_events(&e, id)
+            .await
+            .contains(&"create_adopted".to_owned())
+    );
+    let (_, paid) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({}))
+        .await;
+    assert_eq!(paid["callback_status"], 200, "{paid}");
+    let (_, again) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/callback"), json!({}))
+        .await;
+    assert_eq!(again["callback_status"], 200, "{again}");
+    assert_eq!(e.balance(&token).await, 25_000);
+    e.assert_reconciled("adoptee", &token).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_checkout_left_unresolved_is_adopted_by_the_sync_and_its_payment_credited_once() {
+    let clock = shared::clock::ManualClock::new();
+    let e = env_on(Arc::new(clock.clone()), |c| c.xendit_timeout_ms = 300).await;
+    let token = e.user("orphaned").await;
+    // The create happens but times out, and so does the lookup after it.
+    fault(&e, "timeout_after", None, Some(2)).await;
+    let (s, body) = checkout_status(&e, &token, 30_000).await;
+    assert_envelope(s, &body, 502);
+    assert_no_invoice_visible(&e, &token).await;
+    let id = intents(&e).await[0].invoice_id.clone();
+    assert!(
+        audit_events(&e, &id)
+            .await
+            .contains(&"create_unresolved".to_owned())
+    );
+    clock.advance(chrono::Duration::minutes(6));
+    let run = e.app.sync().run().await.expect("sync");
+    assert_eq!((run.adopted, run.paid, run.errors), (1, 0, 0), "{run:?}");
+    let adopted = e.invoice(&id).await;
+    assert!(!adopted.xendit_id.is_empty());
+    assert_eq!(adopted.status, Status::Pending);
+    // The user, e-mailed the link by Xendit, pays; the callback credits once.
+    let (_, paid) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({}))
+        .await;
+    assert_eq!(paid["callback_status"], 200, "{paid}");
+    let run = e.app.sync().run().await.expect("sync");
+    assert_eq!(run.checked, 0, "{run:?}");
+    assert_eq!(e.balance(&token).await, 30_000);
+    e.assert_reconciled("orphaned", &token).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_callback_for_a_checkout_whose_create_answer_was_lost_adopts_it_and_credits_once() {
+    let e = env_with(|c| c.xendit_timeout_ms = 300).await;
+    let token = e.user("early").await;
+    fault(&e, "timeout_after", None, Some(2)).await;
+    let (s, body) = checkout_status(&e, &token, 40_000).await;
+    assert_envelope(s, &body, 502);
+    let id = intents(&e).await[0].invoice_id.clone();
+    // Paid before any sync; the callback is delivered 8 times at once.
+    let sim = e.pay_undelivered(&id).await;
+    let payload = xendit_sim::callback_payload(&sim);
+    let mut calls = Vec::new();
+    for _ in 0..8 {
+        let (router, payload) = (e.router.clone(), payload.clone());
+        calls.push(tokio::spawn(async move {
+            send(&router, callback("local-callback-token", &payload)).await
+        }));
+    }
+    let mut recorded = 0;
+    for c in calls {
+        let (s, _, body) = c.await.expect("join");
+        assert_eq!(s, StatusCode::OK, "{body}");
+        recorded += usize::from(body["message"] == "Payment Recorded");
+    }
+    assert_eq!(recorded, 1);
+    assert_eq!(e.balance(&token).await, 40_000);
+    assert_eq!(e.invoice(&id).await.status, Status::Paid);
+    assert!(audit_events(&e, &id).await.contains(&"adopted".to_owned()));
+    e.assert_reconciled("early", &token).await;
+}
+
+#[tokio::test]
+async fn a_callback_for_an_invoice_we_do_not_hold_answers_200_and_changes_nothing() {
+    let e = env().await;
+    let token = e.user("bystander").await;
+    let co = e.checkout(&token, 5_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    let sim = e.pay_undelivered(id).await;
+    // Someone else's invoice on the same Xendit account.
+    let mut foreign = xendit_sim::callback_payload(&sim);
+    foreign["external_id"] = "order-77".into();
+    let (s, _, body) = send(&e.router, callback("local-callback-token", &foreign)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["message"], "Unknown Invoice Logged");
+    assert!(
+        audit_events(&e, "order-77")
+            .await
+            .contains(&"unknown_invoice".to_owned())
+    );
+    // Ours, but reporting another Xendit invoice than the one we hold.
+    let mut other = xendit_sim::callback_payload(&sim);
+    other["id"] = "579c8d61f23fa4ca35e52da4".into();
+    let (s, _, body) = send(&e.router, callback("local-callback-token", &other)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["message"], "Invoice Id Mismatch Logged");
+    assert_eq!(e.balance(&token).await, 0);
+    assert_eq!(e.invoice(id).await.status, Status::Pending);
+}
+
+#[tokio::test]
+async fn cancelling_an_invoice_xendit_already_expired_answers_expired() {
+    let e = env().await;
+    let token = e.user("late").await;
+    let co = e.checkout(&token, 10_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    e.sim(
+        &format!("/_dev/xendit/invoices/{id}/expire"),
+        json!({ "deliver": false }),
+    )
+    .await;
+    let (s, _, body) = send(
+        &e.router,
+        post_json(
+            "/invoice/cancel/xendit",
+            Some(&token),
+            json!({ "invoice_id": id }),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["status"], "EXPIRED");
+    assert_eq!(e.invoice(id).await.status, Status::Expired);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_whose_expire_answer_is_lost_reads_the_invoice_back() {
+    let e = env_with(|c| c.xendit_timeout_ms = 300).await;
+    let token = e.user("lostcancel").await;
+    let co = e.checkout(&token, 10_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    fault(&e, "timeout_after", Some("expire_invoice"), Some(1)).await;
+    let (s, _, body) = send(
+        &e.router,
+        post_json(
+            "/invoice/cancel/xendit",
+            Some(&token),
+            json!({ "invoice_id": id }),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["status"], "EXPIRED");
+}
+
+#[tokio::test]
+async fn an_invoice_past_its_expiry_date_without_a_callback_is_expired_by_one_sync_run() {
+    let clock = shared::clock::ManualClock::new();
+    let e = env_on(Arc::new(clock.clone()), |c| c.invoice_duration_secs = 3_600).await;
+    let token = e.user("forgetful").await;
+    let co = e.checkout(&token, 7_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    clock.advance(chrono::Duration::minutes(61));
+    let run = e.app.sync().run().await.expect("sync");
+    assert_eq!((run.checked, run.expired), (1, 1), "{run:?}");
+    assert_eq!(e.invoice(id).await.status, Status::Expired);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_whose_lookups_are_rate_limited_waits_and_completes() {
+    let e = env().await;
+    let token = e.user("patient").await;
+    let co = e.checkout(&token, 8_000).await;
+    let id = co["invoice_id"].as_str().expect("id");
+    e.pay_undelivered(id).await;
+    fault(&e, "rate_limit", Some("get_invoice"), Some(2)).await;
+    let run = e.app.sync().run().await.expect("sync");
+    assert_eq!((run.paid, run.errors), (1, 0), "{run:?}");
+    assert_eq!(e.balance(&token).await, 8_000);
+}
+
+#[tokio::test]
+async fn a_rate_limit_that_outlasts_the_retries_fails_the_call_cleanly() {
+    let e = env().await;
+    let token = e.user("throttled").await;
+    fault(&e, "rate_limit", Some("create_invoice"), None).await;
+    let (s, body) = checkout_status(&e, &token, 8_000).await;
+    assert_envelope(s, &body, 502);
+    // A 429 is a definite refusal: nothing is left for the sync.
+    assert!(intents(&e).await.is_empty());
+}
+
+#[tokio::test]
+async fn checkout_amounts_stop_at_xendits_invoice_maximum() {
+    let e = env().await;
+    let token = e.user("whale").await;
+    let (s, body) = checkout_status(&e, &token, 1_000_000_000).await;
+    assert_envelope(s, &body, 400);
+    assert_eq!(body["errors"][0]["field"], "amount", "{body}");
+    let (s, body) = checkout_status(&e, &token, 999_999_999).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]

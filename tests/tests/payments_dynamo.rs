@@ -263,3 +263,63 @@ async fn on_dynamodb_a_short_payment_is_held_once_and_credits_nothing() {
         "nothing credited"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_racing_adopters_of_a_checkout_intent_agree_on_one_xendit_invoice() {
+    let Some(app) = app().await else { return };
+    let intent = InvoiceRecord::pending(
+        NewInvoice {
+            invoice_id: "inv-dynamo-intent".into(),
+            username: "adopter".into(),
+            amount: 20_000,
+            currency: "IDR".into(),
+            description: "Top up".into(),
+            payment_method: None,
+            ewallet_type: None,
+            xendit_id: String::new(),
+            invoice_url: String::new(),
+            expiry_date: "2099-01-01T00:00:00.000Z".into(),
+        },
+        chrono::Utc::now(),
+    );
+    app.main
+        .put(to_item(&intent).expect("item"), None)
+        .await
+        .expect("put");
+    // The checkout, the sync and callbacks adopting at once, each with the id it was told.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (app, intent) = (app.clone(), intent.clone());
+        let x: shared::payments::xendit::XInvoice = serde_json::from_value(serde_json::json!({
+            "id": format!("x-adopt-{i}"), "external_id": "inv-dynamo-intent", "status": "PENDING",
+            "amount": 20_000, "invoice_url": format!("https://checkout.invalid/{i}"),
+            "expiry_date": "2099-01-02T00:00:00.000Z",
+        }))
+        .expect("invoice");
+        tasks.push(tokio::spawn(async move {
+            app.invoices()
+                .adopt(&intent, &x)
+                .await
+                .map(|r| r.map(|r| r.xendit_id))
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        if let Some(id) = t.await.expect("task").expect("adopt") {
+            winners.push(id);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let stored = app
+        .invoices()
+        .load("inv-dynamo-intent")
+        .await
+        .expect("load")
+        .expect("invoice");
+    assert_eq!(stored.xendit_id, winners[0]);
+    assert_eq!(
+        stored.gsi2sk.as_deref(),
+        Some("2099-01-02T00:00:00.000Z#inv-dynamo-intent"),
+        "pending by Xendit's expiry from now on"
+    );
+}

@@ -5,20 +5,57 @@ use base64::Engine;
 use subtle::ConstantTimeEq;
 
 use crate::error::XErr;
-use crate::state::{Fault, Simulator};
+use crate::state::{Fault, Route, Simulator};
 
-/// Checks Basic auth against the configured secret key and applies the injected fault.
-pub(crate) async fn gate(sim: &Simulator, headers: &HeaderMap) -> Result<(), XErr> {
+/// Checks Basic auth against the configured secret key, the per-minute budget and the fault
+/// planned for `route`. A [`Pass`] lets the call through; the handler ends with
+/// [`Pass::answer`], which holds the answer back for a `timeout_after` fault.
+pub(crate) async fn gate(sim: &Simulator, headers: &HeaderMap, route: Route) -> Result<Pass, XErr> {
     check_key(&sim.settings.secret_key, headers)?;
-    match sim.fault() {
-        Fault::None => Ok(()),
+    if let Some(wait) = sim.over_rate() {
+        return Err(rate_limited(wait));
+    }
+    match sim.take_fault(route) {
+        Fault::None => Ok(Pass { late: false }),
+        Fault::TimeoutAfter => Ok(Pass { late: true }),
         Fault::Error500 => Err(server_error("simulated failure")),
+        Fault::RateLimit => Err(rate_limited(1)),
         Fault::Timeout => {
-            tokio::time::sleep(sim.settings.client_timeout + std::time::Duration::from_secs(1))
-                .await;
+            past_client_timeout(sim).await;
             Err(server_error("simulated timeout"))
         }
     }
+}
+
+/// A call let through by [`gate`].
+#[must_use]
+pub(crate) struct Pass {
+    late: bool,
+}
+
+impl Pass {
+    /// `out`, or — under a `timeout_after` fault — nothing until the client has given up.
+    pub(crate) async fn answer<T>(self, sim: &Simulator, out: T) -> Result<T, XErr> {
+        if self.late {
+            past_client_timeout(sim).await;
+            return Err(server_error("simulated timeout after the change was made"));
+        }
+        Ok(out)
+    }
+}
+
+async fn past_client_timeout(sim: &Simulator) {
+    tokio::time::sleep(sim.settings.client_timeout + std::time::Duration::from_secs(1)).await;
+}
+
+/// 429 `RATE_LIMIT_EXCEEDED` with `Retry-After` (seconds), as Xendit answers past its budget.
+fn rate_limited(retry_after: u64) -> XErr {
+    XErr::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMIT_EXCEEDED",
+        "Rate limit exceeded, retry later",
+    )
+    .retry_after(retry_after)
 }
 
 /// Xendit's Basic auth: the secret key as user, empty password (compared in constant time).

@@ -15,7 +15,7 @@ use crate::callback::deliver_invoice;
 use crate::error::XErr;
 use crate::extract::{self, Path};
 use crate::invoices::{Target, transition};
-use crate::state::{Fault, Simulator};
+use crate::state::{Fault, FaultPlan, Route, Simulator};
 
 /// The body of `pay` / `expire`; a missing or unreadable body means the defaults (paid in full,
 /// callback delivered), as the hosted page's plain form posts send none.
@@ -116,9 +116,15 @@ async fn redeliver(
     Ok(Json(json!({ "invoice": inv, "callback_status": status })))
 }
 
+/// `{mode, route?, count?}`: the fault, the routes it hits (all when absent) and for how many
+/// calls (until changed when absent).
 #[derive(Deserialize, utoipa::ToSchema)]
 struct FaultBody {
     mode: Fault,
+    #[serde(default)]
+    route: Option<Route>,
+    #[serde(default)]
+    count: Option<u32>,
 }
 
 #[utoipa::path(
@@ -136,8 +142,12 @@ async fn faults(
     State(sim): State<Arc<Simulator>>,
     extract::Json(b): extract::Json<FaultBody>,
 ) -> Json<Value> {
-    sim.set_fault(b.mode);
-    Json(json!({ "mode": format!("{:?}", b.mode).to_lowercase() }))
+    sim.plan_fault(FaultPlan {
+        mode: b.mode,
+        route: b.route,
+        remaining: b.count,
+    });
+    Json(json!({ "mode": b.mode, "route": b.route, "count": b.count }))
 }
 
 /// The control routes.

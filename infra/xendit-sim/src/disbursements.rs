@@ -17,6 +17,7 @@ use crate::callback::deliver_disbursement;
 use crate::error::XErr;
 use crate::extract::{Path, Query};
 use crate::invoices::parse;
+use crate::state::Route;
 use crate::state::{Simulator, resolve_in};
 
 /// `POST /disbursements` as the app's Xendit client sends it.
@@ -49,7 +50,7 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, XErr> {
-    gate(&sim, &headers).await?;
+    let pass = gate(&sim, &headers, Route::Payouts).await?;
     let req: CreateDisbursement = parse(&body)?;
     if req.amount <= 0 || req.external_id.is_empty() || req.account_number.is_empty() {
         return Err(XErr::validation("invalid disbursement"));
@@ -80,8 +81,9 @@ async fn create(
             st.keys.insert(k, id.clone());
         }
         st.by_id.insert(id, d.clone());
-        Ok(Json(d))
-    })
+        Ok(())
+    })?;
+    pass.answer(&sim, Json(d)).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -109,7 +111,7 @@ async fn list(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<Value>>, XErr> {
-    gate(&sim, &headers).await?;
+    let pass = gate(&sim, &headers, Route::Payouts).await?;
     let found = sim.disbursements(|st| {
         st.by_id
             .values()
@@ -117,7 +119,7 @@ async fn list(
             .cloned()
             .collect()
     });
-    Ok(Json(found))
+    pass.answer(&sim, Json(found)).await
 }
 
 #[utoipa::path(
@@ -137,7 +139,7 @@ async fn banks(
     State(sim): State<Arc<Simulator>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<Value>>, XErr> {
-    gate(&sim, &headers).await?;
+    let pass = gate(&sim, &headers, Route::Payouts).await?;
     const BANKS: [(&str, &str); 9] = [
         ("Bank Central Asia (BCA)", "BCA"),
         ("Bank Negara Indonesia (BNI)", "BNI"),
@@ -149,14 +151,13 @@ async fn banks(
         ("OVO", "OVO"),
         ("DANA", "DANA"),
     ];
-    Ok(Json(
-        BANKS
-            .into_iter()
-            .map(|(name, code)| {
-                json!({"name": name, "code": code, "can_disburse": true, "can_name_validate": true})
-            })
-            .collect(),
-    ))
+    let banks = BANKS
+        .into_iter()
+        .map(|(name, code)| {
+            json!({"name": name, "code": code, "can_disburse": true, "can_name_validate": true})
+        })
+        .collect();
+    pass.answer(&sim, Json(banks)).await
 }
 
 /// The body of `complete` / `fail`.

@@ -14,6 +14,8 @@ pub(crate) struct XErr {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// `Retry-After` seconds (429 answers).
+    retry_after: Option<u64>,
 }
 
 impl XErr {
@@ -22,7 +24,14 @@ impl XErr {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error with a `Retry-After` header.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// 400 `API_VALIDATION_ERROR`.
@@ -48,11 +57,16 @@ impl XErr {
 
 impl IntoResponse for XErr {
     fn into_response(self) -> Response {
-        (
+        let mut res = (
             self.status,
             Json(json!({ "error_code": self.code, "message": self.message })),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }
 

@@ -8,7 +8,10 @@
 //! status?: "PAID"|"SETTLED", deliver?: bool}`), `/expire` (`{deliver?}`), `/callback` (re-deliver
 //! the current state), `POST /_dev/xendit/disbursements/{id}/complete|fail` (`{failure_code?,
 //! deliver?}`, callback to `/disbursement-callback`), and `POST /_dev/xendit/faults`
-//! `{mode: "none"|"error500"|"timeout"}`. State lives in memory: a restart forgets simulated
+//! `{mode: "none"|"error500"|"timeout"|"timeout_after"|"rate_limit", route?: "create_invoice"|
+//! "get_invoice"|"list_invoices"|"expire_invoice"|"payouts", count?}` (the next `count` calls of
+//! that route, or all until changed). Invoices past `expiry_date` read as EXPIRED; `expire!`
+//! refuses anything not PENDING; `rate_limit_per_minute` answers 429 past the budget. State lives in memory: a restart forgets simulated
 //! invoices.
 //!
 //! The simulator is the *other side* of the app's Xendit client: it knows nothing of the app and
@@ -31,7 +34,7 @@ use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use callback::callback_payload;
-pub use state::{Fault, Now, SimSettings, Simulator};
+pub use state::{Fault, FaultPlan, Now, Route, SimSettings, Simulator};
 
 /// Where the simulator's routes live (the app's Xendit base URL in local mode is
 /// `{public_base_url}/_dev/xendit`).

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A source of the current time (tests that move the app's clock by hand pass theirs).
@@ -26,8 +26,13 @@ pub struct SimSettings {
     pub public_base_url: String,
     /// The app's Xendit client timeout: the `timeout` fault answers only after it (plus 1 s).
     pub client_timeout: Duration,
-    /// The current time (invoice `created`, `expiry_date`, `paid_at`, ...).
+    /// The current time (invoice `created`, `expiry_date`, `paid_at`, ...); a PENDING invoice
+    /// whose `expiry_date` has passed reads as EXPIRED, as at Xendit.
     pub now: Now,
+    /// Xendit's per-key request budget (60 a minute in test mode, 600 live): past it the API
+    /// routes answer 429 `RATE_LIMIT_EXCEEDED` with `Retry-After` until the minute ends. `None`
+    /// (the default) means unlimited.
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl SimSettings {
@@ -46,20 +51,58 @@ impl SimSettings {
             public_base_url: base_url,
             client_timeout: Duration::from_secs(10),
             now: Arc::new(Utc::now),
+            rate_limit_per_minute: None,
         }
     }
 }
 
 /// A fault the simulator injects into its Xendit API routes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Fault {
     #[default]
     None,
-    /// Answer 500 `SERVER_ERROR`.
+    /// Answer 500 `SERVER_ERROR` without doing anything.
     Error500,
-    /// Answer only after the client's timeout has passed.
+    /// Answer only after the client's timeout has passed, without doing anything.
     Timeout,
+    /// Do what was asked (the invoice is created, expired, ...), then answer only after the
+    /// client's timeout: the ambiguous failure where the client cannot tell whether it happened.
+    TimeoutAfter,
+    /// Answer 429 `RATE_LIMIT_EXCEEDED` with `Retry-After: 1`, without doing anything.
+    RateLimit,
+}
+
+/// A group of the simulated Xendit API's routes a fault can be aimed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// `POST /v2/invoices`.
+    CreateInvoice,
+    /// `GET /v2/invoices/{id}`.
+    GetInvoice,
+    /// `GET /v2/invoices`.
+    ListInvoices,
+    /// `POST /invoices/{id}/expire!`.
+    ExpireInvoice,
+    /// The payout and disbursement routes and the bank list.
+    Payouts,
+}
+
+/// The fault in effect: which routes it hits (all when `route` is `None`) and how many more calls
+/// it hits (until changed when `remaining` is `None`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultPlan {
+    pub mode: Fault,
+    pub route: Option<Route>,
+    pub remaining: Option<u32>,
+}
+
+/// Requests answered in the current minute, for [`SimSettings::rate_limit_per_minute`].
+#[derive(Default)]
+struct Window {
+    minute: i64,
+    used: u32,
 }
 
 /// Disbursements by id, and the idempotency keys already used (key -> disbursement id).
@@ -74,7 +117,8 @@ pub struct Simulator {
     pub(crate) settings: SimSettings,
     invoices: Mutex<HashMap<String, Value>>,
     disbursements: Mutex<Disbursements>,
-    fault: Mutex<Fault>,
+    fault: Mutex<FaultPlan>,
+    window: Mutex<Window>,
 }
 
 /// A poisoned lock still holds consistent maps (every update is a single insert or field write).
@@ -90,22 +134,83 @@ impl Simulator {
             invoices: Mutex::default(),
             disbursements: Mutex::default(),
             fault: Mutex::default(),
+            window: Mutex::default(),
         }
     }
 
-    /// The fault now in effect.
-    pub fn fault(&self) -> Fault {
+    /// The fault plan now in effect.
+    pub fn fault(&self) -> FaultPlan {
         *lock(&self.fault)
     }
 
-    /// Sets the fault the Xendit API routes inject.
-    pub fn set_fault(&self, fault: Fault) {
-        *lock(&self.fault) = fault;
+    /// Sets the fault all Xendit API routes inject until changed.
+    pub fn set_fault(&self, mode: Fault) {
+        self.plan_fault(FaultPlan {
+            mode,
+            route: None,
+            remaining: None,
+        });
+    }
+
+    /// Sets the fault plan of the Xendit API routes.
+    pub fn plan_fault(&self, plan: FaultPlan) {
+        *lock(&self.fault) = plan;
+    }
+
+    /// The fault a call of `route` meets now (counting it against the plan's `remaining`).
+    pub(crate) fn take_fault(&self, route: Route) -> Fault {
+        let mut plan = lock(&self.fault);
+        if plan.mode == Fault::None || plan.route.is_some_and(|r| r != route) {
+            return Fault::None;
+        }
+        match plan.remaining {
+            Some(0) => {
+                *plan = FaultPlan::default();
+                Fault::None
+            }
+            Some(n) => {
+                plan.remaining = Some(n - 1);
+                plan.mode
+            }
+            None => plan.mode,
+        }
+    }
+
+    /// Counts one request against the per-minute budget; the seconds to wait when it is spent.
+    pub(crate) fn over_rate(&self) -> Option<u64> {
+        let limit = self.settings.rate_limit_per_minute?;
+        // Real time, not the app's clock: a client waits `Retry-After` in real time.
+        let now = Utc::now().timestamp();
+        let mut w = lock(&self.window);
+        if w.minute != now / 60 {
+            *w = Window {
+                minute: now / 60,
+                used: 0,
+            };
+        }
+        if w.used >= limit {
+            return Some(u64::try_from(60 - now % 60).unwrap_or(1));
+        }
+        w.used += 1;
+        None
     }
 
     /// Runs `f` on the invoices by Xendit id.
+    /// Invoices past their `expiry_date` are expired first, as Xendit does on its own (without
+    /// a callback: Xendit sends EXPIRED callbacks only when that dashboard option is on).
     pub(crate) fn invoices<R>(&self, f: impl FnOnce(&mut HashMap<String, Value>) -> R) -> R {
-        f(&mut lock(&self.invoices))
+        let now = self.iso(0);
+        let mut m = lock(&self.invoices);
+        for inv in m.values_mut() {
+            let due = inv["expiry_date"]
+                .as_str()
+                .is_some_and(|d| d < now.as_str());
+            if inv["status"] == "PENDING" && due {
+                inv["status"] = "EXPIRED".into();
+                inv["updated"] = inv["expiry_date"].clone();
+            }
+        }
+        f(&mut m)
     }
 
     /// Runs `f` on the disbursements.

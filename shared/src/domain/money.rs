@@ -36,10 +36,16 @@ impl Money {
 
     /// A client-supplied amount: positive and at most [`MAX_AMOUNT`].
     pub fn positive(field: &str, n: i64) -> Result<Money, InvalidInput> {
-        if n <= 0 || n > MAX_AMOUNT {
+        Money::positive_up_to(field, n, MAX_AMOUNT)
+    }
+
+    /// A client-supplied amount: positive and at most `max` (itself at most [`MAX_AMOUNT`]).
+    pub fn positive_up_to(field: &str, n: i64, max: i64) -> Result<Money, InvalidInput> {
+        let max = max.min(MAX_AMOUNT);
+        if n <= 0 || n > max {
             return Err(InvalidInput::Fields(vec![FieldError::new(
                 field,
-                format!("must be a whole number of rupiah between 1 and {MAX_AMOUNT}"),
+                format!("must be a whole number of rupiah between 1 and {max}"),
             )]));
         }
         Ok(Money(n))

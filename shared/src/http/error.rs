@@ -350,6 +350,10 @@ impl From<crate::payments::xendit::XenditError> for ApiError {
                 tracing::warn!(why, "xendit unavailable");
                 ApiError::bad_gateway("Payment provider unavailable")
             }
+            XenditError::RateLimited => {
+                tracing::warn!("xendit rate limit exceeded");
+                ApiError::bad_gateway("Payment provider unavailable")
+            }
             XenditError::Auth(code) => {
                 tracing::error!(code, "xendit refused our API key");
                 ApiError::bad_gateway("Payment provider unavailable")
@@ -411,6 +415,7 @@ impl From<crate::payments::invoice::SettleError> for ApiError {
         use crate::payments::invoice::SettleError;
         match e {
             SettleError::Contended => ApiError::unavailable(),
+            SettleError::Xendit(x) => x.into(),
             SettleError::Wallet(w) => w.into(),
             SettleError::Store(s) => s.into(),
         }
@@ -434,7 +439,6 @@ impl From<crate::payments::callback::CallbackError> for ApiError {
     fn from(e: crate::payments::callback::CallbackError) -> Self {
         use crate::payments::callback::{CallbackError, CallbackProblem};
         match e {
-            CallbackError::UnknownInvoice => ApiError::not_found("Invoice Not Found"),
             CallbackError::Invalid(problems) => ApiError::validation(
                 problems
                     .iter()
@@ -447,8 +451,7 @@ impl From<crate::payments::callback::CallbackError> for ApiError {
                     })
                     .collect(),
             ),
-            CallbackError::IdMismatch => ApiError::bad_request("Invoice Not Found"),
-            CallbackError::UnknownStatus => invalid_field("status", "unknown status"),
+            CallbackError::Xendit(x) => x.into(),
             CallbackError::Settle(s) => s.into(),
             CallbackError::Store(s) => s.into(),
         }

@@ -366,7 +366,7 @@ async fn decrease(
 #[derive(Deserialize, ToSchema)]
 struct CheckoutReq {
     /// Whole rupiah.
-    #[schema(minimum = 1, maximum = 1_000_000_000)]
+    #[schema(minimum = 1, maximum = 999_999_999)]
     amount: i64,
     #[serde(default)]
     description: Option<String>,
@@ -392,7 +392,11 @@ fn short_code(field: &str, v: Option<String>) -> Result<Option<String>, ApiError
 impl CheckoutReq {
     fn parse(self) -> Result<CheckoutRequest, ApiError> {
         Ok(CheckoutRequest {
-            amount: Money::positive("amount", self.amount)?,
+            amount: Money::positive_up_to(
+                "amount",
+                self.amount,
+                crate::payments::invoice::INVOICE_MAX_AMOUNT,
+            )?,
             description: description(self.description, "Top up")?,
             payment_method: short_code("payment_method", self.payment_method)?,
             ewallet_type: short_code("ewallet_type", self.ewallet_type)?,
@@ -479,7 +483,7 @@ async fn detail(
     State(invoices): State<Invoices>,
     Query(q): Query<InvoiceQuery>,
 ) -> Result<Json<PublicInvoice>, ApiError> {
-    match invoices.load(q.invoice_id.trim()).await? {
+    match invoices.load_visible(q.invoice_id.trim()).await? {
         Some(r) => Ok(Json(PublicInvoice::from(&r))),
         None => Err(InvoiceError::NotFound.into()),
     }
@@ -609,6 +613,8 @@ fn callback_message(o: CallbackOutcome) -> &'static str {
         CallbackOutcome::AlreadyProcessed => "Already Processed",
         CallbackOutcome::Ignored => "Ignored",
         CallbackOutcome::AmountMismatch => "Amount Mismatch Held For Review",
+        CallbackOutcome::Unknown => "Unknown Invoice Logged",
+        CallbackOutcome::IdMismatch => "Invoice Id Mismatch Logged",
     }
 }
 
@@ -619,8 +625,10 @@ fn callback_message(o: CallbackOutcome) -> &'static str {
     request_body = CallbackBody,
     security(("callbackToken" = [])),
     responses(
-        (status = 200, description = "Processed (idempotent): `{status, message}`", body = Done),
-        (status = 404, description = "Invoice Not Found", body = Envelope),
+        (status = 200, description = "Processed, or logged and deliberately ignored (idempotent; Xendit stops retrying): `{status, message}`", body = Done),
+        (status = 400, description = "Malformed body", body = Envelope),
+        (status = 502, description = "Xendit could not confirm an invoice to adopt (Xendit retries)", body = Envelope),
+        (status = 503, description = "Storage unavailable (Xendit retries)", body = Envelope),
     )
 )]
 async fn payment_callback(

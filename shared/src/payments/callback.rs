@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::invoice::{Applied, Invoices, SettleError, paid_as_billed};
-use super::xendit::{XStatus, de_amount, de_opt_amount};
+use super::invoice::{Applied, InvoiceRecord, Invoices, SettleError, paid_as_billed};
+use super::xendit::{XStatus, XenditError, de_amount, de_opt_amount};
 use crate::audit::{Audit, LogKind};
 use crate::config::Secret;
 use crate::store::StoreError;
@@ -41,28 +41,26 @@ pub enum CallbackProblem {
     NotIdr,
 }
 
-/// Why a callback was refused.
+/// Why a callback was not processed. Only these answer non-2xx, so Xendit retries them: a
+/// malformed body (which no retry mends, but which Xendit never sends: it shows up as a failed
+/// delivery in its dashboard), and failures a retry can cure (our storage, or Xendit's own API
+/// when an adoption must be verified there).
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {
-    /// No invoice with that `external_id`.
-    #[error("unknown invoice")]
-    UnknownInvoice,
     /// The body's fields are invalid.
     #[error("invalid callback: {0:?}")]
     Invalid(Vec<CallbackProblem>),
-    /// Xendit's id is not the one stored for the invoice.
-    #[error("xendit id differs from the stored one")]
-    IdMismatch,
-    /// A status we do not know.
-    #[error("unknown status")]
-    UnknownStatus,
+    /// An invoice to adopt could not be verified at Xendit.
+    #[error(transparent)]
+    Xendit(#[from] XenditError),
     #[error(transparent)]
     Settle(#[from] SettleError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// What a callback did.
+/// What a callback did. Every outcome answers 200 (Xendit stops retrying); the ones that change
+/// nothing leave an audit entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallbackOutcome {
     /// The payment was credited.
@@ -71,10 +69,24 @@ pub enum CallbackOutcome {
     Expired,
     /// Already in that state: nothing changed.
     AlreadyProcessed,
-    /// A PENDING status: nothing to do.
+    /// A PENDING status, or a status we do not know (audit `ignored_status`): nothing to do.
     Ignored,
     /// Paid, but not as billed: held for review, nothing credited (audit `amount_mismatch`).
     AmountMismatch,
+    /// No invoice of ours has that `external_id`, or Xendit does not hold the reported invoice
+    /// (audit `unknown_invoice`): logged, nothing changed.
+    Unknown,
+    /// The reported Xendit invoice is not the one we hold for that `external_id` (audit
+    /// `refused_id_mismatch`): nothing changed.
+    IdMismatch,
+}
+
+/// What Xendit reports about an invoice: the callback's fields, or its own API's answer.
+struct Report {
+    status: XStatus,
+    amount: i64,
+    paid_amount: Option<i64>,
+    paid_at: Option<String>,
 }
 
 /// The problems of a callback body's fields (pure).
@@ -146,7 +158,8 @@ impl Callbacks {
     }
 
     /// Handles an invoice callback: logged on receipt, checked against the stored invoice, then
-    /// settled or expired exactly once.
+    /// settled or expired exactly once. A checkout whose create answer was lost (stored without
+    /// a Xendit id) is adopted after Xendit's API confirms the invoice is the one billed.
     pub async fn handle(&self, body: CallbackBody) -> Result<CallbackOutcome, CallbackError> {
         let problems = problems(&body);
         let receipt = serde_json::json!({
@@ -154,9 +167,14 @@ impl Callbacks {
             "paid_at": body.paid_at, "payment_method": body.payment_method, "payment_channel": body.payment_channel,
         });
         let Some(rec) = self.invoices.load(&body.external_id).await? else {
+            tracing::error!(
+                external_id = body.external_id,
+                xendit_id = body.id,
+                "callback for an invoice we do not hold"
+            );
             self.log(&body.external_id, None, "unknown_invoice", receipt)
                 .await;
-            return Err(CallbackError::UnknownInvoice);
+            return Ok(CallbackOutcome::Unknown);
         };
         let user = Some(rec.username.as_str());
         self.log(&rec.invoice_id, user, "received", receipt.clone())
@@ -164,38 +182,97 @@ impl Callbacks {
         if !problems.is_empty() {
             return Err(CallbackError::Invalid(problems));
         }
+        if rec.xendit_id.is_empty() {
+            return self.adopt(rec, &body.id, receipt).await;
+        }
         if body.id != rec.xendit_id {
             self.log(&rec.invoice_id, user, "refused_id_mismatch", receipt)
                 .await;
-            return Err(CallbackError::IdMismatch);
+            return Ok(CallbackOutcome::IdMismatch);
         }
+        let report = Report {
+            status: body.status,
+            amount: body.amount,
+            paid_amount: body.paid_amount,
+            paid_at: body.paid_at,
+        };
+        self.apply(&rec, report, receipt).await
+    }
+
+    /// Adopts the invoice `xendit_id` for the intent `rec` when Xendit's API holds it under our
+    /// `external_id` at the billed amount, then applies what the API (not the callback body)
+    /// reports.
+    async fn adopt(
+        &self,
+        rec: InvoiceRecord,
+        xendit_id: &str,
+        receipt: serde_json::Value,
+    ) -> Result<CallbackOutcome, CallbackError> {
+        let user = Some(rec.username.as_str());
+        let x = match self.invoices.provider_invoice(xendit_id).await {
+            Ok(x) => x,
+            Err(XenditError::NotFound) => {
+                self.log(&rec.invoice_id, user, "unknown_invoice", receipt)
+                    .await;
+                return Ok(CallbackOutcome::Unknown);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(adopted) = self.invoices.adopt_matching(&rec, &x).await? else {
+            self.log(&rec.invoice_id, user, "refused_id_mismatch", receipt)
+                .await;
+            return Ok(CallbackOutcome::IdMismatch);
+        };
+        self.log(&rec.invoice_id, user, "adopted", receipt.clone())
+            .await;
+        let report = Report {
+            status: x.status,
+            amount: x.amount,
+            paid_amount: x.paid_amount,
+            paid_at: x.paid_at,
+        };
+        self.apply(&adopted, report, receipt).await
+    }
+
+    /// Settles or expires `rec` as `report` says, exactly once.
+    async fn apply(
+        &self,
+        rec: &InvoiceRecord,
+        report: Report,
+        receipt: serde_json::Value,
+    ) -> Result<CallbackOutcome, CallbackError> {
         let changed = |a: Applied, then: CallbackOutcome| match a {
             Applied::Changed => then,
             Applied::Unchanged => CallbackOutcome::AlreadyProcessed,
         };
-        match body.status {
+        match report.status {
             XStatus::Paid | XStatus::Settled => {
                 // Answered 2xx: Xendit's retries cannot change the amounts, and the sync
                 // applies the same rule, so nothing credits the invoice until an operator acts.
-                if !paid_as_billed(&rec, body.amount, body.paid_amount) {
+                if !paid_as_billed(rec, report.amount, report.paid_amount) {
                     let a = self
                         .invoices
-                        .hold_mismatch(&rec, body.amount, body.paid_amount, "callback")
+                        .hold_mismatch(rec, report.amount, report.paid_amount, "callback")
                         .await?;
                     return Ok(changed(a, CallbackOutcome::AmountMismatch));
                 }
                 let a = self
                     .invoices
-                    .settle_paid(&rec, body.paid_at, "callback")
+                    .settle_paid(rec, report.paid_at, "callback")
                     .await?;
                 Ok(changed(a, CallbackOutcome::Recorded))
             }
             XStatus::Expired => {
-                let a = self.invoices.mark_expired(&rec, "callback").await?;
+                let a = self.invoices.mark_expired(rec, "callback").await?;
                 Ok(changed(a, CallbackOutcome::Expired))
             }
             XStatus::Pending => Ok(CallbackOutcome::Ignored),
-            XStatus::Other(_) => Err(CallbackError::UnknownStatus),
+            XStatus::Other(_) => {
+                let user = Some(rec.username.as_str());
+                self.log(&rec.invoice_id, user, "ignored_status", receipt)
+                    .await;
+                Ok(CallbackOutcome::Ignored)
+            }
         }
     }
 }

@@ -23,6 +23,18 @@ use crate::wallet::{
 };
 use crate::ws::PaymentStatus;
 
+/// The largest invoice Xendit creates, in rupiah (its `amount` limit for IDR invoices).
+pub const INVOICE_MAX_AMOUNT: i64 = 999_999_999;
+
+/// How long a checkout may take to learn its Xendit id before the sync settles it: longer than
+/// the create call can take (`XENDIT_TIMEOUT_MS`, at most 120 s, plus the client's rate-limit
+/// retries of at most 2 × 10 s). An intent older than this with no Xendit id was left by a
+/// create that failed ambiguously or a request that crashed.
+pub const CREATE_GRACE: chrono::Duration = chrono::Duration::minutes(5);
+/// How long an abandoned checkout intent is kept (so a very late callback for it still finds
+/// its owner) before the table's TTL removes it.
+const ABANDONED_KEEP: chrono::Duration = chrono::Duration::days(30);
+
 /// Local invoice status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
@@ -254,6 +266,9 @@ pub enum SettleError {
     /// The invoice kept changing under the settlement.
     #[error("settlement gave up under contention")]
     Contended,
+    /// Xendit could not be asked what it holds.
+    #[error(transparent)]
+    Xendit(#[from] XenditError),
     #[error(transparent)]
     Wallet(#[from] WalletError),
     #[error(transparent)]
@@ -421,13 +436,25 @@ impl Invoices {
         crate::store::get_record(self.table.as_ref(), &keys::invoice(invoice_id)).await
     }
 
+    /// Reads an invoice clients may see: a checkout intent whose Xendit invoice is not known (yet)
+    /// is "not found", as it is absent from the owner's list.
+    pub async fn load_visible(
+        &self,
+        invoice_id: &str,
+    ) -> Result<Option<InvoiceRecord>, StoreError> {
+        Ok(self
+            .load(invoice_id)
+            .await?
+            .filter(|r| !r.xendit_id.is_empty()))
+    }
+
     /// Reads an invoice owned by `username`; someone else's invoice is "not found".
     pub async fn load_owned(
         &self,
         username: &Username,
         invoice_id: &str,
     ) -> Result<InvoiceRecord, InvoiceError> {
-        match self.load(invoice_id).await? {
+        match self.load_visible(invoice_id).await? {
             Some(r) if r.username == username.as_str() => Ok(r),
             _ => Err(InvoiceError::NotFound),
         }
@@ -443,8 +470,8 @@ impl Invoices {
         Ok(self.xendit.get_invoice(&rec.xendit_id).await?)
     }
 
-    /// Gives up a reserved checkout that Xendit did not (or could not be shown to) accept: the
-    /// intent and its place in the open-invoice count go in one transaction.
+    /// Gives up a reserved checkout that Xendit refused (it holds no invoice for it): the intent
+    /// and its place in the open-invoice count go in one transaction.
     async fn release(&self, username: &str, invoice_id: &str) {
         let ops = vec![
             TxOp::Delete {
@@ -490,8 +517,11 @@ impl Invoices {
         }
     }
 
-    /// Asks Xendit to create the reserved invoice; a refusal or a different answer releases
-    /// the reservation.
+    /// Asks Xendit to create the reserved invoice. A refusal or a different answer releases the
+    /// reservation. An ambiguous failure (timeout, lost connection, 5xx: Xendit may have created
+    /// it) is resolved by looking the invoice up by `external_id`: found, it is adopted; not
+    /// found (or the lookup fails too), the intent stays for the sync to settle after
+    /// [`CREATE_GRACE`], and the caller gets the error.
     async fn create_at_xendit(
         &self,
         username: &Username,
@@ -508,19 +538,36 @@ impl Invoices {
             currency: Some("IDR".into()),
             payment_methods: payment_methods(req),
         };
+        let audit = |event: &'static str, e: &XenditError| {
+            self.audit.record(
+                LogKind::XenditCheckout,
+                invoice_id,
+                Some(username.as_str()),
+                event,
+                serde_json::json!({ "amount": req.amount.rupiah(), "error": e.to_string() }),
+            )
+        };
         let x = match self.xendit.create_invoice(&create).await {
             Ok(x) => x,
+            Err(e) if e.is_ambiguous() => {
+                match self.find_at_xendit(invoice_id, req.amount.rupiah()).await {
+                    Ok(Some(x)) => {
+                        tracing::warn!(invoice_id, error = %e, "checkout: create failed ambiguously; adopting the invoice xendit holds");
+                        audit("create_adopted", &e).await;
+                        x
+                    }
+                    found => {
+                        if let Err(le) = found {
+                            tracing::warn!(invoice_id, error = %le, "checkout: lookup after an ambiguous create failed");
+                        }
+                        audit("create_unresolved", &e).await;
+                        return Err(e.into());
+                    }
+                }
+            }
             Err(e) => {
                 self.release(username.as_str(), invoice_id).await;
-                self.audit
-                    .record(
-                        LogKind::XenditCheckout,
-                        invoice_id,
-                        Some(username.as_str()),
-                        "create_failed",
-                        serde_json::json!({ "amount": req.amount.rupiah(), "error": e.to_string() }),
-                    )
-                    .await;
+                audit("create_failed", &e).await;
                 return Err(e.into());
             }
         };
@@ -532,36 +579,138 @@ impl Invoices {
         Ok(x)
     }
 
+    /// The invoice Xendit holds for our `invoice_id` at `amount`, if any
+    /// (`GET /v2/invoices?external_id=`).
+    pub async fn find_at_xendit(
+        &self,
+        invoice_id: &str,
+        amount: i64,
+    ) -> Result<Option<XInvoice>, XenditError> {
+        let found = self.xendit.list_invoices(Some(invoice_id), 10).await?;
+        Ok(found
+            .into_iter()
+            .find(|x| x.external_id == invoice_id && x.amount == amount))
+    }
+
+    /// Adopts `x` for the intent `rec` only when it is the invoice billed: our id as its
+    /// `external_id`, and our amount.
+    pub async fn adopt_matching(
+        &self,
+        rec: &InvoiceRecord,
+        x: &XInvoice,
+    ) -> Result<Option<InvoiceRecord>, StoreError> {
+        if x.external_id != rec.invoice_id || x.amount != rec.amount {
+            return Ok(None);
+        }
+        self.adopt(rec, x).await
+    }
+
+    /// Gives an intent (no Xendit id yet) the id, URL and expiry of the invoice Xendit created
+    /// for it; returns the record as stored. Conditional on the intent still having no Xendit
+    /// id, so racing adopters (the checkout, the sync, a callback) agree on one; `None` when
+    /// another id won.
+    pub async fn adopt(
+        &self,
+        rec: &InvoiceRecord,
+        x: &XInvoice,
+    ) -> Result<Option<InvoiceRecord>, StoreError> {
+        let mut created = Update::new()
+            .set("xendit_id", x.id.as_str())
+            .set("invoice_url", x.invoice_url.as_str())
+            .set("expiry_date", x.expiry_date.as_str())
+            .set("currency", x.currency.as_deref().unwrap_or("IDR"))
+            .set("updated_at", self.clock.epoch());
+        let mut cond = Cond::eq("xendit_id", "");
+        if rec.status == Status::Pending {
+            created = created.set("gsi2sk", format!("{}#{}", x.expiry_date, rec.invoice_id));
+            cond = cond.and(Cond::eq("status", Status::Pending.as_str()));
+        }
+        match self
+            .table
+            .update(&keys::invoice(&rec.invoice_id), created, Some(cond))
+            .await
+        {
+            Ok(item) => Ok(Some(from_item(&item)?)),
+            Err(StoreError::ConditionFailed) => Ok(self
+                .load(&rec.invoice_id)
+                .await?
+                .filter(|now| now.xendit_id == x.id)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Gives the intent Xendit's id and URL; when that fails, expires the orphan at Xendit (best
     /// effort) and releases the reservation.
     async fn record_created(
         &self,
         username: &Username,
-        invoice_id: &str,
+        intent: &InvoiceRecord,
         x: &XInvoice,
-        currency: &str,
     ) -> Result<(), CheckoutError> {
-        let created = Update::new()
-            .set("xendit_id", x.id.as_str())
-            .set("invoice_url", x.invoice_url.as_str())
-            .set("expiry_date", x.expiry_date.as_str())
-            .set("currency", currency)
-            .set("gsi2sk", format!("{}#{}", x.expiry_date, invoice_id))
-            .set("updated_at", self.clock.epoch());
-        let still_intent =
-            Cond::eq("status", Status::Pending.as_str()).and(Cond::eq("xendit_id", ""));
-        if let Err(e) = self
-            .table
-            .update(&keys::invoice(invoice_id), created, Some(still_intent))
-            .await
-        {
-            tracing::error!(error = %e, invoice_id, "invoice not stored after xendit accepted it; expiring it there");
-            if let Err(xe) = self.xendit.expire_invoice(&x.id).await {
-                tracing::error!(error = %xe, invoice_id, "could not expire the orphan invoice at xendit");
-            }
-            self.release(username.as_str(), invoice_id).await;
-            return Err(e.into());
+        let invoice_id = intent.invoice_id.as_str();
+        let failed = match self.adopt(intent, x).await {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => StoreError::ConditionFailed,
+            Err(e) => e,
+        };
+        tracing::error!(error = %failed, invoice_id, "invoice not stored after xendit accepted it; expiring it there");
+        if let Err(xe) = self.xendit.expire_invoice(&x.id).await {
+            tracing::error!(error = %xe, invoice_id, "could not expire the orphan invoice at xendit");
         }
+        self.release(username.as_str(), invoice_id).await;
+        Err(failed.into())
+    }
+
+    /// Settles an intent whose checkout never learnt its Xendit id (older than
+    /// [`CREATE_GRACE`]): adopts the invoice Xendit holds for it, or, when Xendit holds none,
+    /// abandons it (EXPIRED, off the open-invoice count, kept for [`ABANDONED_KEEP`] so a late
+    /// callback still finds its owner). Returns the adopted record.
+    pub async fn settle_intent(
+        &self,
+        rec: &InvoiceRecord,
+    ) -> Result<Option<(InvoiceRecord, XInvoice)>, SettleError> {
+        let found = self.find_at_xendit(&rec.invoice_id, rec.amount).await?;
+        let Some(x) = found else {
+            self.abandon(rec).await?;
+            return Ok(None);
+        };
+        Ok(self.adopt(rec, &x).await?.map(|adopted| (adopted, x)))
+    }
+
+    /// Marks an intent with no Xendit invoice EXPIRED and takes it off its owner's open-invoice
+    /// count, in one transaction (conditional on it still being a PENDING intent).
+    async fn abandon(&self, rec: &InvoiceRecord) -> Result<(), StoreError> {
+        let keep_until = (self.clock.now() + ABANDONED_KEEP).timestamp();
+        let ops = vec![
+            TxOp::Update {
+                key: keys::invoice(&rec.invoice_id),
+                update: Update::new()
+                    .set("status", Status::Expired.as_str())
+                    .set("updated_at", self.clock.epoch())
+                    .set("ttl", keep_until)
+                    .remove("gsi2pk")
+                    .remove("gsi2sk"),
+                cond: Some(
+                    Cond::eq("status", Status::Pending.as_str()).and(Cond::eq("xendit_id", "")),
+                ),
+            },
+            open_invoices_op(&rec.username, -1),
+        ];
+        match self.table.transact(ops).await {
+            Ok(()) => {}
+            // Adopted or abandoned meanwhile.
+            Err(e) if e.failed_at(0) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.audit
+            .record(
+                LogKind::XenditCheckout,
+                &rec.invoice_id,
+                Some(&rec.username),
+                "abandoned",
+                serde_json::json!({ "amount": rec.amount }),
+            )
+            .await;
         Ok(())
     }
 
@@ -582,7 +731,7 @@ impl Invoices {
         };
         let now = self.clock.now();
         let expected_expiry = iso_now(now + chrono::Duration::seconds(self.settings.duration_secs));
-        let intent = InvoiceRecord::pending(
+        let mut intent = InvoiceRecord::pending(
             NewInvoice {
                 invoice_id: invoice_id.clone(),
                 username: username.as_str().to_owned(),
@@ -597,13 +746,15 @@ impl Invoices {
             },
             now,
         );
+        // Until Xendit's id is known the intent sorts in the pending index by the end of its
+        // grace, so the sync's overdue step settles it soon after if the checkout cannot.
+        intent.gsi2sk = Some(format!("{}#{}", iso_now(now + CREATE_GRACE), invoice_id));
         self.reserve(&intent).await?;
         let x = self
             .create_at_xendit(username, &invoice_id, &req, payer_email)
             .await?;
         let currency = x.currency.clone().unwrap_or_else(|| "IDR".into());
-        self.record_created(username, &invoice_id, &x, &currency)
-            .await?;
+        self.record_created(username, &intent, &x).await?;
         self.audit
             .record(
                 LogKind::XenditCheckout,
@@ -923,11 +1074,18 @@ impl Invoices {
 
     /// Xendit's view of an invoice (for the sync).
     pub async fn at_provider(&self, rec: &InvoiceRecord) -> Result<XInvoice, XenditError> {
-        self.xendit.get_invoice(&rec.xendit_id).await
+        self.provider_invoice(&rec.xendit_id).await
     }
 
-    /// Cancels the owner's PENDING invoice: expire at Xendit, then locally. If Xendit says it was
-    /// paid meanwhile, the payment is settled and the cancel refused.
+    /// Xendit's invoice `xendit_id`.
+    pub async fn provider_invoice(&self, xendit_id: &str) -> Result<XInvoice, XenditError> {
+        self.xendit.get_invoice(xendit_id).await
+    }
+
+    /// Cancels the owner's PENDING invoice: expire at Xendit, then locally. When Xendit refuses
+    /// (it answers 404 for an invoice that is no longer PENDING: PAID, SETTLED or EXPIRED) or the
+    /// answer is lost, the invoice is read back and reconciled: a paid one is credited (once)
+    /// and the cancel refused, an expired one answers EXPIRED.
     pub async fn cancel(
         &self,
         username: &Username,
@@ -940,17 +1098,24 @@ impl Invoices {
             Status::Pending => {}
         }
         match self.xendit.expire_invoice(&rec.xendit_id).await {
-            Ok(_) => {}
-            Err(XenditError::Rejected { .. }) => {
-                let x = self.xendit.get_invoice(&rec.xendit_id).await?;
+            Ok(_) => {
+                self.mark_expired(&rec, "cancel").await?;
+            }
+            Err(e @ XenditError::Auth(_)) => return Err(e.into()),
+            Err(e) => {
+                let Ok(x) = self.xendit.get_invoice(&rec.xendit_id).await else {
+                    return Err(e.into());
+                };
                 self.reconcile(&rec, &x, "cancel").await?;
                 if x.status.is_paid() {
                     return Err(InvoiceError::AlreadyPaid);
                 }
+                if x.status != XStatus::Expired {
+                    // Still payable at Xendit: the cancel did not happen.
+                    return Err(e.into());
+                }
             }
-            Err(e) => return Err(e.into()),
         }
-        self.mark_expired(&rec, "cancel").await?;
         let now = self.load(invoice_id).await?.ok_or(InvoiceError::NotFound)?;
         if now.status == Status::Paid {
             return Err(InvoiceError::AlreadyPaid);

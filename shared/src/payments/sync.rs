@@ -4,15 +4,18 @@
 //! points expiry (bounded and resumable), then invoices — those whose `expiry_date` has passed
 //! first, then the rest in turn from where the previous run stopped, at most
 //! `SYNC_MAX_INVOICES` per run. PAID ones are credited through the same exactly-once path as the
-//! callback, EXPIRED ones are marked. Safe to run twice at once: every change is conditional.
+//! callback, EXPIRED ones are marked; a checkout whose create call failed ambiguously is adopted
+//! from Xendit or given up once [`CREATE_GRACE`] has passed. Invoice lookups are paced to
+//! `SYNC_XENDIT_RPM`, and the client waits out a 429's `Retry-After`. Safe to run twice at once: every change is conditional.
 
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::invoice::{Applied, InvoiceRecord, Invoices};
+use super::invoice::{Applied, CREATE_GRACE, InvoiceRecord, Invoices};
 use super::payout::{PayoutSync, Payouts};
+use super::xendit::XInvoice;
 use crate::audit::{Audit, LogKind};
 use crate::clock::{ClockRef, Deadline};
 use crate::points::{ExpirySummary, Rewards};
@@ -31,6 +34,10 @@ pub struct Summary {
     pub paid: usize,
     pub expired: usize,
     pub unchanged: usize,
+    /// Checkouts whose create call failed ambiguously, found at Xendit and adopted.
+    pub adopted: usize,
+    /// Checkouts Xendit holds no invoice for, given up (EXPIRED, off the open-invoice count).
+    pub abandoned: usize,
     pub errors: usize,
     /// Pending invoices left for a later run (budget or per-run maximum reached).
     pub deferred: bool,
@@ -38,6 +45,23 @@ pub struct Summary {
     pub payouts: PayoutSync,
     /// Points expired by this run (`POINTS_EXPIRY_MONTHS`).
     pub points_expiry: ExpirySummary,
+}
+
+impl Summary {
+    fn count(&mut self, one: One) {
+        match one {
+            One::Paid => self.paid += 1,
+            One::Expired => self.expired += 1,
+            One::Unchanged => self.unchanged += 1,
+            One::Adopted(then) => {
+                self.adopted += 1;
+                self.count(*then);
+            }
+            One::Abandoned => self.abandoned += 1,
+            One::Error => self.errors += 1,
+            One::Skipped => self.deferred = true,
+        }
+    }
 }
 
 /// Why a run failed. Every step's failure is counted in the [`Summary`] instead, so a run answers
@@ -55,12 +79,51 @@ pub struct SyncSettings {
     pub budget_secs: u64,
     /// `SYNC_MAX_INVOICES`: invoices one run checks.
     pub max_invoices: usize,
+    /// `SYNC_XENDIT_RPM`: invoice lookups per minute at most (0 = unpaced).
+    pub xendit_rpm: u32,
+}
+
+/// Spaces one run's Xendit lookups evenly so the run stays inside the account's per-endpoint
+/// rate limit however many invoices are pending.
+struct Pacer {
+    gap: Duration,
+    next: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    fn new(per_minute: u32) -> Pacer {
+        Pacer {
+            gap: match per_minute {
+                0 => Duration::ZERO,
+                n => Duration::from_secs(60) / n,
+            },
+            next: std::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Waits for the next free slot.
+    async fn wait(&self) {
+        if self.gap.is_zero() {
+            return;
+        }
+        let at = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let at = (*next).max(tokio::time::Instant::now());
+            *next = at + self.gap;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
 }
 
 enum One {
     Paid,
     Expired,
     Unchanged,
+    /// A checkout intent adopted, then brought in line as the inner outcome says.
+    Adopted(Box<One>),
+    /// A checkout intent Xendit holds nothing for, given up.
+    Abandoned,
     Error,
     /// Not looked at: the budget ran out first.
     Skipped,
@@ -102,8 +165,7 @@ impl XenditSync {
 
     async fn one(&self, rec: InvoiceRecord) -> One {
         if rec.xendit_id.is_empty() {
-            // A checkout still being created (or abandoned mid-way): nothing to ask Xendit by id.
-            return One::Unchanged;
+            return self.intent(rec).await;
         }
         let x = match self.invoices.at_provider(&rec).await {
             Ok(x) => x,
@@ -112,12 +174,33 @@ impl XenditSync {
                 return One::Error;
             }
         };
-        match self.invoices.reconcile(&rec, &x, "sync").await {
+        self.reconcile(&rec, &x).await
+    }
+
+    async fn reconcile(&self, rec: &InvoiceRecord, x: &XInvoice) -> One {
+        match self.invoices.reconcile(rec, x, "sync").await {
             Ok(Applied::Changed) if x.status.is_paid() => One::Paid,
             Ok(Applied::Changed) => One::Expired,
             Ok(Applied::Unchanged) => One::Unchanged,
             Err(e) => {
                 tracing::warn!(invoice_id = rec.invoice_id, error = %e, "sync: reconcile failed");
+                One::Error
+            }
+        }
+    }
+
+    /// A checkout that never learnt its Xendit id: left alone while its create call may still
+    /// be running ([`CREATE_GRACE`]), then adopted from Xendit or given up.
+    async fn intent(&self, rec: InvoiceRecord) -> One {
+        let started = chrono::DateTime::from_timestamp(rec.created_at, 0).unwrap_or_default();
+        if self.clock.now() < started + CREATE_GRACE {
+            return One::Unchanged;
+        }
+        match self.invoices.settle_intent(&rec).await {
+            Ok(Some((adopted, x))) => One::Adopted(Box::new(self.reconcile(&adopted, &x).await)),
+            Ok(None) => One::Abandoned,
+            Err(e) => {
+                tracing::warn!(invoice_id = rec.invoice_id, error = %e, "sync: checkout intent not settled");
                 One::Error
             }
         }
@@ -135,11 +218,20 @@ impl XenditSync {
         Deadline::after(budget)
     }
 
-    /// Checks `items` at Xendit (bounded concurrency; none started past the deadline).
-    async fn check(&self, items: Vec<Item>, deadline: Deadline, summary: &mut Summary) -> usize {
+    /// Checks `items` at Xendit (bounded concurrency, paced; none started past the deadline).
+    async fn check(
+        &self,
+        items: Vec<Item>,
+        deadline: Deadline,
+        pacer: &Pacer,
+        summary: &mut Summary,
+    ) -> usize {
         let records: Vec<InvoiceRecord> = items.iter().filter_map(|i| from_item(i).ok()).collect();
         let results: Vec<One> = futures::stream::iter(records)
             .map(|r| async move {
+                if !deadline.passed() {
+                    pacer.wait().await;
+                }
                 if deadline.passed() {
                     One::Skipped
                 } else {
@@ -151,16 +243,11 @@ impl XenditSync {
             .await;
         let mut done = 0;
         for r in results {
-            match r {
-                One::Paid => summary.paid += 1,
-                One::Expired => summary.expired += 1,
-                One::Unchanged => summary.unchanged += 1,
-                One::Error => summary.errors += 1,
-                One::Skipped => {
-                    summary.deferred = true;
-                    continue;
-                }
+            if matches!(r, One::Skipped) {
+                summary.deferred = true;
+                continue;
             }
+            summary.count(r);
             summary.checked += 1;
             done += 1;
         }
@@ -170,7 +257,12 @@ impl XenditSync {
     /// The overdue part of the invoice step: invoices whose `expiry_date` has passed (Xendit has
     /// settled or expired them), at most half the run, so ones that keep failing at Xendit cannot
     /// starve the walk through the rest.
-    async fn overdue(&self, deadline: Deadline, summary: &mut Summary) -> Result<(), StoreError> {
+    async fn overdue(
+        &self,
+        deadline: Deadline,
+        pacer: &Pacer,
+        summary: &mut Summary,
+    ) -> Result<(), StoreError> {
         let now_iso = self
             .clock
             .now()
@@ -184,7 +276,7 @@ impl XenditSync {
             )
             .await?;
         let n = overdue.items.len();
-        let handled = self.check(overdue.items, deadline, summary).await;
+        let handled = self.check(overdue.items, deadline, pacer, summary).await;
         if handled < n || overdue.cursor.is_some() {
             summary.deferred = true;
         }
@@ -196,7 +288,8 @@ impl XenditSync {
     async fn invoices(&self, deadline: Deadline, summary: &mut Summary) -> Result<(), StoreError> {
         let max = self.settings.max_invoices;
         let table = self.table.as_ref();
-        self.overdue(deadline, summary).await?;
+        let pacer = Pacer::new(self.settings.xendit_rpm);
+        self.overdue(deadline, &pacer, summary).await?;
         let mut walk = Walk::resume(
             table,
             "xendit-sync-invoices",
@@ -212,7 +305,7 @@ impl XenditSync {
                 break;
             }
             let n = page.len();
-            let handled = self.check(page.clone(), deadline, summary).await;
+            let handled = self.check(page.clone(), deadline, &pacer, summary).await;
             for item in page.iter().take(handled) {
                 walk.handled(item);
             }
@@ -277,5 +370,26 @@ impl XenditSync {
     ) -> Result<Summary, SyncError> {
         tracing::info!(source = %event.source, "scheduled xendit sync");
         self.run_until(self.deadline(lambda_deadline_ms)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_pacer_spaces_calls_to_the_rate() {
+        // 600 a minute: one slot every 100 ms, the first at once.
+        let pacer = Pacer::new(600);
+        let started = tokio::time::Instant::now();
+        for _ in 0..4 {
+            pacer.wait().await;
+        }
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(Pacer::new(0).gap.is_zero());
     }
 }

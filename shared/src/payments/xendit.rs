@@ -142,9 +142,13 @@ struct XErrorBody {
 /// A failed call.
 #[derive(Debug, thiserror::Error)]
 pub enum XenditError {
-    /// Timeout, transport failure, 5xx, 429 or an unreadable answer: the provider is unavailable.
+    /// Timeout, transport failure, 5xx or an unreadable answer: the provider is unavailable, and
+    /// the request may or may not have been carried out ([`XenditError::is_ambiguous`]).
     #[error("xendit unavailable: {0}")]
     Unavailable(String),
+    /// 429 `RATE_LIMIT_EXCEEDED` after the client's own retries: the request was not carried out.
+    #[error("xendit rate limit exceeded")]
+    RateLimited,
     /// The object does not exist (404).
     #[error("xendit: not found")]
     NotFound,
@@ -158,6 +162,36 @@ pub enum XenditError {
         code: String,
         message: String,
     },
+}
+
+impl XenditError {
+    /// Whether the request may have been carried out although it failed (a timeout, a lost
+    /// connection, a 5xx): the caller must read back what Xendit holds before it gives up.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, XenditError::Unavailable(_))
+    }
+}
+
+/// How often a 429 is retried before [`XenditError::RateLimited`] is returned.
+const RATE_LIMIT_RETRIES: u32 = 2;
+/// The longest `Retry-After` the client waits out; a longer one fails at once.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// The wait a 429 asks for: `Retry-After` (seconds), else `Rate-Limit-Reset` (the seconds left
+/// in Xendit's window, fractional: docs.xendit.co/apidocs/rate-limits), else one second.
+fn retry_after(res: &reqwest::Response) -> Duration {
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+    };
+    header("retry-after")
+        .or_else(|| header("rate-limit-reset"))
+        .map_or(Duration::from_secs(1), |secs| {
+            Duration::from_secs_f64(secs.min(3_600.0))
+        })
 }
 
 /// The Xendit client. Cheap to clone.
@@ -201,17 +235,27 @@ impl Xendit {
             .basic_auth(self.key.as_ref().map_or("", Secret::expose), Some(""))
     }
 
+    /// Sends `rb`; a 429 is retried up to [`RATE_LIMIT_RETRIES`] times after the `Retry-After`
+    /// Xendit gives (a rate-limited request was not carried out, so the retry is safe).
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
         rb: reqwest::RequestBuilder,
     ) -> Result<T, XenditError> {
-        let res = rb.send().await.map_err(|e| {
-            XenditError::Unavailable(if e.is_timeout() {
-                "timeout".into()
-            } else {
-                "transport error".into()
-            })
-        })?;
+        let mut retries = 0;
+        let res = loop {
+            let res = rb_send(&rb).await?;
+            if res.status().as_u16() != 429 {
+                break res;
+            }
+            let wait = retry_after(&res);
+            if retries == RATE_LIMIT_RETRIES || wait > MAX_RETRY_AFTER {
+                tracing::warn!(retries, ?wait, "xendit rate limit: giving up");
+                return Err(XenditError::RateLimited);
+            }
+            tracing::info!(?wait, "xendit rate limit: retrying after Retry-After");
+            tokio::time::sleep(wait).await;
+            retries += 1;
+        };
         let status = res.status();
         let bytes = res
             .bytes()
@@ -225,7 +269,7 @@ impl Xendit {
         Err(match status.as_u16() {
             404 => XenditError::NotFound,
             401 | 403 => XenditError::Auth(body.error_code),
-            429 => XenditError::Unavailable("rate limited".into()),
+            429 => XenditError::RateLimited,
             s if status.is_server_error() => XenditError::Unavailable(format!("HTTP {s}")),
             s => XenditError::Rejected {
                 status: s,
@@ -302,6 +346,21 @@ impl Xendit {
         self.send(self.req(reqwest::Method::GET, "/available_disbursements_banks"))
             .await
     }
+}
+
+/// Sends one copy of a request (every request we build has a JSON or empty body, so it can be
+/// copied).
+async fn rb_send(rb: &reqwest::RequestBuilder) -> Result<reqwest::Response, XenditError> {
+    let Some(rb) = rb.try_clone() else {
+        return Err(XenditError::Unavailable("request not repeatable".into()));
+    };
+    rb.send().await.map_err(|e| {
+        XenditError::Unavailable(if e.is_timeout() {
+            "timeout".into()
+        } else {
+            "transport error".into()
+        })
+    })
 }
 
 /// Keeps an id to one safe path segment (ids are ours or Xendit's hex ids).
