@@ -5,6 +5,7 @@ pub mod address;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod backoff;
 pub mod blobs;
 pub mod clock;
 pub mod config;

@@ -308,6 +308,42 @@ async fn a_provider_500_is_retried_by_sqs_and_dead_lettered_after_the_configured
 }
 
 #[tokio::test]
+async fn fcm_retry_after_is_waited_out_when_short_and_left_to_the_queue_when_long() {
+    let s = setup().await;
+    let fake = FakeFcm::start().await;
+    let t = common_users::create_user(&s.app, "quota", None).await;
+    register(&s.router, &t, TOKEN_A, "android").await;
+    let n = Notification::Push {
+        username: "quota".into(),
+        title: "t".into(),
+        body: "b".into(),
+        data: BTreeMap::new(),
+    };
+    let d = delivery(&s.app, &fake, None);
+    // A 1 s pause: waited out, then delivered within the same receive.
+    fake.throttle(1, 1);
+    let started = std::time::Instant::now();
+    let res = d.handle_sqs(sqs_event(&[("m-short", &n, 1)])).await;
+    assert!(failures(&res).is_empty());
+    assert_eq!(fake.delivered().len(), 1);
+    assert_eq!(fake.sends(), 2);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "not sooner than asked"
+    );
+    // A 2-minute pause: not hammered; the record goes back to the queue once.
+    fake.throttle(1, 120);
+    let res = d.handle_sqs(sqs_event(&[("m-long", &n, 1)])).await;
+    assert_eq!(failures(&res), vec!["m-long"]);
+    assert_eq!(fake.sends(), 3, "one attempt, no retry inside the delivery");
+    assert_eq!(fake.delivered().len(), 1);
+    assert_eq!(
+        device_tokens(&s.app, "quota").await,
+        vec![TOKEN_A.to_owned()]
+    );
+}
+
+#[tokio::test]
 async fn a_malformed_record_is_acknowledged_and_logged_not_retried() {
     let s = setup().await;
     let fake = FakeFcm::start().await;

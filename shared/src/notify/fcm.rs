@@ -189,8 +189,9 @@ impl FcmClient {
                 "apns": { "headers": { "apns-priority": "10" } }
             }
         });
-        for attempt in 0..2 {
-            let token = self.access_token(attempt > 0).await?;
+        let (mut refreshed, mut waited) = (false, false);
+        loop {
+            let token = self.access_token(refreshed).await?;
             let res = self
                 .http
                 .post(&self.send_url)
@@ -203,17 +204,34 @@ impl FcmClient {
             if res.status().is_success() {
                 return Ok(PushOutcome::Delivered);
             }
+            let wait = crate::backoff::wait_from(res.headers(), &["retry-after"], self.clock.now());
             let error: Value = res.json().await.unwrap_or(Value::Null);
             match classify(status, &error) {
-                Verdict::RefreshAuth if attempt == 0 => continue,
+                Verdict::RefreshAuth if !refreshed => refreshed = true,
                 Verdict::RefreshAuth => {
                     return Err(NotifyError::Transient(
                         "FCM rejected a fresh access token".into(),
                     ));
                 }
                 Verdict::Dead(reason) => return Ok(PushOutcome::DeadToken(reason)),
+                // FCM asks for a short pause: wait it out once, within this delivery.
+                Verdict::Retry
+                    if !waited
+                        && matches!(status, 429 | 503)
+                        && wait.is_some_and(|w| w <= MAX_INLINE_WAIT) =>
+                {
+                    waited = true;
+                    tokio::time::sleep(wait.unwrap_or_default()).await;
+                }
+                // Anything longer goes back to the queue (SQS redelivers after the visibility
+                // timeout); the next attempt is never sooner than FCM asked.
                 Verdict::Retry => {
-                    return Err(NotifyError::Transient(format!("FCM answered {status}")));
+                    let after = wait.map_or(String::new(), |w| {
+                        format!(", retry after {} s", w.as_secs())
+                    });
+                    return Err(NotifyError::Transient(format!(
+                        "FCM answered {status}{after}"
+                    )));
                 }
                 Verdict::Reject => {
                     return Err(NotifyError::Permanent(format!(
@@ -222,9 +240,12 @@ impl FcmClient {
                 }
             }
         }
-        Err(NotifyError::Transient("FCM authentication failed".into()))
     }
 }
+
+/// The longest `Retry-After` a delivery waits out itself; a longer one is left to the queue's
+/// redelivery (the notifier queue's visibility timeout is longer than this).
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(5);
 
 enum Verdict {
     RefreshAuth,

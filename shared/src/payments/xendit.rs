@@ -177,21 +177,15 @@ const RATE_LIMIT_RETRIES: u32 = 2;
 /// The longest `Retry-After` the client waits out; a longer one fails at once.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
-/// The wait a 429 asks for: `Retry-After` (seconds), else `Rate-Limit-Reset` (the seconds left
-/// in Xendit's window, fractional: docs.xendit.co/apidocs/rate-limits), else one second.
+/// The wait a 429 asks for: `Retry-After`, else `Rate-Limit-Reset` (the seconds left in Xendit's
+/// window, fractional: docs.xendit.co/apidocs/rate-limits), else one second.
 fn retry_after(res: &reqwest::Response) -> Duration {
-    let header = |name: &str| {
-        res.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-    };
-    header("retry-after")
-        .or_else(|| header("rate-limit-reset"))
-        .map_or(Duration::from_secs(1), |secs| {
-            Duration::from_secs_f64(secs.min(3_600.0))
-        })
+    crate::backoff::wait_from(
+        res.headers(),
+        &["retry-after", "rate-limit-reset"],
+        chrono::Utc::now(),
+    )
+    .unwrap_or(Duration::from_secs(1))
 }
 
 /// The Xendit client. Cheap to clone.

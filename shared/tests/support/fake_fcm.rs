@@ -63,6 +63,10 @@ struct Inner {
     unregistered: Mutex<HashSet<String>>,
     invalid: Mutex<HashSet<String>>,
     fail_500: AtomicBool,
+    /// Sends still to answer 429 QUOTA_EXCEEDED, and the `Retry-After` (seconds) they carry.
+    throttled: AtomicUsize,
+    retry_after: AtomicUsize,
+    sends: AtomicUsize,
     delivered: Mutex<Vec<Value>>,
     issued: Mutex<HashSet<String>>,
     token_requests: AtomicUsize,
@@ -124,6 +128,15 @@ impl FakeFcm {
     /// Every send answers 500 INTERNAL while on.
     pub fn fail_with_500(&self, on: bool) {
         self.inner.fail_500.store(on, Ordering::SeqCst);
+    }
+    /// The next `n` sends answer 429 RESOURCE_EXHAUSTED (QUOTA_EXCEEDED) with `Retry-After: secs`.
+    pub fn throttle(&self, n: usize, secs: usize) {
+        self.inner.retry_after.store(secs, Ordering::SeqCst);
+        self.inner.throttled.store(n, Ordering::SeqCst);
+    }
+    /// `messages:send` calls that got past authentication.
+    pub fn sends(&self) -> usize {
+        self.inner.sends.load(Ordering::SeqCst)
     }
     /// Forgets every access token issued so far (as if they had been revoked or expired early).
     pub fn revoke_access_tokens(&self) {
@@ -223,6 +236,23 @@ async fn send(
     if targets != 1 || !data_ok {
         let v = json!([{ "@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{ "field": "message", "description": "bad payload" }] }]);
         return google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.", v);
+    }
+    s.sends.fetch_add(1, Ordering::SeqCst);
+    let throttled = s
+        .throttled
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if throttled {
+        let mut res = google_error(
+            429,
+            "RESOURCE_EXHAUSTED",
+            "Quota exceeded.",
+            json!([fcm_error("QUOTA_EXCEEDED")]),
+        );
+        let secs = s.retry_after.load(Ordering::SeqCst).to_string();
+        res.headers_mut()
+            .insert("retry-after", secs.parse().expect("header"));
+        return res;
     }
     if s.fail_500.load(Ordering::SeqCst) {
         return google_error(
