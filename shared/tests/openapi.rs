@@ -339,6 +339,8 @@ fn route_groups_register_routes_only_through_documented_routes_macro() {
         if text.contains("pub fn openapi_router()") {
             groups += 1;
         }
+        // Unit tests may serve throwaway routers (a callback receiver); they are not app routes.
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
         for (n, line) in text.lines().enumerate() {
             let code = line.split("//").next().unwrap_or("");
             if [

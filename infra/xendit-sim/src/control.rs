@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use crate::callback::deliver_invoice;
 use crate::error::XErr;
 use crate::extract::{self, Path};
-use crate::invoices::{Target, transition};
+use crate::invoices::{Paying, Target, transition};
 use crate::state::{Fault, FaultPlan, Route, Simulator};
 
 /// The body of `pay` / `expire`; a missing or unreadable body means the defaults (paid in full,
@@ -22,6 +22,9 @@ use crate::state::{Fault, FaultPlan, Route, Simulator};
 #[derive(Deserialize, Default)]
 struct ControlBody {
     paid_amount: Option<i64>,
+    /// The channel the payer uses (`OVO`, `DANA`, `BCA`, ...); the invoice's first offered one
+    /// when absent.
+    method: Option<String>,
     status: Option<String>,
     deliver: Option<bool>,
 }
@@ -32,12 +35,16 @@ fn control_body(body: &Bytes) -> ControlBody {
 
 /// Moves the invoice and, unless told not to, delivers its callback.
 async fn control(
-    sim: &Simulator,
+    sim: &Arc<Simulator>,
     id: &str,
     to: Target,
     body: ControlBody,
 ) -> Result<Json<Value>, XErr> {
-    let inv = transition(sim, id, to, body.paid_amount)?;
+    let paying = Paying {
+        amount: body.paid_amount,
+        method: body.method.as_deref(),
+    };
+    let inv = transition(sim, id, to, paying)?;
     let callback_status = if body.deliver.unwrap_or(true) {
         Some(deliver_invoice(sim, &inv).await)
     } else {
@@ -53,7 +60,7 @@ async fn control(
     path = "/_dev/xendit/invoices/{id}/pay",
     tag = "dev",
     params(("id" = String, Path, description = "Xendit invoice id (or external id where stated)")),
-    request_body(content = Object, description = "`{paid_amount?, status?: \"PAID\"|\"SETTLED\", deliver?: bool}`"),
+    request_body(content = Object, description = "`{paid_amount?, method?, status?: \"PAID\"|\"SETTLED\", deliver?: bool}`"),
     responses(
         (status = 200, description = "`{invoice, callback_status}` (the callback's HTTP status, 0 if undeliverable, null if not delivered)", body = Object),
         (status = 400, description = "Transition not allowed (Xendit error)", body = Object),

@@ -213,7 +213,12 @@ fn finish_in(
     })
 }
 
-async fn finish(sim: &Simulator, id: &str, to: Outcome, body: &Bytes) -> Result<Json<Value>, XErr> {
+async fn finish(
+    sim: &Arc<Simulator>,
+    id: &str,
+    to: Outcome,
+    body: &Bytes,
+) -> Result<Json<Value>, XErr> {
     let b: FinishBody = serde_json::from_slice(body).unwrap_or_default();
     let d = finish_in(sim, id, to, b.failure_code)?;
     let callback_status = if b.deliver.unwrap_or(true) {

@@ -214,7 +214,7 @@ fn expire_pending(sim: &Simulator, id: &str) -> Result<Value, XErr> {
         if inv["status"] != "PENDING" {
             return Err(XErr::invoice_not_found());
         }
-        apply(inv, Target::Expired, None, &now)?;
+        apply(inv, Target::Expired, Paying::default(), &now)?;
         Ok(inv.clone())
     })
 }
@@ -239,24 +239,32 @@ impl Target {
 
 /// Moves the invoice `id` (Xendit or external id) to `to`, as Xendit's rules allow; the invoice
 /// as it now is.
+/// How a payer pays: the amount (in full when `None`) and the channel (`None`: the first the
+/// invoice offers).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Paying<'a> {
+    pub amount: Option<i64>,
+    pub method: Option<&'a str>,
+}
+
 pub(crate) fn transition(
     sim: &Simulator,
     id: &str,
     to: Target,
-    paid_amount: Option<i64>,
+    paid: Paying<'_>,
 ) -> Result<Value, XErr> {
     let now = sim.iso(0);
     sim.invoices(|m| {
         let xid = resolve_in(m, id).ok_or_else(XErr::invoice_not_found)?;
         let inv = m.get_mut(&xid).ok_or_else(XErr::invoice_not_found)?;
-        apply(inv, to, paid_amount, &now)?;
+        apply(inv, to, paid, &now)?;
         Ok(inv.clone())
     })
 }
 
 /// The status rule: PENDING may be paid, settled or expired, PAID may be settled; expiring an
 /// expired invoice changes nothing; a paid one cannot expire.
-fn apply(inv: &mut Value, to: Target, paid_amount: Option<i64>, now: &str) -> Result<(), XErr> {
+fn apply(inv: &mut Value, to: Target, paid: Paying<'_>, now: &str) -> Result<(), XErr> {
     let cur = inv["status"].as_str().unwrap_or("").to_owned();
     match (cur.as_str(), to) {
         ("EXPIRED", Target::Expired) => {}
@@ -268,9 +276,11 @@ fn apply(inv: &mut Value, to: Target, paid_amount: Option<i64>, now: &str) -> Re
                 "Invoice is already paid",
             ));
         }
-        ("PENDING", Target::Paid | Target::Settled) | ("PAID", Target::Settled) => {
-            mark_paid(inv, to, paid_amount, now);
+        ("PENDING", Target::Paid | Target::Settled) => {
+            let method = method_used(inv, paid.method)?;
+            mark_paid(inv, to, paid.amount, &method, now);
         }
+        ("PAID", Target::Settled) => inv["status"] = to.as_str().into(),
         (_, _) => {
             return Err(XErr::new(
                 StatusCode::BAD_REQUEST,
@@ -283,16 +293,48 @@ fn apply(inv: &mut Value, to: Target, paid_amount: Option<i64>, now: &str) -> Re
     Ok(())
 }
 
-/// The payment fields of a paid invoice (paid in full unless `paid_amount` says otherwise).
-fn mark_paid(inv: &mut Value, to: Target, paid_amount: Option<i64>, now: &str) {
+/// The e-wallets the simulated checkout page offers (as `available_ewallets`).
+const EWALLETS: [&str; 4] = ["OVO", "DANA", "SHOPEEPAY", "LINKAJA"];
+
+/// The payment method a payer used: `method` (a channel code such as `OVO` or `BCA`), else the
+/// first one the invoice offers (`payment_methods`), else OVO. A method the invoice does not
+/// offer cannot be used, as on Xendit's checkout page.
+fn method_used(inv: &Value, method: Option<&str>) -> Result<String, XErr> {
+    let offered: Option<Vec<String>> = inv["payment_methods"].as_array().map(|a| {
+        a.iter()
+            .filter_map(|m| m.as_str().map(str::to_uppercase))
+            .collect()
+    });
+    let chosen = match (method, offered.as_deref()) {
+        (Some(m), _) => m.to_uppercase(),
+        (None, Some([first, ..])) => first.clone(),
+        (None, _) => "OVO".to_owned(),
+    };
+    if offered.is_some_and(|o| !o.contains(&chosen)) {
+        return Err(XErr::new(
+            StatusCode::BAD_REQUEST,
+            "UNAVAILABLE_PAYMENT_METHOD_ERROR",
+            format!("{chosen} is not offered by this invoice"),
+        ));
+    }
+    Ok(chosen)
+}
+
+/// The payment fields of a paid invoice (paid in full unless `paid_amount` says otherwise),
+/// reporting the method actually used.
+fn mark_paid(inv: &mut Value, to: Target, paid_amount: Option<i64>, method: &str, now: &str) {
     let paid = paid_amount.unwrap_or(inv["amount"].as_i64().unwrap_or(0));
     inv["status"] = to.as_str().into();
     inv["paid_at"] = now.into();
     inv["paid_amount"] = paid.into();
     inv["adjusted_received_amount"] = paid.into();
-    inv["payment_method"] = "EWALLET".into();
-    inv["payment_channel"] = "OVO".into();
-    inv["ewallet_type"] = "OVO".into();
+    inv["payment_channel"] = method.into();
+    if EWALLETS.contains(&method) {
+        inv["payment_method"] = "EWALLET".into();
+        inv["ewallet_type"] = method.into();
+    } else {
+        inv["payment_method"] = "BANK_TRANSFER".into();
+    }
 }
 
 /// The invoice API routes.
@@ -317,14 +359,23 @@ mod tests {
     #[test]
     fn a_pending_invoice_is_paid_in_full_unless_told_otherwise() {
         let mut inv = invoice("PENDING");
-        apply(&mut inv, Target::Paid, None, NOW).expect("paid");
+        apply(&mut inv, Target::Paid, Paying::default(), NOW).expect("paid");
         assert_eq!(inv["status"], "PAID");
         assert_eq!(inv["paid_amount"], 5_000);
         assert_eq!(inv["paid_at"], NOW);
         assert_eq!(inv["updated"], NOW);
 
         let mut inv = invoice("PENDING");
-        apply(&mut inv, Target::Settled, Some(4_000), NOW).expect("settled");
+        apply(
+            &mut inv,
+            Target::Settled,
+            Paying {
+                amount: Some(4_000),
+                method: None,
+            },
+            NOW,
+        )
+        .expect("settled");
         assert_eq!(inv["status"], "SETTLED");
         assert_eq!(inv["adjusted_received_amount"], 4_000);
     }
@@ -332,14 +383,39 @@ mod tests {
     #[test]
     fn a_paid_invoice_settles_but_never_expires_and_expiry_is_idempotent() {
         let mut inv = invoice("PAID");
-        let err = apply(&mut inv, Target::Expired, None, NOW).expect_err("paid");
+        let err = apply(&mut inv, Target::Expired, Paying::default(), NOW).expect_err("paid");
         assert_eq!(err.code(), "INVOICE_ALREADY_PAID_ERROR");
-        apply(&mut inv, Target::Settled, None, NOW).expect("settles");
+        apply(&mut inv, Target::Settled, Paying::default(), NOW).expect("settles");
 
         let mut inv = invoice("EXPIRED");
-        apply(&mut inv, Target::Expired, None, NOW).expect("again");
+        apply(&mut inv, Target::Expired, Paying::default(), NOW).expect("again");
         assert_eq!(inv["status"], "EXPIRED");
-        let err = apply(&mut inv, Target::Paid, None, NOW).expect_err("expired");
+        let err = apply(&mut inv, Target::Paid, Paying::default(), NOW).expect_err("expired");
         assert_eq!(err.code(), "INVALID_STATUS_TRANSITION");
+    }
+
+    #[test]
+    fn a_payer_can_only_use_a_method_the_invoice_offers_and_the_method_used_is_reported() {
+        let mut inv = invoice("PENDING");
+        inv["payment_methods"] = json!(["DANA"]);
+        let ovo = Paying {
+            amount: None,
+            method: Some("OVO"),
+        };
+        let err = apply(&mut inv.clone(), Target::Paid, ovo, NOW).expect_err("not offered");
+        assert_eq!(err.code(), "UNAVAILABLE_PAYMENT_METHOD_ERROR");
+        apply(&mut inv, Target::Paid, Paying::default(), NOW).expect("paid with DANA");
+        assert_eq!(inv["payment_channel"], "DANA");
+        assert_eq!(inv["ewallet_type"], "DANA");
+        assert_eq!(inv["payment_method"], "EWALLET");
+        let mut open = invoice("PENDING");
+        let bca = Paying {
+            amount: None,
+            method: Some("bca"),
+        };
+        apply(&mut open, Target::Paid, bca, NOW).expect("any method when none is restricted");
+        assert_eq!(open["payment_method"], "BANK_TRANSFER");
+        assert_eq!(open["payment_channel"], "BCA");
+        assert!(open.get("ewallet_type").is_none());
     }
 }

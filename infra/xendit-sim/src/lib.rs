@@ -5,13 +5,14 @@
 //! `{callback_base_url}/payment-callback`.
 //!
 //! Control routes (scripts and tests): `POST /_dev/xendit/invoices/{id}/pay` (`{paid_amount?,
-//! status?: "PAID"|"SETTLED", deliver?: bool}`), `/expire` (`{deliver?}`), `/callback` (re-deliver
+//! method?, status?: "PAID"|"SETTLED", deliver?: bool}`; only a method the invoice offers), `/expire` (`{deliver?}`), `/callback` (re-deliver
 //! the current state), `POST /_dev/xendit/disbursements/{id}/complete|fail` (`{failure_code?,
 //! deliver?}`, callback to `/disbursement-callback`), and `POST /_dev/xendit/faults`
 //! `{mode: "none"|"error500"|"timeout"|"timeout_after"|"rate_limit", route?: "create_invoice"|
 //! "get_invoice"|"list_invoices"|"expire_invoice"|"payouts", count?}` (the next `count` calls of
 //! that route, or all until changed). Invoices past `expiry_date` read as EXPIRED; `expire!`
-//! refuses anything not PENDING; `rate_limit_per_minute` answers 429 past the budget. State lives in memory: a restart forgets simulated
+//! refuses anything not PENDING; `rate_limit_per_minute` answers 429 past the budget; a callback
+//! without a 2xx answer is re-delivered on Xendit's schedule. State lives in memory: a restart forgets simulated
 //! invoices.
 //!
 //! The simulator is the *other side* of the app's Xendit client: it knows nothing of the app and

@@ -33,6 +33,9 @@ pub struct SimSettings {
     /// routes answer 429 `RATE_LIMIT_EXCEEDED` with `Retry-After` until the minute ends. `None`
     /// (the default) means unlimited.
     pub rate_limit_per_minute: Option<u32>,
+    /// How much faster than Xendit's schedule (15 min, 45 min, 2 h, 3 h, 6 h, 12 h) a failed
+    /// callback is re-delivered: 1 (the default) is real time; tests compress it.
+    pub retry_speedup: u32,
 }
 
 impl SimSettings {
@@ -52,6 +55,7 @@ impl SimSettings {
             client_timeout: Duration::from_secs(10),
             now: Arc::new(Utc::now),
             rate_limit_per_minute: None,
+            retry_speedup: 1,
         }
     }
 }
@@ -119,6 +123,7 @@ pub struct Simulator {
     disbursements: Mutex<Disbursements>,
     fault: Mutex<FaultPlan>,
     window: Mutex<Window>,
+    deliveries: Mutex<Vec<Value>>,
 }
 
 /// A poisoned lock still holds consistent maps (every update is a single insert or field write).
@@ -135,6 +140,7 @@ impl Simulator {
             disbursements: Mutex::default(),
             fault: Mutex::default(),
             window: Mutex::default(),
+            deliveries: Mutex::default(),
         }
     }
 
@@ -174,6 +180,18 @@ impl Simulator {
             }
             None => plan.mode,
         }
+    }
+
+    /// Notes one callback delivery attempt (0 = the first, then Xendit's retries).
+    pub(crate) fn record_delivery(&self, path: &str, id: &Value, attempt: usize, status: u16) {
+        lock(&self.deliveries).push(serde_json::json!({
+            "path": path, "id": id, "attempt": attempt, "status": status, "at": self.iso(0),
+        }));
+    }
+
+    /// Every callback delivery attempt so far, oldest first.
+    pub fn deliveries(&self) -> Vec<Value> {
+        lock(&self.deliveries).clone()
     }
 
     /// Counts one request against the per-minute budget; the seconds to wait when it is spent.
