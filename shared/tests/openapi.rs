@@ -401,7 +401,7 @@ async fn payment_and_profile_operations_document_their_real_content_types_securi
 
     // Security schemes per route kind.
     assert!(security("/payment-callback", "post").contains("callbackToken"));
-    assert!(security("/disbursement-callback", "post").contains("callbackToken"));
+    assert!(security("/payout-callback", "post").contains("callbackToken"));
     assert!(security("/sys/payment-checkout", "post").contains("basicAuth"));
     assert!(security("/fcm/send", "post").contains("basicAuth"));
     assert!(security("/balance/decrease", "post").contains("bearerAuth"));

@@ -1585,10 +1585,7 @@ async fn a_payout_holds_funds_completes_or_releases_them_exactly_once() {
     assert_eq!(e.balance(&token).await, 70_000, "funds are held at request");
     let first = v["data"]["payout_id"].as_str().expect("id").to_owned();
     let (_, done) = e
-        .sim(
-            &format!("/_dev/xendit/disbursements/{first}/complete"),
-            json!({}),
-        )
+        .sim(&format!("/_dev/xendit/payouts/{first}/succeed"), json!({}))
         .await;
     assert_eq!(done["callback_status"], 200, "{done}");
     assert_eq!(e.balance(&token).await, 70_000);
@@ -1598,13 +1595,13 @@ async fn a_payout_holds_funds_completes_or_releases_them_exactly_once() {
     assert_eq!(e.balance(&token).await, 20_000);
     let (_, failed) = e
         .sim(
-            &format!("/_dev/xendit/disbursements/{second}/fail"),
+            &format!("/_dev/xendit/payouts/{second}/fail"),
             json!({ "failure_code": "INVALID_DESTINATION", "deliver": false }),
         )
         .await;
-    let cb = failed["disbursement"].clone();
+    let cb = failed["webhook"].clone();
     for _ in 0..3 {
-        let req = Request::post("/disbursement-callback")
+        let req = Request::post("/payout-callback")
             .header("content-type", "application/json")
             .header("x-callback-token", "local-callback-token")
             .body(Body::from(cb.to_string()))
@@ -1630,6 +1627,114 @@ async fn a_payout_holds_funds_completes_or_releases_them_exactly_once() {
         .collect();
     assert_eq!(statuses, vec!["FAILED", "COMPLETED"]);
     e.assert_reconciled("earner", &token).await;
+}
+
+fn webhook_req(body: &Value) -> Request<Body> {
+    Request::post("/payout-callback")
+        .header("content-type", "application/json")
+        .header("x-callback-token", "local-callback-token")
+        .body(Body::from(body.to_string()))
+        .expect("req")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_payout_webhook_delivered_8_times_while_the_sync_runs_releases_the_hold_once() {
+    let e = env().await;
+    let token = e.user("racer").await;
+    e.credit("racer", 80_000).await;
+    let (_, acct) = bank_account(&e, &token, "BCA", "1234567890").await;
+    let (s, v) = payout(&e, &token, &v_id(&acct), 60_000, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let id = v["data"]["payout_id"].as_str().expect("id").to_owned();
+    // The request went to the Payouts API: our id as reference, the bank as an ID_ channel.
+    let (_, failed) = e
+        .sim(
+            &format!("/_dev/xendit/payouts/{id}/fail"),
+            json!({ "failure_code": "INVALID_DESTINATION", "deliver": false }),
+        )
+        .await;
+    assert_eq!(failed["payout"]["reference_id"], id.as_str(), "{failed}");
+    assert_eq!(failed["payout"]["channel_code"], "ID_BCA");
+    assert_eq!(failed["webhook"]["event"], "payout.failed");
+    assert_eq!(e.balance(&token).await, 20_000);
+    let mut calls = Vec::new();
+    for _ in 0..8 {
+        let (router, body) = (e.router.clone(), failed["webhook"].clone());
+        calls.push(tokio::spawn(async move {
+            send(&router, webhook_req(&body)).await
+        }));
+    }
+    let sync = e.app.sync();
+    let run = tokio::spawn(async move { sync.run().await });
+    let mut released = 0;
+    for c in calls {
+        let (s, _, body) = c.await.expect("join");
+        assert_eq!(s, StatusCode::OK, "{body}");
+        released += usize::from(body["message"] == "Payout Failed");
+    }
+    let run = run.await.expect("join").expect("sync");
+    assert_eq!(released + run.payouts.released, 1, "{run:?}");
+    assert_eq!(e.balance(&token).await, 80_000);
+    e.assert_reconciled("racer", &token).await;
+}
+
+#[tokio::test]
+async fn a_reversed_payout_gives_the_funds_back_once() {
+    let e = env().await;
+    let token = e.user("reversed").await;
+    e.credit("reversed", 50_000).await;
+    let (_, acct) = bank_account(&e, &token, "DANA", "081234567890").await;
+    let (_, v) = payout(&e, &token, &v_id(&acct), 40_000, None).await;
+    let id = v["data"]["payout_id"].as_str().expect("id").to_owned();
+    let (_, done) = e
+        .sim(&format!("/_dev/xendit/payouts/{id}/succeed"), json!({}))
+        .await;
+    assert_eq!(done["callback_status"], 200, "{done}");
+    assert_eq!(e.balance(&token).await, 10_000);
+    let (_, back) = e
+        .sim(&format!("/_dev/xendit/payouts/{id}/reverse"), json!({}))
+        .await;
+    assert_eq!(back["callback_status"], 200, "{back}");
+    assert_eq!(back["webhook"]["event"], "payout.reversed");
+    let (s, _, body) = send(&e.router, webhook_req(&back["webhook"])).await;
+    assert_eq!(
+        (s, body["message"].as_str()),
+        (StatusCode::OK, Some("Already Processed"))
+    );
+    assert_eq!(e.balance(&token).await, 50_000);
+    let (_, _, list) = send(&e.router, get("/payout/list", Some(&token))).await;
+    assert_eq!(list["data"][0]["status"], "FAILED");
+    assert_eq!(list["data"][0]["failure_code"], "REVERSED");
+    e.assert_reconciled("reversed", &token).await;
+}
+
+#[tokio::test]
+async fn a_payout_below_the_channels_minimum_is_a_clear_400_and_holds_nothing() {
+    let e = env().await;
+    let token = e.user("smallfry").await;
+    e.credit("smallfry", 50_000).await;
+    let (_, acct) = bank_account(&e, &token, "BNI", "0987654321").await;
+    let (s, v) = payout(&e, &token, &v_id(&acct), 5_000, None).await;
+    assert_envelope(s, &v, 400);
+    assert_eq!(v["message"], "amount must be at least 10000");
+    assert_eq!(e.balance(&token).await, 50_000);
+    let (_, _, list) = send(&e.router, get("/payout/list", Some(&token))).await;
+    assert_eq!(list["data"][0]["failure_code"], "RECIPIENT_AMOUNT_ERROR");
+}
+
+#[tokio::test]
+async fn a_payout_webhook_for_a_payout_we_do_not_hold_answers_200_and_changes_nothing() {
+    let e = env().await;
+    let body = json!({
+        "event": "payout.succeeded", "business_id": "b", "created": "2026-01-01T00:00:00Z",
+        "data": { "id": "disb-foreign", "reference_id": "someone-else", "amount": 10_000,
+                  "channel_code": "ID_BCA", "currency": "IDR", "status": "SUCCEEDED" },
+    });
+    let (s, _, v) = send(&e.router, webhook_req(&body)).await;
+    assert_eq!(
+        (s, v["message"].as_str()),
+        (StatusCode::OK, Some("Unknown Payout Logged"))
+    );
 }
 
 #[tokio::test]
@@ -1679,7 +1784,7 @@ async fn a_payout_whose_submission_fails_keeps_its_hold_until_the_sync_submits_i
         .expect("id")
         .to_owned();
     let (_, done) = e
-        .sim(&format!("/_dev/xendit/disbursements/{id}/fail"), json!({}))
+        .sim(&format!("/_dev/xendit/payouts/{id}/fail"), json!({}))
         .await;
     assert_eq!(done["callback_status"], 200);
     assert_eq!(e.balance(&token).await, 40_000);
@@ -1698,7 +1803,7 @@ async fn another_users_bank_account_cannot_be_paid_out_to() {
 }
 
 #[tokio::test]
-async fn sync_settles_payouts_whose_disbursement_callback_was_lost() {
+async fn sync_settles_payouts_whose_webhook_was_lost() {
     let e = env().await;
     let token = e.user("quiet").await;
     e.credit("quiet", 60_000).await;
@@ -1710,13 +1815,13 @@ async fn sync_settles_payouts_whose_disbursement_callback_was_lost() {
     let b = b["data"]["payout_id"].as_str().expect("id").to_owned();
     assert_eq!(e.balance(&token).await, 30_000);
     e.sim(
-        &format!("/_dev/xendit/disbursements/{a}/complete"),
+        &format!("/_dev/xendit/payouts/{a}/succeed"),
         json!({ "deliver": false }),
     )
     .await;
     let (_, failed) = e
         .sim(
-            &format!("/_dev/xendit/disbursements/{b}/fail"),
+            &format!("/_dev/xendit/payouts/{b}/fail"),
             json!({ "deliver": false }),
         )
         .await;
@@ -1734,10 +1839,10 @@ async fn sync_settles_payouts_whose_disbursement_callback_was_lost() {
         "nothing pending any more"
     );
     // The late callback changes nothing.
-    let req = Request::post("/disbursement-callback")
+    let req = Request::post("/payout-callback")
         .header("content-type", "application/json")
         .header("x-callback-token", "local-callback-token")
-        .body(Body::from(failed["disbursement"].to_string()))
+        .body(Body::from(failed["webhook"].to_string()))
         .expect("req");
     let (s, _, body) = send(&e.router, req).await;
     assert_eq!(

@@ -323,3 +323,68 @@ async fn on_dynamodb_racing_adopters_of_a_checkout_intent_agree_on_one_xendit_in
         "pending by Xendit's expiry from now on"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_a_reversed_payout_is_credited_back_once_however_often_it_is_reported() {
+    use shared::payments::payout::{PayoutRecord, PayoutStatus};
+    let Some(app) = app().await else { return };
+    let owner = shared::domain::Username::from_stored("reverser");
+    // The funds left with a completed payout of 30 000.
+    app.wallets()
+        .apply(&owner, &change(EntryType::Credit, 30_000), None, &[])
+        .await
+        .expect("credit");
+    let key = shared::store::keys::payout("po-dynamo-rev");
+    let rec = PayoutRecord {
+        pk: key.pk,
+        sk: key.sk,
+        payout_id: "po-dynamo-rev".into(),
+        username: "reverser".into(),
+        amount: 30_000,
+        bank_account_id: "ba-1".into(),
+        bank_code: "BCA".into(),
+        account_number: "1234567890".into(),
+        account_holder_name: "R".into(),
+        description: "out".into(),
+        status: PayoutStatus::Completed,
+        xendit_id: Some("disb-rev".into()),
+        failure_code: None,
+        created_at: 0,
+        updated_at: 0,
+        gsi1pk: shared::store::keys::user_payouts_gsi("reverser"),
+        gsi1sk: "0#po-dynamo-rev".into(),
+        gsi2pk: None,
+        gsi2sk: None,
+    };
+    app.wallets()
+        .apply(&owner, &change(EntryType::Debit, 30_000), None, &[])
+        .await
+        .expect("debit");
+    app.main
+        .put(to_item(&rec).expect("item"), None)
+        .await
+        .expect("put");
+    // Reversal webhooks and a late release race.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (app, rec) = (app.clone(), rec.clone());
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                app.payouts().reverse(&rec).await
+            } else {
+                let mut pending = rec.clone();
+                pending.status = PayoutStatus::Pending;
+                app.payouts().release(&pending, "FAILED").await
+            }
+        }));
+    }
+    let mut credited = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("give back") {
+            credited += 1;
+        }
+    }
+    assert_eq!(credited, 1);
+    let w = app.wallets().read(&owner).await.expect("wallet");
+    assert_eq!(w.balance, 30_000);
+}

@@ -1,4 +1,4 @@
-//! Callbacks to the app (integrations.md §3 and §4.3), as Xendit sends them.
+//! Callbacks to the app (integrations.md §3 and §4.4), as Xendit sends them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,10 +39,20 @@ pub(crate) async fn deliver_invoice(sim: &Arc<Simulator>, inv: &Value) -> u16 {
     deliver(sim, "/payment-callback", callback_payload(inv)).await
 }
 
-/// Posts a disbursement (as stored) to `/disbursement-callback`; the HTTP status it answered (0
-/// when unreachable). A failure is re-delivered on Xendit's schedule.
-pub(crate) async fn deliver_disbursement(sim: &Arc<Simulator>, d: &Value) -> u16 {
-    deliver(sim, "/disbursement-callback", d.clone()).await
+/// The payout webhook Xendit sends (docs "Payout Webhook"): an event envelope around the payout.
+pub fn payout_webhook(p: &Value) -> Value {
+    let event = match p["status"].as_str() {
+        Some("SUCCEEDED") => "payout.succeeded",
+        Some("REVERSED") => "payout.reversed",
+        _ => "payout.failed",
+    };
+    json!({ "event": event, "business_id": p["business_id"], "created": p["updated"], "data": p })
+}
+
+/// Posts a payout's webhook to `/payout-callback`; the HTTP status it answered (0 when
+/// unreachable). A failure is re-delivered on Xendit's schedule.
+pub(crate) async fn deliver_payout(sim: &Arc<Simulator>, p: &Value) -> u16 {
+    deliver(sim, "/payout-callback", payout_webhook(p)).await
 }
 
 /// Xendit's automatic re-deliveries of a callback that did not get a 2xx: the wait before each,
@@ -69,7 +79,8 @@ impl Attempt {
 /// schedule (divided by [`crate::SimSettings::retry_speedup`]). Every attempt is recorded.
 async fn deliver(sim: &Arc<Simulator>, path: &'static str, body: Value) -> u16 {
     let first = post(sim, path, &body).await;
-    sim.record_delivery(path, &body["id"], 0, first.status);
+    let id = body.get("data").map_or(&body["id"], |d| &d["id"]).clone();
+    sim.record_delivery(path, &id, 0, first.status);
     if !first.finished() {
         let sim = sim.clone();
         tokio::spawn(async move {
@@ -77,7 +88,7 @@ async fn deliver(sim: &Arc<Simulator>, path: &'static str, body: Value) -> u16 {
                 let wait = Duration::from_secs(minutes * 60) / sim.settings.retry_speedup.max(1);
                 tokio::time::sleep(wait).await;
                 let again = post(&sim, path, &body).await;
-                sim.record_delivery(path, &body["id"], n + 1, again.status);
+                sim.record_delivery(path, &id, n + 1, again.status);
                 if again.finished() {
                     break;
                 }

@@ -6,8 +6,8 @@
 //!
 //! Control routes (scripts and tests): `POST /_dev/xendit/invoices/{id}/pay` (`{paid_amount?,
 //! method?, status?: "PAID"|"SETTLED", deliver?: bool}`; only a method the invoice offers), `/expire` (`{deliver?}`), `/callback` (re-deliver
-//! the current state), `POST /_dev/xendit/disbursements/{id}/complete|fail` (`{failure_code?,
-//! deliver?}`, callback to `/disbursement-callback`), and `POST /_dev/xendit/faults`
+//! the current state), `POST /_dev/xendit/payouts/{id}/succeed|fail|reverse` (`{failure_code?,
+//! deliver?}`, webhook to `/payout-callback`), and `POST /_dev/xendit/faults`
 //! `{mode: "none"|"error500"|"timeout"|"timeout_after"|"rate_limit", route?: "create_invoice"|
 //! "get_invoice"|"list_invoices"|"expire_invoice"|"payouts", count?}` (the next `count` calls of
 //! that route, or all until changed). Invoices past `expiry_date` read as EXPIRED; `expire!`
@@ -22,11 +22,11 @@
 mod auth;
 mod callback;
 mod control;
-mod disbursements;
 mod error;
 mod extract;
 mod invoices;
 mod page;
+mod payouts;
 mod state;
 
 use std::sync::Arc;
@@ -34,7 +34,7 @@ use std::sync::Arc;
 use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use callback::callback_payload;
+pub use callback::{callback_payload, payout_webhook};
 pub use state::{Fault, FaultPlan, Now, Route, SimSettings, Simulator};
 
 /// Where the simulator's routes live (the app's Xendit base URL in local mode is
@@ -47,7 +47,7 @@ pub const PREFIX: &str = "/_dev/xendit";
 pub fn openapi_router() -> OpenApiRouter<Arc<Simulator>> {
     OpenApiRouter::new()
         .merge(invoices::routes())
-        .merge(disbursements::routes())
+        .merge(payouts::routes())
         .merge(control::routes())
         .merge(page::routes())
 }

@@ -19,7 +19,7 @@ pub struct SimSettings {
     /// The `x-callback-token` sent with every callback.
     pub callback_token: String,
     /// Base URL of the app that receives the callbacks (`/payment-callback`,
-    /// `/disbursement-callback`).
+    /// `/payout-callback`).
     pub callback_base_url: String,
     /// Base URL the simulator is reached at by a browser, for `invoice_url`
     /// (`{public_base_url}/_dev/xendit/web/{id}`).
@@ -89,7 +89,7 @@ pub enum Route {
     ListInvoices,
     /// `POST /invoices/{id}/expire!`.
     ExpireInvoice,
-    /// The payout and disbursement routes and the bank list.
+    /// The payout routes and the bank list.
     Payouts,
 }
 
@@ -109,18 +109,18 @@ struct Window {
     used: u32,
 }
 
-/// Disbursements by id, and the idempotency keys already used (key -> disbursement id).
+/// Payouts by id, and the idempotency keys already used (key -> payout id).
 #[derive(Default)]
-pub(crate) struct Disbursements {
+pub(crate) struct Payouts {
     pub by_id: HashMap<String, Value>,
     pub keys: HashMap<String, String>,
 }
 
-/// Simulator state: settings, the simulated invoices and disbursements, the injected fault.
+/// Simulator state: settings, the simulated invoices and payouts, the injected fault.
 pub struct Simulator {
     pub(crate) settings: SimSettings,
     invoices: Mutex<HashMap<String, Value>>,
-    disbursements: Mutex<Disbursements>,
+    payouts: Mutex<Payouts>,
     fault: Mutex<FaultPlan>,
     window: Mutex<Window>,
     deliveries: Mutex<Vec<Value>>,
@@ -137,7 +137,7 @@ impl Simulator {
         Simulator {
             settings,
             invoices: Mutex::default(),
-            disbursements: Mutex::default(),
+            payouts: Mutex::default(),
             fault: Mutex::default(),
             window: Mutex::default(),
             deliveries: Mutex::default(),
@@ -231,9 +231,9 @@ impl Simulator {
         f(&mut m)
     }
 
-    /// Runs `f` on the disbursements.
-    pub(crate) fn disbursements<R>(&self, f: impl FnOnce(&mut Disbursements) -> R) -> R {
-        f(&mut lock(&self.disbursements))
+    /// Runs `f` on the payouts.
+    pub(crate) fn payouts<R>(&self, f: impl FnOnce(&mut Payouts) -> R) -> R {
+        f(&mut lock(&self.payouts))
     }
 
     /// One invoice by Xendit id.

@@ -505,9 +505,6 @@ impl From<crate::payments::payout::PayoutError> for ApiError {
                 message
             }),
             PayoutError::Vanished => ApiError::internal(),
-            PayoutError::UnknownPayout => ApiError::not_found("Payout Not Found"),
-            PayoutError::Mismatch => ApiError::bad_request("Payout Mismatch"),
-            PayoutError::BadStatus => invalid_field("status", "must be COMPLETED or FAILED"),
             PayoutError::Xendit(x) => x.into(),
             PayoutError::Wallet(w) => w.into(),
             PayoutError::Store(s) => s.into(),

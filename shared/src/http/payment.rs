@@ -23,8 +23,8 @@ use crate::payments::invoice::{
 };
 use crate::payments::payer::Payers;
 use crate::payments::payout::{
-    BankAccountView, DisbursementCallback, DisbursementOutcome, NewBankAccount, PayoutRequest,
-    PayoutView, Payouts,
+    BankAccountView, NewBankAccount, PayoutCallbackOutcome, PayoutRequest, PayoutView,
+    PayoutWebhook, Payouts,
 };
 use crate::payments::sync::{Summary, XenditSync};
 use crate::payments::voucher::{
@@ -66,7 +66,7 @@ pub fn router() -> Router<App> {
 pub fn callback_openapi_router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(payment_callback))
-        .routes(routes!(disbursement_callback))
+        .routes(routes!(payout_callback))
 }
 
 /// The Xendit callback as the local server and the HTTP API serve it.
@@ -983,25 +983,29 @@ async fn payout_list(
 
 #[utoipa::path(
     post,
-    path = "/disbursement-callback",
+    path = "/payout-callback",
     tag = "payout",
-    request_body = DisbursementCallback,
+    request_body = PayoutWebhook,
     security(("callbackToken" = [])),
     responses(
-        (status = 200, description = "Processed (idempotent): `{status, message}`", body = Done),
-        (status = 400, description = "Payout Mismatch", body = Envelope),
-        (status = 404, description = "Payout Not Found", body = Envelope),
+        (status = 200, description = "Processed, or logged and deliberately ignored (idempotent; Xendit stops retrying): `{status, message}`", body = Done),
+        (status = 400, description = "Malformed body", body = Envelope),
+        (status = 503, description = "Storage unavailable (Xendit retries)", body = Envelope),
     )
 )]
-async fn disbursement_callback(
+async fn payout_callback(
     _token: CallbackToken,
     State(payouts): State<Payouts>,
-    Json(body): Json<DisbursementCallback>,
+    Json(body): Json<PayoutWebhook>,
 ) -> Result<Json<Done>, ApiError> {
     let message = match payouts.on_callback(body).await? {
-        DisbursementOutcome::Completed => "Payout Completed",
-        DisbursementOutcome::Failed => "Payout Failed",
-        DisbursementOutcome::AlreadyProcessed => "Already Processed",
+        PayoutCallbackOutcome::Completed => "Payout Completed",
+        PayoutCallbackOutcome::Failed => "Payout Failed",
+        PayoutCallbackOutcome::Reversed => "Payout Reversed",
+        PayoutCallbackOutcome::AlreadyProcessed => "Already Processed",
+        PayoutCallbackOutcome::InFlight => "Ignored",
+        PayoutCallbackOutcome::Unknown => "Unknown Payout Logged",
+        PayoutCallbackOutcome::Mismatch => "Payout Mismatch Logged",
     };
     Ok(Done::new(message))
 }

@@ -1,19 +1,21 @@
-//! Bank accounts and payouts (Xendit legacy disbursements). Account numbers are validated per bank
-//! code and only ever shown or logged masked (last 4 digits).
+//! Bank accounts and payouts (Xendit Payouts API, `POST /v2/payouts`). Account numbers are
+//! validated per bank code and only ever shown or logged masked (last 4 digits).
 //!
 //! A payout holds the funds first — ONE transaction: wallet debit (`balance >= amount`) + ledger
-//! DEBIT + the `PAYOUT#{id}` item — then submits to Xendit with `X-IDEMPOTENCY-KEY = payout id`.
-//! A definitive refusal releases the hold (payout → FAILED + wallet credit + ledger CREDIT +
-//! `IDEM#payout-release#{id}`, one transaction). An ambiguous failure (timeout, 5xx) keeps the
-//! hold and the payout unsubmitted (no `xendit_id`); resubmitting with the same idempotency key is
-//! safe, and the sync does it. The disbursement callback — or the sync, polling Xendit for PENDING
-//! payouts in the sparse `PAYOUT_PENDING` index — completes the payout or releases the hold,
-//! exactly once.
+//! DEBIT + the `PAYOUT#{id}` item — then submits to Xendit with `Idempotency-key = payout id`
+//! (`reference_id` = payout id, `channel_code` = `ID_{bank code}`). A definitive refusal releases
+//! the hold (payout → FAILED + wallet credit + ledger CREDIT + `IDEM#payout-release#{id}`, one
+//! transaction). An ambiguous failure (timeout, 5xx) keeps the hold and the payout unsubmitted (no
+//! `xendit_id`); resubmitting with the same idempotency key is safe, and the sync does it. The
+//! payout webhook (`payout.succeeded` / `payout.failed` / `payout.reversed`) — or the sync, polling
+//! Xendit for PENDING payouts in the sparse `PAYOUT_PENDING` index — completes the payout or
+//! releases the hold, exactly once; a reversal after success gives the funds back through the same
+//! idempotency record, so a payout is credited back at most once whatever arrives.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::xendit::{CreateDisbursement, XDisbursement, Xendit, XenditError};
+use super::xendit::{CreatePayout, PayoutDestination, XPayout, Xendit, XenditError};
 use crate::audit::{Audit, LogKind};
 use crate::clock::{ClockRef, Deadline};
 use crate::domain::account::Username;
@@ -268,15 +270,6 @@ pub enum PayoutError {
     /// The payout vanished between its hold and the read back.
     #[error("payout vanished")]
     Vanished,
-    /// A disbursement callback for a payout we do not have.
-    #[error("unknown payout")]
-    UnknownPayout,
-    /// A disbursement callback whose amount or id is not the payout's.
-    #[error("disbursement differs from the payout")]
-    Mismatch,
-    /// A disbursement callback status other than COMPLETED or FAILED.
-    #[error("unknown disbursement status")]
-    BadStatus,
     #[error(transparent)]
     Xendit(#[from] XenditError),
     #[error(transparent)]
@@ -294,9 +287,6 @@ impl PayoutError {
             PayoutError::UnknownBankAccount
             | PayoutError::KeyReuse
             | PayoutError::Rejected { .. }
-            | PayoutError::UnknownPayout
-            | PayoutError::Mismatch
-            | PayoutError::BadStatus
             | PayoutError::Xendit(XenditError::NotFound | XenditError::Rejected { .. }) => true,
             PayoutError::Wallet(w) => match w {
                 WalletError::Insufficient
@@ -312,27 +302,67 @@ impl PayoutError {
     }
 }
 
-/// The disbursement callback body (integrations.md §4.3).
+/// The payout webhook body (integrations.md §4.4, docs "Payout Webhook"): an event envelope
+/// around the payout.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-pub struct DisbursementCallback {
-    pub id: String,
-    pub external_id: String,
-    pub status: String,
-    #[serde(deserialize_with = "super::xendit::de_amount")]
-    pub amount: i64,
+pub struct PayoutWebhook {
+    /// `payout.succeeded`, `payout.failed`, `payout.reversed`, ...
+    pub event: String,
     #[serde(default)]
-    pub failure_code: Option<String>,
+    pub business_id: Option<String>,
+    #[serde(default)]
+    pub created: Option<String>,
+    pub data: XPayout,
 }
 
-/// What a disbursement callback did.
+/// What a payout webhook did. Every outcome answers 200 (Xendit stops retrying); the ones that
+/// change nothing leave an audit entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DisbursementOutcome {
-    /// The payout completed.
+pub enum PayoutCallbackOutcome {
+    /// The payout succeeded.
     Completed,
     /// The payout failed: its hold was released.
     Failed,
+    /// The payout was reversed after it succeeded: the funds were given back.
+    Reversed,
     /// Already in that state: nothing changed.
     AlreadyProcessed,
+    /// A status on the way (ACCEPTED, REQUESTED, ...): nothing to do yet.
+    InFlight,
+    /// No payout of ours has that `reference_id` (audit `callback_unknown_payout`).
+    Unknown,
+    /// The amount or Xendit id is not the payout's (audit `callback_refused_mismatch`).
+    Mismatch,
+}
+
+/// What Xendit reports about a payout, in terms of our funds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Reported {
+    /// SUCCEEDED: the money left.
+    Succeeded,
+    /// FAILED, CANCELLED, COMPLIANCE_REJECTED, EXPIRED: it never left (the failure code).
+    Failed(String),
+    /// REVERSED: it left, then came back to our Xendit balance.
+    Reversed,
+    /// Anything else: still on its way.
+    InFlight,
+}
+
+/// The meaning of a Payouts API status (docs "Payout Status Lifecycle").
+fn reported(x: &XPayout) -> Reported {
+    match x.status.as_str() {
+        "SUCCEEDED" => Reported::Succeeded,
+        "FAILED" | "CANCELLED" | "COMPLIANCE_REJECTED" | "EXPIRED" => {
+            Reported::Failed(x.failure_code.clone().unwrap_or_else(|| x.status.clone()))
+        }
+        "REVERSED" => Reported::Reversed,
+        _ => Reported::InFlight,
+    }
+}
+
+/// The Payouts API channel of a bank or e-wallet code (`BCA` → `ID_BCA`).
+fn channel_code(bank_code: &str) -> String {
+    format!("ID_{bank_code}")
 }
 
 /// What the sync did to pending payouts.
@@ -562,20 +592,26 @@ impl Payouts {
         self.submit(rec).await
     }
 
-    /// Creates the disbursement at Xendit, or finds the one a previous submission created.
-    async fn disburse(&self, rec: &PayoutRecord) -> Result<XDisbursement, XenditError> {
-        let req = CreateDisbursement {
-            external_id: rec.payout_id.clone(),
-            bank_code: rec.bank_code.clone(),
-            account_holder_name: rec.account_holder_name.clone(),
-            account_number: rec.account_number.clone(),
-            description: rec.description.clone(),
+    /// Creates the payout at Xendit, or finds the one a previous submission with the same
+    /// idempotency key created.
+    async fn create_at_xendit(&self, rec: &PayoutRecord) -> Result<XPayout, XenditError> {
+        let req = CreatePayout {
+            reference_id: rec.payout_id.clone(),
+            channel_code: channel_code(&rec.bank_code),
+            channel_properties: PayoutDestination {
+                account_number: rec.account_number.clone(),
+                account_holder_name: rec.account_holder_name.clone(),
+            },
             amount: rec.amount,
+            currency: "IDR".into(),
+            description: rec.description.clone(),
         };
-        match self.xendit.create_disbursement(&req, &rec.payout_id).await {
-            Err(XenditError::Rejected { code, .. }) if code == "DUPLICATE_TRANSACTION_ERROR" => {
+        match self.xendit.create_payout(&req, &rec.payout_id).await {
+            Err(XenditError::Rejected { status, code, .. })
+                if code == "DUPLICATE_TRANSACTION_ERROR" || status == 409 =>
+            {
                 self.xendit
-                    .disbursements_by_external_id(&rec.payout_id)
+                    .payouts_by_reference(&rec.payout_id)
                     .await?
                     .into_iter()
                     .next()
@@ -587,7 +623,7 @@ impl Payouts {
 
     /// Submits a held payout to Xendit (safe to repeat: same idempotency key).
     pub async fn submit(&self, rec: PayoutRecord) -> Result<PayoutView, PayoutError> {
-        match self.disburse(&rec).await {
+        match self.create_at_xendit(&rec).await {
             Ok(d) => {
                 let update = Update::new()
                     .set("xendit_id", d.id.as_str())
@@ -633,6 +669,25 @@ impl Payouts {
         rec: &PayoutRecord,
         failure_code: &str,
     ) -> Result<bool, PayoutError> {
+        self.give_back(rec, failure_code, PayoutStatus::Pending)
+            .await
+    }
+
+    /// Gives back the funds of a COMPLETED payout Xendit reversed: payout → FAILED (`REVERSED`)
+    /// and the credit back, through the same idempotency record as a release, so a payout's funds
+    /// come back at most once.
+    pub async fn reverse(&self, rec: &PayoutRecord) -> Result<bool, PayoutError> {
+        self.give_back(rec, "REVERSED", PayoutStatus::Completed)
+            .await
+    }
+
+    /// Payout `from` → FAILED with `failure_code`, plus the credit back, in one transaction.
+    async fn give_back(
+        &self,
+        rec: &PayoutRecord,
+        failure_code: &str,
+        from: PayoutStatus,
+    ) -> Result<bool, PayoutError> {
         let op = TxOp::Update {
             key: keys::payout(&rec.payout_id),
             update: Update::new()
@@ -641,12 +696,17 @@ impl Payouts {
                 .set("updated_at", self.clock.epoch())
                 .remove("gsi2pk")
                 .remove("gsi2sk"),
-            cond: Some(Cond::eq("status", PayoutStatus::Pending.as_str())),
+            cond: Some(Cond::eq("status", from.as_str())),
         };
         let change = Change {
             kind: EntryType::Credit,
             amount: Money::from_rupiah(rec.amount),
-            description: format!("Payout {} failed: funds released", rec.payout_id),
+            description: match from {
+                PayoutStatus::Completed => {
+                    format!("Payout {} reversed: funds returned", rec.payout_id)
+                }
+                _ => format!("Payout {} failed: funds released", rec.payout_id),
+            },
             reference_id: rec.payout_id.clone(),
             funds: Funds::Cash,
         };
@@ -666,54 +726,66 @@ impl Payouts {
             let mut failed = rec.clone();
             failed.status = PayoutStatus::Failed;
             failed.failure_code = Some(failure_code.to_owned());
-            self.log(&failed, "released").await;
+            let event = if from == PayoutStatus::Completed {
+                "reversed"
+            } else {
+                "released"
+            };
+            self.log(&failed, event).await;
         }
         Ok(released)
     }
 
-    /// Applies a disbursement callback: COMPLETED or FAILED (hold released), each exactly once.
+    /// Applies a payout webhook: succeeded, failed (hold released) or reversed (funds given
+    /// back), each exactly once. The payout's state is taken from `data.status`, whatever the
+    /// event name.
     pub async fn on_callback(
         &self,
-        body: DisbursementCallback,
-    ) -> Result<DisbursementOutcome, PayoutError> {
-        let Some(rec) = self.load(&body.external_id).await? else {
+        body: PayoutWebhook,
+    ) -> Result<PayoutCallbackOutcome, PayoutError> {
+        let x = body.data;
+        let Some(rec) = self.load(&x.reference_id).await? else {
+            tracing::error!(
+                reference_id = x.reference_id,
+                "payout webhook for a payout we do not hold"
+            );
             self.audit
                 .record(
                     LogKind::XenditPayout,
-                    &body.external_id,
+                    &x.reference_id,
                     None,
                     "callback_unknown_payout",
-                    serde_json::json!({ "xendit_id": body.id }),
+                    serde_json::json!({ "xendit_id": x.id, "event": body.event }),
                 )
                 .await;
-            return Err(PayoutError::UnknownPayout);
+            return Ok(PayoutCallbackOutcome::Unknown);
         };
         self.log(&rec, "callback_received").await;
-        if body.amount != rec.amount || rec.xendit_id.as_deref().is_some_and(|x| x != body.id) {
+        if x.amount != rec.amount || rec.xendit_id.as_deref().is_some_and(|id| id != x.id) {
             self.log(&rec, "callback_refused_mismatch").await;
-            return Err(PayoutError::Mismatch);
+            return Ok(PayoutCallbackOutcome::Mismatch);
         }
-        let outcome = |changed: bool, then: DisbursementOutcome| {
+        let outcome = |changed: bool, then: PayoutCallbackOutcome| {
             if changed {
                 then
             } else {
-                DisbursementOutcome::AlreadyProcessed
+                PayoutCallbackOutcome::AlreadyProcessed
             }
         };
-        match body.status.as_str() {
-            "COMPLETED" => Ok(outcome(
-                self.complete(&rec, &body.id).await?,
-                DisbursementOutcome::Completed,
-            )),
-            "FAILED" => {
-                let code = body.failure_code.unwrap_or_else(|| "FAILED".into());
-                Ok(outcome(
-                    self.release(&rec, &code).await?,
-                    DisbursementOutcome::Failed,
-                ))
+        Ok(match reported(&x) {
+            Reported::Succeeded => outcome(
+                self.complete(&rec, &x.id).await?,
+                PayoutCallbackOutcome::Completed,
+            ),
+            Reported::Failed(code) => outcome(
+                self.release(&rec, &code).await?,
+                PayoutCallbackOutcome::Failed,
+            ),
+            Reported::Reversed => {
+                outcome(self.reverse(&rec).await?, PayoutCallbackOutcome::Reversed)
             }
-            _ => Err(PayoutError::BadStatus),
-        }
+            Reported::InFlight => PayoutCallbackOutcome::InFlight,
+        })
     }
 
     /// Marks a PENDING payout COMPLETED (the funds stay debited), exactly once.
@@ -766,27 +838,25 @@ impl Payouts {
         Ok((items, page.cursor))
     }
 
-    /// Settles one submitted payout as Xendit reports it: `Some(true)` completed, `Some(false)`
-    /// released, `None` nothing changed.
+    /// Settles one submitted, PENDING payout as Xendit reports it: `Some(true)` completed,
+    /// `Some(false)` released, `None` nothing changed (still on its way). A payout already
+    /// reversed when the sync first sees it never completes here: its hold is released.
     async fn settle_reported(
         &self,
         rec: &PayoutRecord,
-        d: &XDisbursement,
+        x: &XPayout,
     ) -> Result<Option<bool>, PayoutError> {
-        let changed = match d.status.as_str() {
-            "COMPLETED" => self.complete(rec, &d.id).await?.then_some(true),
-            "FAILED" => self
-                .release(rec, d.failure_code.as_deref().unwrap_or("FAILED"))
-                .await?
-                .then_some(false),
-            _ => None,
+        let changed = match reported(x) {
+            Reported::Succeeded => self.complete(rec, &x.id).await?.then_some(true),
+            Reported::Failed(code) => self.release(rec, &code).await?.then_some(false),
+            Reported::Reversed => self.release(rec, "REVERSED").await?.then_some(false),
+            Reported::InFlight => None,
         };
         Ok(changed)
     }
 
     /// Reconciles PENDING payouts (run by the sync): resubmits unconfirmed ones with their
-    /// idempotency key, and settles submitted ones Xendit reports COMPLETED or FAILED (a lost
-    /// callback). Nothing new is started past `deadline`.
+    /// idempotency key, and settles submitted ones Xendit reports final (a lost webhook). Nothing new is started past `deadline`.
     pub async fn reconcile_pending(&self, deadline: Deadline) -> Result<PayoutSync, StoreError> {
         let items = query_all(
             self.table.as_ref(),
@@ -811,14 +881,10 @@ impl Payouts {
                 }
                 continue;
             };
-            let found = match self
-                .xendit
-                .disbursements_by_external_id(&rec.payout_id)
-                .await
-            {
+            let found = match self.xendit.payouts_by_reference(&rec.payout_id).await {
                 Ok(list) => list,
                 Err(e) => {
-                    tracing::warn!(payout_id = rec.payout_id, error = %e, "sync: disbursement lookup failed");
+                    tracing::warn!(payout_id = rec.payout_id, error = %e, "sync: payout lookup failed");
                     out.errors += 1;
                     continue;
                 }

@@ -93,30 +93,47 @@ pub struct CreateInvoice {
     pub payment_methods: Option<Vec<String>>,
 }
 
-/// `POST /disbursements` request (legacy disbursements, integrations.md §4.1).
+/// The destination of a payout (`channel_properties`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CreateDisbursement {
-    pub external_id: String,
-    pub bank_code: String,
-    pub account_holder_name: String,
+pub struct PayoutDestination {
     pub account_number: String,
-    pub description: String,
-    pub amount: i64,
+    pub account_holder_name: String,
 }
 
-/// A disbursement as Xendit answers it (the account number is not echoed).
+/// `POST /v2/payouts` request (integrations.md §4.4; xendit-go `payout.CreatePayoutRequest`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct XDisbursement {
+pub struct CreatePayout {
+    /// Our payout id.
+    pub reference_id: String,
+    /// Country-prefixed channel, e.g. `ID_BCA`, `ID_OVO`.
+    pub channel_code: String,
+    pub channel_properties: PayoutDestination,
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+}
+
+/// A payout as Xendit answers it (`GetPayouts200ResponseDataInner`; the account number is kept
+/// out of our types).
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct XPayout {
     pub id: String,
-    pub external_id: String,
+    pub reference_id: String,
     #[serde(deserialize_with = "de_amount")]
     pub amount: i64,
     #[serde(default)]
-    pub bank_code: String,
-    /// `PENDING`, `COMPLETED`, `FAILED`.
+    pub channel_code: String,
+    /// `ACCEPTED`, `REQUESTED`, `PENDING_COMPLIANCE_ASSESSMENT`, `SUCCEEDED`, `FAILED`,
+    /// `CANCELLED`, `COMPLIANCE_REJECTED`, `REVERSED`, ...
     pub status: String,
     #[serde(default)]
     pub failure_code: Option<String>,
+}
+
+/// `GET /v2/payouts?reference_id=` answer.
+#[derive(Deserialize)]
+struct PayoutList {
+    data: Vec<XPayout>,
 }
 
 /// One bank of `GET /available_disbursements_banks`.
@@ -311,28 +328,28 @@ impl Xendit {
         .await
     }
 
-    /// `POST /disbursements` with `X-IDEMPOTENCY-KEY` (a reused key answers 400 `DUPLICATE_TRANSACTION_ERROR`).
-    pub async fn create_disbursement(
+    /// `POST /v2/payouts` with the (required) `Idempotency-key` header.
+    pub async fn create_payout(
         &self,
-        req: &CreateDisbursement,
+        req: &CreatePayout,
         idempotency_key: &str,
-    ) -> Result<XDisbursement, XenditError> {
+    ) -> Result<XPayout, XenditError> {
         let rb = self
-            .req(reqwest::Method::POST, "/disbursements")
-            .header("x-idempotency-key", idempotency_key)
+            .req(reqwest::Method::POST, "/v2/payouts")
+            .header("idempotency-key", idempotency_key)
             .json(req);
         self.send(rb).await
     }
 
-    /// `GET /disbursements?external_id=…` (an array).
-    pub async fn disbursements_by_external_id(
+    /// `GET /v2/payouts?reference_id=…` (`{data: [...], has_more, links}`).
+    pub async fn payouts_by_reference(
         &self,
-        external_id: &str,
-    ) -> Result<Vec<XDisbursement>, XenditError> {
+        reference_id: &str,
+    ) -> Result<Vec<XPayout>, XenditError> {
         let rb = self
-            .req(reqwest::Method::GET, "/disbursements")
-            .query(&[("external_id", external_id)]);
-        self.send(rb).await
+            .req(reqwest::Method::GET, "/v2/payouts")
+            .query(&[("reference_id", reference_id)]);
+        Ok(self.send::<PayoutList>(rb).await?.data)
     }
 
     /// `GET /available_disbursements_banks`.

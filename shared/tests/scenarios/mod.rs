@@ -446,10 +446,7 @@ pub async fn complete_payout_without_callback(scene: &Scene, username: &str) -> 
         .find_map(|p| shared::store::get_s(p, "xendit_id").map(str::to_owned))
         .expect("a submitted payout");
     let res = reqwest::Client::new()
-        .post(format!(
-            "{}/_dev/xendit/disbursements/{xid}/complete",
-            scene.base
-        ))
+        .post(format!("{}/_dev/xendit/payouts/{xid}/succeed", scene.base))
         .json(&json!({ "deliver": false }))
         .send()
         .await
