@@ -120,6 +120,11 @@ pub struct Config {
     /// `WS_SESSION_RECHECK_SECS` (default 30): how often the local `/ws` endpoint re-checks the
     /// session of an open connection (closing it once revoked).
     pub ws_recheck_secs: u64,
+    /// `WS_IDLE_TIMEOUT_SECS` (default 600) and `WS_MAX_CONNECTION_SECS` (default 7200): the local
+    /// `/ws` closes a connection idle that long, and any connection after the maximum, as API
+    /// Gateway's WebSocket API does (10 minutes idle, 2 hours in all).
+    pub ws_idle_secs: u64,
+    pub ws_max_connection_secs: u64,
 }
 
 /// A setting a function needs at start in aws mode, declared next to its ports
@@ -318,6 +323,9 @@ impl Config {
         let sync_xendit_rpm = parse_num("SYNC_XENDIT_RPM", 500, 0, 100_000) as u32;
         let sync_max_wallets = parse_num("SYNC_MAX_WALLETS", 5_000, 1, 10_000_000) as usize;
         let ws_recheck_secs = parse_num("WS_SESSION_RECHECK_SECS", 30, 1, 3_600) as u64;
+        let ws_idle_secs = parse_num("WS_IDLE_TIMEOUT_SECS", 600, 1, 86_400) as u64;
+        let ws_max_connection_secs =
+            parse_num("WS_MAX_CONNECTION_SECS", 7_200, 1, 7 * 86_400) as u64;
         let points = PointsConfig {
             redeem_rate: parse_num("POINTS_REDEEM_RATE", 100, 1, 1_000_000),
             redeem_min: parse_num("POINTS_REDEEM_MIN", 100, 1, 1_000_000_000),
@@ -447,6 +455,8 @@ impl Config {
             sync_xendit_rpm,
             sync_max_wallets,
             ws_recheck_secs,
+            ws_idle_secs,
+            ws_max_connection_secs,
         })
     }
 

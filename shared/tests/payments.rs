@@ -1877,3 +1877,175 @@ async fn a_balance_change_leaves_points_alone() {
         json!({ "balance": 900, "points": 7, "withdrawable_balance": 900 })
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// Real-time connections as API Gateway keeps them
+
+fn ws_url(e: &Env) -> String {
+    format!("{}/ws", e.base.replacen("http", "ws", 1))
+}
+
+/// Waits for the close of `socket`; its close code.
+async fn close_code<S>(socket: &mut S, within: std::time::Duration) -> Option<u16>
+where
+    S: futures::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let wait = async {
+        while let Some(m) = socket.next().await {
+            match m {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    };
+    tokio::time::timeout(within, wait)
+        .await
+        .expect("closed in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_websocket_closes_idle_and_old_connections_like_api_gateway_and_ping_keeps_one_open()
+ {
+    use futures::{SinkExt, StreamExt};
+    use std::time::{Duration, Instant};
+    use tokio_tungstenite::tungstenite::Message;
+    let e = env_with(|c| {
+        c.ws_idle_secs = 1;
+        c.ws_max_connection_secs = 3;
+    })
+    .await;
+    let token = e.user("keepalive").await;
+    let url = format!("{}?token={token}", ws_url(&e));
+    // Silent: closed "going away" once idle.
+    let (mut quiet, _) = tokio_tungstenite::connect_async(url.clone())
+        .await
+        .expect("connect");
+    let started = Instant::now();
+    assert_eq!(
+        close_code(&mut quiet, Duration::from_secs(5)).await,
+        Some(1001)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    // Pinging: answered with pong and kept past the idle limit, but closed at the maximum age.
+    let (mut chatty, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    let started = Instant::now();
+    let mut pongs = 0;
+    let code = loop {
+        chatty
+            .send(Message::Text(r#"{"action":"ping"}"#.into()))
+            .await
+            .expect("ping");
+        match tokio::time::timeout(Duration::from_secs(5), chatty.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(reply))) => {
+                assert!(reply.to_string().contains("pong"), "{reply}");
+                pongs += 1;
+            }
+            other => panic!("no answer: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    };
+    assert_eq!(code, Some(1001));
+    assert!(pongs >= 5, "kept open past the idle limit: {pongs} pongs");
+    assert!(
+        started.elapsed() >= Duration::from_millis(2_800),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// The JavaScript between the `ws-snippet` markers of `docs/payments.md`.
+fn documented_snippet() -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/payments.md"))
+        .expect("docs/payments.md");
+    let start = doc.find("<!-- ws-snippet:start -->").expect("start marker");
+    let end = doc.find("<!-- ws-snippet:end -->").expect("end marker");
+    doc[start..end]
+        .lines()
+        .filter(|l| !l.starts_with("<!--") && !l.starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_documented_websocket_snippet_receives_a_payment_update() {
+    let e = env().await;
+    let token = e.user("nodeclient").await;
+    let co = e.checkout(&token, 12_000).await;
+    let id = co["invoice_id"].as_str().expect("id").to_owned();
+    let dir = std::env::temp_dir().join(format!("ws-snippet-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let script = dir.join("client.js");
+    let harness = r#"
+const [wsUrl, token, invoiceId] = process.argv.slice(2);
+subscribePayments(wsUrl, token, (data) => {
+  if (data.invoice_id === invoiceId && data.status === 'PAID') {
+    console.log(JSON.stringify(data));
+    process.exit(0);
+  }
+});
+setTimeout(() => { console.error('no payment update'); process.exit(2); }, 20000);
+"#;
+    std::fs::write(&script, format!("{}\n{harness}", documented_snippet())).expect("write");
+    // Node 20 has WebSocket behind a flag; later versions ignore it.
+    let child = std::process::Command::new("node")
+        .arg("--experimental-websocket")
+        .arg(&script)
+        .args([ws_url(&e), token.clone(), id.clone()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (Node 20+) must be installed to run the documented client snippet");
+    // Pay once the snippet's connection has subscribed.
+    let subscribed = async {
+        loop {
+            let subs = query_all(
+                e.app.main.as_ref(),
+                Query::index(GSI1, keys::ws_user_gsi("nodeclient")),
+            )
+            .await
+            .expect("q");
+            if !subs.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(15), subscribed)
+        .await
+        .expect("the snippet subscribed");
+    let (_, paid) = e
+        .sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({}))
+        .await;
+    assert_eq!(paid["callback_status"], 200, "{paid}");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("node ran");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_str(stdout.trim()).expect("the update as JSON");
+    assert_eq!(got["invoice_id"], id.as_str());
+    assert_eq!(got["status"], "PAID");
+    assert_eq!(got["amount"], 12_000);
+}

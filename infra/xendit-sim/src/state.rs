@@ -196,9 +196,13 @@ impl Simulator {
 
     /// Counts one request against the per-minute budget; the seconds to wait when it is spent.
     pub(crate) fn over_rate(&self) -> Option<u64> {
-        let limit = self.settings.rate_limit_per_minute?;
         // Real time, not the app's clock: a client waits `Retry-After` in real time.
-        let now = Utc::now().timestamp();
+        self.over_rate_at(Utc::now().timestamp())
+    }
+
+    /// [`Simulator::over_rate`] at `now` (epoch seconds).
+    fn over_rate_at(&self, now: i64) -> Option<u64> {
+        let limit = self.settings.rate_limit_per_minute?;
         let mut w = lock(&self.window);
         if w.minute != now / 60 {
             *w = Window {
@@ -262,4 +266,42 @@ pub(crate) fn resolve_in(m: &HashMap<String, Value>, id: &str) -> Option<String>
     m.values()
         .find(|v| v["external_id"] == id)
         .and_then(|v| v["id"].as_str().map(str::to_owned))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_per_minute_budget_calls_are_told_to_wait_for_the_window() {
+        let mut settings = SimSettings::new("k", "t", "http://127.0.0.1:9");
+        settings.rate_limit_per_minute = Some(2);
+        let sim = Simulator::new(settings);
+        let minute = 60 * 30_000_000; // the start of a minute
+        assert_eq!(sim.over_rate_at(minute + 10), None);
+        assert_eq!(sim.over_rate_at(minute + 20), None);
+        assert_eq!(
+            sim.over_rate_at(minute + 45),
+            Some(15),
+            "wait for the next window"
+        );
+        assert_eq!(sim.over_rate_at(minute + 61), None, "a new window");
+        let unlimited = Simulator::new(SimSettings::new("k", "t", "http://127.0.0.1:9"));
+        assert!((0..100).all(|_| unlimited.over_rate().is_none()));
+    }
+
+    #[test]
+    fn a_fault_for_n_calls_hits_only_its_route_and_only_n_times() {
+        let sim = Simulator::new(SimSettings::new("k", "t", "http://127.0.0.1:9"));
+        sim.plan_fault(FaultPlan {
+            mode: Fault::Error500,
+            route: Some(Route::CreateInvoice),
+            remaining: Some(2),
+        });
+        assert_eq!(sim.take_fault(Route::GetInvoice), Fault::None);
+        assert_eq!(sim.take_fault(Route::CreateInvoice), Fault::Error500);
+        assert_eq!(sim.take_fault(Route::CreateInvoice), Fault::Error500);
+        assert_eq!(sim.take_fault(Route::CreateInvoice), Fault::None);
+        assert_eq!(sim.fault(), FaultPlan::default());
+    }
 }

@@ -126,6 +126,8 @@ impl FromRef<App> for super::ws::LocalSockets {
             realtime: app.realtime(),
             hub: app.ws_hub.clone(),
             recheck_secs: app.config.ws_recheck_secs,
+            idle: std::time::Duration::from_secs(app.config.ws_idle_secs),
+            max_age: std::time::Duration::from_secs(app.config.ws_max_connection_secs),
         }
     }
 }

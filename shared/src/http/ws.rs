@@ -19,12 +19,15 @@ use crate::realtime::{Realtime, RealtimeError};
 use crate::ws::{LocalHub, Outgoing};
 
 /// The local server's WebSocket endpoint: the realtime service, the in-process hub (none on
-/// AWS, where the WebSocket API serves connections) and how often a session is re-checked.
+/// AWS, where the WebSocket API serves connections), how often a session is re-checked, and the
+/// idle and total limits of a connection (API Gateway's: 10 minutes, 2 hours).
 #[derive(Clone)]
 pub struct LocalSockets {
     pub realtime: Realtime,
     pub hub: Option<std::sync::Arc<LocalHub>>,
     pub recheck_secs: u64,
+    pub idle: std::time::Duration,
+    pub max_age: std::time::Duration,
 }
 
 /// The local WebSocket route (404 when the app has no in-process hub, i.e. on AWS).
@@ -77,7 +80,8 @@ async fn upgrade(
 /// One open local connection: client messages go through the same handling as the `ws` function's
 /// `$default`, published events arrive through the hub, and the session is re-checked every
 /// `WS_SESSION_RECHECK_SECS`: once it is revoked (logoff, password change or reset, deactivation)
-/// the socket is closed.
+/// the socket is closed. Like API Gateway, it is also closed (1001 "Going away") after
+/// `WS_IDLE_TIMEOUT_SECS` without a client message and after `WS_MAX_CONNECTION_SECS` in all.
 async fn serve(
     local: LocalSockets,
     hub: std::sync::Arc<LocalHub>,
@@ -99,20 +103,42 @@ async fn serve(
                     let _ = sink.send(Message::Close(None)).await;
                     break;
                 }
+                Outgoing::GoingAway => {
+                    let frame = axum::extract::ws::CloseFrame {
+                        code: axum::extract::ws::close_code::AWAY,
+                        reason: "Going away".into(),
+                    };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
             }
         }
     });
     let mut recheck = tokio::time::interval(std::time::Duration::from_secs(local.recheck_secs));
     recheck.tick().await;
+    let max_age = tokio::time::sleep(local.max_age);
+    let idle = tokio::time::sleep(local.idle);
+    tokio::pin!(max_age, idle);
     loop {
         tokio::select! {
             _ = &mut writer => break,
+            () = &mut max_age => {
+                let _ = tx.send(Outgoing::GoingAway);
+                let _ = (&mut writer).await;
+                break;
+            }
+            () = &mut idle => {
+                let _ = tx.send(Outgoing::GoingAway);
+                let _ = (&mut writer).await;
+                break;
+            }
             _ = recheck.tick() => {
                 if !local.realtime.still_live(&conn).await.unwrap_or(true) {
                     let _ = tx.send(Outgoing::Close);
                 }
             }
             msg = stream.next() => {
+                idle.as_mut().reset(tokio::time::Instant::now() + local.idle);
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t.to_string(),
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,

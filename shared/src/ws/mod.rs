@@ -104,6 +104,8 @@ pub enum Outgoing {
     Text(String),
     /// Close the socket.
     Close,
+    /// Close the socket with 1001 "Going away" (idle or too old, as API Gateway does).
+    GoingAway,
 }
 
 /// In-process hub: the writers of the local server's open WebSocket connections, by id.
