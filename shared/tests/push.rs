@@ -344,6 +344,56 @@ async fn fcm_retry_after_is_waited_out_when_short_and_left_to_the_queue_when_lon
 }
 
 #[tokio::test]
+async fn an_sms_gateway_answering_200_with_an_unknown_body_is_retried_then_dead_lettered() {
+    let s = setup().await;
+    // The gateway accepts the call but answers a body without a recognised status group.
+    let router = Router::new().route(
+        "/restapi/sms/1/text/advanced",
+        axum::routing::post(|| async { axum::Json(json!({ "result": "queued?" })) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let sms = shared::notify::sms::SmsViro::new(&base, shared::config::Secret::new("k"), "US")
+        .expect("sms client");
+    let d = s.app.delivery(Providers {
+        mailer: None,
+        sms: Some(Arc::new(sms)),
+        push: None,
+    });
+    let otp = Notification::Sms {
+        to: "628123456789".into(),
+        text: "Your code is 482913".into(),
+    };
+    let max = s.app.config.notify_max_receives;
+    for receives in 1..=u32::try_from(max).expect("receives") {
+        let res = d.handle_sqs(sqs_event(&[("m-sms", &otp, receives)])).await;
+        assert_eq!(
+            failures(&res),
+            vec!["m-sms"],
+            "receive {receives} is retried"
+        );
+        let events = log_events(&s.app, "m-sms").await;
+        if i64::from(receives) < max {
+            assert!(events.is_empty(), "{events:?}");
+        }
+    }
+    let events = log_events(&s.app, "m-sms").await;
+    assert_eq!(events, vec!["notification.dead_lettered"]);
+    // Neither the code nor the number is in the audit entry.
+    let logs = query_all(s.app.logs.as_ref(), Query::pk("NOTIFICATION#m-sms"))
+        .await
+        .expect("logs");
+    let text = format!("{logs:?}");
+    assert!(
+        !text.contains("482913") && !text.contains("628123456789"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn a_malformed_record_is_acknowledged_and_logged_not_retried() {
     let s = setup().await;
     let fake = FakeFcm::start().await;
