@@ -84,12 +84,22 @@ impl App {
     /// function can only use the table actions it declares in [`crate::permissions`] (the same
     /// grants its IAM policy carries).
     pub async fn for_function(function: &'static Function) -> Result<App, StartError> {
-        let config = Config::from_env()?;
-        config.require(function.settings, |name| {
-            std::env::var(name).is_ok_and(|v| !v.is_empty())
-        })?;
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        // Secrets named by `USERSTATE_SECRETS` are read before anything else; their keys are
+        // settings, looked up before the environment.
+        let ids = crate::secrets::ids_from(env(crate::secrets::SECRETS_VAR).as_deref());
+        let (sdk, secrets) = if ids.is_empty() {
+            (None, crate::secrets::SecretSettings::default())
+        } else {
+            let sdk = load_sdk().await;
+            let secrets = crate::secrets::load(&sdk, &ids).await?;
+            (Some(sdk), secrets)
+        };
+        let lookup = |k: &str| secrets.get(k).or_else(|| env(k));
+        let config = Config::from_lookup(lookup)?;
+        config.require(function.settings, |name| lookup(name).is_some())?;
         let app = match config.backend {
-            Backend::Aws => App::on_aws(config, function.ports).await,
+            Backend::Aws => App::on_aws(config, function.ports, sdk).await,
             Backend::Local => App::local_for_function(config)?,
         };
         app.with_grants(function.name)
@@ -161,7 +171,7 @@ impl App {
     pub async fn from_config_with(config: Config, ports: AwsPorts) -> Result<App, StartError> {
         match config.backend {
             Backend::Local => App::on_local_store(config),
-            Backend::Aws => Ok(App::on_aws(config, ports).await),
+            Backend::Aws => Ok(App::on_aws(config, ports, None).await),
         }
     }
 
@@ -177,11 +187,12 @@ impl App {
 
     /// DynamoDB tables and the adapters in `ports`. Builds the SDK configuration and clients
     /// without a request: credentials and endpoints resolve on the first call.
-    async fn on_aws(config: Config, ports: AwsPorts) -> App {
+    async fn on_aws(config: Config, ports: AwsPorts, sdk: Option<aws_config::SdkConfig>) -> App {
         let clock: ClockRef = Arc::new(SystemClock);
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+        let sdk = match sdk {
+            Some(sdk) => sdk,
+            None => load_sdk().await,
+        };
         let ddb = aws_sdk_dynamodb::Client::new(&sdk);
         let main: TableRef = Arc::new(DynamoTable::new(ddb.clone(), &MAIN, &config.main_table));
         let logs: TableRef = Arc::new(DynamoTable::new(ddb, &LOGS, &config.logs_table));
@@ -797,3 +808,10 @@ impl Inner {
     }
 }
 // --- end other services ---
+
+/// The AWS SDK configuration from the function's environment (region, credentials, endpoint).
+async fn load_sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}

@@ -24,6 +24,7 @@ pub mod profile;
 pub mod ratelimit;
 pub mod realtime;
 pub mod referral;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod wallet;

@@ -40,17 +40,49 @@ fn required_parameters(t: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-/// `(parameter, key)` of every `{{resolve:secretsmanager:${Parameter}:SecretString:KEY}}`.
-fn secret_reads() -> BTreeSet<(String, String)> {
-    let text = include_str!("../../template.yaml");
-    text.split("{{resolve:secretsmanager:${")
-        .skip(1)
-        .filter_map(|rest| {
-            let (param, rest) = rest.split_once("}:SecretString:")?;
-            let key = rest.split("}}").next()?;
-            Some((param.to_owned(), key.to_owned()))
-        })
+/// The functions: logical id → resource.
+fn functions(t: &Value) -> Vec<(String, Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(k, r)| (k.as_str().unwrap_or_default().to_owned(), r.clone()))
         .collect()
+}
+
+/// The text of a scalar or an intrinsic (`!Sub "…"`, `!Ref X`).
+fn text(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) => text(&t.value),
+        Value::String(s) => s.clone(),
+        Value::Sequence(s) => s.iter().map(text).collect::<Vec<_>>().join(","),
+        other => serde_yaml::to_string(other).unwrap_or_default(),
+    }
+}
+
+/// The template parameters a function's `USERSTATE_SECRETS` names.
+fn secret_params(f: &Value) -> Vec<String> {
+    let names = text(&f["Properties"]["Environment"]["Variables"]["USERSTATE_SECRETS"]);
+    names
+        .split(',')
+        .filter_map(|n| n.trim().strip_prefix("${")?.strip_suffix('}'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `(parameter, key)`: the keys each secret parameter's description lists in backticks.
+fn secret_reads(t: &Value) -> BTreeSet<(String, String)> {
+    let mut reads = BTreeSet::new();
+    for (_, f) in functions(t) {
+        for param in secret_params(&f) {
+            let description = text(&t["Parameters"][param.as_str()]["Description"]);
+            for key in description.split('`').skip(1).step_by(2) {
+                reads.insert((param.clone(), key.to_owned()));
+            }
+        }
+    }
+    reads
 }
 
 #[test]
@@ -80,7 +112,7 @@ fn every_required_parameter_has_a_value_for_dev_and_prod() {
 #[test]
 fn the_readme_names_every_secret_and_key_the_template_reads() {
     let config = samconfig();
-    let reads = secret_reads();
+    let reads = secret_reads(&template());
     assert!(reads.len() >= 5, "{reads:?}");
     for env in ["dev", "prod"] {
         let given = overrides(&config, env);
@@ -103,4 +135,75 @@ fn the_readme_names_every_secret_and_key_the_template_reads() {
         README.contains("userstate/prod/xendit"),
         "the prod names are stated"
     );
+}
+
+/// Settings that are secrets: never in a function's configuration.
+const SECRET_SETTINGS: [&str; 5] = [
+    "SECRET_AUTH_CONFIG",
+    "XENDIT_SECRET_KEY",
+    "XENDIT_CALLBACK_TOKEN",
+    "SMSVIROTOKEN",
+    "FCM_SERVICE_ACCOUNT_JSON",
+];
+
+#[test]
+fn no_function_configuration_holds_a_secret_and_each_reads_only_its_own() {
+    let t = template();
+    let globals = &t["Globals"]["Function"]["Environment"]["Variables"];
+    for (name, f) in functions(&t) {
+        let vars = &f["Properties"]["Environment"]["Variables"];
+        for scope in [globals, vars] {
+            for (k, v) in scope.as_mapping().into_iter().flatten() {
+                let (k, v) = (k.as_str().unwrap_or_default(), text(v));
+                assert!(
+                    !SECRET_SETTINGS.contains(&k),
+                    "{name} has {k} in its environment"
+                );
+                assert!(
+                    !v.contains("resolve:secretsmanager"),
+                    "{name}: {k} resolves a secret into its environment"
+                );
+            }
+        }
+        // It may read exactly the secrets it names, nothing else.
+        let params = secret_params(&f);
+        let allowed: BTreeSet<String> = f["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["Statement"].as_sequence().cloned().unwrap_or_default())
+            .filter(|s| text(&s["Action"]).contains("secretsmanager:GetSecretValue"))
+            .flat_map(|s| s["Resource"].as_sequence().cloned().unwrap_or_default())
+            .map(|r| text(&r))
+            .collect();
+        let wanted: BTreeSet<String> = params
+            .iter()
+            .map(|p| {
+                format!("arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:${{{p}}}-*")
+            })
+            .collect();
+        assert_eq!(allowed, wanted, "{name}: secret grants");
+    }
+}
+
+#[test]
+fn the_notifier_environment_is_far_below_lambdas_4_kb() {
+    let t = template();
+    let (_, notifier) = functions(&t)
+        .into_iter()
+        .find(|(n, _)| n == "NotifierFunction")
+        .expect("NotifierFunction");
+    let mut size = 0;
+    for scope in [
+        &t["Globals"]["Function"]["Environment"]["Variables"],
+        &notifier["Properties"]["Environment"]["Variables"],
+    ] {
+        for (k, v) in scope.as_mapping().into_iter().flatten() {
+            // A reference resolves to an ARN, URL or name: counted at 256 bytes each.
+            let v = text(v);
+            let refs = v.matches("${").count() + usize::from(v.is_empty());
+            size += k.as_str().unwrap_or_default().len() + v.len() + refs * 256;
+        }
+    }
+    assert!(size < 2_048, "notifier environment about {size} bytes");
 }

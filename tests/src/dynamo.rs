@@ -10,6 +10,12 @@ use shared::store::schema::{LOGS, MAIN};
 /// The emulator's client, or `None` when `AWS_ENDPOINT_URL` is not set (the test is skipped, and
 /// says so, unless `USERSTATE_REQUIRE_EMULATOR=1`, which makes it fail instead).
 pub async fn client(suite: &str) -> Option<aws_sdk_dynamodb::Client> {
+    Some(aws_sdk_dynamodb::Client::new(&emulator_sdk(suite).await?))
+}
+
+/// The SDK configuration for the emulator (moto serves every AWS service the tests use), or
+/// `None` as [`client`] says.
+pub async fn emulator_sdk(suite: &str) -> Option<aws_config::SdkConfig> {
     if std::env::var("AWS_ENDPOINT_URL")
         .map(|v| v.trim().is_empty())
         .unwrap_or(true)
@@ -19,11 +25,10 @@ pub async fn client(suite: &str) -> Option<aws_sdk_dynamodb::Client> {
             Ok("1"),
             "USERSTATE_REQUIRE_EMULATOR=1 but AWS_ENDPOINT_URL is not set"
         );
-        println!("{suite}[dynamodb]: SKIPPED — AWS_ENDPOINT_URL is not set");
+        println!("{suite}[emulator]: SKIPPED — AWS_ENDPOINT_URL is not set");
         return None;
     }
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    Some(aws_sdk_dynamodb::Client::new(&sdk))
+    Some(aws_config::defaults(BehaviorVersion::latest()).load().await)
 }
 
 /// A fresh main and logs table (unique names per call), and their names.
