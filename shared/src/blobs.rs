@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -172,23 +171,23 @@ fn unconfigured() -> BlobError {
     BlobError::Io("this function has no blob store".into())
 }
 
-/// Objects in an S3 bucket. URLs are presigned GETs (valid [`S3Blobs::URL_TTL`]) unless a public base
-/// URL (e.g. a CloudFront distribution in front of the bucket) is configured.
+/// Objects in an S3 bucket, handed out under a stable public base: `IMAGE_PUBLIC_BASE_URL` (e.g.
+/// a CloudFront distribution in front of the bucket), else the API's own
+/// `{PUBLIC_BASE_URL}/resources`, whose route reads the object through the function. Never a
+/// presigned URL: one signed with a function role's temporary credentials dies with that session
+/// (within hours), long before a stored profile image stops being shown.
 pub struct S3Blobs {
     client: aws_sdk_s3::Client,
     bucket: String,
-    public_base_url: Option<String>,
+    public_base_url: String,
 }
 
 impl S3Blobs {
-    /// How long a presigned image URL stays valid.
-    pub const URL_TTL: Duration = Duration::from_secs(24 * 3600);
-
-    pub fn new(client: aws_sdk_s3::Client, bucket: &str, public_base_url: Option<String>) -> Self {
+    pub fn new(client: aws_sdk_s3::Client, bucket: &str, public_base_url: &str) -> Self {
         S3Blobs {
             client,
             bucket: bucket.to_owned(),
-            public_base_url: public_base_url.map(|u| u.trim_end_matches('/').to_owned()),
+            public_base_url: public_base_url.trim_end_matches('/').to_owned(),
         }
     }
 }
@@ -244,20 +243,10 @@ impl Blobs for S3Blobs {
         Ok(())
     }
     async fn url(&self, name: &str) -> Result<String, BlobError> {
-        if let Some(base) = &self.public_base_url {
-            return Ok(format!("{base}/{name}"));
+        if !valid_name(name) {
+            return Err(BlobError::BadName);
         }
-        let cfg =
-            aws_sdk_s3::presigning::PresigningConfig::expires_in(Self::URL_TTL).map_err(io)?;
-        let req = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(name)
-            .presigned(cfg)
-            .await
-            .map_err(io)?;
-        Ok(req.uri().to_owned())
+        Ok(format!("{}/{name}", self.public_base_url))
     }
 }
 

@@ -78,7 +78,7 @@ pub struct Config {
     /// `IMAGE_BUCKET`: S3 bucket for profile images (aws mode).
     pub image_bucket: Option<String>,
     /// `IMAGE_PUBLIC_BASE_URL`: public base (e.g. CloudFront) for images in `IMAGE_BUCKET`; when unset,
-    /// aws mode hands out presigned GET URLs valid 24 h.
+    /// image URLs are `{PUBLIC_BASE_URL}/resources/…`, served by the user function.
     pub image_public_base_url: Option<String>,
     /// `FCM_SERVICE_ACCOUNT_JSON`: Firebase service-account JSON, inline or as a file path (without
     /// it the notifier drops push messages with an error log).

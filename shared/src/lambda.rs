@@ -51,11 +51,15 @@ pub fn sqs_queue(sdk: &SdkConfig, url: &str) -> QueueRef {
     Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), url))
 }
 
-/// S3 (`IMAGE_BUCKET`, URLs under `IMAGE_PUBLIC_BASE_URL` when set, else presigned).
+/// S3 (`IMAGE_BUCKET`; URLs under `IMAGE_PUBLIC_BASE_URL` when set, else the API's
+/// `{PUBLIC_BASE_URL}/resources/…` route, never presigned).
 pub fn s3_blobs(sdk: &SdkConfig, config: &Config) -> BlobsRef {
     let bucket = config.image_bucket.clone().unwrap_or_default();
-    let public = config.image_public_base_url.clone();
-    Arc::new(S3Blobs::new(aws_sdk_s3::Client::new(sdk), &bucket, public))
+    let public = match &config.image_public_base_url {
+        Some(cdn) => cdn.clone(),
+        None => format!("{}/resources", config.public_base_url.trim_end_matches('/')),
+    };
+    Arc::new(S3Blobs::new(aws_sdk_s3::Client::new(sdk), &bucket, &public))
 }
 
 /// API Gateway Management API of the WebSocket stage.
