@@ -37,7 +37,8 @@ impl RuntimeApi {
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(tx);
+            .with_state(tx)
+            .route("/", post(get_secret_value));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         tokio::spawn(async move {
@@ -63,9 +64,60 @@ async fn init_error(State(tx): State<mpsc::UnboundedSender<Event>>, body: String
     "{}"
 }
 
-/// The environment Lambda gives a `provided.al2023` function, plus the app's aws-mode settings.
-/// Credentials are dummies: SDK clients are built during init but make no request before an
-/// invocation, so no network is needed.
+/// Secrets Manager's `GetSecretValue` (JSON protocol, `X-Amz-Target:
+/// secretsmanager.GetSecretValue`) for the secrets the template creates, so a function's
+/// run-time secret loading is part of the measured init (a loopback round trip: on AWS it is an
+/// in-region HTTPS call).
+async fn get_secret_value(body: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let id = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["SecretId"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let secret = match id.as_str() {
+        "userstate/dev" => serde_json::json!({
+            "SECRET_AUTH_CONFIG": "bench-secret-bench-secret-bench-secret-0123",
+        }),
+        "userstate/dev/xendit" => serde_json::json!({
+            "XENDIT_SECRET_KEY": "xnd_development_bench_0123456789abcdef",
+            "XENDIT_CALLBACK_TOKEN": "bench-callback-token-0123456789abcdef",
+        }),
+        "userstate/dev/notifier" => serde_json::json!({ "SMSVIROTOKEN": "bench-sms-token" }),
+        _ => {
+            let body = serde_json::json!({
+                "__type": "ResourceNotFoundException",
+                "message": "Secrets Manager can't find the specified secret.",
+            });
+            return (http::StatusCode::BAD_REQUEST, body.to_string()).into_response();
+        }
+    };
+    let body = serde_json::json!({
+        "ARN": format!("arn:aws:secretsmanager:ap-southeast-1:000000000000:secret:{id}-AbCdEf"),
+        "Name": id, "SecretString": secret.to_string(), "VersionId": "bench-1",
+        "VersionStages": ["AWSCURRENT"], "CreatedDate": 1_764_000_000.0,
+    });
+    (
+        [(http::header::CONTENT_TYPE, "application/x-amz-json-1.1")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The secrets `template.yaml` names in a function's `USERSTATE_SECRETS`.
+fn secrets_of(function: &str) -> &'static str {
+    match function {
+        "health" => "",
+        "payment" => "userstate/dev,userstate/dev/xendit",
+        "xendit-callback" | "xendit-sync" => "userstate/dev/xendit",
+        "notifier" => "userstate/dev/notifier",
+        _ => "userstate/dev",
+    }
+}
+
+/// The environment Lambda gives a `provided.al2023` function, plus the app's aws-mode settings
+/// as the template gives them: secrets are named (`USERSTATE_SECRETS`) and read at start from
+/// the emulator's Secrets Manager endpoint. Credentials are dummies; the other SDK clients are
+/// built during init but make no request before an invocation.
 pub fn lambda_env(function: &str, runtime_api: SocketAddr) -> Vec<(String, String)> {
     let fixed = [
         ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
@@ -93,9 +145,10 @@ pub fn lambda_env(function: &str, runtime_api: SocketAddr) -> Vec<(String, Strin
         ("AWS_SESSION_TOKEN", "bench-dummy-session".into()),
         ("TZ", ":UTC".into()),
         ("USERSTATE_BACKEND", "aws".into()),
+        ("USERSTATE_SECRETS", secrets_of(function).into()),
         (
-            "SECRET_AUTH_CONFIG",
-            "bench-secret-bench-secret-bench-secret-0123".into(),
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            format!("http://{runtime_api}/"),
         ),
         ("MAIN_TABLE", "userstate-dev-main".into()),
         ("LOGS_TABLE", "userstate-dev-logs".into()),
@@ -109,16 +162,7 @@ pub fn lambda_env(function: &str, runtime_api: SocketAddr) -> Vec<(String, Strin
             "WS_MANAGEMENT_ENDPOINT",
             "https://abc123.execute-api.ap-southeast-1.amazonaws.com/dev".into(),
         ),
-        (
-            "XENDIT_SECRET_KEY",
-            "xnd_development_bench_0123456789abcdef".into(),
-        ),
-        (
-            "XENDIT_CALLBACK_TOKEN",
-            "bench-callback-token-0123456789abcdef".into(),
-        ),
         ("API_URL_SMSVIRO", "https://sms.example.com".into()),
-        ("SMSVIROTOKEN", "bench-sms-token".into()),
         ("MAIL_FROM", "no-reply@example.com".into()),
     ];
     fixed.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
