@@ -207,3 +207,35 @@ fn the_notifier_environment_is_far_below_lambdas_4_kb() {
     }
     assert!(size < 2_048, "notifier environment about {size} bytes");
 }
+
+#[test]
+fn the_http_apis_preflight_allows_every_header_browser_clients_send_and_read() {
+    let t = template();
+    let api = t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .values()
+        .find(|r| r["Type"].as_str() == Some("AWS::Serverless::HttpApi"))
+        .expect("an HttpApi")
+        .clone();
+    let cors = &api["Properties"]["CorsConfiguration"];
+    let listed = |key: &str| -> BTreeSet<String> {
+        cors[key]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("CorsConfiguration.{key}"))
+            .iter()
+            .map(|h| text(h).to_lowercase())
+            .collect()
+    };
+    let (allow, expose) = (listed("AllowHeaders"), listed("ExposeHeaders"));
+    for h in shared::http::CORS_ALLOW_HEADERS {
+        assert!(allow.contains(h), "AllowHeaders lacks {h}: {allow:?}");
+    }
+    for h in shared::http::CORS_EXPOSE_HEADERS {
+        assert!(expose.contains(h), "ExposeHeaders lacks {h}: {expose:?}");
+    }
+    let methods = listed("AllowMethods");
+    for m in ["get", "post", "put", "delete"] {
+        assert!(methods.contains(m), "AllowMethods lacks {m}");
+    }
+}

@@ -140,15 +140,23 @@ fn cors(origins: &[String]) -> CorsLayer {
             Method::DELETE,
             Method::OPTIONS,
         ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("idempotency-key"),
-            REQUEST_ID.clone(),
-        ])
-        .expose_headers([REQUEST_ID.clone(), header::RETRY_AFTER])
+        .allow_headers(CORS_ALLOW_HEADERS.map(HeaderName::from_static))
+        .expose_headers(CORS_EXPOSE_HEADERS.map(HeaderName::from_static))
         .max_age(Duration::from_secs(600))
 }
+
+/// Request headers browser clients send (`Idempotency-Key` on money routes). On AWS the HTTP
+/// API answers preflights itself, from the template's `CorsConfiguration`, which must allow at
+/// least these (a test compares the two).
+pub const CORS_ALLOW_HEADERS: [&str; 4] = [
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "x-request-id",
+];
+
+/// Response headers browser clients read (`Retry-After` on 429/503, the request id).
+pub const CORS_EXPOSE_HEADERS: [&str; 2] = ["x-request-id", "retry-after"];
 
 async fn not_found() -> ApiError {
     ApiError::not_found("Not Found")
