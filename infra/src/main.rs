@@ -75,7 +75,13 @@ async fn main() -> anyhow::Result<()> {
             let app = shared::App::from_env().await?;
             let summary = app.sync().run().await?;
             println!("{}", serde_json::to_string(&summary)?);
-            Ok(())
+            match summary.total_errors() {
+                0 => Ok(()),
+                n => anyhow::bail!(
+                    "the sync finished with {n} errors (see the log); against a running local \
+                     server use `POST /sys/xendit-sync`, which has the simulator"
+                ),
+            }
         }
     }
 }

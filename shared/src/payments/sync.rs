@@ -48,6 +48,11 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Every failure of the run: invoices, payouts and points expiry.
+    pub fn total_errors(&self) -> usize {
+        self.errors + self.payouts.errors + self.points_expiry.errors
+    }
+
     fn count(&mut self, one: One) {
         match one {
             One::Paid => self.paid += 1,
@@ -376,6 +381,16 @@ impl XenditSync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn total_errors_counts_every_step() {
+        let mut s = Summary::default();
+        assert_eq!(s.total_errors(), 0);
+        s.errors = 1;
+        s.payouts.errors = 2;
+        s.points_expiry.errors = 3;
+        assert_eq!(s.total_errors(), 6);
+    }
 
     #[tokio::test]
     async fn the_pacer_spaces_calls_to_the_rate() {
