@@ -58,9 +58,19 @@ enum ApiKeyCommand {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     shared::telemetry::init_cli();
-    let cli = Cli::parse();
+    // One line saying what failed and what to do; no backtrace (it tells an operator nothing).
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("userstate: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::ApiKey(cmd) => api_key(cmd).await,

@@ -41,7 +41,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "--api-key is for local mode only; use `userstate api-key create` against AWS"
         );
     }
-    let listener = tokio::net::TcpListener::bind((args.host.as_str(), config.api_port)).await?;
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), config.api_port))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}:{}: {e}; if another process uses that port, pick another \
+                 with --port <n> (or API_PORT; 0 picks a free one)",
+                args.host,
+                config.api_port
+            )
+        })?;
     let addr = listener.local_addr()?;
     if std::env::var_os("PUBLIC_BASE_URL").is_none() {
         config.public_base_url = format!("http://{}:{}", display_host(&args.host), addr.port());

@@ -57,3 +57,42 @@ async fn data_written_survives_a_restart_with_a_data_dir() {
         "holder missing after restart: {text}"
     );
 }
+
+/// Runs `userstate serve` with `args` (and a backtrace requested) and expects it to fail at
+/// start; its stderr.
+fn failing_start(args: &[&str]) -> String {
+    let out = std::process::Command::new(tests::server::binary())
+        .arg("serve")
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("userstate runs");
+    assert!(!out.status.success(), "the start must fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn start_up_failures_name_what_where_and_the_fix_in_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let held = Server::start_with(Options {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Options::default()
+    });
+    let data_dir = dir.path().to_string_lossy().into_owned();
+    let err = failing_start(&["--data-dir", &data_dir, "--port", "0"]);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(&data_dir), "names the store: {err}");
+    assert!(
+        err.contains("--data-dir") && err.contains("another process"),
+        "says what to do: {err}"
+    );
+    assert!(!err.contains("backtrace"), "{err}");
+
+    let port = held.base.rsplit(':').next().expect("port").to_owned();
+    let err = failing_start(&["--memory", "--port", &port]);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(&format!(":{port}")), "names the port: {err}");
+    assert!(err.contains("--port"), "says what to do: {err}");
+    assert!(!err.contains("backtrace"), "{err}");
+}

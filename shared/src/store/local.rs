@@ -35,7 +35,15 @@ impl LocalStore {
     pub fn open(dir: &Path, clock: ClockRef) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
-        let db = Database::create(dir.join("userstate.redb")).map_err(unavailable)?;
+        let path = dir.join("userstate.redb");
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
+                "the local store {} is open in another process (another `userstate serve`?): \
+                 stop that one, or start with --data-dir <another dir> or --memory",
+                path.display()
+            )),
+            other => StoreError::Unavailable(format!("{}: {other}", path.display())),
+        })?;
         Ok(LocalStore {
             db: Arc::new(db),
             clock,
