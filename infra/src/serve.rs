@@ -111,6 +111,8 @@ pub fn sim_settings(config: &Config, clock: shared::clock::ClockRef) -> xendit_s
     );
     settings.client_timeout = std::time::Duration::from_millis(config.xendit_timeout_ms);
     settings.now = std::sync::Arc::new(move || clock.now());
+    // Next to the durable store, so a restart keeps the invoices the store refers to payable.
+    settings.state_file = config.data_dir.as_ref().map(|d| d.join("xendit-sim.json"));
     settings
 }
 

@@ -360,3 +360,65 @@ async fn the_checkout_pages_expire_button_expires_the_invoice_and_cancel_is_owne
         "serve seeds the bank list"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_invoice_stays_payable_after_the_server_restarts_on_its_data_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Options::default()
+    };
+    let s = Server::start_with(opts.clone());
+    let http = reqwest::Client::new();
+    let user: Value = http
+        .post(s.url("/_dev/users"))
+        .json(&json!({ "username": "restarter" }))
+        .send()
+        .await
+        .expect("create user")
+        .json()
+        .await
+        .expect("json");
+    let token = user["token"].as_str().expect("token").to_owned();
+    let co: Value = http
+        .post(s.url("/payment-checkout"))
+        .bearer_auth(&token)
+        .json(&json!({ "amount": 15_000, "description": "Top up" }))
+        .send()
+        .await
+        .expect("checkout")
+        .json()
+        .await
+        .expect("json");
+    let invoice_id = co["invoice_id"].as_str().expect("invoice id").to_owned();
+    let page_path = co["invoice_url"]
+        .as_str()
+        .and_then(|u| u.find("/_dev/").map(|i| u[i..].to_owned()))
+        .expect("invoice_url on the simulator");
+    s.stop();
+
+    // Restarted (on another free port): the hosted page and the payment still work.
+    let s = Server::start_with(opts);
+    let page = http.get(s.url(&page_path)).send().await.expect("page");
+    assert_eq!(page.status(), 200, "the invoice page survives the restart");
+    let paid: Value = http
+        .post(s.url(&format!("/_dev/xendit/invoices/{invoice_id}/pay")))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("pay")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(paid["callback_status"], 200, "{paid}");
+    let balance: Value = http
+        .get(s.url("/balance"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("balance")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(balance["balance"], 15_000, "{balance}");
+}

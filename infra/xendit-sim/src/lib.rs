@@ -12,8 +12,8 @@
 //! "get_invoice"|"list_invoices"|"expire_invoice"|"payouts", count?}` (the next `count` calls of
 //! that route, or all until changed). Invoices past `expiry_date` read as EXPIRED; `expire!`
 //! refuses anything not PENDING; `rate_limit_per_minute` answers 429 past the budget; a callback
-//! without a 2xx answer is re-delivered on Xendit's schedule. State lives in memory: a restart forgets simulated
-//! invoices.
+//! without a 2xx answer is re-delivered on Xendit's schedule. State lives in memory, and in `SimSettings::state_file`
+//! when one is given (the local server keeps it next to its durable store).
 //!
 //! The simulator is the *other side* of the app's Xendit client: it knows nothing of the app and
 //! keeps its own wire shapes. Mount it with [`mount`] (or merge [`router`]) before the app wraps

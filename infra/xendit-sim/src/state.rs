@@ -36,6 +36,9 @@ pub struct SimSettings {
     /// How much faster than Xendit's schedule (15 min, 45 min, 2 h, 3 h, 6 h, 12 h) a failed
     /// callback is re-delivered: 1 (the default) is real time; tests compress it.
     pub retry_speedup: u32,
+    /// Where the simulated invoices and payouts are kept across restarts (the local server puts
+    /// it next to its durable store); `None` keeps them in memory only.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl SimSettings {
@@ -56,6 +59,7 @@ impl SimSettings {
             now: Arc::new(Utc::now),
             rate_limit_per_minute: None,
             retry_speedup: 1,
+            state_file: None,
         }
     }
 }
@@ -110,7 +114,7 @@ struct Window {
 }
 
 /// Payouts by id, and the idempotency keys already used (key -> payout id).
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub(crate) struct Payouts {
     pub by_id: HashMap<String, Value>,
     pub keys: HashMap<String, String>,
@@ -124,6 +128,9 @@ pub struct Simulator {
     fault: Mutex<FaultPlan>,
     window: Mutex<Window>,
     deliveries: Mutex<Vec<Value>>,
+    /// What the state file last got (reads go through the same paths as writes: unchanged
+    /// state is not written again).
+    saved: Mutex<String>,
 }
 
 /// A poisoned lock still holds consistent maps (every update is a single insert or field write).
@@ -131,16 +138,57 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What [`SimSettings::state_file`] holds.
+#[derive(Default, Serialize, Deserialize)]
+struct Saved {
+    invoices: HashMap<String, Value>,
+    payouts: Payouts,
+}
+
 impl Simulator {
-    /// An empty simulator.
+    /// A simulator with the invoices and payouts of its state file, if any (empty otherwise).
     pub fn new(settings: SimSettings) -> Self {
+        let saved: Saved = settings
+            .state_file
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| match serde_json::from_slice(&b) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "simulator state file unreadable; starting empty");
+                    None
+                }
+            })
+            .unwrap_or_default();
         Simulator {
             settings,
-            invoices: Mutex::default(),
-            payouts: Mutex::default(),
+            invoices: Mutex::new(saved.invoices),
+            payouts: Mutex::new(saved.payouts),
             fault: Mutex::default(),
             window: Mutex::default(),
             deliveries: Mutex::default(),
+            saved: Mutex::default(),
+        }
+    }
+
+    /// Writes the invoices and payouts to the state file (atomically: a temporary file renamed
+    /// over it). Called with the lock of the part that changed held, the other one taken here.
+    fn save(&self, invoices: &HashMap<String, Value>, payouts: &Payouts) {
+        let Some(path) = &self.settings.state_file else {
+            return;
+        };
+        let text = serde_json::json!({ "invoices": invoices, "payouts": payouts }).to_string();
+        let mut last = lock(&self.saved);
+        if *last == text {
+            return;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let written = std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, path));
+        if written.is_ok() {
+            *last = text;
+        }
+        if let Err(e) = written {
+            tracing::warn!(error = %e, path = %path.display(), "could not save the simulator state");
         }
     }
 
@@ -232,12 +280,23 @@ impl Simulator {
                 inv["updated"] = inv["expiry_date"].clone();
             }
         }
-        f(&mut m)
+        let out = f(&mut m);
+        if self.settings.state_file.is_some() {
+            self.save(&m, &lock(&self.payouts));
+        }
+        out
     }
 
     /// Runs `f` on the payouts.
     pub(crate) fn payouts<R>(&self, f: impl FnOnce(&mut Payouts) -> R) -> R {
-        f(&mut lock(&self.payouts))
+        // Lock order: invoices, then payouts (as `invoices` takes them).
+        let invoices = lock(&self.invoices);
+        let mut payouts = lock(&self.payouts);
+        let out = f(&mut payouts);
+        if self.settings.state_file.is_some() {
+            self.save(&invoices, &payouts);
+        }
+        out
     }
 
     /// One invoice by Xendit id.
