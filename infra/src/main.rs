@@ -31,9 +31,19 @@ enum Command {
     Sync,
     /// Write the default banks and payment types (idempotent).
     Seed,
+    /// DynamoDB tables (aws mode: on an account, or on an emulator via `AWS_ENDPOINT_URL`).
+    #[command(subcommand)]
+    Tables(TablesCommand),
     /// Import users, balances and history from the original PostgreSQL (and MongoDB exports).
     /// Idempotent and resumable; see docs/IMPORT.md.
     Import(import::ImportArgs),
+}
+
+#[derive(Subcommand)]
+enum TablesCommand {
+    /// Create `MAIN_TABLE` and `LOGS_TABLE` as the template defines them (idempotent: existing
+    /// tables are left as they are).
+    Create,
 }
 
 #[derive(Subcommand)]
@@ -81,6 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("seeded {banks} banks and {types} payment types");
             Ok(())
         }
+        Command::Tables(TablesCommand::Create) => tables_create().await,
         Command::Sync => {
             let app = shared::App::from_env().await?;
             let summary = app.sync().run().await?;
@@ -123,6 +134,25 @@ async fn api_key(cmd: ApiKeyCommand) -> anyhow::Result<()> {
                 anyhow::bail!("no API key for holder {holder}");
             }
         }
+    }
+    Ok(())
+}
+
+async fn tables_create() -> anyhow::Result<()> {
+    let config = shared::config::Config::from_env()?;
+    if config.backend != shared::config::Backend::Aws {
+        anyhow::bail!(
+            "local mode keeps its data in the embedded store and has no tables to create; set \
+             USERSTATE_BACKEND=aws (and AWS_ENDPOINT_URL for an emulator)"
+        );
+    }
+    let client = serve::dynamo_client().await;
+    for (def, name) in [
+        (&shared::store::schema::MAIN, &config.main_table),
+        (&shared::store::schema::LOGS, &config.logs_table),
+    ] {
+        shared::store::dynamo::create_table(&client, def, name).await?;
+        println!("table {name}: ready");
     }
     Ok(())
 }

@@ -36,6 +36,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else if let Some(dir) = args.data_dir {
         config.data_dir = Some(dir);
     }
+    if config.backend == Backend::Aws {
+        let missing = shared::store::dynamo::missing_tables(
+            &dynamo_client().await,
+            &[config.main_table.as_str(), config.logs_table.as_str()],
+        )
+        .await?;
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "DynamoDB tables missing: {} — create them with `userstate tables create` (or \
+                 deploy template.yaml), or point MAIN_TABLE / LOGS_TABLE at existing ones",
+                missing.join(", ")
+            );
+        }
+    }
     if config.backend == Backend::Aws && !args.api_keys.is_empty() {
         anyhow::bail!(
             "--api-key is for local mode only; use `userstate api-key create` against AWS"
@@ -135,4 +149,12 @@ async fn shutdown() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+/// A DynamoDB client from the environment (region, credentials, `AWS_ENDPOINT_URL`).
+pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&sdk)
 }

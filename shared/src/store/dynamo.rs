@@ -515,6 +515,26 @@ fn cancellation(reasons: &[CancellationReason], message: Option<&str>) -> StoreE
 /// Creates table `name` shaped like `def` (on-demand billing, string keys, every GSI with
 /// projection ALL), waits until it is active, and enables TTL on `def.ttl`. Idempotent: an
 /// existing table or an already enabled TTL is accepted.
+/// Which of `names` do not exist (`DescribeTable` answers `ResourceNotFoundException`).
+pub async fn missing_tables(client: &Client, names: &[&str]) -> Result<Vec<String>, StoreError> {
+    let mut missing = Vec::new();
+    for name in names {
+        match client.describe_table().table_name(*name).send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                missing.push((*name).to_owned());
+            }
+            Err(e) => return Err(classify(&e)),
+        }
+    }
+    Ok(missing)
+}
+
+/// Creates table `name` with the layout `def` (keys, indexes, TTL), or leaves it as it is when
+/// it exists: idempotent.
 pub async fn create_table(client: &Client, def: &TableDef, name: &str) -> Result<(), StoreError> {
     let mut attrs: Vec<&str> = vec![def.pk, def.sk];
     for idx in def.indexes {
