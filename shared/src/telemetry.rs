@@ -39,9 +39,17 @@ pub fn init() {
         .try_init();
 }
 
-/// Installs a human-readable subscriber for the local CLI (`USERSTATE_LOG_FORMAT=json` keeps JSON).
+/// Installs the local CLI's subscriber: JSON lines (as the functions log) when stdout is not a
+/// terminal or `USERSTATE_LOG_FORMAT=json`, human-readable text on a terminal or with
+/// `USERSTATE_LOG_FORMAT=text`.
 pub fn init_cli() {
-    if std::env::var("USERSTATE_LOG_FORMAT").as_deref() == Ok("json") {
+    use std::io::IsTerminal;
+    let json = match std::env::var("USERSTATE_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => !std::io::stdout().is_terminal(),
+    };
+    if json {
         return init();
     }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

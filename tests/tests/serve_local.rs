@@ -96,3 +96,59 @@ async fn start_up_failures_name_what_where_and_the_fix_in_one_line() {
     assert!(err.contains("--port"), "says what to do: {err}");
     assert!(!err.contains("backtrace"), "{err}");
 }
+
+#[tokio::test]
+async fn logs_are_json_lines_with_one_access_line_per_request_when_stdout_is_not_a_terminal() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(tests::server::binary())
+        .args(["serve", "--memory", "--port", "0"])
+        .env("RUST_LOG", "info")
+        .env_remove("USERSTATE_LOG_FORMAT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("userstate serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next = || rx.recv_timeout(std::time::Duration::from_secs(60));
+    let base = loop {
+        let line = next().expect("a line before the address");
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    let res = reqwest::get(format!("{base}/health?token=secret-in-query"))
+        .await
+        .expect("health");
+    assert_eq!(res.status(), 200);
+    let access = loop {
+        let line = next().expect("an access line");
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            assert!(line.starts_with("listening on"), "not JSON: {line}");
+            continue;
+        };
+        if v["span"]["path"] == "/health" && v["fields"]["status"].is_number() {
+            break (v, line);
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let (v, line) = access;
+    assert_eq!(v["fields"]["status"], 200, "{line}");
+    assert_eq!(v["level"], "INFO", "{line}");
+    assert!(
+        v["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() >= 32),
+        "{line}"
+    );
+    assert!(
+        !line.contains("secret-in-query"),
+        "query strings are not logged: {line}"
+    );
+}
