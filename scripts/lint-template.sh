@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lints template.yaml offline: cfn-lint (all rules incl. informational), then
+# Lints template.yaml offline: cfn-lint (all rules incl. informational, plus AWS's serverless
+# rules from cfn-lint-serverless: tracing, log retention, DLQs, access logs), then
 # `sam validate --lint` (SAM transform + its cfn-lint run). Exits non-zero on any finding.
 #   scripts/lint-template.sh [path/to/template.yaml]
 set -euo pipefail
@@ -15,7 +16,7 @@ export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
 
 status=0
 echo "cfn-lint $template"
-"$venv/bin/cfn-lint" --include-checks I -- "$template" || status=1
+"$venv/bin/cfn-lint" --include-checks I --append-rules cfn_lint_serverless.rules -- "$template" || status=1
 
 echo "sam validate --lint $template"
 # Run beside the template so sam picks up that directory's samconfig.toml, not the caller's.
