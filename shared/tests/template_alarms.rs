@@ -90,7 +90,12 @@ fn every_dead_letter_queue_and_the_api_are_watched() {
         );
     }
     assert!(alarms.contains_key(&("5xx".to_owned(), "HttpApi".to_owned())));
-    for metric in ["AmountMismatch", "UnknownInvoiceCallback"] {
+    for metric in [
+        "AmountMismatch",
+        "UnknownInvoiceCallback",
+        "CallbackTokenRejected",
+        "SyncStepErrors",
+    ] {
         assert!(alarms.keys().any(|(m, _)| m == metric), "no {metric} alarm");
     }
 }

@@ -132,8 +132,12 @@ impl Callbacks {
         }
     }
 
-    /// Logs a callback refused for its token.
+    /// Logs a callback refused for its token (the warning feeds the `CallbackTokenRejected`
+    /// alarm; the token itself is never logged).
     pub async fn log_rejected_token(&self) {
+        tracing::warn!(
+            "callback_token_rejected: a Xendit callback came without the right x-callback-token"
+        );
         self.audit
             .record(
                 LogKind::XenditCallback,

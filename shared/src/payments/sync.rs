@@ -357,7 +357,15 @@ impl XenditSync {
                 serde_json::to_value(&summary).unwrap_or_default(),
             )
             .await;
-        tracing::info!(?summary, "xendit sync finished");
+        match summary.total_errors() {
+            0 => tracing::info!(?summary, "xendit sync finished"),
+            // Feeds the `SyncStepErrors` alarm: the run itself succeeded, some steps did not.
+            n => tracing::error!(
+                ?summary,
+                errors = n,
+                "sync_step_errors: xendit sync finished with errors"
+            ),
+        }
         Ok(summary)
     }
 
