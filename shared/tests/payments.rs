@@ -126,6 +126,16 @@ impl Env {
         body["invoice"].clone()
     }
 
+    /// `POST /invoice/cancel/xendit` as `token`'s user.
+    async fn cancel(&self, token: &str, invoice_id: &str) -> (StatusCode, http::HeaderMap, Value) {
+        let body = json!({ "invoice_id": invoice_id });
+        send(
+            &self.router,
+            post_json("/invoice/cancel/xendit", Some(token), body),
+        )
+        .await
+    }
+
     async fn invoice(&self, id: &str) -> InvoiceRecord {
         self.app
             .invoices()
@@ -787,15 +797,7 @@ async fn cancelling_an_invoice_xendit_already_expired_answers_expired() {
         json!({ "deliver": false }),
     )
     .await;
-    let (s, _, body) = send(
-        &e.router,
-        post_json(
-            "/invoice/cancel/xendit",
-            Some(&token),
-            json!({ "invoice_id": id }),
-        ),
-    )
-    .await;
+    let (s, _, body) = e.cancel(&token, id).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["status"], "EXPIRED");
     assert_eq!(e.invoice(id).await.status, Status::Expired);
@@ -808,15 +810,7 @@ async fn a_cancel_whose_expire_answer_is_lost_reads_the_invoice_back() {
     let co = e.checkout(&token, 10_000).await;
     let id = co["invoice_id"].as_str().expect("id");
     fault(&e, "timeout_after", Some("expire_invoice"), Some(1)).await;
-    let (s, _, body) = send(
-        &e.router,
-        post_json(
-            "/invoice/cancel/xendit",
-            Some(&token),
-            json!({ "invoice_id": id }),
-        ),
-    )
-    .await;
+    let (s, _, body) = e.cancel(&token, id).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["status"], "EXPIRED");
 }
@@ -973,15 +967,7 @@ async fn another_users_invoice_is_not_found_for_detail_and_cancel() {
     .await;
     assert_envelope(s, &body, 404);
     assert_eq!(body["message"], "Invoice Not Found");
-    let (s, _, body) = send(
-        &e.router,
-        post_json(
-            "/invoice/cancel/xendit",
-            Some(&mallory),
-            json!({ "invoice_id": id }),
-        ),
-    )
-    .await;
+    let (s, _, body) = e.cancel(&mallory, id).await;
     assert_envelope(s, &body, 404);
     assert_eq!(e.invoice(id).await.status, Status::Pending);
     // The owner sees it.
@@ -1044,15 +1030,7 @@ async fn the_owner_cancels_a_pending_invoice_but_not_a_paid_one() {
     let token = e.user("canceller").await;
     let co = e.checkout(&token, 10_000).await;
     let id = co["invoice_id"].as_str().expect("id");
-    let (s, _, body) = send(
-        &e.router,
-        post_json(
-            "/invoice/cancel/xendit",
-            Some(&token),
-            json!({ "invoice_id": id }),
-        ),
-    )
-    .await;
+    let (s, _, body) = e.cancel(&token, id).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["status"], "EXPIRED");
     assert_eq!(e.invoice(id).await.status, Status::Expired);
@@ -1061,15 +1039,7 @@ async fn the_owner_cancels_a_pending_invoice_but_not_a_paid_one() {
     let id = co["invoice_id"].as_str().expect("id");
     e.sim(&format!("/_dev/xendit/invoices/{id}/pay"), json!({}))
         .await;
-    let (s, _, body) = send(
-        &e.router,
-        post_json(
-            "/invoice/cancel/xendit",
-            Some(&token),
-            json!({ "invoice_id": id }),
-        ),
-    )
-    .await;
+    let (s, _, body) = e.cancel(&token, id).await;
     assert_envelope(s, &body, 400);
     assert_eq!(body["message"], "Invoice Already Paid");
     assert_eq!(e.balance(&token).await, 10_000);
@@ -1082,15 +1052,7 @@ async fn cancelling_an_invoice_paid_at_xendit_but_not_yet_called_back_settles_it
     let co = e.checkout(&token, 10_000).await;
     let id = co["invoice_id"].as_str().expect("id");
     e.pay_undelivered(id).await;
-    let (s, _, body) = send(
-        &e.router,
-        post_json(
-            "/invoice/cancel/xendit",
-            Some(&token),
-            json!({ "invoice_id": id }),
-        ),
-    )
-    .await;
+    let (s, _, body) = e.cancel(&token, id).await;
     assert_envelope(s, &body, 400);
     assert_eq!(body["message"], "Invoice Already Paid");
     assert_eq!(e.invoice(id).await.status, Status::Paid);
@@ -1601,12 +1563,7 @@ async fn a_payout_holds_funds_completes_or_releases_them_exactly_once() {
         .await;
     let cb = failed["webhook"].clone();
     for _ in 0..3 {
-        let req = Request::post("/payout-callback")
-            .header("content-type", "application/json")
-            .header("x-callback-token", "local-callback-token")
-            .body(Body::from(cb.to_string()))
-            .expect("req");
-        let (s, _, body) = send(&e.router, req).await;
+        let (s, _, body) = send(&e.router, webhook_req(&cb)).await;
         assert_eq!(s, StatusCode::OK, "{body}");
     }
     assert_eq!(
@@ -1839,12 +1796,7 @@ async fn sync_settles_payouts_whose_webhook_was_lost() {
         "nothing pending any more"
     );
     // The late callback changes nothing.
-    let req = Request::post("/payout-callback")
-        .header("content-type", "application/json")
-        .header("x-callback-token", "local-callback-token")
-        .body(Body::from(failed["webhook"].to_string()))
-        .expect("req");
-    let (s, _, body) = send(&e.router, req).await;
+    let (s, _, body) = send(&e.router, webhook_req(&failed["webhook"])).await;
     assert_eq!(
         (s, body["message"].as_str()),
         (StatusCode::OK, Some("Already Processed"))

@@ -269,14 +269,9 @@ async fn phone_change_offers_and_device_moves_work_on_dynamodb() {
 #[tokio::test]
 async fn s3_blobs_store_and_hand_out_stable_urls_never_presigned_ones() {
     use shared::blobs::{Blobs, S3Blobs};
-    if std::env::var("AWS_ENDPOINT_URL")
-        .map(|v| v.trim().is_empty())
-        .unwrap_or(true)
-    {
-        println!("s3 blobs: SKIPPED — AWS_ENDPOINT_URL is not set");
+    let Some(sdk) = tests::dynamo::emulator_sdk("s3 blobs").await else {
         return;
-    }
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    };
     // The emulator is addressed by IP: path-style requests (real S3 uses virtual-hosted style).
     let conf = aws_sdk_s3::config::Builder::from(&sdk)
         .force_path_style(true)

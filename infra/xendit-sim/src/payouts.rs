@@ -18,7 +18,7 @@ use crate::error::XErr;
 use crate::extract::{Path, Query};
 use crate::invoices::parse;
 use crate::state::Route;
-use crate::state::Simulator;
+use crate::state::{Simulator, resolve_by};
 
 /// The destination of a payout.
 #[derive(Deserialize)]
@@ -249,7 +249,7 @@ fn finish_in(
 ) -> Result<Value, XErr> {
     let now = sim.iso(0);
     sim.payouts(|st| {
-        let p = resolve_payout(&st.by_id, id)
+        let p = resolve_by(&st.by_id, id, "reference_id")
             .and_then(|k| st.by_id.get_mut(&k))
             .ok_or_else(|| {
                 XErr::new(StatusCode::NOT_FOUND, "DATA_NOT_FOUND", "Payout not found")
@@ -276,17 +276,6 @@ fn finish_in(
         p["updated"] = now.into();
         Ok(p.clone())
     })
-}
-
-/// A payout's id from its id or our reference id.
-fn resolve_payout(by_id: &std::collections::HashMap<String, Value>, id: &str) -> Option<String> {
-    if by_id.contains_key(id) {
-        return Some(id.to_owned());
-    }
-    by_id
-        .iter()
-        .find(|(_, p)| p["reference_id"] == id)
-        .map(|(k, _)| k.clone())
 }
 
 async fn finish(

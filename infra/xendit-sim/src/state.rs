@@ -319,12 +319,17 @@ impl Simulator {
 /// The key of the object `id` names in `m`: `id` itself, or the id of the object whose
 /// `external_id` is `id`.
 pub(crate) fn resolve_in(m: &HashMap<String, Value>, id: &str) -> Option<String> {
+    resolve_by(m, id, "external_id")
+}
+
+/// The key of the object in `m` whose key is `id`, or whose `field` (our reference) is `id`.
+pub(crate) fn resolve_by(m: &HashMap<String, Value>, id: &str, field: &str) -> Option<String> {
     if m.contains_key(id) {
         return Some(id.to_owned());
     }
-    m.values()
-        .find(|v| v["external_id"] == id)
-        .and_then(|v| v["id"].as_str().map(str::to_owned))
+    m.iter()
+        .find(|(_, v)| v[field] == id)
+        .map(|(k, _)| k.clone())
 }
 
 #[cfg(test)]

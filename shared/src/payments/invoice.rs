@@ -467,7 +467,7 @@ impl Invoices {
         invoice_id: &str,
     ) -> Result<XInvoice, InvoiceError> {
         let rec = self.load_owned(username, invoice_id).await?;
-        Ok(self.xendit.get_invoice(&rec.xendit_id).await?)
+        Ok(self.provider_invoice(&rec.xendit_id).await?)
     }
 
     /// Gives up a reserved checkout that Xendit refused (it holds no invoice for it): the intent
@@ -571,7 +571,7 @@ impl Invoices {
                 return Err(e.into());
             }
         };
-        if x.amount != req.amount.rupiah() || x.external_id != invoice_id {
+        if !is_billed(&x, invoice_id, req.amount.rupiah()) {
             tracing::error!(invoice_id, "xendit answered a different invoice than asked");
             self.release(username.as_str(), invoice_id).await;
             return Err(CheckoutError::ProviderMismatch);
@@ -587,9 +587,7 @@ impl Invoices {
         amount: i64,
     ) -> Result<Option<XInvoice>, XenditError> {
         let found = self.xendit.list_invoices(Some(invoice_id), 10).await?;
-        Ok(found
-            .into_iter()
-            .find(|x| x.external_id == invoice_id && x.amount == amount))
+        Ok(found.into_iter().find(|x| is_billed(x, invoice_id, amount)))
     }
 
     /// Adopts `x` for the intent `rec` only when it is the invoice billed: our id as its
@@ -599,7 +597,7 @@ impl Invoices {
         rec: &InvoiceRecord,
         x: &XInvoice,
     ) -> Result<Option<InvoiceRecord>, StoreError> {
-        if x.external_id != rec.invoice_id || x.amount != rec.amount {
+        if !is_billed(x, &rec.invoice_id, rec.amount) {
             return Ok(None);
         }
         self.adopt(rec, x).await
@@ -1072,11 +1070,6 @@ impl Invoices {
         Ok(Applied::Changed)
     }
 
-    /// Xendit's view of an invoice (for the sync).
-    pub async fn at_provider(&self, rec: &InvoiceRecord) -> Result<XInvoice, XenditError> {
-        self.provider_invoice(&rec.xendit_id).await
-    }
-
     /// Xendit's invoice `xendit_id`.
     pub async fn provider_invoice(&self, xendit_id: &str) -> Result<XInvoice, XenditError> {
         self.xendit.get_invoice(xendit_id).await
@@ -1103,7 +1096,7 @@ impl Invoices {
             }
             Err(e @ XenditError::Auth(_)) => return Err(e.into()),
             Err(e) => {
-                let Ok(x) = self.xendit.get_invoice(&rec.xendit_id).await else {
+                let Ok(x) = self.provider_invoice(&rec.xendit_id).await else {
                     return Err(e.into());
                 };
                 self.reconcile(&rec, &x, "cancel").await?;
@@ -1148,6 +1141,12 @@ impl Invoices {
             .collect::<Result<Vec<_>, _>>()?;
         Ok((items, page.cursor))
     }
+}
+
+/// Whether `x` is the invoice we billed: our id as its `external_id`, our amount. The one check
+/// before an invoice Xendit answered with, or one found by lookup, is taken as ours.
+fn is_billed(x: &XInvoice, invoice_id: &str, amount: i64) -> bool {
+    x.external_id == invoice_id && x.amount == amount
 }
 
 /// The amount rule of every path that credits an invoice (callback, sync, cancel): Xendit must

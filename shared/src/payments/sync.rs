@@ -172,7 +172,7 @@ impl XenditSync {
         if rec.xendit_id.is_empty() {
             return self.intent(rec).await;
         }
-        let x = match self.invoices.at_provider(&rec).await {
+        let x = match self.invoices.provider_invoice(&rec.xendit_id).await {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(invoice_id = rec.invoice_id, error = %e, "sync: xendit lookup failed");
