@@ -18,14 +18,15 @@ impl Limit {
         Limit { max, window_secs }
     }
 
-    /// Parses `MAX/SECONDS`, e.g. `10/300`.
+    /// Parses `MAX/SECONDS`, e.g. `10/300`; windows up to a year (the referral cap counts per
+    /// 30 days).
     pub fn parse(s: &str) -> Option<Limit> {
         let (max, secs) = s.trim().split_once('/')?;
         let (max, secs) = (
             max.trim().parse::<i64>().ok()?,
             secs.trim().parse::<i64>().ok()?,
         );
-        (max >= 1 && (1..=86_400 * 7).contains(&secs)).then_some(Limit {
+        (max >= 1 && (1..=86_400 * 366).contains(&secs)).then_some(Limit {
             max,
             window_secs: secs,
         })

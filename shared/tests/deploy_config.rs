@@ -239,3 +239,28 @@ fn the_http_apis_preflight_allows_every_header_browser_clients_send_and_read() {
         assert!(methods.contains(m), "AllowMethods lacks {m}");
     }
 }
+
+/// Every function starts with the settings the template gives it: its literal values parse
+/// (a reference resolves to a name, URL or ARN; a placeholder stands in for those).
+#[test]
+fn every_functions_template_environment_is_a_valid_configuration() {
+    let t = template();
+    for (name, f) in functions(&t) {
+        let mut vars = BTreeMap::new();
+        for scope in [
+            &t["Globals"]["Function"]["Environment"]["Variables"],
+            &f["Properties"]["Environment"]["Variables"],
+        ] {
+            for (k, v) in scope.as_mapping().into_iter().flatten() {
+                let value = match v {
+                    Value::Tagged(_) => "https://resolved.example/name".to_owned(),
+                    other => text(other).trim_end().to_owned(),
+                };
+                vars.insert(k.as_str().unwrap_or_default().to_owned(), value);
+            }
+        }
+        if let Err(e) = shared::config::Config::from_lookup(|k| vars.get(k).cloned()) {
+            panic!("{name}: the template's environment does not parse: {e}");
+        }
+    }
+}
