@@ -2,6 +2,7 @@
 
 mod import;
 mod serve;
+mod stack;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,9 @@ struct Cli {
 enum Command {
     /// Run every route group in one local server (embedded store, in-process stand-ins).
     Serve(serve::ServeArgs),
+    /// Run template.yaml locally as deployed: every function's binary behind emulated API Gateway
+    /// (HTTP, function URL, WebSocket), SQS and the schedule, on moto, IAM-checked (docs/STACK.md).
+    Stack(stack::StackArgs),
     /// Manage API keys for Basic-auth (`/sys/*`, admin) routes.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
@@ -83,6 +87,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
+        Command::Stack(args) => stack::run(args).await,
         Command::ApiKey(cmd) => api_key(cmd).await,
         Command::Import(args) => import::run(args).await,
         Command::Seed => {
