@@ -38,8 +38,8 @@ export USERSTATE_REQUIRE_EMULATOR=1
 step "import from the original PostgreSQL (scripts/import-test.sh)"
 scripts/import-test.sh
 
-step "build the local server used by black-box tests"
-cargo build --locked -p infra --bin userstate
+step "build the local server and the function binaries used by black-box tests"
+cargo build --locked --bins
 
 step "API fuzzing (schemathesis against the local server, fixed seed)"
 scripts/fuzz.sh

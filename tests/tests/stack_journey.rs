@@ -251,7 +251,7 @@ async fn a_user_journey_through_the_deployed_template_on_emulated_aws() {
         .call(
             "POST",
             "/signup",
-            Some(json!({"username": "linker", "password": PASSWORD,
+            Some(json!({"username": "john_doe", "password": PASSWORD,
             "email": "linker@example.com", "full_name": "Link Er", "mode": "LINK"})),
             None,
         )
@@ -279,11 +279,57 @@ async fn a_user_journey_through_the_deployed_template_on_emulated_aws() {
         .call(
             "POST",
             "/auth",
-            Some(json!({"username": "linker", "password": PASSWORD})),
+            Some(json!({"username": "john_doe", "password": PASSWORD})),
             None,
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{b}");
+
+    // The README's `cargo lambda invoke` flow against the stack's Invoke API: three functions
+    // in one session on one store, the login event's token substituted into the balance event.
+    let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let event = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(events.join(name)).expect("event"))
+            .expect("json")
+    };
+    let invoke = |function: &str, body: Value| {
+        let url = s.at(
+            "control",
+            &format!("/2015-03-31/functions/{function}/invocations"),
+        );
+        let http = s.http.clone();
+        async move {
+            let res = http.post(url).json(&body).send().await.expect("invoke");
+            let failed = res.headers().contains_key("x-amz-function-error");
+            (
+                res.status(),
+                failed,
+                res.json::<Value>().await.expect("payload"),
+            )
+        }
+    };
+    let (st, failed, health) = invoke("health", event("health.json")).await;
+    assert_eq!(
+        (st, failed, health["statusCode"].as_u64()),
+        (StatusCode::OK, false, Some(200)),
+        "{health}"
+    );
+    let (_, _, login) = invoke("auth", event("auth-login.json")).await;
+    assert_eq!(login["statusCode"], 200, "{login}");
+    let login_body: Value =
+        serde_json::from_str(login["body"].as_str().expect("body")).expect("json");
+    let jwt = login_body["token"].as_str().expect("token");
+    let balance_event = event("payment-balance.json")
+        .to_string()
+        .replace("<jwt-from-POST-/auth>", jwt);
+    let (_, _, balance) = invoke(
+        "payment",
+        serde_json::from_str(&balance_event).expect("json"),
+    )
+    .await;
+    assert_eq!(balance["statusCode"], 200, "{balance}");
+    let (st, _, _) = invoke("no-such-function", json!({})).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
 
     // Login, profile and address.
     let (st, b) = s

@@ -704,6 +704,7 @@ impl Stack {
             .route("/_stack/sms", get(sms_list))
             .route("/_stack/sms/fail", post(sms_fail))
             .route("/_stack/tick", post(tick))
+            .route("/2015-03-31/functions/{name}/invocations", post(invoke))
             .route("/restapi/sms/1/text/advanced", post(sms_send))
             .with_state(control);
         let router = xendit_sim::mount(router, sim);
@@ -903,6 +904,55 @@ async fn function_list(State(c): State<Control>) -> axum::Json<Json> {
         })
         .collect::<serde_json::Map<_, _>>();
     axum::Json(Json::Object(list))
+}
+
+/// Lambda's Invoke API (what `cargo lambda invoke --invoke-port <control port>` calls): the
+/// function by binary name (`auth`), logical id or physical name, synchronously, on the same
+/// moto store as every other function. A failed invocation answers Lambda's error payload with
+/// `X-Amz-Function-Error`, never hangs (an instance that dies at init fails the call).
+async fn invoke(
+    State(c): State<Control>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let found = c
+        .functions
+        .values()
+        .find(|f| f.spec.binary == name || f.spec.logical == name || f.spec.name == name);
+    let Some(function) = found else {
+        let body = json!({"Type": "User", "Message": format!("Function not found: {name}")});
+        return (
+            axum::http::StatusCode::NOT_FOUND,
+            [("x-amzn-errortype", "ResourceNotFoundException")],
+            axum::Json(body),
+        )
+            .into_response();
+    };
+    let event: Json = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            let body = json!({"Type": "User", "message": format!("Could not parse request body into json: {e}")});
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                [("x-amzn-errortype", "InvalidRequestContentException")],
+                axum::Json(body),
+            )
+                .into_response();
+        }
+    };
+    match function.invoke(event).await {
+        Ok(payload) => axum::Json(payload).into_response(),
+        Err(e) => {
+            let kind = match &e {
+                runtime::InvokeError::Function { kind, .. } => kind.clone(),
+                runtime::InvokeError::Timeout(_) => "Sandbox.Timedout".into(),
+                runtime::InvokeError::Crashed(_) => "Runtime.ExitError".into(),
+            };
+            let body = json!({"errorType": kind, "errorMessage": e.to_string()});
+            ([("x-amz-function-error", "Unhandled")], axum::Json(body)).into_response()
+        }
+    }
 }
 
 async fn tick(State(c): State<Control>) -> axum::response::Response {
