@@ -22,6 +22,7 @@ const PNG: [u8; 67] = [
 ];
 const PASSWORD: &str = "securePassword123";
 const ORIGIN: &str = "http://localhost:3000";
+const API_KEY: &str = "ops:stack-ops-key-0123456789abcdef0123";
 
 struct Stack {
     child: Child,
@@ -57,6 +58,8 @@ fn start() -> Stack {
             "0",
             "--queue-visibility",
             "1",
+            "--api-key",
+            API_KEY,
             "--bin-dir",
         ])
         .arg(&bin_dir)
@@ -353,6 +356,37 @@ async fn a_user_journey_through_the_deployed_template_on_emulated_aws() {
     assert_eq!(st, StatusCode::CREATED, "{b}");
     let (_, list) = s.call("GET", "/address/list", None, Some(&token)).await;
     assert_eq!(list[0]["label"], "Home", "{list}");
+
+    // Push: a registered device receives an admin push through the queue, the notifier and
+    // FCM (the fake checks the service account's signed assertion).
+    let device = "stack-device-token-0123456789-abcdef";
+    let (st, b) = s
+        .call(
+            "POST",
+            "/fcm/register",
+            Some(json!({"token": device, "device_type": "android"})),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, API_KEY);
+    let res = s
+        .http
+        .post(s.at("http_api", "/fcm/send"))
+        .header("authorization", format!("Basic {basic}"))
+        .json(&json!({"username": "stacker", "title": "Hello", "body": "From the stack", "data": {"k": "1"}}))
+        .send()
+        .await
+        .expect("push");
+    let st = res.status();
+    assert_eq!(
+        st,
+        StatusCode::ACCEPTED,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let push = s.message_to("/_stack/push", device).await;
+    assert_eq!(push["message"]["notification"]["title"], "Hello", "{push}");
 
     // Image upload to S3, served from the stable /resources URL (not a presigned one).
     let boundary = "stackboundary";

@@ -7,6 +7,7 @@
 //! the Xendit simulator and an SMS capture on the control server. See docs/STACK.md.
 
 mod aws;
+mod fakes;
 mod gateway;
 mod iam;
 mod runtime;
@@ -16,8 +17,8 @@ mod template;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -62,6 +63,10 @@ pub struct StackArgs {
     /// Fire the schedules every SECS instead of at their rate.
     #[arg(long, value_name = "SECS")]
     tick: Option<u64>,
+    /// Register an API key in the stack's table at start, `holder:key` (repeatable), for the
+    /// Basic-auth routes (`/sys/*`, admin push).
+    #[arg(long = "api-key", value_name = "HOLDER:KEY")]
+    api_keys: Vec<String>,
     /// Instances per function at most (a function's reserved concurrency, when set, is its bound).
     #[arg(long, default_value_t = 4)]
     max_instances: usize,
@@ -185,7 +190,7 @@ fn serve(listener: tokio::net::TcpListener, router: Router) {
 }
 
 /// A secret the template's parameters name, with generated local values.
-fn secret_value(param: &str) -> Option<Json> {
+fn secret_value(param: &str, fcm_account: &Json) -> Option<Json> {
     let token = || {
         format!(
             "stack-{}{}",
@@ -195,7 +200,10 @@ fn secret_value(param: &str) -> Option<Json> {
     };
     Some(match param {
         "SecretAuthConfigParam" => json!({ "SECRET_AUTH_CONFIG": token() }),
-        "NotifierSecretParam" => json!({ "SMSVIROTOKEN": token() }),
+        "NotifierSecretParam" => json!({
+            "SMSVIROTOKEN": token(),
+            "FCM_SERVICE_ACCOUNT_JSON": fcm_account.to_string(),
+        }),
         "XenditSecretParam" => json!({
             "XENDIT_SECRET_KEY": format!("xnd_development_{}", uuid::Uuid::new_v4().simple()),
             "XENDIT_CALLBACK_TOKEN": token(),
@@ -350,6 +358,21 @@ impl Stack {
                 _ => {}
             }
         }
+        if let Some(main) = t.refs.get("MainTable") {
+            let table: shared::store::TableRef = Arc::new(shared::store::dynamo::DynamoTable::new(
+                ddb.clone(),
+                &shared::store::schema::MAIN,
+                main,
+            ));
+            let keys = shared::auth::ApiKeys::new(table, Arc::new(shared::clock::SystemClock));
+            for spec in &args.api_keys {
+                let (holder, key) = spec
+                    .split_once(':')
+                    .ok_or_else(|| anyhow!("--api-key takes holder:key"))?;
+                keys.register(holder, key, "registered by userstate stack --api-key", true)
+                    .await?;
+            }
+        }
         // Queues: dead-letter queues first (the others' redrive policies name them).
         let mut queues: Vec<(String, Json)> = Vec::new();
         for (logical, ty) in &resources {
@@ -389,10 +412,14 @@ impl Stack {
             }
         }
         // Secrets, with generated values; the simulator needs the Xendit ones.
+        let fakes = fakes::Fakes::new(&control_url)?;
         let sm = aws_sdk_secretsmanager::Client::new(&moto.sdk);
         let mut secret_values: BTreeMap<String, Json> = BTreeMap::new();
         for param in secret_params(&source) {
-            let (Some(name), Some(value)) = (t.params.get(&param), secret_value(&param)) else {
+            let (Some(name), Some(value)) = (
+                t.params.get(&param),
+                secret_value(&param, &fakes.service_account),
+            ) else {
                 continue;
             };
             sm.create_secret()
@@ -424,6 +451,7 @@ impl Stack {
             ("AWS_DEFAULT_REGION".into(), region.clone()),
             ("AWS_ENDPOINT_URL".into(), aws_url.clone()),
             ("XENDIT_BASE_URL".into(), xendit_url.clone()),
+            ("FCM_BASE_URL".into(), control_url.clone()),
             ("STACK_ACCOUNT".into(), env.account.clone()),
         ];
         let mut specs = Vec::new();
@@ -687,7 +715,6 @@ impl Stack {
             functions,
             schedules: Arc::new(schedules),
             sqs,
-            sms: Arc::new(Mutex::new(Sms::default())),
             info: info.clone(),
         };
         let router = Router::new()
@@ -701,12 +728,10 @@ impl Stack {
                 "/_stack/mail",
                 get(|State(c): State<Control>| async move { axum::Json(c.proxy.mail()) }),
             )
-            .route("/_stack/sms", get(sms_list))
-            .route("/_stack/sms/fail", post(sms_fail))
             .route("/_stack/tick", post(tick))
             .route("/2015-03-31/functions/{name}/invocations", post(invoke))
-            .route("/restapi/sms/1/text/advanced", post(sms_send))
-            .with_state(control);
+            .with_state(control)
+            .merge(fakes.routes());
         let router = xendit_sim::mount(router, sim);
         serve(control_l, router);
         tracing::info!(target: "stack", http_api = %info["http_api"], "stack ready");
@@ -862,16 +887,7 @@ struct Control {
     functions: Functions,
     schedules: Arc<Vec<Arc<Schedule>>>,
     sqs: aws_sdk_sqs::Client,
-    sms: Arc<Mutex<Sms>>,
     info: Json,
-}
-
-/// The SMS gateway stand-in: texts received, and numbers that fail (HTTP 500, as a gateway
-/// outage: the notifier retries, then the queue dead-letters).
-#[derive(Default)]
-struct Sms {
-    sent: Vec<Json>,
-    failing: Vec<String>,
 }
 
 async fn calls(State(c): State<Control>) -> axum::Json<Json> {
@@ -974,45 +990,4 @@ async fn tick(State(c): State<Control>) -> axum::response::Response {
         axum::http::StatusCode::BAD_GATEWAY
     };
     (status, axum::Json(Json::Array(out))).into_response()
-}
-
-async fn sms_send(State(c): State<Control>, body: axum::Json<Json>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let msg = &body["messages"][0];
-    let to = msg["destinations"][0]["to"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let Ok(mut sms) = c.sms.lock() else {
-        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    if sms.failing.contains(&to) {
-        return (
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(json!({"requestError": {"serviceException": {"text": "outage"}}})),
-        )
-            .into_response();
-    }
-    let id = uuid::Uuid::new_v4().to_string();
-    sms.sent
-        .push(json!({"to": to, "from": msg["from"], "text": msg["text"], "messageId": id}));
-    axum::Json(json!({"messages": [{"to": to, "messageId": id,
-        "status": {"groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED", "description": "Message sent to next instance"}}]}))
-        .into_response()
-}
-
-async fn sms_list(State(c): State<Control>) -> axum::Json<Json> {
-    let sent = c
-        .sms
-        .lock()
-        .map(|s| s.sent.iter().rev().cloned().collect())
-        .unwrap_or_default();
-    axum::Json(Json::Array(sent))
-}
-
-async fn sms_fail(State(c): State<Control>, body: axum::Json<Json>) -> axum::http::StatusCode {
-    if let (Ok(mut s), Some(to)) = (c.sms.lock(), body["to"].as_str()) {
-        s.failing.push(to.to_owned());
-    }
-    axum::http::StatusCode::NO_CONTENT
 }
