@@ -229,6 +229,19 @@ async fn a_user_journey_through_the_deployed_template_on_emulated_aws() {
         "{exposed}"
     );
 
+    // The README's smoke test of a deployed stack passes against this one.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let smoke = Command::new("bash")
+        .arg(root.join("scripts/smoke.sh"))
+        .arg(s.info["http_api"].as_str().expect("api"))
+        .output()
+        .expect("smoke.sh runs");
+    assert!(
+        smoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&smoke.stdout)
+    );
+
     // OTP signup: the code arrives by SMS through the queue and the notifier.
     let phone = "628123400001";
     let (st, b) = s
