@@ -460,3 +460,81 @@ fn function_error(body: &str) -> InvokeError {
         message: v["errorMessage"].as_str().unwrap_or(body).to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A "function binary" that is a shell script.
+    fn script(name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("stack-runtime-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn function(path: PathBuf, timeout: Duration) -> Function {
+        let spec = Spec {
+            logical: "TestFunction".into(),
+            name: "stack-test-TestFunction".into(),
+            binary: "test".into(),
+            path,
+            env: Vec::new(),
+            timeout,
+            memory_mb: 128,
+            max_instances: 1,
+        };
+        Function::new(spec, Vec::new(), Arc::new(Directory::default()))
+    }
+
+    #[tokio::test]
+    async fn an_invocation_past_the_timeout_fails_and_ends_the_instance() {
+        // Takes its invocation, then never answers.
+        let body = r#"curl -s "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next" >/dev/null; sleep 30"#;
+        let f = function(script("slow", body), Duration::from_millis(1500));
+        let started = std::time::Instant::now();
+        let err = f.invoke(serde_json::json!({})).await.unwrap_err();
+        assert!(matches!(err, InvokeError::Timeout(_)), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(
+            err.to_string()
+                .starts_with("Task timed out after 1.50 seconds"),
+            "{err}"
+        );
+        // The next invocation gets a new instance.
+        let _ = f.invoke(serde_json::json!({})).await;
+        assert_eq!(f.instances_started(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_function_that_dies_at_init_fails_its_invocation_at_once() {
+        let f = function(
+            script("crash", "echo broken config >&2; exit 3"),
+            Duration::from_secs(30),
+        );
+        let started = std::time::Instant::now();
+        let err = f.invoke(serde_json::json!({})).await.unwrap_err();
+        assert!(matches!(err, InvokeError::Crashed(_)), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "answered, not left hanging"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_handler_error_is_reported_with_its_type() {
+        let body = r#"id=$(curl -s -D - -o /dev/null "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next" | tr -d '\r' | sed -n 's/^lambda-runtime-aws-request-id: //p')
+curl -s -X POST -d '{"errorType":"Boom","errorMessage":"it broke"}' "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/$id/error" >/dev/null
+sleep 30"#;
+        let f = function(script("error", body), Duration::from_secs(10));
+        match f.invoke(serde_json::json!({})).await {
+            Err(InvokeError::Function { kind, message }) => {
+                assert_eq!((kind.as_str(), message.as_str()), ("Boom", "it broke"));
+            }
+            other => panic!("expected a function error, got {other:?}"),
+        }
+    }
+}
