@@ -24,6 +24,8 @@
 # under `nice`, measurements do not. Loopback only; every phase is bounded.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# One build cache for every script and `cargo run` (README, "Two commands").
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${USERSTATE_CACHE_DIR:-$HOME/.cache/userstate}/target}"
 root=$(pwd)
 command_line="scripts/bench.sh${*:+ $*}"
 

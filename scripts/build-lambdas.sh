@@ -9,12 +9,15 @@
 #
 # Installs cargo-lambda and ziglang (pinned in scripts/requirements-lambda.txt) from PyPI into
 # ${USERSTATE_CACHE_DIR:-$HOME/.cache/userstate}/lambda-venv and adds the rustup target
-# aarch64-unknown-linux-gnu when it is missing. Output: $CARGO_TARGET_DIR (default ./target)
+# aarch64-unknown-linux-gnu when it is missing. Output: $CARGO_TARGET_DIR (default the shared
+# ${USERSTATE_CACHE_DIR:-~/.cache/userstate}/target)
 # /lambda/<function>/bootstrap for arm64, and /lambda-x86_64/<function>/bootstrap for x86_64.
 # The release profile (Cargo.toml) strips symbols and uses fat LTO, so a full build is slow:
 # about 15-25 minutes per architecture on 2 cores from a cold cache.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# One build cache for every script and `cargo run` (README, "Two commands").
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${USERSTATE_CACHE_DIR:-$HOME/.cache/userstate}/target}"
 root=$(pwd)
 
 x86=0

@@ -125,6 +125,9 @@ cmd_env() {
   echo "export AWS_REGION=us-east-1"
   echo "export AWS_DEFAULT_REGION=us-east-1" # boto3 / aws CLI read this one, not AWS_REGION
   echo "export USERSTATE_DYNAMO_ENDPOINT=$url"
+  # Credentials come from the lines above: the SDK must never reach for the instance metadata
+  # service (169.254.169.254) on a developer's machine or in CI.
+  echo "export AWS_EC2_METADATA_DISABLED=true"
 }
 
 cmd_status() {

@@ -16,6 +16,8 @@
 # so they run last, in a second pass, with a session of their own.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# One build cache for every script and `cargo run` (README, "Two commands").
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${USERSTATE_CACHE_DIR:-$HOME/.cache/userstate}/target}"
 
 seed="${FUZZ_SEED:-20240101}"
 max_examples="${FUZZ_MAX_EXAMPLES:-25}"
@@ -26,7 +28,7 @@ py="$venv/bin/python"
 st="$venv/bin/schemathesis"
 
 cargo build -q --locked -p infra --bin userstate
-bin="${CARGO_TARGET_DIR:-target}/debug/userstate"
+bin="$CARGO_TARGET_DIR/debug/userstate"
 
 work=$(mktemp -d)
 api_key=$("$py" -c 'import secrets; print(secrets.token_hex(16))')

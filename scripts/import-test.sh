@@ -8,7 +8,7 @@
 # Installs PostgreSQL with apt-get when `initdb` is missing (needs root).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/userstate/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${USERSTATE_CACHE_DIR:-$HOME/.cache/userstate}/target}"
 
 pg_bin() {
   local d
