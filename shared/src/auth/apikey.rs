@@ -15,6 +15,10 @@ use crate::store::{
 
 const SHA_PREFIX: &str = "sha256:";
 
+/// `last_used_at` is written at most once per this many seconds per key: an operator sees when
+/// a key was last used to the hour, and a busy key costs one write an hour, not one per call.
+const LAST_USED_EVERY_SECS: i64 = 3600;
+
 /// A stored API key (hash only).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
@@ -152,14 +156,47 @@ impl ApiKeys {
             return Ok(false);
         };
         let rec: ApiKeyRecord = from_item(&item)?;
-        if let Some(hex) = rec.hash.strip_prefix(SHA_PREFIX) {
-            return Ok(bool::from(sha256_hex(key).as_bytes().ct_eq(hex.as_bytes())));
-        }
-        let ok = bcrypt::verify(key, &rec.hash).unwrap_or(false);
+        let ok = match rec.hash.strip_prefix(SHA_PREFIX) {
+            Some(hex) => bool::from(sha256_hex(key).as_bytes().ct_eq(hex.as_bytes())),
+            None => {
+                let ok = bcrypt::verify(key, &rec.hash).unwrap_or(false);
+                if ok {
+                    self.upgrade_legacy(holder, key, rec.hash).await;
+                }
+                ok
+            }
+        };
         if ok {
-            self.upgrade_legacy(holder, key, rec.hash).await;
+            self.touch(holder, rec.last_used_at).await;
         }
         Ok(ok)
+    }
+
+    /// Records the use of a verified key, at most once per [`LAST_USED_EVERY_SECS`] (best
+    /// effort: a failed write never fails the request). Conditional, so concurrent requests
+    /// write once and a key revoked meanwhile is not brought back as a partial item.
+    async fn touch(&self, holder: &str, last: Option<i64>) {
+        let now = self.clock.epoch();
+        if last.is_some_and(|t| now - t < LAST_USED_EVERY_SECS) {
+            return;
+        }
+        let stale = Cond::Not(Box::new(Cond::ge(
+            "last_used_at",
+            now - LAST_USED_EVERY_SECS + 1,
+        )));
+        let res = self
+            .table
+            .update(
+                &keys::api_key(holder),
+                Update::new().set("last_used_at", now),
+                Some(Cond::And(vec![Cond::item_exists(), stale])),
+            )
+            .await;
+        if let Err(e) = res
+            && e != StoreError::ConditionFailed
+        {
+            tracing::warn!(error = %e, "could not record an api key's last use");
+        }
     }
 
     /// Replaces a verified legacy hash with SHA-256 (best effort: the key stays valid either
@@ -204,5 +241,54 @@ impl ApiKeys {
     pub async fn revoke(&self, holder: &str) -> Result<bool, StoreError> {
         let gone = self.table.delete(&keys::api_key(holder), None).await?;
         Ok(gone.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::local::LocalStore;
+    use std::sync::Arc;
+
+    fn keys() -> (ApiKeys, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new());
+        let store = LocalStore::memory(clock.clone()).expect("store");
+        let table: TableRef = Arc::new(store.table(&crate::store::schema::MAIN, "main"));
+        (ApiKeys::new(table, clock.clone()), clock)
+    }
+
+    async fn last_used(k: &ApiKeys) -> Option<i64> {
+        k.list().await.expect("list")[0].last_used_at
+    }
+
+    #[tokio::test]
+    async fn last_used_at_is_written_on_use_at_most_once_an_hour() {
+        let (k, clock) = keys();
+        k.register("ops", "ops-key-0123456789", "", false)
+            .await
+            .expect("register");
+        assert_eq!(last_used(&k).await, None);
+        assert!(!k.verify("ops", "wrong").await.expect("verify"));
+        assert_eq!(last_used(&k).await, None, "a failed check is not a use");
+        assert!(k.verify("ops", "ops-key-0123456789").await.expect("verify"));
+        let first = last_used(&k).await.expect("recorded");
+        clock.advance(chrono::Duration::minutes(30));
+        assert!(k.verify("ops", "ops-key-0123456789").await.expect("verify"));
+        assert_eq!(last_used(&k).await, Some(first), "throttled");
+        clock.advance(chrono::Duration::minutes(31));
+        assert!(k.verify("ops", "ops-key-0123456789").await.expect("verify"));
+        assert_eq!(last_used(&k).await, Some(first + 61 * 60));
+    }
+
+    #[tokio::test]
+    async fn a_use_racing_a_revocation_does_not_bring_the_key_back() {
+        let (k, _) = keys();
+        k.register("ops", "ops-key-0123456789", "", false)
+            .await
+            .expect("register");
+        assert!(k.revoke("ops").await.expect("revoke"));
+        k.touch("ops", None).await;
+        assert!(k.list().await.expect("list").is_empty());
     }
 }
