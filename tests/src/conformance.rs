@@ -12,8 +12,8 @@ use std::time::Duration;
 use base64::Engine;
 use shared::store::schema::{GSI1, GSI2, MAIN};
 use shared::store::{
-    AttrValue, Cond, Item, Key, Page, Query, SkCond, StoreError, TableDef, TableRef, TxOp, Update,
-    get_n, get_s, query_all,
+    AttrValue, Cond, Item, Key, Page, Query, Scan, SkCond, StoreError, TableDef, TableRef, TxOp,
+    Update, get_n, get_s, query_all,
 };
 
 /// A boxed, sendable future.
@@ -157,6 +157,7 @@ cases![
     ttl_expired_items_are_hidden,
     tampered_cursor_is_bad_cursor,
     delete_returns_old_item_and_honours_condition,
+    scan_visits_every_item_of_a_kind_once_in_bounded_pages,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1530,5 +1531,75 @@ async fn delete_returns_old_item_and_honours_condition(t: TableRef) -> Outcome {
         t.delete(&key, Some(Cond::item_exists())).await,
         Err(StoreError::ConditionFailed)
     );
+    Ok(())
+}
+
+/// A scan in pages of 7 evaluated items finds every `WALLET` item exactly once (and no other
+/// kind), resumes from any page's cursor, skips expired items and refuses a tampered cursor.
+async fn scan_visits_every_item_of_a_kind_once_in_bounded_pages(t: TableRef) -> Outcome {
+    for i in 0..12 {
+        let pk = format!("USER#scan{i:02}");
+        t.put(item(&pk, "WALLET", &[("balance", n(i))]), None)
+            .await
+            .ctx("put wallet")?;
+        t.put(item(&pk, "INFO", &[]), None).await.ctx("put info")?;
+    }
+    let expired = item("USER#scan99", "WALLET", &[("ttl", n(1))]);
+    t.put(expired, None).await.ctx("put expired")?;
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = t
+            .scan(Scan {
+                sk: "WALLET".into(),
+                limit: 7,
+                cursor: cursor.clone(),
+            })
+            .await
+            .ctx("scan")?;
+        pages += 1;
+        ensure!(
+            page.items.len() <= 7,
+            "a page holds at most `limit` items: {}",
+            page.items.len()
+        );
+        for i in &page.items {
+            ensure_eq!(get_s(i, "sk"), Some("WALLET"));
+            seen.push(get_s(i, "pk").unwrap_or_default().to_owned());
+        }
+        if pages == 2 {
+            // A cursor can be kept and the pass resumed later from it.
+            let again = t
+                .scan(Scan {
+                    sk: "WALLET".into(),
+                    limit: 7,
+                    cursor: cursor.clone(),
+                })
+                .await
+                .ctx("scan again")?;
+            ensure_eq!(again.items.len(), page.items.len());
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+        ensure!(pages < 20, "the pass ends");
+    }
+    seen.sort();
+    let expected: Vec<String> = (0..12).map(|i| format!("USER#scan{i:02}")).collect();
+    ensure_eq!(seen, expected);
+    ensure!(
+        pages >= 4,
+        "25 items in pages of 7 evaluated: {pages} pages"
+    );
+    let bad = t
+        .scan(Scan {
+            sk: "WALLET".into(),
+            limit: 7,
+            cursor: Some("not-a-cursor".into()),
+        })
+        .await;
+    ensure_eq!(bad, Err(StoreError::BadCursor));
     Ok(())
 }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::expr::{Cond, Update};
 use super::schema::TableDef;
 use super::value::Item;
-use super::{Key, Page, Query, StoreError, Table, TableRef, TxOp};
+use super::{Key, Page, Query, Scan, StoreError, Table, TableRef, TxOp};
 
 /// Calls made through a [`CountingTable`] (failed calls count too: they cost a request).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -170,6 +170,11 @@ impl Table for CountingTable {
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         Self::bump(&self.counters.query, 1);
         self.inner.query(query).await
+    }
+
+    async fn scan(&self, scan: Scan) -> Result<Page, StoreError> {
+        Self::bump(&self.counters.query, 1);
+        self.inner.scan(scan).await
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {

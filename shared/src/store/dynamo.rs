@@ -36,7 +36,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::value::AttrValue;
 use super::{
-    CmpOp, Cond, Item, Key, Page, Query, SkCond, StoreError, Table, TableDef, TxOp, Update,
+    CmpOp, Cond, Item, Key, Page, Query, Scan, SkCond, StoreError, Table, TableDef, TxOp, Update,
     decode_cursor, encode_cursor, is_expired, validate_batch_get, validate_transaction,
 };
 use crate::clock::{ClockRef, SystemClock};
@@ -922,6 +922,67 @@ impl Table for DynamoTable {
             // No limit: the port reads the whole partition.
             start = Some(last.clone());
         }
+    }
+
+    async fn scan(&self, s: Scan) -> Result<Page, StoreError> {
+        let start = match s.cursor.as_deref() {
+            None => None,
+            Some(c) => {
+                let map = decode_cursor(c)?;
+                let names: BTreeSet<&str> = map.keys().map(String::as_str).collect();
+                if names != BTreeSet::from([self.def.pk, self.def.sk]) {
+                    return Err(StoreError::BadCursor);
+                }
+                Some(
+                    map.into_iter()
+                        .map(|(k, v)| (k, AttributeValue::S(v)))
+                        .collect::<AwsItem>(),
+                )
+            }
+        };
+        let mut ex = Expr::default();
+        let n = ex.name(self.def.sk);
+        let v = ex.value(AttributeValue::S(s.sk.clone()));
+        let out = self
+            .client
+            .scan()
+            .table_name(&*self.name)
+            .filter_expression(format!("{n} = {v}"))
+            .set_expression_attribute_names(ex.names())
+            .set_expression_attribute_values(ex.values())
+            .limit(i32::try_from(s.limit.max(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| match classify(&e) {
+                StoreError::Invalid(m) if m.to_ascii_lowercase().contains("start") => {
+                    StoreError::BadCursor
+                }
+                other => other,
+            })?;
+        let now = self.now();
+        let mut items = Vec::new();
+        for raw in out.items() {
+            let item = item_from_aws(raw)?;
+            if !is_expired(&item, self.def.ttl, now) {
+                items.push(item);
+            }
+        }
+        let cursor = match out.last_evaluated_key() {
+            None => None,
+            Some(last) => {
+                let mut key = BTreeMap::new();
+                for (k, v) in last {
+                    let AttributeValue::S(s) = v else {
+                        return Err(StoreError::Corrupt(format!("non-string key attribute {k}")));
+                    };
+                    key.insert(k.clone(), s.clone());
+                }
+                Some(encode_cursor(&key))
+            }
+        };
+        Ok(Page { items, cursor })
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {

@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{Cond, Item, Key, Page, Query, StoreError, Table, TableDef, TableRef, TxOp, Update};
+use super::{
+    Cond, Item, Key, Page, Query, Scan, StoreError, Table, TableDef, TableRef, TxOp, Update,
+};
 
 /// A kind of table operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -233,6 +235,13 @@ impl Table for FaultyTable {
             return Err(e);
         }
         self.inner.query(query).await
+    }
+
+    async fn scan(&self, scan: Scan) -> Result<Page, StoreError> {
+        if let Some(e) = self.check(Op::Query) {
+            return Err(e);
+        }
+        self.inner.scan(scan).await
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {

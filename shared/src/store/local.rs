@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{
-    Cond, Item, Key, Page, Query, SkCond, StoreError, Table, TableDef, TxOp, Update, decode_cursor,
-    encode_cursor, get_s, is_expired, validate_batch_get, validate_transaction,
+    Cond, Item, Key, Page, Query, Scan, SkCond, StoreError, Table, TableDef, TxOp, Update,
+    decode_cursor, encode_cursor, get_s, is_expired, validate_batch_get, validate_transaction,
 };
 use crate::clock::ClockRef;
 
@@ -292,6 +292,60 @@ impl LocalTable {
 
     // Over 80 lines: the local mirror of the DynamoDB adapter's `query` (range, filter, limit,
     // cursor in the same order), kept side by side with it for the conformance suite.
+    /// One page of a [`Scan`]: up to `limit` items evaluated in key order after the cursor.
+    fn scan_sync(&self, s: &Scan) -> Result<Page, StoreError> {
+        let after = match s.cursor.as_deref().map(decode_cursor).transpose()? {
+            Some(c) => match (c.get("pk"), c.get("sk")) {
+                (Some(pk), Some(sk)) if c.len() == 2 => Some((pk.clone(), sk.clone())),
+                _ => return Err(StoreError::BadCursor),
+            },
+            None => None,
+        };
+        let now = self.now();
+        let names = self.names();
+        let tx = self.store.db.begin_read().map_err(unavailable)?;
+        let items_t = match tx.open_table(ItemsDef::new(&names.items)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let lo: Bound<K2> = match &after {
+            Some((pk, sk)) => Bound::Excluded((pk.as_str(), sk.as_str())),
+            None => Bound::Unbounded,
+        };
+        let range = items_t
+            .range::<K2>((lo, Bound::Unbounded))
+            .map_err(unavailable)?;
+        let (mut items, mut evaluated, mut last) = (Vec::new(), 0, None);
+        for entry in range {
+            if evaluated == s.limit.max(1) {
+                let (pk, sk): (String, String) = last.take().unwrap_or_default();
+                let cursor = std::collections::BTreeMap::from([
+                    ("pk".to_owned(), pk),
+                    ("sk".to_owned(), sk),
+                ]);
+                return Ok(Page {
+                    items,
+                    cursor: Some(encode_cursor(&cursor)),
+                });
+            }
+            let (k, v) = entry.map_err(unavailable)?;
+            let (pk, sk) = k.value();
+            evaluated += 1;
+            last = Some((pk.to_owned(), sk.to_owned()));
+            if sk == s.sk {
+                let item = decode(v.value())?;
+                if !is_expired(&item, self.def.ttl, now) {
+                    items.push(item);
+                }
+            }
+        }
+        Ok(Page {
+            items,
+            cursor: None,
+        })
+    }
+
     fn query_sync(&self, q: &Query) -> Result<Page, StoreError> {
         let limit = q.limit.unwrap_or(usize::MAX).max(1);
         let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
@@ -504,6 +558,10 @@ impl Table for LocalTable {
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         self.blocking(move |t| t.query_sync(&query)).await
+    }
+
+    async fn scan(&self, scan: Scan) -> Result<Page, StoreError> {
+        self.blocking(move |t| t.scan_sync(&scan)).await
     }
 
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {

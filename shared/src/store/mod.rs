@@ -196,6 +196,18 @@ impl Query {
     }
 }
 
+/// A bounded pass over the whole table for items of one kind (their sort key equals `sk`: every
+/// `WALLET`, every `INFO`): each page evaluates at most `limit` items in key order (DynamoDB's
+/// hash order on AWS) and answers those that match, so a page may be empty and still have a
+/// cursor; a pass ends when the cursor is `None`. For jobs that must visit every user
+/// (reconciliation), never for request paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scan {
+    pub sk: String,
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
 /// One page of results; `cursor` is `Some` when more items may follow.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Page {
@@ -299,6 +311,8 @@ pub trait Table: Send + Sync + 'static {
     async fn delete(&self, key: &Key, cond: Option<Cond>) -> Result<Option<Item>, StoreError>;
     /// Reads one page of a partition.
     async fn query(&self, query: Query) -> Result<Page, StoreError>;
+    /// Reads one page of a [`Scan`] (consistent, expired items skipped).
+    async fn scan(&self, scan: Scan) -> Result<Page, StoreError>;
     /// Applies all operations or none.
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError>;
 }

@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 
-use super::{Cond, Item, Key, Page, Query, StoreError, Table, TableDef, TableRef, TxOp, Update};
+use super::{
+    Cond, Item, Key, Page, Query, Scan, StoreError, Table, TableDef, TableRef, TxOp, Update,
+};
 
 /// DynamoDB item actions the port's operations need (transactions need the per-item actions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,6 +19,8 @@ pub enum TableAction {
     DeleteItem,
     Query,
     ConditionCheckItem,
+    /// [`crate::store::Table::scan`].
+    Scan,
 }
 
 impl TableAction {
@@ -30,6 +34,7 @@ impl TableAction {
             TableAction::DeleteItem => "dynamodb:DeleteItem",
             TableAction::Query => "dynamodb:Query",
             TableAction::ConditionCheckItem => "dynamodb:ConditionCheckItem",
+            TableAction::Scan => "dynamodb:Scan",
         }
     }
 }
@@ -180,6 +185,11 @@ impl Table for PolicyTable {
             )));
         }
         self.inner.query(query).await
+    }
+    async fn scan(&self, scan: Scan) -> Result<Page, StoreError> {
+        // A scan reads every partition: only an unscoped grant allows it.
+        self.allow(TableAction::Scan)?;
+        self.inner.scan(scan).await
     }
     async fn transact(&self, ops: Vec<TxOp>) -> Result<(), StoreError> {
         for op in &ops {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::expr::{Cond, Update};
 use super::schema::TableDef;
 use super::value::Item;
-use super::{Key, Page, Query, StoreError, Table, TxOp};
+use super::{Key, Page, Query, Scan, StoreError, Table, TxOp};
 
 /// A table this process was built without; see the module docs.
 pub struct UnconfiguredTable(pub &'static TableDef);
@@ -41,6 +41,9 @@ impl Table for UnconfiguredTable {
         self.refuse()
     }
     async fn query(&self, _: Query) -> Result<Page, StoreError> {
+        self.refuse()
+    }
+    async fn scan(&self, _: Scan) -> Result<Page, StoreError> {
         self.refuse()
     }
     async fn transact(&self, _: Vec<TxOp>) -> Result<(), StoreError> {
