@@ -434,6 +434,11 @@ impl App {
         self.0.services.audit.clone()
     }
 
+    /// The wallet ↔ ledger reconciliation (scheduled with the sync, and `userstate reconcile`).
+    pub fn reconciler(&self) -> crate::reconcile::Reconciler {
+        crate::reconcile::Reconciler::new(self.main.clone(), self.clock.clone(), self.audit())
+    }
+
     pub fn wallets(&self) -> crate::wallet::Wallets {
         self.0.services.wallets.clone()
     }

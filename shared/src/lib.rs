@@ -23,6 +23,7 @@ pub mod points;
 pub mod profile;
 pub mod ratelimit;
 pub mod realtime;
+pub mod reconcile;
 pub mod referral;
 pub mod secrets;
 pub mod store;

@@ -2,4 +2,5 @@
 
 pub mod conformance;
 pub mod dynamo;
+pub mod reconcile;
 pub mod server;

@@ -602,6 +602,15 @@ fn signed_sum<'a>(entries: impl Iterator<Item = (EntryType, i64)> + 'a) -> i64 {
     })
 }
 
+/// A wallet and its ledgers' sums as one read saw them ([`Wallets::ledgers_view`]).
+#[derive(Clone, Debug, Default)]
+pub struct LedgersView {
+    /// `None` when the user has no wallet item.
+    pub wallet: Option<WalletRecord>,
+    pub ledger_sum: i64,
+    pub points_ledger_sum: i64,
+}
+
 /// The wallets: reads and exactly-once changes of `USER#{u}/WALLET` and its ledgers, on the main
 /// table. Cheap to clone.
 #[derive(Clone)]
@@ -842,6 +851,37 @@ impl Wallets {
         )
         .await?;
         items.iter().map(from_item).collect()
+    }
+
+    /// The wallet and the sums of both its ledgers from one paged, consistent Query of the
+    /// user's partition. Consistent per item, not across items: a change committing during the
+    /// read can show in part, which [`crate::reconcile`] detects through the wallet's version.
+    pub async fn ledgers_view(&self, username: &Username) -> Result<LedgersView, StoreError> {
+        let items: Vec<Item> = query_all(
+            self.table.as_ref(),
+            Query::pk(keys::user_pk(username.as_str())),
+        )
+        .await?;
+        let (mut cash, mut points, mut wallet) = (Vec::new(), Vec::new(), None);
+        for item in &items {
+            match crate::store::get_s(item, "sk") {
+                Some(sk) if sk.starts_with(keys::LEDGER_PREFIX) => {
+                    let e: LedgerEntry = from_item(item)?;
+                    cash.push((e.kind, e.amount));
+                }
+                Some(sk) if sk.starts_with(keys::POINTS_PREFIX) => {
+                    let e: PointsEntry = from_item(item)?;
+                    points.push((e.kind, e.amount));
+                }
+                Some("WALLET") => wallet = Some(from_item::<WalletRecord>(item)?),
+                _ => {}
+            }
+        }
+        Ok(LedgersView {
+            wallet,
+            ledger_sum: signed_sum(cash.into_iter()),
+            points_ledger_sum: signed_sum(points.into_iter()),
+        })
     }
 
     /// Credits minus debits over the points ledger: must always equal `WALLET.points`.
