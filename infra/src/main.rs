@@ -33,6 +33,14 @@ enum Command {
     /// Run the Xendit sync once: check PENDING invoices at Xendit, credit paid ones, expire the rest.
     /// (Against a running local server use `POST /sys/xendit-sync`: it holds the store and the simulator.)
     Sync,
+    /// Prove wallets against their ledgers (balance = ledger sum, points = points-ledger sum),
+    /// resuming the current pass; reports mismatches, never changes money. Exits non-zero when it
+    /// found one.
+    Reconcile {
+        /// Wallets to check in this run at most.
+        #[arg(long, default_value_t = 100_000)]
+        max_wallets: usize,
+    },
     /// Write the default banks and payment types (idempotent).
     Seed,
     /// DynamoDB tables (aws mode: on an account, or on an emulator via `AWS_ENDPOINT_URL`).
@@ -97,6 +105,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tables(TablesCommand::Create) => tables_create().await,
+        Command::Reconcile { max_wallets } => {
+            let app = shared::App::from_env().await?;
+            let budget = shared::reconcile::Budget {
+                max_wallets,
+                deadline: shared::clock::Deadline::after(std::time::Duration::from_secs(3600)),
+            };
+            let report = app.reconciler().run(budget).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            match report.mismatches.len() {
+                0 => Ok(()),
+                n => anyhow::bail!(
+                    "{n} wallet(s) do not match their ledgers (logged to the logs table; \
+                     docs/OPERATIONS.md, \"A wallet does not match its ledger\")"
+                ),
+            }
+        }
         Command::Sync => {
             let app = shared::App::from_env().await?;
             let summary = app.sync().run().await?;

@@ -701,6 +701,7 @@ impl Inner {
                 budget_secs: self.config.sync_budget_secs,
                 max_invoices: self.config.sync_max_invoices,
                 xendit_rpm: self.config.sync_xendit_rpm,
+                reconcile_max_wallets: self.config.reconcile_max_wallets,
             },
         )
     }

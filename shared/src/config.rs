@@ -115,6 +115,9 @@ pub struct Config {
     /// Xendit per minute at most. Xendit allows 600 a minute per endpoint in live mode and 60 in
     /// test mode; set 50 for a test-mode key.
     pub sync_xendit_rpm: u32,
+    /// `RECONCILE_MAX_WALLETS` (default 5000, 0 = off): wallets each scheduled sync run proves
+    /// against their ledgers (the pass resumes in the next run; `crate::reconcile`).
+    pub reconcile_max_wallets: usize,
     /// `SYNC_MAX_WALLETS` (default 5000): wallets the points-expiry step looks at per run at most.
     pub sync_max_wallets: usize,
     /// `WS_SESSION_RECHECK_SECS` (default 30): how often the local `/ws` endpoint re-checks the
@@ -321,6 +324,8 @@ impl Config {
         let sync_budget_secs = parse_num("SYNC_BUDGET_SECS", 240, 1, 900) as u64;
         let sync_max_invoices = parse_num("SYNC_MAX_INVOICES", 300, 1, 100_000) as usize;
         let sync_xendit_rpm = parse_num("SYNC_XENDIT_RPM", 500, 0, 100_000) as u32;
+        let reconcile_max_wallets =
+            parse_num("RECONCILE_MAX_WALLETS", 5_000, 0, 10_000_000) as usize;
         let sync_max_wallets = parse_num("SYNC_MAX_WALLETS", 5_000, 1, 10_000_000) as usize;
         let ws_recheck_secs = parse_num("WS_SESSION_RECHECK_SECS", 30, 1, 3_600) as u64;
         let ws_idle_secs = parse_num("WS_IDLE_TIMEOUT_SECS", 600, 1, 86_400) as u64;
@@ -453,6 +458,7 @@ impl Config {
             sync_budget_secs,
             sync_max_invoices,
             sync_xendit_rpm,
+            reconcile_max_wallets,
             sync_max_wallets,
             ws_recheck_secs,
             ws_idle_secs,

@@ -27,6 +27,16 @@ const ITEM_RW: &[TableAction] = &[
     Query,
     ConditionCheckItem,
 ];
+const ITEM_RW_SCAN: &[TableAction] = &[
+    GetItem,
+    BatchGetItem,
+    PutItem,
+    UpdateItem,
+    DeleteItem,
+    Query,
+    ConditionCheckItem,
+    Scan,
+];
 const LOG_WRITE: TableGrant = TableGrant {
     actions: &[PutItem],
     indexes: false,
@@ -166,8 +176,9 @@ pub const FUNCTIONS: &[FunctionAccess] = &[
     },
     FunctionAccess {
         function: "xendit-sync",
+        // ITEM_RW plus Scan: the scheduled reconciliation visits every wallet.
         main: TableGrant {
-            actions: ITEM_RW,
+            actions: ITEM_RW_SCAN,
             indexes: true,
             scoped: &[],
         },

@@ -1339,6 +1339,36 @@ async fn the_sync_function_runs_from_a_scheduled_event() {
     let summary = e.app.sync().handle_event(event, None).await.expect("sync");
     assert_eq!(summary.paid, 1);
     assert_eq!(e.balance(&token).await, 8_000);
+    // Its last step reconciled the wallets: the one just credited matches its ledger.
+    let reconciled = summary.reconcile.expect("the reconciliation step ran");
+    assert!(
+        reconciled.checked >= 1 && reconciled.mismatches.is_empty(),
+        "{reconciled:?}"
+    );
+
+    // A wallet changed behind its ledger's back is reported by the next scheduled run.
+    e.app
+        .main
+        .update(
+            &shared::store::keys::wallet("scheduled"),
+            shared::store::Update::new().set("balance", 9_000i64),
+            None,
+        )
+        .await
+        .expect("corrupt");
+    let event: aws_lambda_events::eventbridge::EventBridgeEvent =
+        serde_json::from_str(include_str!("../../events/xendit-sync.json")).expect("event");
+    let summary = e.app.sync().handle_event(event, None).await.expect("sync");
+    let found = summary.reconcile.expect("reconciled").mismatches;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (
+            found[0].username.as_str(),
+            found[0].balance,
+            found[0].ledger_sum
+        ),
+        ("scheduled", 9_000, 8_000)
+    );
 }
 
 #[tokio::test]

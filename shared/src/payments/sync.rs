@@ -45,6 +45,10 @@ pub struct Summary {
     pub payouts: PayoutSync,
     /// Points expired by this run (`POINTS_EXPIRY_MONTHS`).
     pub points_expiry: ExpirySummary,
+    /// The wallet ↔ ledger reconciliation step (scheduled runs only: never in an HTTP answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub reconcile: Option<crate::reconcile::Report>,
 }
 
 impl Summary {
@@ -86,6 +90,8 @@ pub struct SyncSettings {
     pub max_invoices: usize,
     /// `SYNC_XENDIT_RPM`: invoice lookups per minute at most (0 = unpaced).
     pub xendit_rpm: u32,
+    /// `RECONCILE_MAX_WALLETS`: wallets a scheduled run reconciles (0 = none).
+    pub reconcile_max_wallets: usize,
 }
 
 /// Spaces one run's Xendit lookups evenly so the run stays inside the account's per-endpoint
@@ -382,7 +388,42 @@ impl XenditSync {
         lambda_deadline_ms: Option<u64>,
     ) -> Result<Summary, SyncError> {
         tracing::info!(source = %event.source, "scheduled xendit sync");
-        self.run_until(self.deadline(lambda_deadline_ms)).await
+        let deadline = self.deadline(lambda_deadline_ms);
+        let mut summary = self.run_until(deadline).await?;
+        self.reconcile_wallets(deadline, &mut summary).await;
+        Ok(summary)
+    }
+
+    /// The reconciliation step of a scheduled run, with what is left of its budget.
+    async fn reconcile_wallets(&self, deadline: Deadline, summary: &mut Summary) {
+        let max_wallets = self.settings.reconcile_max_wallets;
+        if max_wallets == 0 {
+            return;
+        }
+        let reconciler = crate::reconcile::Reconciler::new(
+            self.table.clone(),
+            self.clock.clone(),
+            self.audit.clone(),
+        );
+        let budget = crate::reconcile::Budget {
+            max_wallets,
+            deadline,
+        };
+        match reconciler.run(budget).await {
+            Ok(report) => {
+                tracing::info!(
+                    checked = report.checked,
+                    mismatches = report.mismatches.len(),
+                    pass_complete = report.pass_complete,
+                    "reconciliation step finished"
+                );
+                summary.reconcile = Some(report);
+            }
+            Err(e) => {
+                summary.errors += 1;
+                tracing::error!(error = %e, "sync_step_errors: reconciliation step failed");
+            }
+        }
     }
 }
 
