@@ -1,5 +1,6 @@
 //! `userstate`: the local server and operator tooling.
 
+mod dlq;
 mod import;
 mod serve;
 mod stack;
@@ -41,6 +42,9 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         max_wallets: usize,
     },
+    /// Dead-letter queues.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
     /// Write the default banks and payment types (idempotent).
     Seed,
     /// DynamoDB tables (aws mode: on an account, or on an emulator via `AWS_ENDPOINT_URL`).
@@ -49,6 +53,17 @@ enum Command {
     /// Import users, balances and history from the original PostgreSQL (and MongoDB exports).
     /// Idempotent and resumable; see docs/IMPORT.md.
     Import(import::ImportArgs),
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Move every message of the queue's dead-letter queue back to the queue (found from its
+    /// redrive policy); safe to run twice.
+    Redrive {
+        /// The queue whose DLQ is drained (default: the notification queue).
+        #[arg(long, env = "NOTIFY_QUEUE_URL")]
+        queue: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -105,6 +120,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tables(TablesCommand::Create) => tables_create().await,
+        Command::Dlq(DlqCommand::Redrive { queue }) => {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
+            let moved = dlq::redrive(&aws_sdk_sqs::Client::new(&sdk), &queue).await?;
+            println!("moved {moved} message(s) back to {queue}");
+            Ok(())
+        }
         Command::Reconcile { max_wallets } => {
             let app = shared::App::from_env().await?;
             let budget = shared::reconcile::Budget {
