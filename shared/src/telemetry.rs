@@ -27,10 +27,13 @@ pub fn init() {
         std::env::var("RUST_LOG").ok().as_deref(),
         std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
     );
+    // The span list carries the Lambda runtime's invocation span (`requestId`, `xrayTraceId`)
+    // into every line logged while handling an invocation, so one request's lines can be found
+    // by its X-Ray trace id as well as its request id.
     let format = fmt::layer()
         .json()
         .with_current_span(true)
-        .with_span_list(false)
+        .with_span_list(true)
         .with_target(false)
         .without_time();
     let _ = tracing_subscriber::registry()

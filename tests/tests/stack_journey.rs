@@ -28,6 +28,7 @@ struct Stack {
     child: Child,
     info: Value,
     http: reqwest::Client,
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Stack {
@@ -67,8 +68,21 @@ fn start() -> Stack {
         .arg(root.join("template.yaml"))
         .env("USERSTATE_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("userstate stack starts");
+    // The functions' log lines (the stack prints them to stderr, prefixed with the binary).
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            if let Ok(mut l) = sink.lock() {
+                l.push(line);
+            }
+        }
+    });
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -88,6 +102,7 @@ fn start() -> Stack {
         child,
         info,
         http: reqwest::Client::new(),
+        logs,
     }
 }
 
@@ -334,10 +349,10 @@ async fn a_user_journey_through_the_deployed_template_on_emulated_aws() {
     assert_eq!(login["statusCode"], 200, "{login}");
     let login_body: Value =
         serde_json::from_str(login["body"].as_str().expect("body")).expect("json");
-    let jwt = login_body["token"].as_str().expect("token");
+    let jwt = login_body["token"].as_str().expect("token").to_owned();
     let balance_event = event("payment-balance.json")
         .to_string()
-        .replace("<jwt-from-POST-/auth>", jwt);
+        .replace("<jwt-from-POST-/auth>", &jwt);
     let (_, _, balance) = invoke(
         "payment",
         serde_json::from_str(&balance_event).expect("json"),
@@ -656,6 +671,35 @@ async fn a_user_journey_through_the_deployed_template_on_emulated_aws() {
         );
     }
     assert!(values.len() >= 4, "{values:?}");
+    // No function logged a secret, a session token, an OTP or a phone number in clear, and the
+    // lines logged during an invocation carry its X-Ray trace id.
+    let lines = s.logs.lock().map(|l| l.clone()).unwrap_or_default();
+    let function_lines: Vec<&String> = lines.iter().filter(|l| l.starts_with('[')).collect();
+    assert!(
+        function_lines.len() > 50,
+        "{} function log lines",
+        function_lines.len()
+    );
+    for line in &function_lines {
+        for v in values.iter().map(String::as_str).chain([
+            token.as_str(),
+            otp.as_str(),
+            jwt.as_str(),
+            phone,
+            unlucky,
+        ]) {
+            assert!(
+                !line.contains(v),
+                "a log line holds a secret, token, OTP or phone number: {line}"
+            );
+        }
+    }
+    assert!(
+        function_lines.iter().any(|l| l.starts_with("[payment]")
+            && l.contains("finished processing request")
+            && l.contains("xrayTraceId")),
+        "the payment function's access lines carry the trace id"
+    );
     for (name, f) in functions.as_object().expect("functions") {
         let env = f["environment"].to_string();
         for v in &values {
