@@ -18,25 +18,14 @@ pub struct FunctionAccess {
 use TableAction::*;
 
 /// Item access plus the batch read of a session check (the session and `LOGIN` together).
-const ITEM_RW: &[TableAction] = &[
-    GetItem,
-    BatchGetItem,
-    PutItem,
-    UpdateItem,
-    DeleteItem,
-    Query,
-    ConditionCheckItem,
-];
-const ITEM_RW_SCAN: &[TableAction] = &[
-    GetItem,
-    BatchGetItem,
-    PutItem,
-    UpdateItem,
-    DeleteItem,
-    Query,
-    ConditionCheckItem,
-    Scan,
-];
+/// Every item action, plus `extra`.
+macro_rules! item_rw {
+    ($($extra:ident),*) => {
+        &[GetItem, BatchGetItem, PutItem, UpdateItem, DeleteItem, Query, ConditionCheckItem $(, $extra)*]
+    };
+}
+const ITEM_RW: &[TableAction] = item_rw!();
+const ITEM_RW_SCAN: &[TableAction] = item_rw!(Scan);
 const LOG_WRITE: TableGrant = TableGrant {
     actions: &[PutItem],
     indexes: false,

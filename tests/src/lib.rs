@@ -2,5 +2,6 @@
 
 pub mod conformance;
 pub mod dynamo;
+pub mod journey;
 pub mod reconcile;
 pub mod server;

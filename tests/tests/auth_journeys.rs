@@ -58,12 +58,7 @@ impl Client {
     }
 }
 
-fn otp_in(body: &str) -> String {
-    body.split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .expect("6-digit code")
-        .to_owned()
-}
+use tests::journey::six_digits as otp_in;
 
 fn token_in(body: &str) -> String {
     let at = match body.find("token=") {

@@ -2,27 +2,15 @@
 //! the Xendit simulator's hosted page flow, the callback credits the wallet, a WebSocket subscriber
 //! hears about it, a debit follows, and the stored ledger reconciles with the balance.
 
-use std::time::Duration;
-
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde_json::{Value, json};
 use tests::server::{Options, Server};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use tests::journey::Ws;
 
 async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a websocket message within 10 s")
-            .expect("stream open")
-            .expect("message");
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(t.as_str()).expect("json message");
-        }
-    }
+    tests::journey::next_json_within(ws, 10).await
 }
 
 fn ws_url(s: &Server, token: Option<&str>) -> String {

@@ -532,6 +532,12 @@ impl Stack {
         );
 
         // HTTP API, function URLs, WebSocket API.
+        let queue_url = |arn: &str| {
+            queues
+                .iter()
+                .find(|(q, _)| t.attrs.get(&format!("{q}.Arn")).map(String::as_str) == Some(arn))
+                .map(|(q, _)| t.refs[q].clone())
+        };
         let mut routes = Vec::new();
         let mut function_urls = Vec::new();
         let mut sqs_sources = Vec::new();
@@ -555,15 +561,9 @@ impl Stack {
                     }),
                     Some("SQS") => {
                         let arn = text(&p["Queue"]).unwrap_or_default().to_owned();
-                        let queue = queues
-                            .iter()
-                            .find(|(q, _)| t.attrs.get(&format!("{q}.Arn")) == Some(&arn))
-                            .map(|(q, _)| t.refs[q].clone())
-                            .ok_or_else(|| {
-                                anyhow!(
-                                    "{logical}.{event_name}: queue {arn} is not in the template"
-                                )
-                            })?;
+                        let queue = queue_url(&arn).ok_or_else(|| {
+                            anyhow!("{logical}.{event_name}: queue {arn} is not in the template")
+                        })?;
                         sqs_sources.push(SqsSource {
                             function: functions[logical].clone(),
                             queue_url: queue,
@@ -585,15 +585,7 @@ impl Stack {
                         };
                         let destination =
                             text(&invoke_config["DestinationConfig"]["OnFailure"]["Destination"]);
-                        let on_failure = destination.and_then(|arn| {
-                            queues
-                                .iter()
-                                .find(|(q, _)| {
-                                    t.attrs.get(&format!("{q}.Arn")).map(String::as_str)
-                                        == Some(arn)
-                                })
-                                .map(|(q, _)| t.refs[q].clone())
-                        });
+                        let on_failure = destination.and_then(queue_url);
                         schedules.push(Arc::new(Schedule {
                             name: format!("{logical}.{event_name}"),
                             rule_arn: env

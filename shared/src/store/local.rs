@@ -19,6 +19,8 @@ use super::{
 use crate::clock::ClockRef;
 
 type ItemsDef<'a> = TableDefinition<'a, (&'static str, &'static str), &'static [u8]>;
+/// The items table opened for reading.
+type ItemsRead = redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>;
 type K2<'a> = (&'a str, &'a str);
 type IndexTableDef<'a> =
     TableDefinition<'a, (&'static str, &'static str, &'static str, &'static str), ()>;
@@ -269,14 +271,21 @@ impl LocalTable {
         Ok(items.pop().flatten())
     }
 
-    /// Reads the keys from one snapshot, in order.
-    fn get_many_sync(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+    /// This table's items in a fresh read snapshot; `None` while nothing was ever written.
+    fn read_items(&self) -> Result<Option<ItemsRead>, StoreError> {
         let names = self.names();
         let tx = self.store.db.begin_read().map_err(unavailable)?;
-        let t = match tx.open_table(ItemsDef::new(&names.items)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![None; keys.len()]),
-            Err(e) => return Err(unavailable(e)),
+        match tx.open_table(ItemsDef::new(&names.items)) {
+            Ok(t) => Ok(Some(t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Reads the keys from one snapshot, in order.
+    fn get_many_sync(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let Some(t) = self.read_items()? else {
+            return Ok(vec![None; keys.len()]);
         };
         let now = self.now();
         keys.iter()
@@ -302,12 +311,8 @@ impl LocalTable {
             None => None,
         };
         let now = self.now();
-        let names = self.names();
-        let tx = self.store.db.begin_read().map_err(unavailable)?;
-        let items_t = match tx.open_table(ItemsDef::new(&names.items)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
-            Err(e) => return Err(unavailable(e)),
+        let Some(items_t) = self.read_items()? else {
+            return Ok(Page::default());
         };
         let lo: Bound<K2> = match &after {
             Some((pk, sk)) => Bound::Excluded((pk.as_str(), sk.as_str())),
