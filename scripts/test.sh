@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project — the README's test command and what CI runs:
-#   formatting and lints, template checks (cfn-lint, sam validate --lint), then the whole
+#   formatting and lints, template checks (cfn-lint, sam validate --lint, checkov), then the whole
 #   workspace test suite with the DynamoDB emulator (moto) running for the conformance suite
 #   and the AWS-adapter tests, plus the import test against a real PostgreSQL
 #   (scripts/import-test.sh). Installs what it needs (Python tools into a cached venv, PostgreSQL).
@@ -27,7 +27,7 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "template lint (cfn-lint, sam validate --lint)"
+step "template lint (cfn-lint, sam validate --lint, checkov)"
 scripts/lint-template.sh
 
 step "DynamoDB emulator"

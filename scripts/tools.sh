@@ -4,26 +4,33 @@
 #
 #   scripts/tools.sh               install if needed; silent on success
 #   scripts/tools.sh --print-venv  same, then print the venv path as the last stdout line
+#   scripts/tools.sh --set checkov [--print-venv]   the same for checkov, in its own venv (its
+#                                  pins conflict with the SAM CLI's)
 #
-# Location: ${USERSTATE_CACHE_DIR:-$HOME/.cache/userstate}/venv. Pins live in
-# scripts/requirements-tools.txt; pip runs only when that file (or the Python) changed since the
-# last successful install. Python: $USERSTATE_PYTHON, else python3.11, else python3 (>= 3.9).
+# Location: ${USERSTATE_CACHE_DIR:-$HOME/.cache/userstate}/venv (venv-<set> for another set).
+# Pins live in scripts/requirements-<set>.txt (set `tools` by default); pip runs only when that
+# file (or the Python) changed since the last successful install. Python: $USERSTATE_PYTHON,
+# else python3.11, else python3 (>= 3.9).
 set -euo pipefail
 
 print_venv=0
-case "${1:-}" in
-  "") ;;
-  --print-venv) print_venv=1 ;;
-  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "tools.sh: unknown argument: $1 (expected --print-venv)" >&2; exit 2 ;;
-esac
+set_name=tools
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --print-venv) print_venv=1 ;;
+    --set) set_name="${2:?--set takes a name}"; shift ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "tools.sh: unknown argument: $1 (expected --print-venv or --set NAME)" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-requirements="$script_dir/requirements-tools.txt"
+requirements="$script_dir/requirements-$set_name.txt"
 cache_dir="${USERSTATE_CACHE_DIR:-$HOME/.cache/userstate}"
-venv="$cache_dir/venv"
+if [[ $set_name == tools ]]; then venv="$cache_dir/venv"; else venv="$cache_dir/venv-$set_name"; fi
 stamp="$venv/.userstate-tools.stamp"
-log="$cache_dir/tools-install.log"
+log="$cache_dir/$set_name-install.log"
 
 die() { echo "tools.sh: $*" >&2; exit 1; }
 
@@ -85,7 +92,7 @@ if ! venv_ok; then
   mkdir -p "$cache_dir"
   # Serialise concurrent callers (parallel test runners) on one lock; re-check after waiting.
   if command -v flock >/dev/null 2>&1; then
-    exec 9>"$cache_dir/.tools.lock"
+    exec 9>"$cache_dir/.$set_name.lock"
     flock 9
   fi
   venv_ok || install
