@@ -140,7 +140,17 @@ impl Delivery {
                 return Ok(());
             }
         };
-        self.send(&message).await?;
+        let channel = match &message {
+            Notification::Email { .. } => "email",
+            Notification::Sms { .. } => "sms",
+            _ => "push",
+        };
+        let sent = self.send(&message).await;
+        crate::metrics::emit(match sent {
+            Ok(()) => crate::metrics::Metric::NotificationSent(channel),
+            Err(_) => crate::metrics::Metric::NotificationFailed(channel),
+        });
+        sent?;
         if let Some(id) = held
             && let Err(e) = held::forget(self.table.as_ref(), &id).await
         {

@@ -16,6 +16,7 @@ pub mod domain;
 pub mod http;
 pub mod lambda;
 pub mod marketing;
+pub mod metrics;
 pub mod notify;
 pub mod payments;
 pub mod permissions;

@@ -5,7 +5,7 @@ mod auth;
 mod common;
 
 use auth::{env, get, post};
-use common::assert_envelope;
+use common::{assert_emf, assert_envelope};
 use http::StatusCode;
 use serde_json::json;
 use shared::store::keys;
@@ -418,4 +418,26 @@ async fn dev_outbox_lists_messages_newest_last_and_only_in_local_mode() {
     let dev = shared::http::finish(shared::http::dev::router(), &aws_like);
     let (s, _, b) = common::send(&dev, get("/_dev/outbox?to=628900000001", None)).await;
     assert_envelope(s, &b, 404);
+}
+
+#[tokio::test]
+async fn signups_and_logins_print_emf_metrics() {
+    shared::metrics::capture();
+    let e = env();
+    let reg = e
+        .signup_otp("metered", "metered@example.com", "628123450077")
+        .await;
+    let otp = e.latest_otp("628123450077").await;
+    let (s, _) = e.login("metered", "wrong-password-123").await;
+    assert!(s.is_client_error(), "{s}");
+    let (s, b) = e
+        .call(post("/verify-sign-up", json!({"otp": otp}), Some(&reg)))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = e.login("metered", "securePassword123").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let lines = shared::metrics::captured();
+    assert_emf(&lines, "Signups", 1, &[]);
+    assert_emf(&lines, "LoginsFailed", 1, &[]);
+    assert_emf(&lines, "LoginsOk", 1, &[]);
 }

@@ -55,3 +55,26 @@ pub fn assert_envelope(status: http::StatusCode, body: &serde_json::Value, expec
     assert!(body["message"].is_string(), "envelope.message in {body}");
     assert!(body["errors"].is_array(), "envelope.errors in {body}");
 }
+
+/// Asserts that `lines` (captured by `shared::metrics`) hold an EMF line in the `UserState`
+/// namespace with metric `name` = `value`, its dimensions `dims` (first always `Function`) and
+/// their values in the line.
+#[allow(dead_code)]
+pub fn assert_emf(lines: &[String], name: &str, value: i64, dims: &[(&str, &str)]) {
+    let found = lines.iter().any(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).expect("an EMF line is JSON");
+        let cw = &v["_aws"]["CloudWatchMetrics"][0];
+        let mut want: Vec<&str> = vec!["Function"];
+        want.extend(dims.iter().map(|(d, _)| *d));
+        cw["Namespace"] == "UserState"
+            && v["_aws"]["Timestamp"].is_i64()
+            && cw["Dimensions"] == serde_json::json!([want])
+            && cw["Metrics"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|d| d["Name"] == name))
+            && v[name] == value
+            && v["Function"].is_string()
+            && dims.iter().all(|(d, val)| v[*d] == *val)
+    });
+    assert!(found, "no EMF line {name}={value} {dims:?} in {lines:#?}");
+}

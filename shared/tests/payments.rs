@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use common::{assert_envelope, lambda_event, send};
+use common::{assert_emf, assert_envelope, lambda_event, send};
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
 use shared::App;
@@ -2030,4 +2030,41 @@ setTimeout(() => { console.error('no payment update'); process.exit(2); }, 20000
     assert_eq!(got["invoice_id"], id.as_str());
     assert_eq!(got["status"], "PAID");
     assert_eq!(got["amount"], 12_000);
+}
+
+#[tokio::test]
+async fn money_events_print_emf_metrics() {
+    shared::metrics::capture();
+    let e = env().await;
+    let token = e.user("meter").await;
+    let co = e.checkout(&token, 25_000).await;
+    let paid = e
+        .pay_undelivered(co["invoice_id"].as_str().expect("id"))
+        .await;
+    let payload = xendit_sim::callback_payload(&paid);
+    let (s, _, b) = send(&e.router, callback("local-callback-token", &payload)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, _, _) = send(&e.router, callback("local-callback-token", &payload)).await;
+    assert_eq!(s, StatusCode::OK, "a replay is acknowledged");
+    let (s, _, _) = send(&e.router, callback("wrong-token", &payload)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let mut unknown = payload.clone();
+    unknown["external_id"] = json!("inv-nobody-holds");
+    let (s, _, _) = send(&e.router, callback("local-callback-token", &unknown)).await;
+    assert!(s.is_success(), "{s}");
+    let (s, _, b) = send(&e.router, decrease(&token, json!(4_000), Some("meter-1"))).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let lines = shared::metrics::captured();
+    assert_emf(&lines, "PaymentsCredited", 1, &[]);
+    assert_emf(&lines, "PaymentsCreditedRupiah", 25_000, &[]);
+    assert_emf(&lines, "CallbacksDuplicate", 1, &[]);
+    assert_emf(&lines, "CallbacksRejected", 1, &[]);
+    assert_emf(&lines, "CallbacksUnknown", 1, &[]);
+    assert_emf(&lines, "Debits", 1, &[]);
+    assert_emf(&lines, "DebitsRupiah", 4_000, &[]);
+    let credited = lines
+        .iter()
+        .filter(|l| l.contains("\"PaymentsCredited\""))
+        .count();
+    assert_eq!(credited, 1, "credited once, counted once");
 }

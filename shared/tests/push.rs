@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use base64::Engine;
-use common::{assert_envelope, send};
+use common::{assert_emf, assert_envelope, send};
 use fake_fcm::FakeFcm;
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
@@ -594,4 +594,29 @@ async fn a_rejected_access_token_is_refreshed_once_and_the_send_succeeds() {
         vec![TOKEN_A.to_owned()],
         "a 401 never deletes a token"
     );
+}
+
+#[tokio::test]
+async fn deliveries_print_emf_metrics_per_channel() {
+    shared::metrics::capture();
+    let s = setup().await;
+    let fake = FakeFcm::start().await;
+    let t = common_users::create_user(&s.app, "emf", None).await;
+    register(&s.router, &t, TOKEN_A, "android").await;
+    let n = Notification::Push {
+        username: "emf".into(),
+        title: "t".into(),
+        body: "b".into(),
+        data: BTreeMap::new(),
+    };
+    let d = delivery(&s.app, &fake, None);
+    assert!(failures(&d.handle_sqs(sqs_event(&[("m1", &n, 1)])).await).is_empty());
+    fake.fail_with_500(true);
+    assert_eq!(
+        failures(&d.handle_sqs(sqs_event(&[("m2", &n, 1)])).await).len(),
+        1
+    );
+    let lines = shared::metrics::captured();
+    assert_emf(&lines, "NotificationsSent", 1, &[("Channel", "push")]);
+    assert_emf(&lines, "NotificationsFailed", 1, &[("Channel", "push")]);
 }

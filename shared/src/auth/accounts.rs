@@ -840,6 +840,14 @@ impl Accounts {
     /// Registers a pending account in one transaction and sends its verification (link or
     /// OTP). Returns the registration token (Bearer of `/verify-sign-up` and `/resend-otp`).
     pub async fn signup(&self, ip: &str, a: &NewAccount) -> Result<String, SignupError> {
+        let created = self.create_account(ip, a).await;
+        if created.is_ok() {
+            crate::metrics::emit(crate::metrics::Metric::Signup);
+        }
+        created
+    }
+
+    async fn create_account(&self, ip: &str, a: &NewAccount) -> Result<String, SignupError> {
         let referrer = self.referrer(a.referral_code.as_ref()).await?;
         let limits = &self.settings.limits;
         self.limiter
@@ -1123,6 +1131,15 @@ impl Accounts {
     /// with a check that the account's credential version and state are still those the
     /// password was verified against.
     pub async fn login(&self, ip: &str, id: &LoginId, pwd: &str) -> Result<LoggedIn, LoginError> {
+        let outcome = self.check_login(ip, id, pwd).await;
+        crate::metrics::emit(match outcome {
+            Ok(_) => crate::metrics::Metric::LoginOk,
+            Err(_) => crate::metrics::Metric::LoginFailed,
+        });
+        outcome
+    }
+
+    async fn check_login(&self, ip: &str, id: &LoginId, pwd: &str) -> Result<LoggedIn, LoginError> {
         let limits = &self.settings.limits;
         self.limiter
             .hit(&format!("login:ip:{ip}"), limits.login_ip)

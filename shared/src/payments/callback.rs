@@ -135,6 +135,7 @@ impl Callbacks {
     /// Logs a callback refused for its token (the warning feeds the `CallbackTokenRejected`
     /// alarm; the token itself is never logged).
     pub async fn log_rejected_token(&self) {
+        crate::metrics::emit(crate::metrics::Metric::CallbackRejected);
         tracing::warn!(
             "callback_token_rejected: a Xendit callback came without the right x-callback-token"
         );
@@ -165,6 +166,20 @@ impl Callbacks {
     /// settled or expired exactly once. A checkout whose create answer was lost (stored without
     /// a Xendit id) is adopted after Xendit's API confirms the invoice is the one billed.
     pub async fn handle(&self, body: CallbackBody) -> Result<CallbackOutcome, CallbackError> {
+        let outcome = self.settle_callback(body).await;
+        match outcome {
+            Ok(CallbackOutcome::Unknown) => {
+                crate::metrics::emit(crate::metrics::Metric::CallbackUnknown)
+            }
+            Ok(CallbackOutcome::AlreadyProcessed) => {
+                crate::metrics::emit(crate::metrics::Metric::CallbackDuplicate)
+            }
+            _ => {}
+        }
+        outcome
+    }
+
+    async fn settle_callback(&self, body: CallbackBody) -> Result<CallbackOutcome, CallbackError> {
         let problems = problems(&body);
         let receipt = serde_json::json!({
             "xendit_id": body.id, "status": body.status, "amount": body.amount, "paid_amount": body.paid_amount,

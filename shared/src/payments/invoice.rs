@@ -870,6 +870,19 @@ impl Invoices {
         paid_at: Option<String>,
         source: &str,
     ) -> Result<Applied, SettleError> {
+        let applied = self.credit_paid(rec, paid_at, source).await?;
+        if applied == Applied::Changed {
+            crate::metrics::emit(crate::metrics::Metric::PaymentCredited(rec.amount));
+        }
+        Ok(applied)
+    }
+
+    async fn credit_paid(
+        &self,
+        rec: &InvoiceRecord,
+        paid_at: Option<String>,
+        source: &str,
+    ) -> Result<Applied, SettleError> {
         if rec.status == Status::Paid {
             return Ok(Applied::Unchanged);
         }

@@ -677,7 +677,9 @@ impl Wallets {
             reference_id: format!("debit-{}", uuid::Uuid::new_v4().simple()),
             funds: Funds::Cash,
         };
-        self.apply(username, &change, idem.as_ref(), &[]).await
+        let outcome = self.apply(username, &change, idem.as_ref(), &[]).await?;
+        crate::metrics::emit(crate::metrics::Metric::Debit(debit.amount.rupiah()));
+        Ok(outcome)
     }
 
     /// Applies a balance change and/or a points change to one wallet exactly once, in one
