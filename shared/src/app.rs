@@ -517,6 +517,7 @@ impl Inner {
     fn build_sessions(&self) -> crate::auth::Sessions {
         let keys = crate::auth::session::SessionKeys {
             secret: self.config.jwt_secret.clone(),
+            previous: self.config.jwt_secret_previous.clone(),
             ttl_secs: self.config.jwt_ttl_secs,
         };
         crate::auth::Sessions::new(self.main.clone(), self.clock.clone(), keys)
@@ -656,6 +657,7 @@ impl Inner {
             self.build_audit(),
             self.config.xendit_callback_token.clone(),
         )
+        .with_previous(self.config.xendit_callback_token_previous.clone())
     }
 
     /// Bank accounts and payouts.

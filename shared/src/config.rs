@@ -50,6 +50,9 @@ pub struct Config {
     pub origin_cors: Vec<String>,
     /// `SECRET_AUTH_CONFIG`: HS256 key for JWTs, at least 32 bytes (a fixed dev value in local mode).
     pub jwt_secret: Secret,
+    /// `SECRET_AUTH_CONFIG_PREVIOUS` (optional, ≥ 32 bytes): during a key rotation, tokens
+    /// signed with the previous key still verify (new ones are signed with `jwt_secret`).
+    pub jwt_secret_previous: Option<Secret>,
     /// `JWT_TTL_SECS` (default 86400): lifetime of an issued token.
     pub jwt_ttl_secs: i64,
     /// `PUBLIC_BASE_URL`: base URL clients reach this API at (links in mail, image URLs).
@@ -68,6 +71,9 @@ pub struct Config {
     /// [`Setting`]). `XENDIT_BASE_URL`.
     pub xendit_secret_key: Option<Secret>,
     pub xendit_callback_token: Option<Secret>,
+    /// `XENDIT_CALLBACK_TOKEN_PREVIOUS` (optional): during a rotation of the callback token at
+    /// Xendit, callbacks carrying the previous token are accepted too.
+    pub xendit_callback_token_previous: Option<Secret>,
     pub xendit_base_url: String,
     /// `XENDIT_TIMEOUT_MS` (default 10000): per-request timeout of calls to Xendit.
     pub xendit_timeout_ms: u64,
@@ -393,6 +399,13 @@ impl Config {
             None if aws => Secret::new(random_key()),
             None => Secret::new(LOCAL_DEV_SECRET),
         };
+        let jwt_secret_previous = get("SECRET_AUTH_CONFIG_PREVIOUS").map(Secret::new);
+        if jwt_secret_previous
+            .as_ref()
+            .is_some_and(|p| p.expose().len() < 32)
+        {
+            problems.push("SECRET_AUTH_CONFIG_PREVIOUS must be at least 32 bytes".into());
+        }
         if !problems.is_empty() {
             return Err(ConfigError(problems.join("; ")));
         }
@@ -410,6 +423,7 @@ impl Config {
                 })
                 .unwrap_or_default(),
             jwt_secret,
+            jwt_secret_previous,
             jwt_ttl_secs,
             xendit_base_url: get("XENDIT_BASE_URL").unwrap_or_else(|| {
                 if aws {
@@ -439,6 +453,7 @@ impl Config {
             xendit_callback_token: get("XENDIT_CALLBACK_TOKEN")
                 .or_else(|| (!aws).then(|| LOCAL_CALLBACK_TOKEN.into()))
                 .map(Secret::new),
+            xendit_callback_token_previous: get("XENDIT_CALLBACK_TOKEN_PREVIOUS").map(Secret::new),
             notify_queue_url: get("NOTIFY_QUEUE_URL"),
             image_bucket: get("IMAGE_BUCKET"),
             ws_management_endpoint: get("WS_MANAGEMENT_ENDPOINT"),

@@ -110,6 +110,8 @@ impl From<StoreError> for OpenError {
 #[derive(Clone, Debug)]
 pub struct SessionKeys {
     pub secret: Secret,
+    /// A rotated-out key whose tokens still verify (`SECRET_AUTH_CONFIG_PREVIOUS`).
+    pub previous: Option<Secret>,
     pub ttl_secs: i64,
 }
 
@@ -271,7 +273,12 @@ impl Sessions {
     /// current credential version and state (the session and `LOGIN` in one batch read).
     pub async fn check(&self, bearer: &str) -> Result<Claims, SessionError> {
         let now = self.clock.epoch();
-        let claims = token::verify(&self.keys.secret, bearer, now).ok_or(SessionError::Rejected)?;
+        let claims = token::verify(&self.keys.secret, bearer, now)
+            .or_else(|| {
+                let previous = self.keys.previous.as_ref()?;
+                token::verify(previous, bearer, now)
+            })
+            .ok_or(SessionError::Rejected)?;
         let [session, login] = get_array(
             self.table.as_ref(),
             &[

@@ -111,6 +111,8 @@ pub struct Callbacks {
     audit: Audit,
     /// `XENDIT_CALLBACK_TOKEN`; without one nothing is accepted.
     token: Option<Secret>,
+    /// `XENDIT_CALLBACK_TOKEN_PREVIOUS`, accepted too while Xendit switches tokens.
+    previous: Option<Secret>,
 }
 
 impl Callbacks {
@@ -120,16 +122,27 @@ impl Callbacks {
             invoices,
             audit,
             token,
+            previous: None,
         }
+    }
+
+    /// Also accepts `previous` (a token being rotated out).
+    pub fn with_previous(mut self, previous: Option<Secret>) -> Callbacks {
+        self.previous = previous;
+        self
     }
 
     /// Whether `given` is the configured `x-callback-token` (compared in constant time). Without
     /// a configured token nothing is accepted (never an empty or default token).
     pub fn accepts(&self, given: &[u8]) -> bool {
-        match self.token.as_ref() {
+        let matches = |t: Option<&Secret>| match t {
             Some(t) if !t.expose().is_empty() => bool::from(given.ct_eq(t.expose().as_bytes())),
             _ => false,
-        }
+        };
+        // Both compared, so the time taken does not tell which one matched.
+        let current = matches(self.token.as_ref());
+        let previous = self.token.is_some() && matches(self.previous.as_ref());
+        current | previous
     }
 
     /// Logs a callback refused for its token (the warning feeds the `CallbackTokenRejected`
