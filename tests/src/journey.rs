@@ -40,3 +40,35 @@ pub fn six_digits(text: &str) -> String {
         .expect("6-digit code")
         .to_owned()
 }
+
+/// Uploads [`PNG`] as the `profile_img` part of `POST {url}` (multipart built by hand, the part
+/// named `filename` with `part_type`: the content decides, not the name) with `authorization`;
+/// asserts 200 and returns the `profile_img` URL answered.
+pub async fn upload_profile_png(
+    http: &reqwest::Client,
+    url: &str,
+    authorization: &str,
+    filename: &str,
+    part_type: &str,
+) -> String {
+    let boundary = "journeyboundary";
+    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"profile_img\"; filename=\"{filename}\"\r\nContent-Type: {part_type}\r\n\r\n").into_bytes();
+    body.extend_from_slice(&PNG);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let res = http
+        .post(url)
+        .header("authorization", authorization)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    res.json::<Value>().await.expect("json")["profile_img"]
+        .as_str()
+        .expect("url")
+        .to_owned()
+}

@@ -132,27 +132,14 @@ async fn profile_addresses_image_push_and_offers_against_the_running_server() {
     assert_eq!(list[0]["is_default"], true);
 
     // Upload: multipart built by hand (a file named .txt; the content decides).
-    let boundary = "journeyboundary";
-    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"profile_img\"; filename=\"x.txt\"\r\nContent-Type: text/plain\r\n\r\n").into_bytes();
-    body.extend_from_slice(&PNG);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let res = c
-        .http
-        .post(c.server.url("/user/update-profile-img"))
-        .header("authorization", &me)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(res.status(), StatusCode::OK);
-    let url = res.json::<Value>().await.expect("json")["profile_img"]
-        .as_str()
-        .expect("url")
-        .to_owned();
+    let url = tests::journey::upload_profile_png(
+        &c.http,
+        &c.server.url("/user/update-profile-img"),
+        &me,
+        "x.txt",
+        "text/plain",
+    )
+    .await;
     assert!(url.starts_with(&c.server.base), "{url}");
     let file = url.rsplit('/').next().expect("file name").to_owned();
     let on_disk = dir

@@ -392,27 +392,14 @@ async fn a_user_journey_through_the_deployed_template_on_emulated_aws() {
     assert_eq!(push["message"]["notification"]["title"], "Hello", "{push}");
 
     // Image upload to S3, served from the stable /resources URL (not a presigned one).
-    let boundary = "stackboundary";
-    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"profile_img\"; filename=\"me.png\"\r\nContent-Type: image/png\r\n\r\n").into_bytes();
-    body.extend_from_slice(&PNG);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let res = s
-        .http
-        .post(s.at("http_api", "/user/update-profile-img"))
-        .bearer_auth(&token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(res.status(), StatusCode::OK);
-    let url = res.json::<Value>().await.expect("json")["profile_img"]
-        .as_str()
-        .expect("url")
-        .to_owned();
+    let url = tests::journey::upload_profile_png(
+        &s.http,
+        &s.at("http_api", "/user/update-profile-img"),
+        &format!("Bearer {token}"),
+        "me.png",
+        "image/png",
+    )
+    .await;
     assert!(
         url.starts_with(&s.at("http_api", "/resources/user_profile_img/")),
         "{url}"
